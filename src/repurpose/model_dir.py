@@ -1,0 +1,148 @@
+"""A trained model as a directory: weights, config, threshold, data hashes, metrics, card.
+
+    manifest.json     type, threshold, training settings, data hashes, validation metrics
+    weights.pt        DrugBAN state dict (+ config.json, the architecture)
+    model.joblib      Random Forest           model.json   XGBoost booster
+    history.json      per-epoch curves (DrugBAN)
+    MODEL_CARD.md     what it is, how it was trained, how well it does, where it falls short
+
+Loading checks that every file is there and that the type is the one asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from pydantic import BaseModel, ValidationError
+from xgboost import XGBClassifier
+
+from repurpose import __version__
+from repurpose.baselines import Estimator, predict_baseline
+from repurpose.drugban import DrugBAN, DrugBANConfig
+from repurpose.errors import ModelDirectoryError
+from repurpose.metrics import BinaryMetrics
+from repurpose.pair_batch import featurize_pairs
+from repurpose.pairs import PairSet
+from repurpose.training import EpochRecord, ModelType, TrainingConfig, predict_probabilities
+
+MANIFEST = "manifest.json"
+CARD = "MODEL_CARD.md"
+HISTORY = "history.json"
+DRUGBAN_CONFIG = "config.json"
+WEIGHT_FILES: dict[str, str] = {"drugban": "weights.pt", "rf": "model.joblib", "xgb": "model.json"}
+FORMAT_VERSION = 1
+
+
+class Manifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    model_type: ModelType
+    threshold: float
+    training: TrainingConfig
+    train_data_sha256: str
+    val_data_sha256: str
+    train_pairs: int
+    val_pairs: int
+    best_epoch: int | None = None
+    val_metrics: BinaryMetrics
+    created_at: str
+    repurpose_version: str = __version__
+
+
+@dataclass
+class TrainedModel:
+    """A loaded model directory: score pairs with ``predict``, classify with ``threshold``."""
+
+    path: Path
+    manifest: Manifest
+    drugban: DrugBAN | None = None
+    estimator: Estimator | None = None
+
+    @property
+    def model_type(self) -> str:
+        return self.manifest.model_type
+
+    @property
+    def threshold(self) -> float:
+        return self.manifest.threshold
+
+    def predict(self, pairs: PairSet) -> np.ndarray:
+        """Interaction probability of every pair."""
+        if self.drugban is not None:
+            return predict_probabilities(self.drugban, featurize_pairs(pairs.smiles, pairs.proteins, None))
+        assert self.estimator is not None
+        return predict_baseline(self.estimator, pairs)
+
+
+def required_files(model_type: str) -> list[str]:
+    files = [MANIFEST, CARD, WEIGHT_FILES[model_type]]
+    return [*files, DRUGBAN_CONFIG, HISTORY] if model_type == "drugban" else files
+
+
+def save_model_dir(
+    out: Path,
+    *,
+    manifest: Manifest,
+    card: str,
+    drugban: DrugBAN | None = None,
+    estimator: Estimator | None = None,
+    history: list[EpochRecord] | None = None,
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHT_FILES[manifest.model_type]
+    if manifest.model_type == "drugban":
+        assert drugban is not None
+        torch.save(drugban.state_dict(), weights)
+        (out / DRUGBAN_CONFIG).write_text(json.dumps(drugban.config.to_dict(), indent=2) + "\n")
+        (out / HISTORY).write_text(json.dumps([h.model_dump() for h in history or []], indent=2) + "\n")
+    elif isinstance(estimator, XGBClassifier):
+        estimator.save_model(weights)
+    else:
+        joblib.dump(estimator, weights)
+    (out / CARD).write_text(card)
+    (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")  # last: marks it complete
+    return out
+
+
+def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> TrainedModel:
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ModelDirectoryError(f"{directory}: no such model directory")
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelDirectoryError(f"{directory}: not a model directory (no {MANIFEST}); train one with `repurpose train`")
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_text())
+    except ValidationError as error:
+        raise ModelDirectoryError(f"{manifest_path}: unreadable manifest: {error.errors()[0]['msg']}") from None
+    if manifest.format_version != FORMAT_VERSION:
+        raise ModelDirectoryError(f"{directory}: model format {manifest.format_version}, this version reads {FORMAT_VERSION}")
+    if expected_type is not None and manifest.model_type != expected_type:
+        raise ModelDirectoryError(f"{directory}: holds a {manifest.model_type} model, not {expected_type}")
+    missing = [f for f in required_files(manifest.model_type) if not (directory / f).is_file()]
+    if missing:
+        raise ModelDirectoryError(f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}")
+    weights = directory / WEIGHT_FILES[manifest.model_type]
+    try:
+        if manifest.model_type == "drugban":
+            config = DrugBANConfig.from_dict(json.loads((directory / DRUGBAN_CONFIG).read_text()))
+            model = DrugBAN(config)
+            model.load_state_dict(torch.load(weights, weights_only=True))
+            model.eval()
+            return TrainedModel(directory, manifest, drugban=model)
+        if manifest.model_type == "xgb":
+            booster = XGBClassifier()
+            booster.load_model(weights)
+            return TrainedModel(directory, manifest, estimator=booster)
+        return TrainedModel(directory, manifest, estimator=joblib.load(weights))
+    except (RuntimeError, ValueError, OSError, EOFError, KeyError, json.JSONDecodeError) as error:
+        raise ModelDirectoryError(f"{weights}: cannot load the {manifest.model_type} weights: {error}") from None
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

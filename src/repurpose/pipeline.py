@@ -1,0 +1,78 @@
+"""From pair files to a model directory, and back to numbers: train, evaluate, predict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from repurpose.drug_graph import parse_smiles
+from repurpose.protein_encoding import normalize_protein
+from repurpose.baselines import fit_baseline, predict_baseline
+from repurpose.metrics import BinaryMetrics, binary_metrics, choose_threshold
+from repurpose.model_card import render_model_card
+from repurpose.model_dir import Manifest, TrainedModel, load_model_dir, save_model_dir, utc_now
+from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
+from repurpose.training import EpochRecord, Progress, TrainingConfig, train_drugban
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def train_model(
+    train_path: Path,
+    val_path: Path,
+    out: Path,
+    config: TrainingConfig,
+    *,
+    resume: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> Manifest:
+    """Train on ``train_path``, select and pick the threshold on ``val_path``, write ``out``."""
+    train, val = read_pairs(train_path), read_pairs(val_path)
+    assert train.labels is not None and val.labels is not None
+    name = out.name
+    if config.model_type == "drugban":
+        result = train_drugban(
+            train, val, config, out / CHECKPOINT_DIR, resume=resume, on_progress=on_progress, on_epoch=on_epoch
+        )
+        threshold = choose_threshold(val.labels, result.val_probabilities)
+        manifest = _manifest(config, train, val, binary_metrics(val.labels, result.val_probabilities, threshold))
+        manifest.best_epoch = result.best_epoch
+        card = render_model_card(name, manifest, drugban=result.model, history=result.history)
+        save_model_dir(out, manifest=manifest, card=card, drugban=result.model, history=result.history)
+        return manifest
+    estimator = fit_baseline(config.model_type, train, val, seed=config.seed)
+    probabilities = predict_baseline(estimator, val)
+    threshold = choose_threshold(val.labels, probabilities)
+    manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
+    save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), estimator=estimator)
+    return manifest
+
+
+def evaluate_model(model_dir: Path, data_path: Path) -> BinaryMetrics:
+    """Metrics of a model directory on a labelled pair file, at the model's stored threshold."""
+    model = load_model_dir(model_dir)
+    pairs = read_pairs(data_path)
+    assert pairs.labels is not None
+    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold)
+
+
+def predict_pair(model: TrainedModel, smiles: str, protein: str) -> float:
+    parse_smiles(smiles)  # the specific error for a bad compound or protein, not a table row
+    normalize_protein(protein)
+    pairs = pairs_from_columns([smiles], [protein], source="input")
+    return float(model.predict(pairs)[0])
+
+
+def _manifest(config: TrainingConfig, train: PairSet, val: PairSet, metrics: BinaryMetrics) -> Manifest:
+    return Manifest(
+        model_type=config.model_type,
+        threshold=metrics.threshold,
+        training=config,
+        train_data_sha256=train.sha256,
+        val_data_sha256=val.sha256,
+        train_pairs=len(train),
+        val_pairs=len(val),
+        val_metrics=metrics,
+        created_at=utc_now(),
+    )
