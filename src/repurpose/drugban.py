@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,6 +152,21 @@ class MolecularGCN(nn.Module):
         return h
 
 
+@dataclass(frozen=True)
+class PackedProteins:
+    """Protein-side rows of a batch, protein after protein: each protein's own positions
+    (weight 1), then one tail row standing for its identical padded positions."""
+
+    rows: torch.Tensor  # (M, C)
+    weights: torch.Tensor  # (M,)
+    sizes: list[int]  # (B,) rows per protein
+
+
+def _ranges(starts: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    """Concatenated aranges [start, start + length) as one index tensor."""
+    return torch.cat([torch.arange(int(s), int(s) + n) for s, n in zip(starts, lengths, strict=True)])
+
+
 class ProteinCNN(nn.Module):
     def __init__(self, config: DrugBANConfig) -> None:
         super().__init__()
@@ -160,12 +177,50 @@ class ProteinCNN(nn.Module):
             for a, b, k in zip(widths[:-1], widths[1:], config.protein_kernels, strict=True)
         )
         self.bns = nn.ModuleList(nn.BatchNorm1d(b) for b in config.protein_filters)
+        self.config_kernels = config.protein_kernels
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Reference form: (B, 1200) codes → (B, 1185, 128)."""
         x = self.embedding(codes).transpose(1, 2)  # (B, 128, 1200)
         for conv, bn in zip(self.convs, self.bns, strict=True):
             x = bn(F.relu(conv(x)))
         return x.transpose(1, 2)  # (B, 1185, 128): the proper transpose, not DrugBAN's view
+
+    def forward_packed(self, codes: torch.Tensor) -> PackedProteins:
+        """Compact form, exact: only each protein's own positions are convolved.
+
+        Past a protein's last residue every position sees padding alone, so at every layer
+        they all hold one value (the "tail"). Proteins are packed end to end, each followed
+        by enough padding for its last residues' windows, plus one all-padding segment whose
+        first position yields the tail value; BatchNorm weighs that position by the number
+        of tail positions it stands for.
+        """
+        lengths = (codes != 0).sum(1).tolist()  # codes hold no 0 before a protein's end
+        margin = sum(k - 1 for k in self.config_kernels)
+        segments = [codes[b, :n] for b, n in enumerate(lengths)]
+        padding = codes.new_zeros(margin)
+        packed = torch.cat([t for seg in segments for t in (seg, padding)] + [codes.new_zeros(margin + 1)])
+        starts = torch.tensor([0, *itertools.accumulate(n + margin for n in lengths)])  # last: the tail segment
+        x = self.embedding(packed).T.unsqueeze(0)  # (1, 128, T)
+        reference_length = codes.shape[1]
+        for conv, bn, k in zip(self.convs, self.bns, self.config_kernels, strict=True):
+            reference_length -= k - 1
+            z = F.relu(conv(x))[0].T  # (T', C)
+            weights = torch.zeros(z.shape[0], dtype=z.dtype)
+            kept = [min(n, reference_length) for n in lengths]
+            weights[_ranges(starts[:-1], kept)] = 1.0
+            weights[starts[-1]] = float(sum(reference_length - m for m in kept))
+            x = weighted_batch_norm(z, weights, bn).T.unsqueeze(0)
+        out = x[0].T  # (T', C)
+        kept = [min(n, reference_length) for n in lengths]
+        # one gather (not per-protein slices, whose backward would zero-fill the whole tensor each)
+        index = torch.cat(
+            [t for b, m in enumerate(kept) for t in (torch.arange(starts[b], starts[b] + m), starts[-1:])]
+        )
+        weights = torch.cat([t for m in kept for t in (torch.ones(m), torch.tensor([float(reference_length - m)]))]).to(
+            out.dtype
+        )
+        return PackedProteins(rows=out.index_select(0, index), weights=weights, sizes=[m + 1 for m in kept])
 
 
 class BilinearAttention(nn.Module):
@@ -195,16 +250,31 @@ class BilinearAttention(nn.Module):
         pooled = fused.reshape(fused.shape[0], -1, self.config.ban_k).sum(-1)
         return self.bn(pooled)
 
-    def forward(self, v_rows: torch.Tensor, row_weights: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Compact form. v_rows (B, R, 128) with weights (B, R); q (B, L, 128) → (B, 256)."""
+    def forward(
+        self, v_rows: torch.Tensor, row_weights: torch.Tensor, drug_rows: list[int], proteins: PackedProteins
+    ) -> torch.Tensor:
+        """Compact form: drug b's rows are v_rows[b, :drug_rows[b]] (weights row_weights);
+        its protein's rows are a slice of ``proteins``. Returns (B, 256)."""
         v = self.project_drug(v_rows)  # (B, R, 768)
-        q = self.project_protein(q)  # (B, L, 768)
-        heads = self.heads()
-        summed_heads = heads.sum(0)  # no softmax: the heads' maps add up linearly
+        q = self.project_protein(proteins.rows)  # (M, 768)
+        summed_heads = self.heads().sum(0)  # no softmax: the heads' maps add up linearly
         bias = self.head_bias.sum()
-        attention = torch.bmm(v * summed_heads, q.transpose(1, 2)) + bias  # (B, R, L), heads summed
-        fused = (row_weights.unsqueeze(-1) * v * torch.bmm(attention, q)).sum(1)  # (B, 768)
-        return self.pool(fused)
+        fused = []
+        # split/unbind rather than slicing: their backward concatenates instead of zero-filling
+        pairs = zip(
+            v.unbind(0),
+            drug_rows,
+            q.split(proteins.sizes),
+            proteins.weights.split(proteins.sizes),
+            row_weights.unbind(0),
+            strict=True,
+        )
+        for vb, r, qb, qw, vw in pairs:
+            vb = vb[:r]
+            attention = (vb * summed_heads) @ qb.T + bias  # (r, m): every head's map, summed
+            pooled = (attention * qw) @ qb  # (r, 768)
+            fused.append((vw[:r, None] * vb * pooled).sum(0))
+        return self.pool(torch.stack(fused))
 
     def forward_padded(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference form: v (B, 290, 128), q (B, L, 128) → (B, 256) and maps (B, heads, 290, L)."""
@@ -248,7 +318,8 @@ class DrugBAN(nn.Module):
         weights = torch.zeros(b, rows)
         weights[:, 0] = (self.config.max_drug_nodes - batch.n_atoms).to(weights.dtype)
         weights.view(-1)[batch.atom_slot] = 1.0
-        fused = self.fusion(grid, weights, self.protein(batch.proteins))
+        drug_rows = (batch.n_atoms + 1).tolist()
+        fused = self.fusion(grid, weights, drug_rows, self.protein.forward_packed(batch.proteins))
         return self.decoder(fused)
 
     def reference_forward(

@@ -12,6 +12,7 @@ Loading checks that every file is there and that the type is the one asked for.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,8 +141,17 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
             booster.load_model(weights)
             return TrainedModel(directory, manifest, estimator=booster)
         return TrainedModel(directory, manifest, estimator=joblib.load(weights))
-    except (RuntimeError, ValueError, OSError, EOFError, KeyError, json.JSONDecodeError) as error:
-        raise ModelDirectoryError(f"{weights}: cannot load the {manifest.model_type} weights: {error}") from None
+    except (RuntimeError, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError) as error:
+        reason = _load_failure(error)
+        raise ModelDirectoryError(f"{weights}: cannot load the {manifest.model_type} weights: {reason}") from None
+
+
+def _load_failure(error: Exception) -> str:
+    """One line saying why weights did not load (torch's unpickling message is a page of advice)."""
+    if isinstance(error, pickle.UnpicklingError):
+        return "the file is damaged or was not written by repurpose"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__  # e.g. EOFError on an empty file
 
 
 def utc_now() -> str:

@@ -101,7 +101,7 @@ def _labels(frame: pd.DataFrame, path: object) -> np.ndarray:
     bad = ~values.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-        raise InvalidTable(
-            f"{path}: row {row}: label Y={frame[LABEL_COLUMN].iloc[row - 1]!r} is not 0 or 1", row=row
-        )
+        value = frame[LABEL_COLUMN].iloc[row - 1]
+        shown = value.item() if isinstance(value, np.generic) else value  # 2, not np.int64(2)
+        raise InvalidTable(f"{path}: row {row}: label Y={shown!r} is not 0 or 1", row=row)
     return values.to_numpy(dtype=np.int64)

@@ -31,16 +31,17 @@ def normalize_protein(sequence: str) -> str:
     """The upper-cased, stripped sequence, or InvalidProtein naming the first bad character."""
     if not isinstance(sequence, str) or not sequence.strip():
         raise InvalidProtein("empty protein sequence: a target needs its amino-acid sequence")
-    text = sequence.strip().upper()
+    text = sequence.strip()
     for position, character in enumerate(text, start=1):
-        if character not in PROTEIN_CODES:
+        # checked before upper-casing: str.upper maps e.g. 'ß' to 'SS' and 'ı' to 'I'
+        if not character.isascii() or character.upper() not in PROTEIN_CODES:
             raise InvalidProtein(
                 f"protein sequence has {character!r} at position {position}; "
                 "only the letters A-Z except J are amino-acid codes",
                 position=position,
                 character=character,
             )
-    return text
+    return text.upper()
 
 
 def encode_protein(sequence: str, max_length: int = MAX_PROTEIN_LENGTH) -> np.ndarray:

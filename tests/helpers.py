@@ -1,0 +1,96 @@
+"""Factories shared by the tests: paths to the sample data, proteins, pair files, batches."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repurpose.drug_graph import featurize_drug
+from repurpose.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
+from repurpose.protein_encoding import PROTEIN_CODES, encode_protein
+from repurpose.training import TrainingConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO_ROOT / "data" / "bindingdb_sample"
+SAMPLE_TRAIN = SAMPLE_DIR / "train.csv"
+SAMPLE_VAL = SAMPLE_DIR / "val.csv"
+SAMPLE_TEST = SAMPLE_DIR / "test.csv"
+
+# A drug-like molecule from the sample data: rings, stereo, halogens, 24 heavy atoms.
+DRUG_LIKE_SMILES = "NC1=N[C@@]2(c3ccc(F)cc3F)CO[C@@H](c3ncco3)C[C@H]2CS1"
+PROTEIN_LETTERS = "".join(PROTEIN_CODES)
+
+
+def random_protein(length: int, seed: int = 0) -> str:
+    """A sequence of ``length`` letters drawn from the 25-letter alphabet."""
+    rng = np.random.default_rng(seed)
+    return "".join(rng.choice(list(PROTEIN_LETTERS), size=length))
+
+
+def write_pairs(path: Path, rows: Sequence[Sequence[object]], header: str = "SMILES,Protein,Y") -> Path:
+    """A CSV pair file with ``header`` and one line per row."""
+    lines = [header, *(",".join(str(value) for value in row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_training_config(**overrides: object) -> TrainingConfig:
+    """The DrugBAN settings of the tests' training runs (defaults: 1 epoch, seed 42)."""
+    values: dict[str, object] = {"model_type": "drugban", "epochs": 1, "batch_size": 64, "seed": 42}
+    return TrainingConfig(**(values | overrides))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    """The same pairs in both forms: the compact batch and the padded reference tensors."""
+
+    batch: PairBatch
+    drug_features: torch.Tensor  # (B, 290, 75)
+    drug_adjacency: torch.Tensor  # (B, 290, 290)
+    proteins: torch.Tensor  # (B, 1200)
+
+
+def model_inputs(smiles: Sequence[str], proteins: Sequence[str], dtype: torch.dtype = torch.float64) -> ModelInputs:
+    """Featurised pairs for DrugBAN, floating tensors in ``dtype``."""
+    drugs = [featurize_drug(s) for s in smiles]
+    codes = np.stack([encode_protein(p) for p in proteins])
+    batch = collate_pairs(drugs, codes)
+    batch = dataclasses.replace(batch, node_features=batch.node_features.to(dtype))
+    features, adjacency = padded_drug_inputs(drugs)
+    return ModelInputs(batch, features.to(dtype), adjacency.to(dtype), torch.as_tensor(codes))
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Bit-identical state dicts: the same keys and torch.equal on every tensor."""
+    assert list(a) == list(b)
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, f"tensors differ: {different}"
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, restoring the previous count afterwards.
+
+    Training is bit-reproducible only on one thread for now: MolecularGCN gathers neighbours
+    with ``h[bond_src]``, whose backward (``index_put_`` with ``accumulate=True``) adds in a
+    varying order on several CPU threads; ``h.index_select(0, bond_src)`` would not.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def small_train_file(directory: Path, rows: int = 60) -> Path:
+    """The first ``rows`` pairs of the sample training file (both classes), for quick baselines."""
+    lines = SAMPLE_TRAIN.read_text().splitlines()[: rows + 1]
+    path = directory / f"train-{rows}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

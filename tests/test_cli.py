@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from repurpose.cli import app
+from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TEST, SAMPLE_VAL, small_train_file
+
+METRIC_KEYS = {"auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold", "n"}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def error_line(stderr: str) -> str:
+    """The single line a refused command writes to stderr."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_predict_broken_smiles_exits_2_with_one_error_line(tiny_model_dir: Path) -> None:
+    # the real console script: nothing else (RDKit or torch noise) may reach stderr
+    script = Path(sys.executable).parent / "repurpose"
+    assert script.exists(), f"{script}: the package is not installed in this environment"
+
+    result = subprocess.run(
+        [str(script), "predict", "--model", str(tiny_model_dir), "--smiles", "C1CC", "--protein", "MKV"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = error_line(result.stderr)
+    assert "'C1CC'" in line and "unclosed ring" in line
+
+
+def test_predict_bad_protein_exits_2_naming_character(runner: CliRunner, tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["predict", "--model", str(tiny_model_dir), "--smiles", "CCO", "--protein", "MK*V"])
+
+    assert result.exit_code == 2
+    assert "'*' at position 3" in error_line(result.stderr)
+
+
+def test_predict_json_gives_probability_and_verdict(runner: CliRunner, tiny_model_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["predict", "--model", str(tiny_model_dir), "--smiles", DRUG_LIKE_SMILES, "--protein", "MKVL", "--json"]
+    )
+
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer) == {"probability", "threshold", "interacts"}
+    assert 0.0 <= answer["probability"] <= 1.0
+    assert answer["interacts"] == (answer["probability"] >= answer["threshold"])
+
+
+def test_evaluate_json_prints_one_object_with_metric_keys(runner: CliRunner, tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--data", str(SAMPLE_TEST), "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 1
+    metrics = json.loads(result.stdout)
+    assert set(metrics) == METRIC_KEYS
+    assert metrics["n"] == 49
+
+
+def test_evaluate_text_lists_every_metric(runner: CliRunner, tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--data", str(SAMPLE_TEST)])
+
+    assert result.exit_code == 0, result.stderr
+    for key in METRIC_KEYS:
+        assert key in result.stdout
+
+
+def test_evaluate_missing_model_directory_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+
+    result = runner.invoke(app, ["evaluate", "--model", str(missing), "--data", str(SAMPLE_TEST), "--json"])
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert error_line(result.stderr) == f"error: {missing}: no such model directory"
+
+
+def test_evaluate_broken_data_row_exits_2_naming_row(runner: CliRunner, tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "pairs.csv"
+    data.write_text("SMILES,Protein,Y\nCCO,MKV,1\nCCN,MKV,2\n")
+
+    result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--data", str(data)])
+
+    assert result.exit_code == 2
+    assert "row 2: label Y=2 is not 0 or 1" in error_line(result.stderr)
+
+
+def test_train_rf_writes_model_directory(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "rf"
+    train = small_train_file(tmp_path)
+
+    result = runner.invoke(
+        app, ["train", "--train", str(train), "--val", str(SAMPLE_VAL), "--out", str(out), "--model-type", "rf"]
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    assert (out / "manifest.json").is_file()
+
+
+def test_train_file_without_label_column_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("SMILES,Protein\nCCO,MKV\n")
+
+    result = runner.invoke(
+        app, ["train", "--train", str(train), "--val", str(SAMPLE_VAL), "--out", str(tmp_path / "m")]
+    )
+
+    assert result.exit_code == 2
+    assert "missing column(s) Y" in error_line(result.stderr)
+    assert not (tmp_path / "m").exists()

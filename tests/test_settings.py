@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from repurpose.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("REPURPOSE_") or name == "MLFLOW_TRACKING_URI":
+            monkeypatch.delenv(name)
+    get_settings.cache_clear()
+
+
+def test_defaults_derive_from_home(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'repurpose.db'}"
+    assert settings.artifact_url == str(tmp_path / "artifacts")
+    assert settings.mlflow_tracking_uri == (tmp_path / "mlruns").as_uri()
+    assert settings.ray_address is None
+    assert settings.ray_gcs_port == 6380
+    assert settings.gateway_port == 8000
+    assert settings.grain_hosts == 2
+    assert settings.grain_idle_seconds == 900
+    assert settings.database_is_sqlite
+
+
+def test_home_default_is_under_user_home() -> None:
+    assert Settings().home == Path("~/.repurpose").expanduser().resolve()
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REPURPOSE_HOME", str(tmp_path))
+    monkeypatch.setenv("REPURPOSE_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/x")
+    monkeypatch.setenv("REPURPOSE_GRAIN_HOSTS", "4")
+    monkeypatch.setenv("REPURPOSE_GRAIN_IDLE_SECONDS", "1.5")
+    settings = get_settings()
+    assert settings.home == tmp_path
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert not settings.database_is_sqlite
+    assert (settings.grain_hosts, settings.grain_idle_seconds) == (4, 1.5)
+    assert get_settings() is settings
+
+
+def test_mlflow_tracking_uri_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert Settings(home=tmp_path).mlflow_tracking_uri == "http://mlflow.example:5000"
+    monkeypatch.setenv("REPURPOSE_MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert Settings(home=tmp_path).mlflow_tracking_uri == "sqlite:///elsewhere.db"
+
+
+def test_gcs_port_6379_refused() -> None:
+    with pytest.raises(ValidationError, match="Redis"):
+        Settings(ray_gcs_port=6379)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("database_url", "mysql://root@localhost/x", "SQLite or PostgreSQL"),
+        ("database_url", "not a url", "not a database URL"),
+        ("grain_hosts", 0, "greater than or equal to 1"),
+        ("grain_idle_seconds", 0, "greater than 0"),
+        ("gateway_port", 70000, "less than or equal to 65535"),
+        ("grain_pool", "bad name!", "letters, digits"),
+        ("unknown_field", 1, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_values_refused(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{field: value})
+
+
+def test_artifact_url_keeps_remote_urls_and_resolves_paths(tmp_path: Path) -> None:
+    assert Settings(artifact_url="s3://bucket/prefix").artifact_url == "s3://bucket/prefix"
+    assert Settings(artifact_url=str(tmp_path / "a" / ".." / "b")).artifact_url == str(tmp_path / "b")
+
+
+def test_with_overrides_moves_derived_paths(tmp_path: Path) -> None:
+    base = Settings(home=tmp_path / "one", grain_hosts=3)
+    moved = base.with_overrides(home=tmp_path / "two", database_url=None)
+    assert moved.database_url == f"sqlite:///{tmp_path / 'two' / 'repurpose.db'}"
+    assert moved.grain_hosts == 3
+    pinned = Settings(home=tmp_path / "one", artifact_url="memory://artifacts").with_overrides(home=tmp_path / "two")
+    assert pinned.artifact_url == "memory://artifacts"
+
+
+def test_settings_are_immutable(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with pytest.raises(ValidationError):
+        settings.grain_hosts = 5
