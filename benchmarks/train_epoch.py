@@ -81,7 +81,10 @@ def main() -> None:
 
     n = len(inputs)
     table = Table(
-        title=f"One training epoch on Human random train ({n} pairs, batch {args.batch_size}, {torch.get_num_threads()} threads)"
+        title=(
+            f"One training epoch on Human random train "
+            f"({n} pairs, batch {args.batch_size}, {torch.get_num_threads()} threads)"
+        )
     )
     for column in ("path", "seconds / epoch", "pairs / s"):
         table.add_column(column, justify="right")

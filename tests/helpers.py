@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +69,6 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert list(a) == list(b)
     different = [key for key in a if not torch.equal(a[key], b[key])]
     assert not different, f"tensors differ: {different}"
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, restoring the previous count afterwards.
-
-    Training is bit-reproducible only on one thread for now: MolecularGCN gathers neighbours
-    with ``h[bond_src]``, whose backward (``index_put_`` with ``accumulate=True``) adds in a
-    varying order on several CPU threads; ``h.index_select(0, bond_src)`` would not.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def small_train_file(directory: Path, rows: int = 60) -> Path:

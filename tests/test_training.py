@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,9 @@ from repurpose.errors import CheckpointError
 from repurpose.model_dir import load_model_dir
 from repurpose.pipeline import CHECKPOINT_DIR, evaluate_model, train_model
 from repurpose.training import CHECKPOINT_FILE, EpochRecord, Progress
-from tests.helpers import SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, assert_same_state, single_thread, tiny_training_config
+from tests.helpers import SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, assert_same_state, tiny_training_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Bit-identical weights need one thread until the gather in MolecularGCN is fixed."""
-    with single_thread():
-        yield
 
 
 class Interrupted(Exception):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from itertools import product
+from itertools import pairwise, product
+from typing import TypeAlias
 
 import numpy as np
 from rdkit import DataStructs
@@ -27,7 +28,7 @@ _AA_INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
 _DIPEPTIDE_INDEX = {a + b: i for i, (a, b) in enumerate(product(AMINO_ACIDS, repeat=2))}
 FEATURES = MORGAN_BITS + len(AMINO_ACIDS) + len(_DIPEPTIDE_INDEX)
 
-Estimator = RandomForestClassifier | XGBClassifier
+Estimator: TypeAlias = RandomForestClassifier | XGBClassifier
 
 
 def morgan_fingerprint(smiles: str) -> np.ndarray:
@@ -43,7 +44,7 @@ def protein_composition(sequence: str) -> np.ndarray:
     for residue in sequence:
         if (i := _AA_INDEX.get(residue)) is not None:
             out[i] += 1
-    for a, b in zip(sequence, sequence[1:], strict=False):
+    for a, b in pairwise(sequence):
         if (j := _DIPEPTIDE_INDEX.get(a + b)) is not None:
             out[len(AMINO_ACIDS) + j] += 1
     out[: len(AMINO_ACIDS)] /= max(len(sequence), 1)
@@ -83,11 +84,12 @@ def fit_baseline(model_type: str, train: PairSet, val: PairSet, *, seed: int) ->
             early_stopping_rounds=100,
             eval_metric="logloss",
         )
-        booster.fit(x_train, train.labels, eval_set=[(pair_features(val.smiles, val.proteins), val.labels)], verbose=False)
+        booster.fit(
+            x_train, train.labels, eval_set=[(pair_features(val.smiles, val.proteins), val.labels)], verbose=False
+        )
         return booster
     raise ValueError(f"unknown baseline {model_type!r}")
 
 
 def predict_baseline(estimator: Estimator, pairs: PairSet) -> np.ndarray:
     return np.asarray(estimator.predict_proba(pair_features(pairs.smiles, pairs.proteins))[:, 1], dtype=np.float64)
-

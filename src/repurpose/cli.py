@@ -55,16 +55,21 @@ def train(
         task = progress.add_task("preparing", total=None)
 
         def on_progress(p: TrainingProgress) -> None:
-            progress.update(task, description=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}", completed=p.batch, total=p.batches)
+            progress.update(
+                task, description=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}", completed=p.batch, total=p.batches
+            )
 
         def on_epoch(r: EpochRecord) -> None:
             progress.console.print(
-                f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  val AUROC {r.val_auroc:.4f}  AUPRC {r.val_auprc:.4f}  {r.seconds:.0f}s"
+                f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  "
+                f"val AUROC {r.val_auroc:.4f}  AUPRC {r.val_auprc:.4f}  {r.seconds:.0f}s"
             )
 
         if model_type != "drugban":
             progress.update(task, description=f"fitting {model_type}")
-        manifest = _run(train_model, train_file, val_file, out, config, resume=resume, on_progress=on_progress, on_epoch=on_epoch)
+        manifest = _run(
+            train_model, train_file, val_file, out, config, resume=resume, on_progress=on_progress, on_epoch=on_epoch
+        )
     m = manifest.val_metrics
     console.print(
         f"wrote {out}  ({model_type}; val AUROC {m.auroc:.4f}, AUPRC {m.auprc:.4f}, threshold {m.threshold:.4f}"

@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, RDLogger, rdBase
+from rdkit import Chem, rdBase
 from rdkit.Chem import rdchem
 
 from repurpose.errors import InvalidSmiles
 
-RDLogger.DisableLog("rdApp.warning")  # e.g. "not removing hydrogen atom without neighbors", per molecule
+rdBase.DisableLog("rdApp.warning")  # e.g. "not removing hydrogen atom without neighbors", per molecule
 
 MAX_DRUG_NODES = 290
 ATOM_FEATURES = 74

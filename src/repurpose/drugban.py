@@ -21,9 +21,9 @@ Two forwards compute the same function:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import itertools
+from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -80,10 +80,11 @@ def weighted_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bn: nn.Bat
     mean = (w * x).sum(0) / total
     var = (w * (x - mean).square()).sum(0) / total
     with torch.no_grad():
-        momentum = bn.momentum if bn.momentum is not None else 0.1
+        bn.num_batches_tracked.add_(1)
+        # momentum=None means a cumulative average in torch: weight 1/n for the n-th batch
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
         bn.running_mean.mul_(1 - momentum).add_(momentum * mean)
         bn.running_var.mul_(1 - momentum).add_(momentum * var * total / (total - 1))
-        bn.num_batches_tracked.add_(1)
     return (x - mean) * torch.rsqrt(var + bn.eps) * bn.weight + bn.bias
 
 
@@ -125,7 +126,10 @@ class MolecularGCN(nn.Module):
         self.config = config
         self.input = nn.Linear(config.node_features, config.drug_embedding, bias=False)
         widths = (config.drug_embedding, *config.drug_hidden)
-        self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in itertools.pairwise(widths))
+
+    def _gcn_layers(self) -> list[GCNLayer]:
+        return [cast(GCNLayer, layer) for layer in self.layers]
 
     def forward(self, batch: PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Compact form: (N, C) real-atom states and the (C,) state every virtual node shares."""
@@ -134,9 +138,9 @@ class MolecularGCN(nn.Module):
         n_virtual = batch.size * self.config.max_drug_nodes - h.shape[0]
         weights = torch.ones(h.shape[0] + 1, dtype=h.dtype)
         weights[-1] = float(n_virtual)
-        for layer in self.layers:
+        for layer in self._gcn_layers():
             # real atoms: two self-loops plus every bonded neighbour; virtual: one self-loop
-            aggregated = (2.0 * h).index_add(0, batch.bond_dst, h[batch.bond_src])
+            aggregated = (2.0 * h).index_add(0, batch.bond_dst, h.index_select(0, batch.bond_src))
             rows = layer.combine(torch.cat([aggregated, virtual[None]]), torch.cat([h, virtual[None]]))
             rows = weighted_batch_norm(rows, weights, layer.bn)  # a weight-0 row changes nothing
             h, virtual = rows[:-1], rows[-1]
@@ -146,7 +150,7 @@ class MolecularGCN(nn.Module):
         """Reference form: (B, 290, 75) features, (B, 290, 290) edge counts → (B, 290, C)."""
         b, n, _ = features.shape
         h = self.input(features)
-        for layer in self.layers:
+        for layer in self._gcn_layers():
             rows = layer.combine(adjacency @ h, h)  # sum over incoming edges, self-loops included
             h = layer.bn(rows.reshape(b * n, -1)).reshape(b, n, -1)
         return h
@@ -210,12 +214,12 @@ class ProteinCNN(nn.Module):
             kept = [min(n, reference_length) for n in lengths]
             weights[_ranges(starts[:-1], kept)] = 1.0
             weights[starts[-1]] = float(sum(reference_length - m for m in kept))
-            x = weighted_batch_norm(z, weights, bn).T.unsqueeze(0)
+            x = weighted_batch_norm(z, weights, cast(nn.BatchNorm1d, bn)).T.unsqueeze(0)
         out = x[0].T  # (T', C)
         kept = [min(n, reference_length) for n in lengths]
         # one gather (not per-protein slices, whose backward would zero-fill the whole tensor each)
         index = torch.cat(
-            [t for b, m in enumerate(kept) for t in (torch.arange(starts[b], starts[b] + m), starts[-1:])]
+            [t for b, m in enumerate(kept) for t in (torch.arange(int(starts[b]), int(starts[b]) + m), starts[-1:])]
         )
         weights = torch.cat([t for m in kept for t in (torch.ones(m), torch.tensor([float(reference_length - m)]))]).to(
             out.dtype
@@ -290,7 +294,7 @@ class Decoder(nn.Module):
     def __init__(self, config: DrugBANConfig) -> None:
         super().__init__()
         widths = (config.ban_pooled, config.decoder_hidden, config.decoder_hidden, config.decoder_out)
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.bns = nn.ModuleList(nn.BatchNorm1d(b) for b in widths[1:])
         self.out = nn.Linear(config.decoder_out, 1)
 

@@ -60,7 +60,11 @@ def render_model_card(
         f"- training pairs: {manifest.train_pairs} (sha256 `{manifest.train_data_sha256}`)",
         f"- validation pairs: {manifest.val_pairs} (sha256 `{manifest.val_data_sha256}`)",
         f"- seed {t.seed}"
-        + (f", {t.epochs} epochs, batch {t.batch_size}, Adam lr {t.lr:g}, BCE loss" if manifest.model_type == "drugban" else ""),
+        + (
+            f", {t.epochs} epochs, batch {t.batch_size}, Adam lr {t.lr:g}, BCE loss"
+            if manifest.model_type == "drugban"
+            else ""
+        ),
     ]
     if manifest.best_epoch is not None:
         lines.append(f"- best epoch by validation AUROC: {manifest.best_epoch}")
@@ -81,9 +85,15 @@ def render_model_card(
         "",
     ]
     if history:
-        lines += ["## Curve", "", "| epoch | train loss | val AUROC | val AUPRC | seconds |", "| --- | --- | --- | --- | --- |"]
         lines += [
-            f"| {h.epoch} | {h.train_loss:.4f} | {h.val_auroc:.4f} | {h.val_auprc:.4f} | {h.seconds:.0f} |" for h in history
+            "## Curve",
+            "",
+            "| epoch | train loss | val AUROC | val AUPRC | seconds |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {h.epoch} | {h.train_loss:.4f} | {h.val_auroc:.4f} | {h.val_auprc:.4f} | {h.seconds:.0f} |"
+            for h in history
         ]
         lines.append("")
     if manifest.model_type == "drugban":

@@ -116,18 +116,24 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
         raise ModelDirectoryError(f"{directory}: no such model directory")
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
-        raise ModelDirectoryError(f"{directory}: not a model directory (no {MANIFEST}); train one with `repurpose train`")
+        raise ModelDirectoryError(
+            f"{directory}: not a model directory (no {MANIFEST}); train one with `repurpose train`"
+        )
     try:
         manifest = Manifest.model_validate_json(manifest_path.read_text())
     except ValidationError as error:
         raise ModelDirectoryError(f"{manifest_path}: unreadable manifest: {error.errors()[0]['msg']}") from None
     if manifest.format_version != FORMAT_VERSION:
-        raise ModelDirectoryError(f"{directory}: model format {manifest.format_version}, this version reads {FORMAT_VERSION}")
+        raise ModelDirectoryError(
+            f"{directory}: model format {manifest.format_version}, this version reads {FORMAT_VERSION}"
+        )
     if expected_type is not None and manifest.model_type != expected_type:
         raise ModelDirectoryError(f"{directory}: holds a {manifest.model_type} model, not {expected_type}")
     missing = [f for f in required_files(manifest.model_type) if not (directory / f).is_file()]
     if missing:
-        raise ModelDirectoryError(f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}")
+        raise ModelDirectoryError(
+            f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
+        )
     weights = directory / WEIGHT_FILES[manifest.model_type]
     try:
         if manifest.model_type == "drugban":

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from repurpose.drug_graph import parse_smiles
-from repurpose.protein_encoding import normalize_protein
+import numpy as np
+
 from repurpose.baselines import fit_baseline, predict_baseline
+from repurpose.drug_graph import parse_smiles
+from repurpose.errors import InvalidInput
 from repurpose.metrics import BinaryMetrics, binary_metrics, choose_threshold
 from repurpose.model_card import render_model_card
 from repurpose.model_dir import Manifest, TrainedModel, load_model_dir, save_model_dir, utc_now
 from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
+from repurpose.protein_encoding import normalize_protein
 from repurpose.training import EpochRecord, Progress, TrainingConfig, train_drugban
 
 CHECKPOINT_DIR = "checkpoints"
@@ -30,6 +33,8 @@ def train_model(
     """Train on ``train_path``, select and pick the threshold on ``val_path``, write ``out``."""
     train, val = read_pairs(train_path), read_pairs(val_path)
     assert train.labels is not None and val.labels is not None
+    _require_trainable(train_path, train.labels, minimum=2)
+    _require_trainable(val_path, val.labels, minimum=2)
     name = out.name
     if config.model_type == "drugban":
         result = train_drugban(
@@ -47,6 +52,16 @@ def train_model(
     manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
     save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), estimator=estimator)
     return manifest
+
+
+def _require_trainable(path: Path, labels: np.ndarray, *, minimum: int) -> None:
+    """Refuse files that would train or select nothing: BatchNorm needs two rows, AUROC two classes."""
+    if len(labels) < minimum:
+        raise InvalidInput(f"{path}: {len(labels)} labelled pair(s); training needs at least {minimum}")
+    classes = set(np.unique(labels).tolist())
+    if classes != {0, 1}:
+        only = "positive" if classes == {1} else "negative"
+        raise InvalidInput(f"{path}: every pair is {only}; training and model selection need both labels (0 and 1)")
 
 
 def evaluate_model(model_dir: Path, data_path: Path) -> BinaryMetrics:

@@ -105,7 +105,12 @@ def train_drugban(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = checkpoint_dir / CHECKPOINT_FILE
     # the epoch count may change between resumes (extend or end a run early); nothing else may
-    fingerprint = {"config": config.model_dump(exclude={"epochs"}), "model": model.config.to_dict(), "train": train.sha256, "val": val.sha256}
+    fingerprint = {
+        "config": config.model_dump(exclude={"epochs"}),
+        "model": model.config.to_dict(),
+        "train": train.sha256,
+        "val": val.sha256,
+    }
     if resume and checkpoint_path.exists():
         saved = _load_checkpoint(checkpoint_path, fingerprint)
         model.load_state_dict(saved["model"])
