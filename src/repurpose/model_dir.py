@@ -104,7 +104,7 @@ def save_model_dir(
     elif isinstance(estimator, XGBClassifier):
         estimator.save_model(weights)
     else:
-        joblib.dump(estimator, weights)
+        joblib.dump(estimator, weights, compress=3)  # ~4x smaller for a forest, loads as fast
     (out / CARD).write_text(card)
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")  # last: marks it complete
     return out
