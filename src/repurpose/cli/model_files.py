@@ -1,0 +1,56 @@
+"""``repurpose evaluate`` and ``repurpose predict`` on a model directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from repurpose.cli.output import JsonOption, console, run_or_exit
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(predict)
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="A model directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled pairs (SMILES,Protein,Y).")],
+    as_json: JsonOption = False,
+) -> None:
+    """AUROC, AUPRC and thresholded metrics of a model on labelled pairs."""
+    from repurpose.pipeline import evaluate_model
+
+    metrics = run_or_exit(evaluate_model, model, data)
+    if as_json:
+        print(metrics.model_dump_json())
+        return
+    table = Table(title=f"{model} on {data}")
+    for key in ("auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold"):
+        table.add_row(key, f"{getattr(metrics, key):.4f}")
+    table.add_row("n", str(metrics.n))
+    console.print(table)
+
+
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="A model directory.")],
+    smiles: Annotated[str, typer.Option("--smiles", help="The compound, as SMILES.")],
+    protein: Annotated[str, typer.Option("--protein", help="The target's amino-acid sequence.")],
+    as_json: JsonOption = False,
+) -> None:
+    """The interaction probability of one compound–protein pair."""
+    from repurpose.model_dir import load_model_dir
+    from repurpose.pipeline import predict_pair
+
+    loaded = run_or_exit(load_model_dir, model)
+    probability = run_or_exit(predict_pair, loaded, smiles, protein)
+    interacts = probability >= loaded.threshold
+    if as_json:
+        print(json.dumps({"probability": probability, "threshold": loaded.threshold, "interacts": bool(interacts)}))
+        return
+    verdict = "interacts" if interacts else "does not interact"
+    console.print(f"{probability:.4f}  ({verdict} at threshold {loaded.threshold:.4f})")
