@@ -135,3 +135,11 @@ class GrainStateInvalid(GrainError):
 
 class GrainUnavailable(GrainError):
     code = "grain_unavailable"
+
+
+class ClusterError(RepurposeError):
+    code = "cluster_error"
+
+
+class ClusterNotRunning(ClusterError):
+    code = "cluster_not_running"

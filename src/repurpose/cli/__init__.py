@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from repurpose.cli import model_files, training
+from repurpose.cli import cluster, model_files, training
 
 app = typer.Typer(
     name="repurpose",
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (training, model_files):
+for group in (cluster, training, model_files):
     group.register(app)
 
 

@@ -1,0 +1,99 @@
+"""``repurpose up``, ``down`` and ``status``; and ``client_for``, how other commands reach the cluster."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.grains import GrainClient
+from repurpose.settings import Settings
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Where the cluster keeps its state (default: REPURPOSE_HOME or ~/.repurpose)."),
+]
+
+
+def resolve_home(home: Path | None) -> Path:
+    return Settings(home=home).home if home is not None else Settings().home
+
+
+def client_for(home: Path | None) -> GrainClient:
+    """A grain client on the cluster ``up`` started under ``home``; exits 2 with one line if none runs."""
+    from repurpose.cluster import connect
+
+    return run_or_exit(connect, resolve_home(home))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)
+
+
+def up(
+    home: HomeOption = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="SQLite (default) or postgresql+psycopg://… URL.")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Join this Ray cluster instead of starting one.")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Gateway port (default 8000).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start (or join) the cluster: Ray, migrations, grain hosts, the bundled model."""
+    from repurpose.cluster import start_cluster
+
+    try:
+        settings = Settings().with_overrides(
+            home=home, database_url=database_url, ray_address=address, gateway_port=port
+        )
+    except ValueError as error:
+        raise fail(str(error).splitlines()[-1] if str(error) else "invalid settings") from None
+    log = (lambda _: None) if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
+    with console.status("starting the cluster", spinner="dots") if not as_json else contextlib.nullcontext():
+        info, reported = run_or_exit(start_cluster, settings, log=log)
+    if as_json:
+        print_json({**info.model_dump(mode="json", exclude={"settings"}), "home": str(info.settings.home)})
+        return
+    for line in reported:
+        console.print(line)
+    console.print(f"cluster up    home {info.settings.home}")
+    console.print(f"ray           {info.ray_address}")
+    console.print(f"dashboard     {info.dashboard_url or '(the joined cluster’s own)'}")
+    console.print(f"gateway       {info.gateway_url}")
+
+
+def down(home: HomeOption = None) -> None:
+    """Stop what `up` started (stored state stays)."""
+    from repurpose.cluster import stop_cluster
+
+    resolved = resolve_home(home)
+    stopped = run_or_exit(stop_cluster, resolved, log=lambda line: console.print(f"[dim]{line}[/dim]"))
+    console.print(f"cluster under {resolved} stopped" if stopped else f"no cluster was running under {resolved}")
+
+
+def status(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """What runs: Ray, the grain hosts and their activations."""
+    from repurpose.cluster import cluster_status
+
+    report = run_or_exit(cluster_status, resolve_home(home))
+    if as_json:
+        print_json(report)
+        return
+    info = report.info
+    console.print(f"home {info.settings.home}  ray {info.ray_address}  reachable: {report.ray_reachable}")
+    if not report.ray_reachable:
+        return
+    console.print(f"{report.nodes} node(s), {report.cpus:g} CPU(s); dashboard {info.dashboard_url or '-'}")
+    table = Table("grain host", "pid", "activations", "by kind", "rss MiB")
+    for host in report.hosts:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(host.by_kind.items())) or "-"
+        table.add_row(host.name, str(host.pid), str(host.activations), kinds, f"{host.rss_bytes / 2**20:.0f}")
+    console.print(table)

@@ -1,0 +1,248 @@
+"""The cluster's lifecycle: ``up`` starts (or joins) Ray and the grain hosts, ``down`` stops them.
+
+``up`` writes ``<home>/cluster.json`` (a ``ClusterInfo``): the Ray address, what it started and
+the full ``Settings`` the grain hosts run with. Every later command on this machine reads it
+through ``connect`` and so talks to the same store, pool and namespace as the hosts, whatever
+flags or environment that command itself was started with.
+
+A head node we start runs as ``ray start --head`` (its own daemons, so it outlives the CLI
+process) with its GCS on ``settings.ray_gcs_port`` (6380 by default: Redis owns 6379 here).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import ray
+from pydantic import BaseModel, ValidationError
+
+from repurpose.errors import ClusterError, ClusterNotRunning
+from repurpose.grains import GrainClient, HostStats
+from repurpose.settings import Settings
+from repurpose.store import upgrade
+
+CLUSTER_FILE = "cluster.json"
+_RAY_START_TIMEOUT_SECONDS = 180
+
+StartHook = Callable[[GrainClient], list[str]]
+"""Runs once the hosts answer (e.g. registering the bundled model); returns lines to print."""
+
+_start_hooks: list[StartHook] = []
+
+
+def on_start(hook: StartHook) -> StartHook:
+    """Register ``hook`` to run on every ``up`` after the grain hosts answer (idempotent work only)."""
+    _start_hooks.append(hook)
+    return hook
+
+
+class ClusterInfo(BaseModel):
+    ray_address: str
+    started_head: bool  # whether ``up`` started the Ray head (then ``down`` stops it)
+    dashboard_url: str | None
+    gateway_url: str
+    started_at: dt.datetime
+    settings: Settings
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.ray_namespace
+
+
+class ClusterStatus(BaseModel):
+    info: ClusterInfo
+    ray_reachable: bool
+    hosts: list[HostStats]
+    nodes: int
+    cpus: float
+
+
+def cluster_file(home: Path) -> Path:
+    return home / CLUSTER_FILE
+
+
+def read_cluster_info(home: Path) -> ClusterInfo | None:
+    path = cluster_file(home)
+    if not path.exists():
+        return None
+    try:
+        return ClusterInfo.model_validate_json(path.read_text())
+    except (ValidationError, ValueError) as error:
+        raise ClusterError(
+            f"{path} is damaged ({error.__class__.__name__}); remove it and run `repurpose up`"
+        ) from None
+
+
+def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: None) -> tuple[ClusterInfo, list[str]]:
+    """Start or join Ray, migrate the store, start the grain hosts and run the start hooks.
+
+    Returns the cluster's info and the lines the start hooks reported. Running ``up`` on a
+    home whose cluster is already up reconnects and re-runs the (idempotent) hooks.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    existing = read_cluster_info(settings.home)
+    if existing is not None and _ray_reachable(existing.ray_address):
+        settings, address, started_head = existing.settings, existing.ray_address, existing.started_head
+        dashboard_url = existing.dashboard_url
+        log(f"cluster already up at {address}")
+    elif settings.ray_address:
+        address, started_head = settings.ray_address, False
+        dashboard_url = None
+    else:
+        address, started_head = _start_head(settings, log), True
+        dashboard_url = f"http://127.0.0.1:{settings.ray_dashboard_port}"
+
+    log(f"migrating the store at {_redacted(settings.database_url)}")
+    upgrade(settings.database_url)
+    _ray_init(address, settings)
+    client = GrainClient(settings)
+    log(f"starting {settings.grain_hosts} grain host(s)")
+    client.start()
+    info = ClusterInfo(
+        ray_address=address,
+        started_head=started_head,
+        dashboard_url=dashboard_url,
+        gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}",
+        started_at=existing.started_at if existing is not None else dt.datetime.now(dt.UTC),
+        settings=settings,
+    )
+    _write_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
+    reported: list[str] = []
+    for hook in _start_hooks:
+        reported.extend(hook(client))
+    return info, reported
+
+
+def connect(home: Path) -> GrainClient:
+    """A grain client on the cluster ``up`` started under ``home`` (connecting Ray if needed)."""
+    info = read_cluster_info(home)
+    if info is None:
+        raise ClusterNotRunning(f"no cluster is running under {home}: start one with `repurpose up --home {home}`")
+    if not ray.is_initialized():
+        if not _ray_reachable(info.ray_address):
+            raise ClusterNotRunning(
+                f"the cluster under {home} does not answer at {info.ray_address}: run `repurpose up --home {home}`"
+            )
+        _ray_init(info.ray_address, info.settings)
+    return GrainClient(info.settings)
+
+
+def cluster_status(home: Path) -> ClusterStatus:
+    info = read_cluster_info(home)
+    if info is None:
+        raise ClusterNotRunning(f"no cluster is running under {home}")
+    if not _ray_reachable(info.ray_address):
+        return ClusterStatus(info=info, ray_reachable=False, hosts=[], nodes=0, cpus=0.0)
+    client = connect(home)
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return ClusterStatus(
+        info=info,
+        ray_reachable=True,
+        hosts=client.stats(),
+        nodes=len(nodes),
+        cpus=float(ray.cluster_resources().get("CPU", 0.0)),
+    )
+
+
+def stop_cluster(home: Path, *, log: Callable[[str], None] = lambda _: None) -> bool:
+    """Stop what ``up`` started under ``home``; False if nothing was running. Stored state stays."""
+    info = read_cluster_info(home)
+    if info is None:
+        return False
+    if _ray_reachable(info.ray_address):
+        if not ray.is_initialized():
+            _ray_init(info.ray_address, info.settings)
+        log("stopping the grain hosts")
+        GrainClient(info.settings).stop()
+        _stop_serve()
+        ray.shutdown()
+        if info.started_head:
+            log("stopping the Ray head")
+            subprocess.run([_ray_executable(), "stop", "--force"], capture_output=True, check=False, timeout=120)
+    cluster_file(home).unlink(missing_ok=True)
+    return True
+
+
+def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
+    port = settings.ray_gcs_port
+    if _port_in_use(port):
+        raise ClusterError(
+            f"port {port} is taken (another Ray head?): pass --address to join it, or set REPURPOSE_RAY_GCS_PORT"
+        )
+    log(f"starting a Ray head (GCS on port {port}, dashboard on {settings.ray_dashboard_port})")
+    command = [
+        _ray_executable(),
+        "start",
+        "--head",
+        f"--port={port}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={settings.ray_dashboard_port}",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=_RAY_START_TIMEOUT_SECONDS, env=_ray_env(), check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise ClusterError(f"`ray start --head` failed: {last[0]}")
+    return f"127.0.0.1:{port}"
+
+
+def _ray_init(address: str, settings: Settings) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(address=address, namespace=settings.ray_namespace, log_to_driver=False, logging_level="ERROR")
+
+
+def _ray_reachable(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ray_executable() -> str:
+    beside = Path(sys.executable).parent / "ray"  # the venv's own, matching the ray we import
+    return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
+
+
+def _ray_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    return env
+
+
+def _stop_serve() -> None:
+    try:
+        from ray import serve
+
+        serve.shutdown()
+    except Exception:  # Serve was never started here: nothing to stop
+        pass
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
