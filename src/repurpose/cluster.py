@@ -12,6 +12,7 @@ process) with its GCS on ``settings.ray_gcs_port`` (6380 by default: Redis owns 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 import ray
 from pydantic import BaseModel, ValidationError
 
+from repurpose import head_processes
 from repurpose.errors import ClusterError, ClusterNotRunning
 from repurpose.grains import GrainClient, HostStats
 from repurpose.settings import Settings
@@ -30,6 +32,7 @@ from repurpose.store import upgrade
 
 CLUSTER_FILE = "cluster.json"
 _RAY_START_TIMEOUT_SECONDS = 180
+_RAY_START_ATTEMPTS = 3
 
 StartHook = Callable[[GrainClient], list[str]]
 """Runs once the hosts answer (e.g. registering the bundled model); returns lines to print."""
@@ -46,6 +49,7 @@ def on_start(hook: StartHook) -> StartHook:
 class ClusterInfo(BaseModel):
     ray_address: str
     started_head: bool  # whether ``up`` started the Ray head (then ``down`` stops it)
+    ray_session: str | None = None  # the head's session name: ``down`` stops only its processes
     dashboard_url: str | None
     gateway_url: str
     started_at: dt.datetime
@@ -98,6 +102,9 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
     else:
         address, started_head = _start_head(settings, log), True
         dashboard_url = f"http://127.0.0.1:{settings.ray_dashboard_port}"
+    session = existing.ray_session if existing is not None and existing.started_head else None
+    if started_head and session is None:
+        session = head_processes.session_of_gcs_port(settings.ray_gcs_port)
 
     log(f"migrating the store at {_redacted(settings.database_url)}")
     upgrade(settings.database_url)
@@ -108,6 +115,7 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
     info = ClusterInfo(
         ray_address=address,
         started_head=started_head,
+        ray_session=session,
         dashboard_url=dashboard_url,
         gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}",
         started_at=existing.started_at if existing is not None else dt.datetime.now(dt.UTC),
@@ -156,16 +164,18 @@ def stop_cluster(home: Path, *, log: Callable[[str], None] = lambda _: None) -> 
     info = read_cluster_info(home)
     if info is None:
         return False
-    if _ray_reachable(info.ray_address):
-        if not ray.is_initialized():
-            _ray_init(info.ray_address, info.settings)
+    if info.started_head and info.ray_session:
+        # our own head: its processes go, grain hosts and Serve with them. Not `ray stop`,
+        # which stops every Ray on the machine, other users' clusters included.
+        ray.shutdown()
+        log("stopping the Ray head")
+        head_processes.stop_session(info.ray_session)
+    elif _ray_reachable(info.ray_address):  # a cluster we joined: take back only what we started
+        _ray_init(info.ray_address, info.settings)
         log("stopping the grain hosts")
         GrainClient(info.settings).stop()
         _stop_serve()
         ray.shutdown()
-        if info.started_head:
-            log("stopping the Ray head")
-            subprocess.run([_ray_executable(), "stop", "--force"], capture_output=True, check=False, timeout=120)
     cluster_file(home).unlink(missing_ok=True)
     return True
 
@@ -182,24 +192,33 @@ def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
         "start",
         "--head",
         f"--port={port}",
+        "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={settings.ray_dashboard_port}",
         "--include-dashboard=true",
         "--disable-usage-stats",
     ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=_RAY_START_TIMEOUT_SECONDS, env=_ray_env(), check=False
-    )
-    if done.returncode != 0:
+    for attempt in range(1, _RAY_START_ATTEMPTS + 1):
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=_RAY_START_TIMEOUT_SECONDS, env=_ray_env(), check=False
+        )
+        if done.returncode == 0:
+            return f"127.0.0.1:{port}"
+        # Ray gives its raylet a fixed 30 s to register, too little on a busy 2-core machine:
+        # clear the half-started head and try again.
+        session = head_processes.session_of_gcs_port(port)
+        if session is not None:
+            head_processes.stop_session(session)
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ClusterError(f"`ray start --head` failed: {last[0]}")
-    return f"127.0.0.1:{port}"
+        if attempt < _RAY_START_ATTEMPTS:
+            log(f"`ray start --head` failed ({last[0][:120]}); retrying")
+    raise ClusterError(f"`ray start --head` failed {_RAY_START_ATTEMPTS} times: {last[0]}")
 
 
 def _ray_init(address: str, settings: Settings) -> None:
     if ray.is_initialized():
         return
-    ray.init(address=address, namespace=settings.ray_namespace, log_to_driver=False, logging_level="ERROR")
+    ray.init(address=address, namespace=settings.ray_namespace, log_to_driver=False, logging_level=logging.ERROR)
 
 
 def _ray_reachable(address: str) -> bool:
