@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make run    install, then run the main job on embedded defaults
+#   make run    install, then run the main job on embedded defaults (scripts/demo.sh: a local
+#               Ray cluster, SQLite, local folders; screening, profiling, an explanation)
 #   make test   install, then run every test CI runs (plus ruff and mypy via `make lint`)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,9 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/repurpose evaluate --model models/drugban-human --data data/human/random/val.csv
-	$(BIN)/repurpose predict --model models/drugban-human \
-		--smiles "CC(=O)Oc1ccccc1C(=O)O" \
-		--protein "$$(sed -n 2p data/human/random/val.csv | cut -d, -f2)"
+	BIN=$(BIN) scripts/demo.sh
 
 test: install
 	$(BIN)/pytest -q
@@ -33,6 +32,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/train_epoch.py
+	$(BIN)/python benchmarks/grain_activations.py
+	$(BIN)/python benchmarks/screening.py
+	$(BIN)/python benchmarks/gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

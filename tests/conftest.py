@@ -6,11 +6,45 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import ray
 
 from repurpose.pipeline import train_model
-from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, tiny_training_config
+from repurpose.serving import ensure_serve
+from repurpose.settings import REDIS_PORT, Settings
+from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, tiny_training_config
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+_SERVE_HTTP: dict[str, int] = {}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """One real local Ray cluster for the whole session (tests marked ``slow`` use it).
+
+    Ray's GCS and Redis: a ``ray start --head`` defaults its GCS to port 6379, where Redis runs
+    on our machines, but a local ``ray.init()`` starts its head with ``gcs_server_port=0`` (a
+    free port chosen by the OS) unless ``RAY_GCS_SERVER_PORT`` says otherwise. We start it with
+    ``address="local"`` (never join a cluster already running here, e.g. from ``repurpose up``)
+    and assert the port it got.
+    """
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        gcs_port = int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1])
+        assert gcs_port != REDIS_PORT, "Ray's GCS took Redis's port"
+        # Serve's HTTP proxy is fixed by the first start: start it now, on a free port, so every
+        # Serve application of the session (scorers, gateways) is reachable over HTTP there.
+        _SERVE_HTTP["port"] = free_port()
+        ensure_serve(Settings(gateway_host="127.0.0.1", gateway_port=_SERVE_HTTP["port"]))
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def serve_http_port(ray_cluster: None) -> int:
+    """The port of the session's Serve HTTP proxy (the gateways' address is 127.0.0.1 there)."""
+    return _SERVE_HTTP["port"]
 
 
 @pytest.fixture(scope="session")

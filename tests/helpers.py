@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,9 +22,20 @@ SAMPLE_TRAIN = SAMPLE_DIR / "train.csv"
 SAMPLE_VAL = SAMPLE_DIR / "val.csv"
 SAMPLE_TEST = SAMPLE_DIR / "test.csv"
 
+NAMESPACE = f"repurpose-test-{uuid.uuid4().hex[:8]}"
+"""The Ray namespace of the test session's cluster (``ray_cluster``) and grain hosts."""
+
 # A drug-like molecule from the sample data: rings, stereo, halogens, 24 heavy atoms.
 DRUG_LIKE_SMILES = "NC1=N[C@@]2(c3ccc(F)cc3F)CO[C@@H](c3ncco3)C[C@H]2CS1"
 PROTEIN_LETTERS = "".join(PROTEIN_CODES)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def random_protein(length: int, seed: int = 0) -> str:

@@ -36,6 +36,7 @@ def cluster_env(gcs_port: int) -> dict[str, str]:
         **os.environ,
         "REPURPOSE_RAY_GCS_PORT": str(gcs_port),
         "REPURPOSE_RAY_DASHBOARD_PORT": str(free_port()),
+        "REPURPOSE_GATEWAY_PORT": str(free_port()),  # each cluster's Serve HTTP proxy (the gateway)
         "REPURPOSE_GRAIN_HOSTS": "1",
         "REPURPOSE_RAY_NAMESPACE": f"lifecycle-{gcs_port}",
     }

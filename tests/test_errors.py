@@ -7,12 +7,14 @@ import pytest
 from repurpose.errors import (
     ArtifactNotFound,
     ConflictError,
+    DatasetNotFound,
     GrainError,
     GrainUnavailable,
     InvalidSmiles,
     NotFound,
     RepurposeError,
     StaleWrite,
+    TargetConflict,
     UnknownGrainKind,
 )
 
@@ -25,6 +27,8 @@ from repurpose.errors import (
         UnknownGrainKind("no such kind", kind="nope"),
         GrainUnavailable("host down", kind="target", key="ABL1"),
         InvalidSmiles("cannot parse", smiles="C1CC"),
+        DatasetNotFound("no such dataset", dataset_id="0" * 64),
+        TargetConflict("another sequence", target_id="ABL1"),
         RepurposeError("plain"),
     ],
 )

@@ -23,7 +23,7 @@ def test_defaults_derive_from_home(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'repurpose.db'}"
     assert settings.artifact_url == str(tmp_path / "artifacts")
-    assert settings.mlflow_tracking_uri == (tmp_path / "mlruns").as_uri()
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert settings.ray_address is None
     assert settings.ray_gcs_port == 6380
     assert settings.gateway_port == 8000

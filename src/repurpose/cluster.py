@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -31,8 +32,13 @@ from repurpose.settings import Settings
 from repurpose.store import upgrade
 
 CLUSTER_FILE = "cluster.json"
+AUTH_TOKEN_FILE = "ray_auth_token"
 _RAY_START_TIMEOUT_SECONDS = 180
 _RAY_START_ATTEMPTS = 3
+# Ray schedules by logical CPUs: on a 2-core machine an idle scorer replica (1) and a training
+# worker (1) would leave none for a dataset registration. Ray tasks here are short or wait on
+# I/O, so a small head offers at least this many.
+_MIN_LOGICAL_CPUS = 4
 
 StartHook = Callable[[GrainClient], list[str]]
 """Runs once the hosts answer (e.g. registering the bundled model); returns lines to print."""
@@ -54,6 +60,7 @@ class ClusterInfo(BaseModel):
     gateway_url: str
     started_at: dt.datetime
     settings: Settings
+    auth_token_path: str | None = None  # a head we start uses token auth with this token
 
     @property
     def namespace(self) -> str:
@@ -92,6 +99,7 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
     """
     settings.home.mkdir(parents=True, exist_ok=True)
     existing = read_cluster_info(settings.home)
+    started_now = False  # whether this call started the Ray head
     if existing is not None and _ray_reachable(existing.ray_address):
         settings, address, started_head = existing.settings, existing.ray_address, existing.started_head
         dashboard_url = existing.dashboard_url
@@ -101,25 +109,35 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
         dashboard_url = None
     else:
         address, started_head = _start_head(settings, log), True
+        started_now = True
         dashboard_url = f"http://127.0.0.1:{settings.ray_dashboard_port}"
-    session = existing.ray_session if existing is not None and existing.started_head else None
-    if started_head and session is None:
+    if started_now:
         session = head_processes.session_of_gcs_port(settings.ray_gcs_port)
+    else:  # still up (a stale cluster.json names a session that is gone)
+        session = existing.ray_session if existing is not None and existing.started_head else None
+    token = str(_auth_token_file(settings.home)) if started_head else None
 
-    log(f"migrating the store at {_redacted(settings.database_url)}")
-    upgrade(settings.database_url)
-    _ray_init(address, settings)
-    client = GrainClient(settings)
-    log(f"starting {settings.grain_hosts} grain host(s)")
-    client.start()
+    try:
+        log(f"migrating the store at {_redacted(settings.database_url)}")
+        upgrade(settings.database_url)
+        _ray_init(address, settings, token)
+        client = GrainClient(settings)
+        log(f"starting {settings.grain_hosts} grain host(s)")
+        client.start()
+    except BaseException:
+        if started_now and session is not None:  # never leave a head behind that no cluster.json names
+            ray.shutdown()
+            head_processes.stop_session(session, gcs_port=settings.ray_gcs_port)
+        raise
     info = ClusterInfo(
         ray_address=address,
         started_head=started_head,
         ray_session=session,
         dashboard_url=dashboard_url,
         gateway_url=f"http://{settings.gateway_host}:{settings.gateway_port}",
-        started_at=existing.started_at if existing is not None else dt.datetime.now(dt.UTC),
+        started_at=existing.started_at if existing is not None and not started_now else dt.datetime.now(dt.UTC),
         settings=settings,
+        auth_token_path=token,
     )
     _write_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
     reported: list[str] = []
@@ -138,7 +156,7 @@ def connect(home: Path) -> GrainClient:
             raise ClusterNotRunning(
                 f"the cluster under {home} does not answer at {info.ray_address}: run `repurpose up --home {home}`"
             )
-        _ray_init(info.ray_address, info.settings)
+        _ray_init(info.ray_address, info.settings, info.auth_token_path)
     return GrainClient(info.settings)
 
 
@@ -169,9 +187,9 @@ def stop_cluster(home: Path, *, log: Callable[[str], None] = lambda _: None) -> 
         # which stops every Ray on the machine, other users' clusters included.
         ray.shutdown()
         log("stopping the Ray head")
-        head_processes.stop_session(info.ray_session)
+        head_processes.stop_session(info.ray_session, gcs_port=_port_of(info.ray_address))
     elif _ray_reachable(info.ray_address):  # a cluster we joined: take back only what we started
-        _ray_init(info.ray_address, info.settings)
+        _ray_init(info.ray_address, info.settings, info.auth_token_path)
         log("stopping the grain hosts")
         GrainClient(info.settings).stop()
         _stop_serve()
@@ -196,11 +214,13 @@ def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={settings.ray_dashboard_port}",
         "--include-dashboard=true",
+        f"--num-cpus={settings.ray_num_cpus or max(os.cpu_count() or 1, _MIN_LOGICAL_CPUS)}",
         "--disable-usage-stats",
     ]
+    env = _ray_env(_auth_token_file(settings.home))
     for attempt in range(1, _RAY_START_ATTEMPTS + 1):
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_RAY_START_TIMEOUT_SECONDS, env=_ray_env(), check=False
+            command, capture_output=True, text=True, timeout=_RAY_START_TIMEOUT_SECONDS, env=env, check=False
         )
         if done.returncode == 0:
             return f"127.0.0.1:{port}"
@@ -215,9 +235,14 @@ def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
     raise ClusterError(f"`ray start --head` failed {_RAY_START_ATTEMPTS} times: {last[0]}")
 
 
-def _ray_init(address: str, settings: Settings) -> None:
+def _ray_init(address: str, settings: Settings, auth_token_path: str | None = None) -> None:
     if ray.is_initialized():
         return
+    if auth_token_path is not None:  # our own head: connect with its token, whatever ~/.ray holds
+        os.environ.update(_auth_env(Path(auth_token_path)))
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")  # Ray read its config at import; make it see the mode just set
     ray.init(address=address, namespace=settings.ray_namespace, log_to_driver=False, logging_level=logging.ERROR)
 
 
@@ -240,10 +265,36 @@ def _ray_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
 
 
-def _ray_env() -> dict[str, str]:
+def _ray_env(auth_token: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    return env
+    return env | _auth_env(auth_token)
+
+
+def _auth_env(token_file: Path) -> dict[str, str]:
+    # Explicit token auth with the home's own token. Left to its defaults, Ray turns token auth
+    # on or off depending on whether ~/.ray/auth_token exists at that moment, so a head and a
+    # client started at different times (or beside another cluster) disagree and cannot talk.
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+
+
+def _auth_token_file(home: Path) -> Path:
+    """``<home>/ray_auth_token``: made once (owner-only), shared by the head and every client."""
+    path = home / AUTH_TOKEN_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(secrets.token_hex(32))
+        temporary.chmod(0o600)
+        temporary.replace(path)
+    return path
+
+
+def _port_of(address: str) -> int | None:
+    try:
+        return int(address.rpartition(":")[2])
+    except ValueError:
+        return None
 
 
 def _stop_serve() -> None:

@@ -6,9 +6,20 @@
     │   ├── InvalidProtein         empty, or a character outside the 25-letter alphabet
     │   └── InvalidTable           a pairs file without the needed columns, or without rows
     ├── NotFound                   the thing asked for does not exist
-    │   └── ArtifactNotFound       no artifact at that path in the artifact store
+    │   ├── ArtifactNotFound       no artifact at that path in the artifact store
+    │   ├── DatasetNotFound        no dataset version with that id (or name) was registered
+    │   ├── TargetNotFound         no target protein with that id was registered
+    │   ├── ModelNotFound          no registered model (or model version) by that name / number
+    │   ├── RunNotFound            no training run with that id
+    │   ├── LibraryNotFound        no compound library with that id (or name)
+    │   ├── ScreenNotFound         no screening job with that id
+    │   └── ApiKeyNotFound         no gateway API key with that id
     ├── ConflictError              the request clashes with what is stored; re-read, then retry
-    │   └── StaleWrite             a grain's state moved on since it was read (optimistic version)
+    │   ├── StaleWrite             a grain's state moved on since it was read (optimistic version)
+    │   ├── TargetConflict         a target id registered with another sequence
+    │   ├── PromotionRefused       a stage change the registry's gates do not allow
+    │   ├── RunStateConflict       an operation the training run's status does not allow
+    │   └── ScreenStateConflict    an operation the screening job's status does not allow
     ├── GrainError                 the grain runtime could not route or run a call
     │   ├── UnknownGrainKind       no grain class is registered under that kind
     │   ├── UnknownGrainMethod     the grain kind has no such public operation
@@ -97,8 +108,98 @@ class ArtifactNotFound(NotFound):
         self.path = path
 
 
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+    def __init__(self, message: str, *, dataset_id: str) -> None:
+        super().__init__(message)
+        self.dataset_id = dataset_id
+
+
+class TargetNotFound(NotFound):
+    code = "target_not_found"
+
+    def __init__(self, message: str, *, target_id: str) -> None:
+        super().__init__(message)
+        self.target_id = target_id
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, message: str, *, name: str, version: int | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.version = version
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class LibraryNotFound(NotFound):
+    code = "library_not_found"
+
+    def __init__(self, message: str, *, library_id: str) -> None:
+        super().__init__(message)
+        self.library_id = library_id
+
+
+class ScreenNotFound(NotFound):
+    code = "screen_not_found"
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
+
+    def __init__(self, message: str, *, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
 class ConflictError(RepurposeError):
     code = "conflict"
+
+
+class ScreenStateConflict(ConflictError):
+    code = "screen_state_conflict"
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class PromotionRefused(ConflictError):
+    code = "promotion_refused"
+
+    def __init__(self, message: str, *, name: str, version: int | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.version = version
+
+
+class RunStateConflict(ConflictError):
+    code = "run_state_conflict"
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class TargetConflict(ConflictError):
+    code = "target_conflict"
+
+    def __init__(self, message: str, *, target_id: str) -> None:
+        super().__init__(message)
+        self.target_id = target_id
 
 
 class StaleWrite(ConflictError):

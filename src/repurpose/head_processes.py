@@ -44,9 +44,16 @@ def session_of_gcs_port(port: int) -> str | None:
     return None
 
 
-def session_pids(session: str) -> list[int]:
+def session_pids(session: str, gcs_port: int | None = None) -> list[int]:
+    """The session's processes; with ``gcs_port`` also those that name only its GCS address
+    (Ray's client proxy, ``ray.util.client.server --address=<ip>:<port>``)."""
     processes = _processes()
-    roots = {pid for pid, (_, cmdline) in processes.items() if session in cmdline}
+    by_address = re.compile(rf"--(?:gcs[-_])?address=[0-9.]+:{gcs_port}(?!\d)") if gcs_port else None
+    roots = {
+        pid
+        for pid, (_, cmdline) in processes.items()
+        if session in cmdline or (by_address is not None and "ray" in cmdline and by_address.search(cmdline))
+    }
     members = set(roots)
     grew = True
     while grew:  # add descendants: workers do not name the session on their command line
@@ -59,9 +66,9 @@ def session_pids(session: str) -> list[int]:
     return sorted(members)
 
 
-def stop_session(session: str, *, grace_seconds: float = 10.0) -> int:
+def stop_session(session: str, *, gcs_port: int | None = None, grace_seconds: float = 10.0) -> int:
     """SIGTERM the session's processes, SIGKILL what is left after the grace time; how many."""
-    pids = session_pids(session)
+    pids = session_pids(session, gcs_port)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds

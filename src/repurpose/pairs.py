@@ -7,6 +7,7 @@ trained or evaluated on silently dropped rows would report numbers about another
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def read_pairs(path: str | Path, *, require_labels: bool = True) -> PairSet:
 
 
 def pairs_from_columns(
-    smiles: list[object], proteins: list[object], labels: np.ndarray | None = None, *, source: str = "input"
+    smiles: Sequence[object], proteins: Sequence[object], labels: np.ndarray | None = None, *, source: str = "input"
 ) -> PairSet:
     """Validate in-memory pairs; row numbers in errors count data rows from 1."""
     clean_smiles: list[str] = []
@@ -76,11 +77,21 @@ def pairs_from_columns(
             raise InvalidTable(f"{source}: row {row}: {error.message}", row=row) from error
         clean_smiles.append(text)
         clean_proteins.append(protein)
+    return PairSet(
+        smiles=clean_smiles,
+        proteins=clean_proteins,
+        labels=labels,
+        sha256=pairs_digest(clean_smiles, clean_proteins, labels),
+    )
+
+
+def pairs_digest(smiles: list[str], proteins: list[str], labels: np.ndarray | None) -> str:
+    """The ``PairSet.sha256`` of pairs already normalised (e.g. a stored dataset version's rows)."""
     digest = hashlib.sha256()
-    for i, (s, p) in enumerate(zip(clean_smiles, clean_proteins, strict=True)):
+    for i, (s, p) in enumerate(zip(smiles, proteins, strict=True)):
         label = "" if labels is None else str(int(labels[i]))
         digest.update(f"{s},{p},{label}\n".encode())
-    return PairSet(smiles=clean_smiles, proteins=clean_proteins, labels=labels, sha256=digest.hexdigest())
+    return digest.hexdigest()
 
 
 def _read_frame(path: Path) -> pd.DataFrame:

@@ -32,9 +32,37 @@ def train_model(
 ) -> Manifest:
     """Train on ``train_path``, select and pick the threshold on ``val_path``, write ``out``."""
     train, val = read_pairs(train_path), read_pairs(val_path)
-    assert train.labels is not None and val.labels is not None
-    _require_trainable(train_path, train.labels, minimum=2)
-    _require_trainable(val_path, val.labels, minimum=2)
+    return train_on_pairs(
+        train,
+        val,
+        out,
+        config,
+        resume=resume,
+        on_progress=on_progress,
+        on_epoch=on_epoch,
+        train_source=str(train_path),
+        val_source=str(val_path),
+    )
+
+
+def train_on_pairs(
+    train: PairSet,
+    val: PairSet,
+    out: Path,
+    config: TrainingConfig,
+    *,
+    resume: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    train_source: str = "training pairs",
+    val_source: str = "validation pairs",
+) -> Manifest:
+    """``train_model`` on pairs in memory (e.g. a stored dataset version's split); checkpoints
+    go to ``out/checkpoints``. The sources name the pairs in error messages."""
+    if train.labels is None or val.labels is None:
+        raise InvalidInput(f"{train_source if train.labels is None else val_source}: training needs labelled pairs")
+    _require_trainable(train_source, train.labels, minimum=2)
+    _require_trainable(val_source, val.labels, minimum=2)
     name = out.name
     if config.model_type == "drugban":
         result = train_drugban(
@@ -54,7 +82,7 @@ def train_model(
     return manifest
 
 
-def _require_trainable(path: Path, labels: np.ndarray, *, minimum: int) -> None:
+def _require_trainable(path: Path | str, labels: np.ndarray, *, minimum: int) -> None:
     """Refuse files that would train or select nothing: BatchNorm needs two rows, AUROC two classes."""
     if len(labels) < minimum:
         raise InvalidInput(f"{path}: {len(labels)} labelled pair(s); training needs at least {minimum}")

@@ -44,16 +44,45 @@ class Settings(BaseSettings):
         default="",
         validate_default=True,
         validation_alias=AliasChoices("REPURPOSE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
-        description="Default: MLFLOW_TRACKING_URI if set, else a file store under <home>/mlruns.",
+        description="Default: MLFLOW_TRACKING_URI if set, else a SQLite store at <home>/mlflow.db.",
     )
 
     ray_address: str | None = Field(default=None, description="Ray cluster to join; None starts a local one.")
     ray_namespace: str = Field(default="repurpose", description="Ray namespace of the named grain hosts.")
     ray_gcs_port: int = Field(default=6380, ge=1024, le=65535, description="GCS port of a head node we start.")
     ray_dashboard_port: int = Field(default=8265, ge=1024, le=65535)
+    ray_num_cpus: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Logical CPUs of a head we start; default: the cores, at least 4 (an idle scorer holds one).",
+    )
 
-    gateway_host: str = "127.0.0.1"
+    gateway_host: str = Field(default="127.0.0.1", description="Where Serve's HTTP proxy (the gateway) listens.")
     gateway_port: int = Field(default=8000, ge=1, le=65535)
+    gateway_app: str = Field(default="gateway", description="Ray Serve application name of the HTTP gateway.")
+    gateway_auth: bool = Field(
+        default=True, description="API keys required; `repurpose up --no-auth` turns this off (local development only)."
+    )
+    gateway_replicas: int = Field(default=1, ge=1, le=256, description="Gateway replicas.")
+    gateway_num_cpus: float = Field(default=0.0, ge=0, description="CPUs per gateway replica (it waits on I/O).")
+    gateway_max_ongoing_requests: int = Field(default=1000, ge=1, description="Requests a gateway replica accepts.")
+    gateway_rate_per_second: float = Field(
+        default=50.0, gt=0, description="Requests per second each API key may make (token bucket refill, per replica)."
+    )
+    gateway_rate_burst: int = Field(default=100, ge=1, description="Requests a key may make at once (bucket size).")
+    gateway_max_body_bytes: int = Field(
+        default=2 * 2**20, ge=1024, description="Largest JSON request body (1,000 pairs with sequences fit)."
+    )
+    gateway_max_upload_bytes: int = Field(
+        default=64 * 2**20, ge=1024, description="Largest file upload (dataset or compound library)."
+    )
+    gateway_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a replica trusts a checked API key (a revocation takes this long)."
+    )
+    gateway_lookup_cache_seconds: float = Field(
+        default=1.0, ge=0, description="How long a replica reuses a model reference's resolution."
+    )
 
     grain_pool: str = Field(default="grain-host", description="Name prefix of the grain hosts: <pool>-0, <pool>-1…")
     grain_hosts: int = Field(default=2, ge=1, le=1024, description="How many grain hosts make up the pool.")
@@ -62,6 +91,42 @@ class Settings(BaseSettings):
     grain_restart_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long a caller waits for Ray to restart a dead host."
     )
+
+    training_num_cpus: float = Field(default=1.0, gt=0, description="CPUs a training worker declares to Ray.")
+    training_worker_restarts: int = Field(
+        default=3, ge=0, description="How often a training run restarts a dead worker (resuming its checkpoint)."
+    )
+
+    promotion_min_auroc: float = Field(
+        default=0.7, ge=0, le=1, description="Gate: the validation AUROC a version needs to reach production."
+    )
+    promotion_max_auroc_drop: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Gate: how far below the current production version's validation AUROC a new one may be.",
+    )
+    bundled_models_dir: Path | None = Field(
+        default=None, description="Model directories registered on first `up` (default: the checkout's models/)."
+    )
+
+    scorer_app: str = Field(default="scorer", description="Ray Serve application name of the scorer.")
+    scorer_replicas: int = Field(default=1, ge=1, le=256, description="Scorer replicas (the autoscaling minimum).")
+    scorer_max_replicas: int = Field(default=1, ge=1, le=256, description="Autoscaling maximum of scorer replicas.")
+    scorer_num_cpus: float = Field(default=1.0, gt=0, description="CPUs per scorer replica.")
+    scorer_num_gpus: float = Field(default=0.0, ge=0, description="GPUs per scorer replica (1 where GPUs exist).")
+    scorer_max_batch_size: int = Field(default=64, ge=1, le=4096, description="Interactive predictions per batch.")
+    scorer_batch_wait_ms: float = Field(default=5.0, ge=0, le=10_000, description="How long a batch waits to fill.")
+    scorer_max_ongoing_requests: int = Field(default=512, ge=1, description="Requests a replica accepts at once.")
+    scorer_max_models: int = Field(default=3, ge=1, le=64, description="Model versions a replica keeps loaded.")
+    scorer_compound_cache: int = Field(default=50_000, ge=0, description="Featurised compounds a replica keeps.")
+    scorer_target_cache_mib: int = Field(
+        default=6144, ge=16, description="Memory for per-(target, model) tensors (2.3 MiB per target for DrugBAN)."
+    )
+    screening_worker_restarts: int = Field(
+        default=3, ge=0, description="Screening worker replacements in a row that record no chunk before a job fails."
+    )
+    screening_chunk_size: int = Field(default=1024, ge=1, le=10_000, description="Compounds per screening chunk.")
 
     @field_validator("home", mode="after")
     @classmethod
@@ -93,7 +158,9 @@ class Settings(BaseSettings):
     @field_validator("mlflow_tracking_uri", mode="after")
     @classmethod
     def _mlflow_uri(cls, uri: str, info: ValidationInfo) -> str:
-        return uri or (_home(info) / "mlruns").as_uri()
+        # MLflow 3 keeps its file store in maintenance mode and refuses it by default: a SQLite
+        # database is its recommended local backend (run artifacts go to <home>/mlflow-artifacts).
+        return uri or f"sqlite:///{_home(info) / 'mlflow.db'}"
 
     @field_validator("ray_gcs_port", mode="after")
     @classmethod
@@ -102,7 +169,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ray_gcs_port must not be {REDIS_PORT}: Redis listens there")
         return port
 
-    @field_validator("ray_namespace", "grain_pool", mode="after")
+    @field_validator("ray_namespace", "grain_pool", "scorer_app", "gateway_app", mode="after")
     @classmethod
     def _name(cls, name: str) -> str:
         if not _NAME.match(name):

@@ -1,10 +1,5 @@
-"""Grain fixtures. Tests marked ``slow`` run on one real local Ray cluster per session.
-
-Ray's GCS and Redis: a ``ray start --head`` defaults its GCS to port 6379, where Redis runs
-on our machines, but a local ``ray.init()`` starts its head with ``gcs_server_port=0`` (a
-free port chosen by the OS) unless ``RAY_GCS_SERVER_PORT`` says otherwise. We start it with
-``address="local"`` (never join a cluster already running here, e.g. from ``repurpose up``)
-and assert the port it got.
+"""Grain fixtures. Tests marked ``slow`` run on one real local Ray cluster per session
+(``ray_cluster``, in ``tests/conftest.py``: shared with the actors' tests).
 """
 
 from __future__ import annotations
@@ -15,24 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 
 from repurpose.grains import GrainClient
-from repurpose.settings import REDIS_PORT, Settings
+from repurpose.settings import Settings
 from repurpose.store import upgrade
-
-NAMESPACE = f"repurpose-test-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
-    try:
-        gcs_port = int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1])
-        assert gcs_port != REDIS_PORT, "Ray's GCS took Redis's port"
-        yield
-    finally:
-        ray.shutdown()
+from tests.helpers import NAMESPACE
 
 
 @pytest.fixture

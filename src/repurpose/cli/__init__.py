@@ -6,9 +6,11 @@ and one line on stderr (see ``repurpose.cli.output``).
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
-from repurpose.cli import cluster, model_files, training
+from repurpose.cli import cluster, datasets, keys, model_files, models, scoring, screening, targets, training
 
 app = typer.Typer(
     name="repurpose",
@@ -18,9 +20,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (cluster, training, model_files):
+for group in (cluster, training, model_files, datasets, targets, models, scoring, screening, keys):
     group.register(app)
 
 
 def main() -> None:
+    # Ray Serve logs every handle it opens at INFO on the caller's console; a CLI shows only
+    # its own lines (Serve's own logs stay in Ray's log folder).
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
     app()

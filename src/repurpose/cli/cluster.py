@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +13,9 @@ from rich.table import Table
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 HomeOption = Annotated[
     Path | None,
@@ -30,6 +34,18 @@ def client_for(home: Path | None) -> GrainClient:
     return run_or_exit(connect, resolve_home(home))
 
 
+@contextlib.contextmanager
+def store_engine(client: GrainClient) -> Iterator[Engine]:
+    """An engine on the cluster's store, for commands that list or resolve ids (disposed after)."""
+    from repurpose.store import make_engine
+
+    engine = make_engine(client.settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(down)
@@ -45,14 +61,27 @@ def up(
         str | None, typer.Option("--address", help="Join this Ray cluster instead of starting one.")
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Gateway port (default 8000).")] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Gateway without API keys: every request is an admin. Local development only."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Start (or join) the cluster: Ray, migrations, grain hosts, the bundled model."""
+    """Start (or join) the cluster: Ray, migrations, grain hosts, the bundled model, the scorer, the gateway."""
+    # imported for their on_start hooks, which run in this order: the scorer's deployment, the
+    # bundled model's registration, the gateway's deployment (and its first admin key)
+    from repurpose import scorer_service  # noqa: F401
+    from repurpose.actors import model_registry  # noqa: F401
     from repurpose.cluster import start_cluster
+    from repurpose.gateway import deployment  # noqa: F401
 
     try:
         settings = Settings().with_overrides(
-            home=home, database_url=database_url, ray_address=address, gateway_port=port
+            home=home,
+            database_url=database_url,
+            ray_address=address,
+            gateway_port=port,
+            gateway_auth=False if no_auth else None,
         )
     except ValueError as error:
         raise fail(str(error).splitlines()[-1] if str(error) else "invalid settings") from None

@@ -29,7 +29,8 @@ def evaluate(
     if as_json:
         print(metrics.model_dump_json())
         return
-    table = Table(title=f"{model} on {data}")
+    console.print(f"{model} on {data}", highlight=False, markup=False)
+    table = Table("metric", "value")
     for key in ("auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold"):
         table.add_row(key, f"{getattr(metrics, key):.4f}")
     table.add_row("n", str(metrics.n))

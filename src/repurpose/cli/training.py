@@ -1,33 +1,85 @@
-"""``repurpose train``: a model directory from pair files, on this machine."""
+"""``repurpose train`` (on files here, or as a run on the cluster) and ``repurpose runs list|show|cancel``."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Column, Table
 
-from repurpose.cli.output import console, progress_bar, run_or_exit
+from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.output import JsonOption, console, fail, print_json, progress_bar, run_or_exit
 from repurpose.training import EpochRecord, ModelType, TrainingConfig
 from repurpose.training import Progress as TrainingProgress
+
+if TYPE_CHECKING:
+    from repurpose.contracts.training_runs import RunDetail
+    from repurpose.grains import GrainClient
+
+POLL_SECONDS = 1.0
+_OPTIONS = {"model_name": "--name", "num_cpus": "--cpus", "num_gpus": "--gpus", "batch_size": "--batch-size"}
+
+runs_app = typer.Typer(
+    name="runs", help="Inspect and cancel training runs on the cluster.", no_args_is_help=True, add_completion=False
+)
+RunArgument = Annotated[str, typer.Argument(help="A run id or a unique prefix of it (6+ hex digits).")]
 
 
 def register(app: typer.Typer) -> None:
     app.command()(train)
+    app.add_typer(runs_app, name="runs")
 
 
 def train(
-    train_file: Annotated[Path, typer.Option("--train", help="Training pairs (CSV/Parquet: SMILES,Protein,Y).")],
-    val_file: Annotated[Path, typer.Option("--val", help="Validation pairs: best epoch and threshold.")],
-    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Train on a registered dataset version (id, prefix or name) on the cluster."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="With --dataset: the split (train/val parts).")] = "random-42",
+    name: Annotated[str | None, typer.Option("--name", help="With --dataset: the registry name of the model.")] = None,
+    train_file: Annotated[
+        Path | None, typer.Option("--train", help="Training pairs (CSV/Parquet: SMILES,Protein,Y), trained here.")
+    ] = None,
+    val_file: Annotated[Path | None, typer.Option("--val", help="Validation pairs: best epoch and threshold.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="With --train: the model directory to write.")] = None,
     model_type: Annotated[ModelType, typer.Option("--model-type")] = "drugban",
     epochs: Annotated[int, typer.Option(min=1)] = 100,
     batch_size: Annotated[int, typer.Option(min=2)] = 64,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
-    seed: int = 42,
-    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint in --out.")] = False,
+    seed: Annotated[int, typer.Option(min=0)] = 42,
+    resume: Annotated[bool, typer.Option(help="With --train: continue from the last checkpoint in --out.")] = False,
+    cpus: Annotated[float | None, typer.Option("--cpus", help="With --dataset: CPUs for the worker.")] = None,
+    gpus: Annotated[float, typer.Option("--gpus", min=0, help="With --dataset: GPUs for the worker.")] = 0,
+    detach: Annotated[bool, typer.Option("--detach", help="With --dataset: start the run and return.")] = False,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Train a model and write its directory (weights, threshold, metrics, model card)."""
+    """Train a model: from pair files into a directory (--train/--val/--out), or as a cluster run (--dataset)."""
+    if dataset is not None:
+        if train_file is not None or val_file is not None or out is not None or resume:
+            raise fail("--dataset trains on the cluster: leave out --train, --val, --out and --resume")
+        _train_on_cluster(
+            dataset, split, name, model_type, epochs, batch_size, lr, seed, cpus, gpus, detach, home, as_json
+        )
+        return
+    if train_file is None or val_file is None or out is None:
+        raise fail("give --dataset ID (train on the cluster), or --train FILE --val FILE --out DIR (train here)")
+    _train_here(train_file, val_file, out, model_type, epochs, batch_size, lr, seed, resume)
+
+
+def _train_here(
+    train_file: Path,
+    val_file: Path,
+    out: Path,
+    model_type: ModelType,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    resume: bool,
+) -> None:
     from repurpose.pipeline import train_model
 
     config = TrainingConfig(model_type=model_type, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
@@ -55,3 +107,181 @@ def train(
         f"wrote {out}  ({model_type}; val AUROC {m.auroc:.4f}, AUPRC {m.auprc:.4f}, threshold {m.threshold:.4f}"
         + (f", best epoch {manifest.best_epoch})" if manifest.best_epoch else ")")
     )
+
+
+def _train_on_cluster(
+    dataset: str,
+    split: str,
+    name: str | None,
+    model_type: ModelType,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    cpus: float | None,
+    gpus: float,
+    detach: bool,
+    home: Path | None,
+    as_json: bool,
+) -> None:
+    from pydantic import ValidationError
+
+    from repurpose.actors.dataset_version import resolve_dataset
+    from repurpose.actors.training_run import start_run
+    from repurpose.contracts.training_runs import RunRequest
+    from repurpose.dataset_access import parse_split_id
+
+    run_or_exit(parse_split_id, split)
+    if name is not None:
+        from repurpose.actors.model_registry import check_model_name
+
+        run_or_exit(check_model_name, name)
+    client = client_for(home)
+    with store_engine(client) as engine:
+        dataset_id = run_or_exit(resolve_dataset, engine, dataset)
+    try:
+        request = RunRequest(
+            dataset_id=dataset_id,
+            split_id=split,
+            model_type=model_type,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            model_name=name,
+            num_cpus=cpus,
+            num_gpus=gpus,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = _OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise fail(f"{option}: {first['msg']}") from None
+    detail = run_or_exit(start_run, client, request)
+    if not as_json:
+        what = "started" if detail.created else f"found ({detail.status})"
+        console.print(f"run {detail.run_id[:12]} {what}: {model_type} -> model {detail.model_name}", highlight=False)
+    if not detach and detail.status == "running":
+        detail = _follow(client, detail, quiet=as_json)
+    if as_json:
+        print_json(detail)
+        return
+    _print_outcome(detail)
+    if detail.status in ("failed", "cancelled"):
+        raise typer.Exit(1)
+
+
+def _follow(client: GrainClient, detail: RunDetail, *, quiet: bool) -> RunDetail:
+    """Poll the run until it finishes, with a progress bar over its epochs."""
+    from repurpose.actors.training_run import TrainingRun
+
+    with progress_bar() as bar:
+        task = bar.add_task("starting", total=detail.request.epochs, visible=not quiet)
+        shown = len(detail.history)
+        while detail.status == "running":
+            time.sleep(POLL_SECONDS)
+            detail = run_or_exit(client.call, TrainingRun, detail.run_id, "show")
+            for record in detail.history[shown:]:
+                if not quiet:
+                    bar.console.print(
+                        f"epoch {record.epoch:>3}  loss {record.train_loss:.4f}  val AUROC {record.val_auroc:.4f}",
+                        highlight=False,
+                    )
+            shown = len(detail.history)
+            p = detail.progress
+            if p is not None:
+                loss = f" loss {p.loss:.3f}" if p.loss is not None else ""
+                bar.update(task, description=f"epoch {p.epoch}/{p.epochs}{loss}", completed=len(detail.history))
+    return detail
+
+
+def _print_outcome(detail: RunDetail) -> None:
+    if detail.status == "succeeded" and detail.model is not None:
+        auroc = f", val AUROC {detail.val_metrics.auroc:.4f}" if detail.val_metrics else ""
+        console.print(
+            f"run {detail.run_id[:12]} succeeded: model {detail.model.name} v{detail.model.version}{auroc}",
+            highlight=False,
+        )
+    elif detail.status == "running":
+        console.print(f"run {detail.run_id[:12]} is running: `repurpose runs show {detail.run_id[:12]}`")
+    else:
+        reason = f": {detail.error}" if detail.error else ""
+        console.print(f"run {detail.run_id[:12]} {detail.status}{reason}", highlight=False)
+
+
+def _run_id(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.training_run import resolve_run
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_run, engine, reference)
+
+
+@runs_app.command("list")
+def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every training run, newest first."""
+    from repurpose.actors.training_run import list_runs
+
+    client = client_for(home)
+    with store_engine(client) as engine:
+        runs = list_runs(engine)
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in runs])
+        return
+    if not runs:
+        console.print("no training runs yet: `repurpose train --dataset ID`")
+        return
+    table = Table(
+        Column("run", no_wrap=True), "status", "type", Column("model", no_wrap=True), "split", "val AUROC", "created"
+    )
+    for r in runs:
+        model = f"{r.model.name} v{r.model.version}" if r.model else r.model_name
+        auroc = f"{r.val_auroc:.4f}" if r.val_auroc is not None else "-"
+        table.add_row(r.run_id[:12], r.status, r.model_type, model, r.split_id, auroc, f"{r.created_at:%m-%d %H:%M}")
+    console.print(table)
+
+
+@runs_app.command("show")
+def show_command(run: RunArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """A run's status, progress, curves and the model it made."""
+    from repurpose.actors.training_run import TrainingRun
+
+    client = client_for(home)
+    detail: RunDetail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "show")
+    if as_json:
+        print_json(detail)
+        return
+    r = detail.request
+    console.print(f"run       {detail.run_id}", highlight=False)
+    console.print(f"status    {detail.status} (attempts {detail.attempts})", highlight=False)
+    console.print(f"model     {detail.model_name} ({r.model_type}), code {detail.code_version}", highlight=False)
+    console.print(f"data      dataset {r.dataset_id[:12]} split {r.split_id}", highlight=False)
+    console.print(f"settings  epochs {r.epochs}, batch {r.batch_size}, lr {r.lr:g}, seed {r.seed}", highlight=False)
+    if detail.resumed_from_epoch:
+        console.print(f"resumed   after epoch {detail.resumed_from_epoch}", highlight=False)
+    p = detail.progress
+    if p is not None and detail.status == "running":
+        eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
+        auroc = f", val AUROC {p.val_auroc:.4f}" if p.val_auroc is not None else ""
+        console.print(f"progress  epoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches}{auroc}{eta}", highlight=False)
+    if detail.history:
+        curves = Table("epoch", "train loss", "val AUROC", "val AUPRC", "seconds", title="curves")
+        for h in detail.history:
+            curves.add_row(
+                str(h.epoch), f"{h.train_loss:.4f}", f"{h.val_auroc:.4f}", f"{h.val_auprc:.4f}", f"{h.seconds:.1f}"
+            )
+        console.print(curves)
+    if detail.mlflow_run_id:
+        console.print(f"mlflow    run {detail.mlflow_run_id}", highlight=False)
+    _print_outcome(detail)
+
+
+@runs_app.command("cancel")
+def cancel_command(run: RunArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Stop a running run; starting the same run again resumes from its last checkpoint."""
+    from repurpose.actors.training_run import TrainingRun
+
+    client = client_for(home)
+    detail: RunDetail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "cancel")
+    if as_json:
+        print_json(detail)
+        return
+    console.print(f"run {detail.run_id[:12]} {detail.status}", highlight=False)

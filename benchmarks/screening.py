@@ -1,0 +1,216 @@
+"""Virtual screening throughput: the reference forward, the exact fast path, and the cluster.
+
+One run screens the same library compounds against one target three ways, all with the
+bundled DrugBAN model and featurisation included:
+
+  (a) reference   DrugBAN's literal padded forward, batches of 64
+  (b) fast path   the exact Gram-matrix path (``FastScorer``), in this process, chunks of 512
+  (c) cluster     a ScreeningJob on a local Ray cluster: library and target registered, the
+                  job streams the library through the Serve scorer in chunks and writes Parquet
+
+and prints pairs per second, the ratios b/a and c/b, peak memory and the largest |Δp| between
+(a) and (b). It then registers every target of data/library/targets.csv and times target
+profiling (one compound against all of them) through the cluster's scorer: the first call
+computes and caches every target's tensors, the second reuses them.
+
+    .venv/bin/python benchmarks/screening.py [--compounds 2000] [--skip-cluster]
+
+Prints a table, then one JSON line of the figures. Nothing here is asserted by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from repurpose.drug_graph import featurize_drug
+from repurpose.fast_scoring import CompoundCache, FastScorer
+from repurpose.model_dir import load_model_dir
+from repurpose.pair_batch import padded_drug_inputs
+from repurpose.protein_encoding import encode_protein
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "drugban-human"
+LIBRARY = ROOT / "data" / "library" / "compounds.csv"
+TARGETS = ROOT / "data" / "library" / "targets.csv"
+TARGET_GENE = "P00533"  # EGFR
+REFERENCE_BATCH = 64
+FAST_CHUNK = 1024
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reference_scores(model: torch.nn.Module, smiles: list[str], sequence: str) -> np.ndarray:
+    codes = torch.from_numpy(encode_protein(sequence))[None]
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(smiles), REFERENCE_BATCH):
+            graphs = [featurize_drug(s) for s in smiles[start : start + REFERENCE_BATCH]]
+            features, adjacency = padded_drug_inputs(graphs)
+            logits, _ = model.reference_forward(features, adjacency, codes.expand(len(graphs), -1))  # type: ignore[operator]
+            out.append(torch.sigmoid(logits).double().numpy())
+    return np.concatenate(out)
+
+
+def fast_scores(model: Any, smiles: list[str], sequence: str) -> np.ndarray:
+    scorer = FastScorer(model, CompoundCache(0))  # no cache: featurise every compound, as (a) does
+    target = scorer.target_tensors(sequence)
+    out = []
+    for start in range(0, len(smiles), FAST_CHUNK):
+        scores, failures = scorer.score(target, smiles[start : start + FAST_CHUNK])
+        assert not failures
+        out.append(scores)
+    return np.concatenate(out)
+
+
+def cluster_figures(
+    smiles: list[str], ids: list[str], sequence: str, targets: pd.DataFrame, *, profiling: bool
+) -> dict[str, float]:
+    """(c) and target profiling on a local one-node Ray cluster with its own store."""
+    import ray
+
+    from repurpose.actors.compound_library import register_library
+    from repurpose.actors.model_registry import register_bundled_models
+    from repurpose.actors.screening_job import ScreeningJob, submit_screen
+    from repurpose.actors.target_protein import TargetProtein
+    from repurpose.contracts.screening import ScreenRequest
+    from repurpose.grains import GrainClient
+    from repurpose.scorer_service import ScorerClient, deploy_scorer
+    from repurpose.settings import Settings
+    from repurpose.store import make_engine, upgrade
+    from repurpose.target_profiling import aprofile_compounds
+
+    home = Path(tempfile.mkdtemp(prefix="repurpose-bench-"))
+    settings = Settings(
+        home=home,
+        ray_namespace=f"bench-{uuid.uuid4().hex[:6]}",
+        grain_hosts=1,
+        scorer_num_cpus=torch.get_num_threads(),  # the same threads as (b)
+        screening_chunk_size=FAST_CHUNK,
+    )
+    upgrade(settings.database_url)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, namespace=settings.ray_namespace)
+    try:
+        client = GrainClient(settings)
+        register_bundled_models(client)
+        deploy_scorer(settings)
+        client.call(TargetProtein, TARGET_GENE, "register", sequence, idempotent=False)
+        table = "compound_id,smiles\n" + "".join(f"{i},{s}\n" for i, s in zip(ids, smiles, strict=True))
+        library = register_library(client, table.encode(), filename="bench.csv", name="bench")
+        scorer = ScorerClient(settings, client)
+        model = asyncio.run(scorer.resolve("drugban-human"))
+        asyncio.run(scorer.stats(model))  # load the model in the replica before the clock starts
+
+        started = time.perf_counter()
+        job = submit_screen(client, ScreenRequest(library_id=library.library_id, targets=[TARGET_GENE], top=100))
+        while (detail := client.call(ScreeningJob, job.job_id, "show")).status == "running":
+            time.sleep(0.2)
+        cluster_seconds = time.perf_counter() - started
+        assert detail.status == "succeeded", detail
+
+        figures = {"cluster_pairs_per_second": len(smiles) / cluster_seconds, "cluster_seconds": cluster_seconds}
+        if not profiling:
+            return figures
+        for gene, protein in targets.itertuples(index=False):
+            if gene != TARGET_GENE:
+                client.call(TargetProtein, gene, "register", protein, idempotent=False)
+        engine = make_engine(settings.database_url)
+        compound = smiles[0]
+        timings = []
+        for _ in range(2):  # cold: computes every target's tensors; warm: all cached
+            begun = time.perf_counter()
+            (profile,) = asyncio.run(aprofile_compounds(scorer, engine, [compound], model, top=10))
+            timings.append(time.perf_counter() - begun)
+        stats = asyncio.run(scorer.stats(model))
+        return figures | {
+            "profile_targets": float(profile.targets),
+            "profile_cold_seconds": timings[0],
+            "profile_warm_seconds": timings[1],
+            "scorer_rss_mib": stats.rss_bytes / 2**20,
+        }
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compounds", type=int, default=2000)
+    parser.add_argument("--skip-cluster", action="store_true", help="only (a) and (b)")
+    parser.add_argument("--skip-reference", action="store_true", help="no (a): for quick runs, not for figures")
+    parser.add_argument("--skip-profiling", action="store_true", help="no target profiling (registers 2,156 targets)")
+    args = parser.parse_args()
+
+    model = load_model_dir(MODEL).drugban
+    assert model is not None
+    library = pd.read_csv(LIBRARY).head(args.compounds)
+    smiles, ids = library.smiles.tolist(), library.compound_id.tolist()
+    targets = pd.read_csv(TARGETS)
+    sequence = str(targets.loc[targets.gene == TARGET_GENE, "sequence"].iloc[0])
+
+    started = time.perf_counter()
+    reference = reference_scores(model, smiles[:64] if args.skip_reference else smiles, sequence)
+    reference_seconds = (time.perf_counter() - started) * (len(smiles) / 64 if args.skip_reference else 1)
+    reference_rss = peak_rss_mib()
+    started = time.perf_counter()
+    fast = fast_scores(model, smiles, sequence)
+    fast_seconds = time.perf_counter() - started
+    figures: dict[str, float] = {
+        "compounds": float(len(smiles)),
+        "threads": float(torch.get_num_threads()),
+        "reference_pairs_per_second": len(smiles) / reference_seconds,
+        "fast_pairs_per_second": len(smiles) / fast_seconds,
+        "max_abs_delta_p": float(np.abs(reference - fast[: len(reference)]).max()),
+        "peak_rss_mib": peak_rss_mib(),
+        "reference_peak_rss_mib": reference_rss,
+    }
+    figures["fast_over_reference"] = figures["fast_pairs_per_second"] / figures["reference_pairs_per_second"]
+    if not args.skip_cluster:
+        figures |= cluster_figures(smiles, ids, sequence, targets, profiling=not args.skip_profiling)
+        figures["cluster_over_fast"] = figures["cluster_pairs_per_second"] / figures["fast_pairs_per_second"]
+
+    table = Table(title=f"{len(smiles):,} compounds against {TARGET_GENE} ({torch.get_num_threads()} threads)")
+    table.add_column("path")
+    table.add_column("pairs/s", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_row("(a) reference forward, batch 64", f"{figures['reference_pairs_per_second']:.1f}", "1")
+    table.add_row(
+        "(b) exact fast path, in-process",
+        f"{figures['fast_pairs_per_second']:.1f}",
+        f"b/a {figures['fast_over_reference']:.1f}",
+    )
+    if "cluster_pairs_per_second" in figures:
+        table.add_row(
+            "(c) ScreeningJob on the cluster",
+            f"{figures['cluster_pairs_per_second']:.1f}",
+            f"c/b {figures['cluster_over_fast']:.2f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"max |Δp| between (a) and (b): {figures['max_abs_delta_p']:.2e}")
+    console.print(f"peak memory of this process: {figures['peak_rss_mib']:.0f} MiB")
+    if "profile_targets" in figures:
+        console.print(
+            f"target profiling, one compound against {figures['profile_targets']:.0f} targets: "
+            f"{figures['profile_cold_seconds']:.1f} s cold (every target's tensors computed), "
+            f"{figures['profile_warm_seconds']:.2f} s warm; scorer replica {figures['scorer_rss_mib']:.0f} MiB"
+        )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,659 @@
+"""The model registry: the ModelRegistry grain (kind ``"model"``, key = the model name) and its helpers.
+
+One grain per model name is the single writer of that name's version numbers and stages, which
+is what makes "versions 1, 2, 3… without gaps" and "one production version per name" hold
+without any locking: calls to a grain take turns.
+
+A version is a *published* model directory: ``publish_model_dir`` copies a local directory's
+files (not its subfolders, e.g. ``checkpoints/``) to ``model-dirs/<sha256 of the files>/`` in
+the artifact store, ``manifest.json`` last (it marks the copy complete). The same files always
+land on the same path, so publishing again changes nothing and ``add_version`` recognises a
+directory it has seen (it answers with the version it has). Weights are loaded lazily, only
+where they are used: ``load_published_model`` downloads a directory once per machine into
+``<home>/cache/model-dirs/<sha>/`` (a temporary folder renamed into place, so a half-copied
+directory is never read) and loads it there. The grain itself never touches weights: its
+``evaluate`` awaits a Ray task (``num_cpus=1``) that loads the model and the dataset's rows.
+
+Stages and their gates (``promote``; ``PromotionRefused`` names the rule that refused):
+
+    candidate → staging → production        the only way up
+    candidate / staging → archived          retire a version
+    archived → candidate                    bring it back (it has to climb again)
+    production → archived                   only when another version is promoted to
+                                            production, or by ``rollback``
+
+Reaching production also takes metric gates on the validation AUROC of the version's manifest:
+at least ``settings.promotion_min_auroc``, and at most ``settings.promotion_max_auroc_drop``
+below the version in production. ``force=True`` skips these two (never the stage rules) and the
+stage change's reason says so.
+
+The state holds every version's record (summary, lineage, manifest, stage history and the
+latest evaluation per dataset, split and part) and the production history: the versions that
+entered production, in order. ``rollback`` archives the current production version, pops it off
+that history and puts the one before it back in production.
+
+On ``repurpose up`` the start hook ``register_bundled_models`` registers the bundled
+``models/drugban-human`` as version 1 of ``drugban-human`` and promotes it to production (once:
+a name with versions is left alone), so a fresh cluster can score at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import math
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import ray
+from pydantic import BaseModel, Field, ValidationError
+from ray.exceptions import RayTaskError
+from sqlalchemy import Engine
+
+import repurpose
+from repurpose.actors.dataset_version import DatasetVersion
+from repurpose.artifacts import ArtifactStore
+from repurpose.cluster import on_start
+from repurpose.contracts.datasets import DatasetSummary
+from repurpose.contracts.models import (
+    EVALUATION_PARTS,
+    MODEL_STAGES,
+    EvaluationPart,
+    ModelEvaluation,
+    ModelLineage,
+    ModelStage,
+    ModelSummary,
+    ModelVersionDetail,
+    ModelVersionSummary,
+    StageChange,
+    StoredManifest,
+)
+from repurpose.dataset_access import check_dataset_id, load_dataset_pairs, load_split_pairs, parse_split_id
+from repurpose.errors import (
+    ArtifactNotFound,
+    InvalidInput,
+    ModelDirectoryError,
+    ModelNotFound,
+    PromotionRefused,
+    RepurposeError,
+)
+from repurpose.grains import Grain, GrainClient, grain
+from repurpose.metrics import binary_metrics
+from repurpose.model_dir import MANIFEST, Manifest, TrainedModel, load_model_dir, required_files
+from repurpose.settings import Settings
+from repurpose.store import list_states
+
+M = TypeVar("M", bound=BaseModel)
+
+KIND = "model"
+MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MODEL_DIRS_PREFIX = "model-dirs"
+MAX_REASON_LENGTH = 500
+MAX_EVALUATIONS = 50  # per version: the latest per (dataset, split, part), oldest dropped first
+BUNDLED_MODEL = "drugban-human"
+
+_ARTIFACT_PATH = re.compile(rf"^{MODEL_DIRS_PREFIX}/(?P<sha>[0-9a-f]{{64}})$")
+_STAGE_RULES = "the stages run candidate → staging → production; candidate and staging versions can be archived"
+_NEXT_STAGES: dict[ModelStage, tuple[ModelStage, ...]] = {
+    "candidate": ("staging", "archived"),
+    "staging": ("production", "archived"),
+    "archived": ("candidate",),
+    "production": (),
+}
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a model name (1-64 of ``a-z 0-9 . _ -``, starting with a letter or digit)."""
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"{name!r:.80} is not a model name: use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. drugban-human)"
+        )
+    return name
+
+
+def parse_version_ref(ref: str | int) -> int | str:
+    """What a version reference names: a number (``3`` or ``v3``), ``latest`` or a stage name.
+
+    InvalidInput for anything else; the registry grain's ``resolve`` turns it into a number."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        if ref < 1:
+            raise InvalidInput(f"model versions are numbered from 1, not {ref}")
+        return ref
+    text = ref.strip().lower() if isinstance(ref, str) else ""
+    if text == "latest" or text in MODEL_STAGES:
+        return text
+    digits = text[1:] if text.startswith("v") else text
+    if digits.isdecimal() and len(digits) <= 9:
+        return parse_version_ref(int(digits))
+    raise InvalidInput(
+        f"{ref!r:.80} is not a model version: give a number (e.g. 3), latest, or a stage ({', '.join(MODEL_STAGES)})"
+    )
+
+
+# --- the grain -----------------------------------------------------------------------------------
+
+
+class VersionRecord(BaseModel):
+    version: int
+    stage: ModelStage
+    created_at: dt.datetime
+    artifact_path: str
+    manifest: StoredManifest
+    lineage: ModelLineage
+    stage_history: list[StageChange] = Field(default_factory=list)
+    evaluations: list[ModelEvaluation] = Field(default_factory=list)
+
+
+class ModelState(BaseModel):
+    versions: list[VersionRecord] = Field(default_factory=list)  # version n at index n - 1
+    production_history: list[int] = Field(default_factory=list)  # entered production, in order; last = current
+
+
+@grain(KIND)
+class ModelRegistry(Grain[ModelState]):
+    """A model name's versions: numbering, stages with gates, rollback, lineage, evaluations."""
+
+    async def add_version(self, artifact_path: str, manifest: Manifest, lineage: ModelLineage) -> ModelVersionDetail:
+        """Register a published model directory as the next version, a candidate.
+
+        A directory registered already (the same ``artifact_path``) gets its version back,
+        unchanged. Callers pass an idempotency key (``register_model_dir`` does)."""
+        check_model_name(self.key)
+        match = _ARTIFACT_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
+        if match is None:
+            raise InvalidInput(
+                f"{artifact_path!r:.100} is not a published model directory: publish it with publish_model_dir "
+                f"(paths look like {MODEL_DIRS_PREFIX}/<sha256>)"
+            )
+        manifest = _validated(Manifest, manifest, "manifest")
+        lineage = _validated(ModelLineage, lineage, "lineage")
+        for record in self.state.versions:
+            if record.artifact_path == artifact_path:
+                return self._detail(record)
+        artifacts = self.context.artifacts
+        if not await asyncio.to_thread(artifacts.exists, f"{artifact_path}/{MANIFEST}"):
+            raise InvalidInput(
+                f"no published model directory at {artifacts.url_for(artifact_path)}: publish it first "
+                "(publish_model_dir)"
+            )
+        now = _now()
+        record = VersionRecord(
+            version=len(self.state.versions) + 1,
+            stage="candidate",
+            created_at=now,
+            artifact_path=artifact_path,
+            manifest=manifest,
+            lineage=lineage,
+            stage_history=[StageChange(stage="candidate", at=now, reason=f"registered from {lineage.source}")],
+        )
+        self.state.versions.append(record)
+        return self._detail(record)
+
+    def promote(
+        self, version: int, stage: ModelStage, reason: str | None = None, force: bool = False
+    ) -> ModelVersionDetail:
+        """Move ``version`` to ``stage`` through the gates (see the module's docs).
+
+        Promoting to the stage it has already changes nothing; a refused move raises
+        PromotionRefused naming the rule (and, for the metric gates, the numbers)."""
+        record = self._version(version)
+        stage = _check_stage(stage)
+        reason = _check_reason(reason)
+        if not isinstance(force, bool):
+            raise InvalidInput(f"force is true or false, not {force!r:.40}")
+        if record.stage == stage:
+            return self._detail(record)
+        who = f"version {record.version} of {self.key}"
+        if record.stage == "production":
+            raise PromotionRefused(
+                f"{who} is in production: it leaves production only when another version is promoted to "
+                f"production, or by a rollback (`repurpose models rollback {self.key}`)",
+                name=self.key,
+                version=record.version,
+            )
+        if stage not in _NEXT_STAGES[record.stage]:
+            raise PromotionRefused(_stage_refusal(who, record.stage, stage), name=self.key, version=record.version)
+        if stage != "production":
+            _change_stage(record, stage, reason)
+            return self._detail(record)
+
+        current = self._production()
+        failures = self._metric_gate_failures(record, current)
+        if failures and not force:
+            raise PromotionRefused(
+                f"{who} cannot go to production: {'; '.join(failures)}; "
+                "pass force=True (`--force`) to promote it anyway",
+                name=self.key,
+                version=record.version,
+            )
+        if force:
+            forced = f"forced past the metric gates: {'; '.join(failures)}" if failures else "forced (the gates passed)"
+            reason = f"{reason} ({forced})" if reason else forced
+        if current is not None:
+            _change_stage(current, "archived", f"replaced in production by version {record.version}")
+        _change_stage(record, "production", reason)
+        self.state.production_history.append(record.version)
+        return self._detail(record)
+
+    def rollback(self, reason: str | None = None) -> ModelVersionDetail:
+        """Archive the production version and put the previous production version back.
+
+        PromotionRefused if nothing is in production or it is the first version ever there."""
+        self._registered()
+        reason = _check_reason(reason)
+        current = self._production()
+        if current is None:
+            raise PromotionRefused(f"{self.key} has no version in production to roll back", name=self.key)
+        history = self.state.production_history
+        if len(history) < 2:
+            raise PromotionRefused(
+                f"version {current.version} is the first production version of {self.key}: "
+                "there is no earlier one to roll back to",
+                name=self.key,
+                version=current.version,
+            )
+        previous = self.state.versions[history[-2] - 1]
+        suffix = f": {reason}" if reason else ""
+        _change_stage(current, "archived", f"rolled back to version {previous.version}{suffix}")
+        _change_stage(previous, "production", f"rollback from version {current.version}{suffix}")
+        history.pop()
+        return self._detail(previous)
+
+    def show(self, version: int | None = None) -> ModelVersionDetail:
+        """A version's detail; ``None``: the production version, else the latest."""
+        if version is None:
+            return self._detail(self._production() or self._registered().versions[-1])
+        return self._detail(self._version(version))
+
+    def resolve(self, ref: str | int) -> int:
+        """The version number ``ref`` names: a number, ``latest``, or a stage (its latest version there)."""
+        state = self._registered()
+        parsed = parse_version_ref(ref)
+        if isinstance(parsed, int):
+            return self._version(parsed).version
+        if parsed == "latest":
+            return state.versions[-1].version
+        in_stage = [r.version for r in state.versions if r.stage == parsed]
+        if not in_stage:
+            raise ModelNotFound(f"model {self.key} has no version in {parsed}", name=self.key)
+        return in_stage[-1]
+
+    def summary(self) -> ModelSummary:
+        return _summary_of(self.key, self._registered())
+
+    def versions(self) -> list[ModelVersionSummary]:
+        """Every version, oldest first."""
+        return [_version_summary(self.key, r) for r in self._registered().versions]
+
+    async def evaluate(
+        self, version: int, dataset_id: str, split_id: str | None = None, part: str = "all"
+    ) -> ModelEvaluation:
+        """Metrics of ``version`` at its threshold on a registered dataset version (every row, or
+        one part of a split, which is made and stored on the dataset if it is new); the result is
+        kept in the version's record, replacing an earlier one on the same rows."""
+        record = self._version(version)
+        check_dataset_id(dataset_id)
+        checked_part = _check_part(part)
+        spec = parse_split_id(split_id) if split_id is not None else None
+        if checked_part != "all" and split_id is None:
+            raise InvalidInput(f"part {checked_part!r} is a part of a split: give the split too (e.g. random-1)")
+        if checked_part == "all":
+            split_id = None  # every row, whatever the split
+        grains = self.context.grains
+        dataset = cast(DatasetSummary, await grains.acall(DatasetVersion, dataset_id, "summary"))
+        if spec is not None and split_id is not None and split_id not in dataset.splits:
+            await grains.acall(DatasetVersion, dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
+        ref = _evaluate_task.remote(self.context.settings, record.artifact_path, dataset_id, split_id, checked_part)
+        try:
+            metrics = await ref
+        except RayTaskError as error:
+            raise _domain_error(error) from None
+        evaluation = ModelEvaluation(
+            dataset_id=dataset_id, split_id=split_id, part=checked_part, metrics=metrics, evaluated_at=_now()
+        )
+        kept = [
+            e for e in record.evaluations if (e.dataset_id, e.split_id, e.part) != (dataset_id, split_id, checked_part)
+        ]
+        record.evaluations = [*kept, evaluation][-MAX_EVALUATIONS:]
+        return evaluation
+
+    # --- helpers ---
+
+    def _registered(self) -> ModelState:
+        check_model_name(self.key)
+        if not self.state.versions:
+            raise ModelNotFound(f"no model named {self.key!r} is registered", name=self.key)
+        return self.state
+
+    def _version(self, version: int) -> VersionRecord:
+        state = self._registered()
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(f"a model version is a number, not {version!r:.40}")
+        if not 1 <= version <= len(state.versions):
+            raise ModelNotFound(
+                f"model {self.key} has no version {version} (it has versions 1 to {len(state.versions)})",
+                name=self.key,
+                version=version,
+            )
+        return state.versions[version - 1]
+
+    def _production(self) -> VersionRecord | None:
+        history = self.state.production_history
+        return self.state.versions[history[-1] - 1] if history else None
+
+    def _metric_gate_failures(self, record: VersionRecord, current: VersionRecord | None) -> list[str]:
+        settings = self.context.settings
+        auroc = record.manifest.val_metrics.auroc
+        if not math.isfinite(auroc):
+            return ["it has no validation AUROC (not a number)"]
+        failures = []
+        if auroc < settings.promotion_min_auroc:
+            failures.append(
+                f"its validation AUROC {auroc:.4f} is below the minimum {settings.promotion_min_auroc:.4f} "
+                "(promotion_min_auroc)"
+            )
+        if current is not None:
+            reference = current.manifest.val_metrics.auroc
+            drop = reference - auroc
+            if math.isfinite(reference) and drop > settings.promotion_max_auroc_drop + 1e-12:
+                failures.append(
+                    f"its validation AUROC {auroc:.4f} is {drop:.4f} below production version {current.version}'s "
+                    f"{reference:.4f}, more than the {settings.promotion_max_auroc_drop:.4f} allowed "
+                    "(promotion_max_auroc_drop)"
+                )
+        return failures
+
+    def _detail(self, record: VersionRecord) -> ModelVersionDetail:
+        return ModelVersionDetail(
+            **_version_summary(self.key, record).model_dump(),
+            lineage=record.lineage,
+            stage_history=list(record.stage_history),
+            evaluations=list(record.evaluations),
+            manifest=record.manifest,
+        )
+
+
+def _version_summary(name: str, record: VersionRecord) -> ModelVersionSummary:
+    return ModelVersionSummary(
+        name=name,
+        version=record.version,
+        stage=record.stage,
+        model_type=record.manifest.model_type,
+        created_at=record.created_at,
+        threshold=record.manifest.threshold,
+        val_metrics=record.manifest.val_metrics,
+        artifact_path=record.artifact_path,
+    )
+
+
+def _summary_of(name: str, state: ModelState) -> ModelSummary:
+    history = state.production_history
+    return ModelSummary(
+        name=name,
+        versions=len(state.versions),
+        production=history[-1] if history else None,
+        latest=state.versions[-1].version,
+    )
+
+
+def _change_stage(record: VersionRecord, stage: ModelStage, reason: str | None) -> None:
+    record.stage = stage
+    record.stage_history.append(StageChange(stage=stage, at=_now(), reason=reason))
+
+
+def _stage_refusal(who: str, current: ModelStage, target: ModelStage) -> str:
+    if current == "candidate" and target == "production":
+        return f"{who} is a candidate: promote it to staging first ({_STAGE_RULES})"
+    if current == "archived":
+        return f"{who} is archived: return it to candidate first, then promote it again ({_STAGE_RULES})"
+    allowed = " or ".join(_NEXT_STAGES[current])
+    return f"{who} is in {current}: it can go to {allowed}, not back to {target} ({_STAGE_RULES})"
+
+
+def _check_stage(stage: str) -> ModelStage:
+    if stage not in MODEL_STAGES:
+        raise InvalidInput(f"{stage!r:.40} is not a model stage: use one of {', '.join(MODEL_STAGES)}")
+    return cast(ModelStage, stage)
+
+
+def _check_part(part: str) -> EvaluationPart:
+    if part not in EVALUATION_PARTS:
+        raise InvalidInput(f"{part!r:.40} is not a part to evaluate on: use one of {', '.join(EVALUATION_PARTS)}")
+    return cast(EvaluationPart, part)
+
+
+def _check_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise InvalidInput(f"a reason is text, not {type(reason).__name__}")
+    text = reason.strip()
+    if len(text) > MAX_REASON_LENGTH:
+        raise InvalidInput(f"a reason is at most {MAX_REASON_LENGTH} characters, not {len(text)}")
+    return text or None
+
+
+def _validated(model: type[M], value: Any, what: str) -> M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise InvalidInput(f"invalid {what}: {where}: {first['msg']}") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _domain_error(error: RayTaskError) -> BaseException:
+    """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
+    cause: Any = getattr(error, "cause", None)
+    return cause if isinstance(cause, RepurposeError) else error
+
+
+# --- evaluation (a Ray task: the only place weights are loaded) ----------------------------------
+
+
+@ray.remote(num_cpus=1)
+def _evaluate_task(
+    settings: Settings, artifact_path: str, dataset_id: str, split_id: str | None, part: EvaluationPart
+) -> Any:
+    artifacts = ArtifactStore.from_settings(settings)
+    if split_id is None:
+        pairs = load_dataset_pairs(artifacts, dataset_id)
+        rows = f"dataset {dataset_id[:12]}"
+    else:
+        pairs = load_split_pairs(artifacts, dataset_id, split_id)[part]
+        rows = f"part {part} of split {split_id} of dataset {dataset_id[:12]}"
+    if len(pairs) == 0 or pairs.labels is None:
+        raise InvalidInput(f"{rows} has no labelled rows to evaluate on; choose another part or split")
+    model = load_published_model(settings, artifact_path)
+    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold)
+
+
+# --- publishing and loading model directories ----------------------------------------------------
+
+
+def publish_model_dir(artifacts: ArtifactStore, local_dir: Path) -> str:
+    """Copy a model directory's files to ``model-dirs/<sha256 of its files>`` and return that path.
+
+    Content-addressed and idempotent: a directory published already is not copied again. The
+    directory is checked first (a manifest, the files its model type needs): ModelDirectoryError
+    otherwise. Subfolders (``checkpoints/``) and hidden files are not part of the model."""
+    directory = Path(local_dir)
+    files = _model_files(directory)
+    path = f"{MODEL_DIRS_PREFIX}/{_files_digest(files)}"
+    if artifacts.exists(f"{path}/{MANIFEST}"):
+        return path
+    for file in sorted(files, key=lambda f: f.name == MANIFEST):  # the manifest last: it marks completion
+        artifacts.put_file(f"{path}/{file.name}", file)
+    return path
+
+
+def load_published_model(settings: Settings, artifact_path: str) -> TrainedModel:
+    """The published model directory at ``artifact_path``, loaded (downloaded once per machine into
+    ``<home>/cache/model-dirs/<sha>/`` and checked against its content address)."""
+    match = _ARTIFACT_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
+    if match is None:
+        raise InvalidInput(f"{artifact_path!r:.100} is not a published model directory ({MODEL_DIRS_PREFIX}/<sha256>)")
+    sha = match["sha"]
+    cache = model_cache_dir(settings) / sha
+    if not (cache / MANIFEST).is_file():
+        _download(ArtifactStore.from_settings(settings), artifact_path, sha, cache)
+    return load_model_dir(cache)
+
+
+def model_cache_dir(settings: Settings) -> Path:
+    """Where published model directories are cached on this machine."""
+    return settings.home / "cache" / MODEL_DIRS_PREFIX
+
+
+def register_model_dir(client: GrainClient, name: str, local_dir: Path, lineage: ModelLineage) -> ModelVersionDetail:
+    """Publish a local model directory and register it as the next version of ``name`` (a
+    candidate); a directory registered already gets its version back. Blocks."""
+    check_model_name(name)
+    artifact_path, manifest = _publish(client, local_dir)
+    detail: ModelVersionDetail = client.call(
+        ModelRegistry, name, "add_version", artifact_path, manifest, lineage, idempotency_key=f"add:{artifact_path}"
+    )
+    return detail
+
+
+async def aregister_model_dir(
+    client: GrainClient, name: str, local_dir: Path, lineage: ModelLineage
+) -> ModelVersionDetail:
+    """``register_model_dir`` for async code (the copy runs in a worker thread)."""
+    check_model_name(name)
+    artifact_path, manifest = await asyncio.to_thread(_publish, client, local_dir)
+    detail: ModelVersionDetail = await client.acall(
+        ModelRegistry, name, "add_version", artifact_path, manifest, lineage, idempotency_key=f"add:{artifact_path}"
+    )
+    return detail
+
+
+def _publish(client: GrainClient, local_dir: Path) -> tuple[str, Manifest]:
+    artifact_path = publish_model_dir(ArtifactStore.from_settings(client.settings), local_dir)
+    return artifact_path, _read_manifest(Path(local_dir))
+
+
+def _read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        raise ModelDirectoryError(
+            f"{directory}: not a model directory (no {MANIFEST}); train one with `repurpose train`"
+        ) from None
+    except (ValidationError, OSError, UnicodeDecodeError) as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+        raise ModelDirectoryError(f"{path}: unreadable manifest: {reason}") from None
+
+
+def _model_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise ModelDirectoryError(f"{directory}: no such model directory")
+    manifest = _read_manifest(directory)
+    missing = [f for f in required_files(manifest.model_type) if not (directory / f).is_file()]
+    if missing:
+        raise ModelDirectoryError(
+            f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
+        )
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _files_digest(files: list[Path]) -> str:
+    """sha256 over the files' names and contents, in name order."""
+    digest = hashlib.sha256()
+    for file in sorted(files, key=lambda f: f.name):
+        content = hashlib.sha256()
+        with open(file, "rb") as f:
+            while chunk := f.read(1 << 20):
+                content.update(chunk)
+        digest.update(f"{file.name}\0{content.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _download(artifacts: ArtifactStore, artifact_path: str, sha: str, cache: Path) -> None:
+    names = [p.rsplit("/", 1)[-1] for p in artifacts.list(artifact_path)]
+    if MANIFEST not in names:
+        raise ArtifactNotFound(
+            f"no published model directory at {artifacts.url_for(artifact_path)}", path=artifact_path
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.parent / f".tmp-{sha[:16]}-{uuid.uuid4().hex}"
+    try:
+        for name in names:
+            artifacts.get_file(f"{artifact_path}/{name}", temporary / name)
+        files = [temporary / name for name in names]
+        if _files_digest(files) != sha:
+            raise ModelDirectoryError(f"{artifacts.url_for(artifact_path)}: the files do not match their content hash")
+        try:
+            os.rename(temporary, cache)
+        except OSError:  # another process put it there first: theirs is the same content
+            if not (cache / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+# --- reading the store ---------------------------------------------------------------------------
+
+
+def list_models(engine: Engine) -> list[ModelSummary]:
+    """Every registered model name, by name."""
+    summaries = []
+    for stored in list_states(engine, KIND):
+        state = ModelState.model_validate(stored.state)
+        if state.versions:
+            summaries.append(_summary_of(stored.key, state))
+    return summaries
+
+
+# --- the bundled model ---------------------------------------------------------------------------
+
+
+def bundled_models_dir(settings: Settings) -> Path:
+    """``settings.bundled_models_dir``, else the ``models/`` folder of the checkout."""
+    if settings.bundled_models_dir is not None:
+        return settings.bundled_models_dir
+    return Path(repurpose.__file__).resolve().parents[2] / "models"
+
+
+@on_start
+def register_bundled_models(client: GrainClient) -> list[str]:
+    """Register the bundled DrugBAN model as version 1 of ``drugban-human`` in production, if that
+    name has no versions yet. Returns the lines to print (none when it was there already)."""
+    directory = bundled_models_dir(client.settings) / BUNDLED_MODEL
+    try:
+        existing: list[ModelVersionSummary] = client.call(ModelRegistry, BUNDLED_MODEL, "versions")
+    except ModelNotFound:
+        existing = []
+    if any(v.stage == "production" for v in existing) or len(existing) > 1:
+        return []
+    if existing and existing[0].stage not in ("candidate", "staging"):
+        return []  # someone retired it on purpose
+    if not existing and not (directory / MANIFEST).is_file():
+        return [f"no bundled model at {directory}: the cluster starts without {BUNDLED_MODEL}"]
+    try:
+        if existing:  # an earlier start registered it but stopped before promoting it
+            detail = client.call(ModelRegistry, BUNDLED_MODEL, "show", 1)
+            if detail.lineage.source != f"bundled:{BUNDLED_MODEL}":
+                return []
+        else:
+            manifest = _read_manifest(directory)
+            lineage = ModelLineage(
+                source=f"bundled:{BUNDLED_MODEL}", code_version=manifest.repurpose_version, training=manifest.training
+            )
+            detail = register_model_dir(client, BUNDLED_MODEL, directory, lineage)
+        for stage in ("staging", "production"):
+            detail = client.call(ModelRegistry, BUNDLED_MODEL, "promote", detail.version, stage, "bundled model")
+    except RepurposeError as error:
+        return [f"the bundled model {BUNDLED_MODEL} is not in production: {error.message}"]
+    return [f"registered the bundled model {BUNDLED_MODEL} v{detail.version} ({detail.stage})"]

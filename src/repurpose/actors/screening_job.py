@@ -1,0 +1,632 @@
+"""The ScreeningJob grain (kind ``"screening-job"``, key = the job id) and how to submit one.
+
+A job id is ``scr-`` and 12 hex digits, made at submit: random, or from the caller's
+idempotency key (so a retried submit reaches the same job and gets the recorded answer).
+
+``start`` validates the request (the library exists, every target is registered, the model
+reference resolves to a registered version; ``top`` is 1 to ``MAX_TOP``), fixes the plan
+(chunk size, chunks per target, how many hits the state keeps) and starts the first attempt.
+The grain scores nothing itself: each attempt is an asyncio task in the cluster's long-lived
+screening runner (``screening_worker.ScreeningRunner``: one warm process, no start per job),
+and a watcher coroutine on the host starts it (``runner.start``, retried while the runner
+restarts), waits for its outcome (``runner.wait``) and hands it back to the grain as a call
+(``complete`` or ``worker_failed``).
+
+What the state keeps, updated by every ``chunk_done`` (each written through):
+- the chunks done per target (a new attempt skips them), progress (pairs done and total,
+  pairs per second of the current attempt, ETA) and a log of attempts;
+- per target the best ``kept_top`` hits so far: ``min(top, 1000, 10000 // targets)``, so a
+  state stays small; results beyond that are read from the Parquet files;
+- failed compounds (featurisation is the same for every target, so they are counted on the
+  first target's chunks): the exact count and the first ``MAX_FAILURES_LISTED``.
+
+Crash recovery: an attempt that crashes (its error, or the runner's process dying: Ray restarts
+the runner and every watcher sees the failure) is followed by the next attempt, on the restarted
+runner, which skips the chunks already recorded; after ``settings.screening_worker_restarts``
+attempts in a row that recorded nothing the job fails. An attempt that refuses its input
+(library, target or model gone; no scorer) fails the job with the reason. When the grain host
+dies, the runner goes on; the next activation (e.g. the runner's next ``chunk_done``) watches the
+attempt again (``runner.wait``), or starts the next attempt if the runner no longer knows it.
+``cancel`` cancels the attempt's task in the runner.
+
+On success the grain records the results file and adds the screening, with each target's
+best hits, to every target's history (``TargetProtein.add_screening``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from ray.exceptions import RayActorError, RayTaskError
+from sqlalchemy import Engine
+
+from repurpose.actors.compound_library import CompoundLibrary, compounds_path
+from repurpose.actors.target_protein import TargetProtein, check_target_id
+from repurpose.contracts.scoring import ResolvedModel
+from repurpose.contracts.screening import (
+    MAX_FAILURES_LISTED,
+    MAX_TOP,
+    SCREEN_ID_PATTERN,
+    SHOWN_HITS,
+    ResultsSource,
+    ScreenAttempt,
+    ScreenDetail,
+    ScreenFailure,
+    ScreenHit,
+    ScreenProgress,
+    ScreenRequest,
+    ScreenResultRow,
+    ScreenResults,
+    ScreenStatus,
+    ScreenSummary,
+    TargetHits,
+)
+from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, ScreeningHit, ScreeningRecord
+from repurpose.errors import (
+    ClusterError,
+    InvalidInput,
+    ModelDirectoryError,
+    NotFound,
+    RepurposeError,
+    ScreenNotFound,
+    ScreenStateConflict,
+)
+from repurpose.grains import Grain, GrainClient, grain
+from repurpose.screening_worker import (
+    ChunkReport,
+    ScreeningTask,
+    ScreenOutcome,
+    chunk_count,
+    find_runner,
+    read_partial_results,
+    read_results,
+    runner_handle,
+)
+from repurpose.settings import Settings
+from repurpose.store import list_states
+
+logger = logging.getLogger(__name__)
+
+KIND = "screening-job"
+MIN_PREFIX = 4
+MAX_KEPT_PER_TARGET = 1_000
+MAX_KEPT_HITS = 10_000
+CANCEL_SECONDS = 10.0
+START_SECONDS = 300.0
+"""How long a watcher keeps trying to start an attempt while the runner (re)starts."""
+START_RETRY_SECONDS = 0.5
+"""How long ``cancel`` waits for the runner to confirm (the attempt stops at its next report anyway)."""
+
+# One watcher per (job, attempt) in this host; also the strong references the loop does not keep.
+_watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+_FINAL_ERRORS = (InvalidInput, NotFound, ModelDirectoryError, ClusterError)
+
+
+def validated_request(request: ScreenRequest | dict[str, Any]) -> ScreenRequest:
+    """The request as a ScreenRequest; InvalidInput naming the first field at fault."""
+    try:
+        return ScreenRequest.model_validate(request)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"invalid screen request: {where}: {message}") from None
+
+
+def check_screen_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not SCREEN_ID_PATTERN.match(job_id):
+        raise InvalidInput(f"{job_id!r:.80} is not a screening job id (scr- and 12 hex digits)")
+    return job_id
+
+
+def new_screen_id(idempotency_key: str | None = None) -> str:
+    """``scr-`` and 12 hex digits: random, or derived from an idempotency key."""
+    if idempotency_key is None:
+        return f"scr-{uuid.uuid4().hex[:12]}"
+    return f"scr-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]}"
+
+
+def kept_hits(top: int, targets: int) -> int:
+    """How many hits per target a job's state keeps."""
+    return max(1, min(top, MAX_KEPT_PER_TARGET, MAX_KEPT_HITS // max(1, targets)))
+
+
+class ScreenState(BaseModel):
+    request: ScreenRequest | None = None  # None: never submitted
+    status: ScreenStatus = "running"
+    model: ResolvedModel | None = None
+    library_name: str = ""
+    compounds: int = 0
+    chunk_size: int = 0
+    kept_top: int = 0
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    attempts: int = 0
+    fruitless_restarts: int = 0
+    attempt_log: list[ScreenAttempt] = Field(default_factory=list)
+    done: dict[str, list[int]] = Field(default_factory=dict)
+    top: dict[str, list[ScreenHit]] = Field(default_factory=dict)
+    failures_total: int = 0
+    failures: list[ScreenFailure] = Field(default_factory=list)
+    pace_since: dt.datetime | None = None  # the current attempt's first recorded chunk
+    pace_pairs: int = 0  # pairs recorded by the current attempt after that one
+    progress: ScreenProgress | None = None
+    results_path: str | None = None
+    error: str | None = None
+
+
+@grain(KIND)
+class ScreeningJob(Grain[ScreenState]):
+    """One screening job: its plan, progress, best hits and failures, and the attempt that runs it."""
+
+    async def on_activate(self) -> None:
+        if self.state.request is not None and self.state.status == "running":
+            await self._attach_or_restart()
+
+    async def start(self, request: ScreenRequest) -> ScreenDetail:
+        """Validate the request and start the job; the same request again returns the job as it is."""
+        check_screen_id(self.key)
+        request = validated_request(request)
+        if self.state.request is not None:
+            if self.state.request != request:
+                raise ScreenStateConflict(f"screening job {self.key} exists with another request", job_id=self.key)
+            return self._detail()
+        grains = self.context.grains
+        library = await grains.acall(CompoundLibrary, request.library_id, "summary")  # LibraryNotFound
+        for target in request.targets:
+            check_target_id(target)
+            await grains.acall(TargetProtein, target, "sequence")  # TargetNotFound
+        from repurpose.scorer_client import resolve_model
+
+        model = await resolve_model(grains, request.model)
+        chunk_size = request.chunk_size or self.context.settings.screening_chunk_size
+        now = dt.datetime.now(dt.UTC)
+        self.state = ScreenState(
+            request=request,
+            model=model,
+            library_name=library.name,
+            compounds=library.compounds,
+            chunk_size=chunk_size,
+            kept_top=kept_hits(request.top, len(request.targets)),
+            created_at=now,
+            started_at=now,
+            done={t: [] for t in request.targets},
+            top={t: [] for t in request.targets},
+        )
+        self.state.progress = self._progress()
+        await self._launch()
+        return self._detail(created=True)
+
+    def show(self) -> ScreenDetail:
+        return self._detail()
+
+    def summary(self) -> ScreenSummary:
+        self._started()
+        return _summary_of(self.key, self.state)
+
+    def chunk_done(self, attempt: int, report: ChunkReport) -> bool:
+        """A stored chunk from ``attempt``; False tells a stale or cancelled attempt to stop."""
+        state = self._started()
+        if attempt != state.attempts or state.status != "running":
+            return False
+        report = ChunkReport.model_validate(report)
+        done = state.done.get(report.target_id)
+        if done is None or not 0 <= report.chunk < self._chunks():
+            raise InvalidInput(f"chunk {report.chunk} of target {report.target_id!r} is not part of job {self.key}")
+        if report.chunk in done:
+            return True  # a repeated report: recorded already
+        done.append(report.chunk)
+        done.sort()
+        state.top[report.target_id] = _merge_hits(state.top[report.target_id], report.hits, state.kept_top)
+        assert state.request is not None
+        if report.target_id == state.request.targets[0]:
+            state.failures_total += len(report.failures)
+            room = MAX_FAILURES_LISTED - len(state.failures)
+            state.failures.extend(report.failures[: max(0, room)])
+        now = dt.datetime.now(dt.UTC)
+        if state.pace_since is None:
+            state.pace_since = now
+        else:
+            state.pace_pairs += report.compounds
+        state.attempt_log[-1].recorded_chunks += 1
+        state.progress = self._progress(now, report)
+        return True
+
+    async def complete(self, attempt: int, outcome: ScreenOutcome) -> ScreenDetail:
+        """``attempt`` ended: succeed (and fill the targets' history), or go on."""
+        state = self._started()
+        if attempt != state.attempts or state.status != "running":
+            return self._detail()
+        outcome = ScreenOutcome.model_validate(outcome)
+        missing = self._chunks() * len(state.done) - sum(len(d) for d in state.done.values())
+        if outcome.stopped or missing or outcome.results_path is None:
+            # only a stale or cancelled attempt stops, and a finished one has recorded every chunk: a
+            # report was lost. The next attempt scores what is missing (as after a crash).
+            return await self.worker_failed(attempt, f"the attempt ended with {missing} chunk(s) unrecorded", True)
+        state.results_path = outcome.results_path
+        self._end_attempt("finished")
+        self._finish("succeeded")
+        if state.progress is not None:
+            state.progress = state.progress.model_copy(update={"eta_seconds": 0.0})
+        await self._record_history()
+        return self._detail()
+
+    async def worker_failed(self, attempt: int, reason: str, crashed: bool) -> ScreenDetail:
+        """``attempt`` crashed (``crashed``: start the next attempt) or refused its input (fail)."""
+        state = self._started()
+        if attempt != state.attempts or state.status != "running":
+            return self._detail()
+        recorded = state.attempt_log[-1].recorded_chunks if state.attempt_log else 0
+        self._end_attempt(f"died: {reason}" if crashed else f"failed: {reason}")
+        state.fruitless_restarts = 0 if recorded else state.fruitless_restarts + 1
+        if crashed and state.fruitless_restarts <= self.context.settings.screening_worker_restarts:
+            logger.warning("screen %s: attempt %d died (%s); resuming in the next", self.key, attempt, reason)
+            await self._launch()
+        else:
+            state.error = reason if not crashed else f"the screening attempts died {state.attempts} times: {reason}"
+            self._finish("failed")
+        return self._detail()
+
+    async def cancel(self) -> ScreenDetail:
+        """Stop the running attempt; the chunks done stay (and their results can be read)."""
+        state = self._started()
+        if state.status == "succeeded":
+            raise ScreenStateConflict(
+                f"screening job {self.key} has succeeded already; nothing to cancel", job_id=self.key
+            )
+        if state.status == "running":
+            self._end_attempt("cancelled")
+            self._finish("cancelled")
+            await _cancel_attempt(self.context.settings, self.key, state.attempts)
+        return self._detail()
+
+    async def results(self, target: str | None = None, top: int | None = None) -> ScreenResults:
+        """The best ``top`` (default: the request's) per target, or of one ``target``.
+
+        From the state when it keeps that many, else from ``results.parquet`` (a finished job) or
+        from the chunks done so far (a running or stopped job: ``complete`` is False)."""
+        state = self._started()
+        assert state.request is not None
+        top = state.request.top if top is None else top
+        if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+            raise InvalidInput(f"top must be 1 to {MAX_TOP}, not {top!r:.20}")
+        if target is not None and target not in state.request.targets:
+            raise InvalidInput(
+                f"target {target!r:.40} is not part of screening job {self.key} ({', '.join(state.request.targets)})"
+            )
+        targets = [target] if target is not None else list(state.request.targets)
+        complete = state.status == "succeeded"
+        artifacts = self.context.artifacts
+        if top <= state.kept_top or all(len(state.top[t]) < state.kept_top for t in targets):
+            rows = [
+                ScreenResultRow(target_id=t, rank=h.rank, compound_id=h.compound_id, smiles=h.smiles, score=h.score)
+                for t in targets
+                for h in state.top[t][:top]
+            ]
+            source: ResultsSource = "state"
+        elif complete:
+            assert state.results_path is not None
+            rows = await asyncio.to_thread(read_results, artifacts, self.key, targets, top)
+            source = "parquet"
+        else:
+            done = {t: list(state.done[t]) for t in targets}
+            rows = await asyncio.to_thread(read_partial_results, artifacts, self.key, done, targets, top)
+            source = "chunks"
+        return ScreenResults(
+            job_id=self.key,
+            status=state.status,
+            top=top,
+            target=target,
+            complete=complete,
+            source=source,
+            rows=rows,
+        )
+
+    # --- the attempts -----------------------------------------------------------------------
+
+    async def _launch(self) -> None:
+        """Start the next attempt in the runner (skipping the chunks recorded) and watch it."""
+        state = self.state
+        assert state.request is not None and state.model is not None
+        state.attempts += 1
+        state.attempt_log.append(
+            ScreenAttempt(
+                attempt=state.attempts,
+                started_at=dt.datetime.now(dt.UTC),
+                skipped_chunks=sum(len(d) for d in state.done.values()),
+            )
+        )
+        state.pace_since, state.pace_pairs = None, 0
+        settings = self.context.settings
+        task = ScreeningTask(
+            job_id=self.key,
+            attempt=state.attempts,
+            compounds_path=compounds_path(state.request.library_id),
+            compounds=state.compounds,
+            targets=list(state.request.targets),
+            model=state.model,
+            chunk_size=state.chunk_size,
+            kept_top=state.kept_top,
+            skip={t: list(d) for t, d in state.done.items()},
+            settings=settings,
+        )
+        self._watch(state.attempts, task)
+
+    async def _attach_or_restart(self) -> None:
+        """Watch the current attempt again (after a host restart): the runner may still run it."""
+        self._watch(self.state.attempts, None)
+
+    def _watch(self, attempt: int, task: ScreeningTask | None) -> None:
+        ref = (self.key, attempt)
+        if ref in _watchers and not _watchers[ref].done():  # re-activated while its watcher still runs
+            return
+        watcher = _watch_attempt(self.context.grains, self.context.settings, self.key, attempt, task)
+        _watchers[ref] = asyncio.get_running_loop().create_task(watcher)
+        _watchers[ref].add_done_callback(lambda _: _watchers.pop(ref, None))
+
+    async def _record_history(self) -> None:
+        """Add this screening with each target's best hits to every target's history."""
+        state = self.state
+        assert state.request is not None and state.model is not None and state.finished_at is not None
+        for target in state.request.targets:
+            record = ScreeningRecord(
+                job_id=self.key,
+                model_name=state.model.name,
+                model_version=state.model.version,
+                screened_at=state.finished_at,
+                library=state.library_name[:500] or None,
+                compounds_scored=max(0, state.compounds - state.failures_total),
+                best_hits=[
+                    ScreeningHit(smiles=h.smiles, score=h.score, compound_id=h.compound_id)
+                    for h in state.top[target][:MAX_HITS_PER_SCREENING]
+                ],
+            )
+            try:
+                await self.context.grains.acall(TargetProtein, target, "add_screening", record)
+            except RepurposeError as error:  # e.g. the target's state no longer loads: the job still succeeded
+                logger.warning("screen %s: could not add it to target %s's history: %s", self.key, target, error)
+
+    # --- state helpers --------------------------------------------------------------------------
+
+    def _chunks(self) -> int:
+        return chunk_count(self.state.compounds, self.state.chunk_size)
+
+    def _progress(self, now: dt.datetime | None = None, last: ChunkReport | None = None) -> ScreenProgress:
+        state = self.state
+        chunks = self._chunks()
+        total = state.compounds * len(state.done)
+        done_chunks = sum(len(d) for d in state.done.values())
+        size, compounds = state.chunk_size, state.compounds
+        done_pairs = sum(min(size, compounds - n * size) for d in state.done.values() for n in d)  # the last is short
+        rate: float | None = None
+        if now is not None and state.pace_since is not None and state.pace_pairs:
+            seconds = (now - state.pace_since).total_seconds()
+            rate = state.pace_pairs / seconds if seconds > 0 else None
+        elif last is not None and last.scorer_seconds > 0:
+            rate = last.compounds / last.scorer_seconds  # the attempt's first chunk: the scorer's own pace
+        eta = (total - done_pairs) / rate if rate else None
+        return ScreenProgress(
+            pairs_done=done_pairs,
+            pairs_total=total,
+            chunks_done=done_chunks,
+            chunks_total=chunks * len(state.done),
+            failed_compounds=state.failures_total,
+            pairs_per_second=rate,
+            eta_seconds=eta,
+            updated_at=now or dt.datetime.now(dt.UTC),
+        )
+
+    def _end_attempt(self, outcome: str) -> None:
+        if self.state.attempt_log and self.state.attempt_log[-1].ended_at is None:
+            entry = self.state.attempt_log[-1]
+            entry.ended_at, entry.outcome = dt.datetime.now(dt.UTC), outcome[:500]
+
+    def _finish(self, status: ScreenStatus) -> None:
+        self.state.status = status
+        self.state.finished_at = dt.datetime.now(dt.UTC)
+
+    def _started(self) -> ScreenState:
+        if self.state.request is None:
+            raise ScreenNotFound(f"no screening job {self.key}", job_id=self.key)
+        return self.state
+
+    def _detail(self, created: bool = False) -> ScreenDetail:
+        state = self._started()
+        assert state.request is not None and state.model is not None
+        return ScreenDetail(
+            **_summary_of(self.key, state).model_dump(),
+            request=state.request,
+            resolved_model=state.model,
+            chunk_size=state.chunk_size,
+            kept_top=state.kept_top,
+            started_at=state.started_at,
+            attempts=state.attempts,
+            attempt_log=list(state.attempt_log),
+            progress=state.progress or self._progress(),
+            best=[TargetHits(target_id=t, hits=state.top[t][:SHOWN_HITS]) for t in state.request.targets],
+            failures_total=state.failures_total,
+            failures=list(state.failures),
+            results_path=state.results_path,
+            error=state.error,
+            created=created,
+        )
+
+
+def _merge_hits(current: list[ScreenHit], new: list[ScreenHit], kept: int) -> list[ScreenHit]:
+    """The best ``kept`` of both lists, ranked (score descending, ties by compound id)."""
+    merged = sorted([*current, *(ScreenHit.model_validate(h) for h in new)], key=lambda h: (-h.score, h.compound_id))
+    return [h.model_copy(update={"rank": rank}) for rank, h in enumerate(merged[:kept], start=1)]
+
+
+async def _watch_attempt(
+    grains: GrainClient, settings: Settings, job_id: str, attempt: int, task: ScreeningTask | None
+) -> None:
+    """Start ``task`` in the runner (None: re-attach to ``attempt``), wait for its outcome and
+    hand it to the grain as a call (a turn of its own)."""
+    runner: Any = None
+    try:
+        if task is not None:
+            runner = await _start_attempt(settings, task)
+        else:
+            runner = await asyncio.to_thread(runner_handle, settings)
+        outcome = await runner.wait.remote(job_id, attempt)
+        if outcome is None:  # the runner was restarted since (or the attempt never started)
+            reason = "the screening runner no longer runs it (restarted)"
+            logger.warning("screen %s: attempt %d is gone: %s", job_id, attempt, reason)
+            await _tell(grains, job_id, "worker_failed", attempt, reason, True)
+            return
+    except RayActorError as error:  # the runner's process died while it ran (Ray restarts it)
+        await _tell(grains, job_id, "worker_failed", attempt, _first_line(error), True)
+    except RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        final = isinstance(cause, _FINAL_ERRORS)
+        reason = cause.message if isinstance(cause, RepurposeError) else _first_line(cause or error)
+        await _tell(grains, job_id, "worker_failed", attempt, reason, not final)
+    except Exception as error:  # e.g. the runner could not be created
+        await _tell(grains, job_id, "worker_failed", attempt, _first_line(error), True)
+    else:
+        await _tell(grains, job_id, "complete", attempt, outcome)
+        with contextlib.suppress(Exception):
+            runner.forget.remote(job_id, attempt)  # the grain has the outcome; nothing to wait for
+
+
+async def _start_attempt(settings: Settings, task: ScreeningTask) -> Any:
+    """Start ``task`` in the runner (created on first use); its handle. A call that meets the
+    runner restarting may not have reached it: try again (``start`` is idempotent)."""
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        runner = await asyncio.to_thread(runner_handle, settings)
+        try:
+            await runner.start.remote(task)
+            return runner
+        except RayActorError as error:
+            if time.monotonic() > deadline:
+                raise
+            logger.info("screen %s: the runner is not available (%s); trying again", task.job_id, _first_line(error))
+            await asyncio.sleep(START_RETRY_SECONDS)
+
+
+async def _tell(grains: GrainClient, job_id: str, method: str, *args: Any) -> None:
+    try:
+        await grains.acall(ScreeningJob, job_id, method, *args)
+    except Exception:  # the grain logs its own errors; the next activation re-checks the worker
+        logger.exception("screen %s: %s failed", job_id, method)
+
+
+async def _cancel_attempt(settings: Settings, job_id: str, attempt: int) -> None:
+    """Cancel the attempt's task in the runner (if there is a runner; best effort)."""
+    try:
+        runner = await asyncio.to_thread(find_runner, settings)
+        if runner is not None:
+            await asyncio.wait_for(_awaited(runner.cancel.remote(job_id, attempt)), CANCEL_SECONDS)
+    except Exception as error:  # e.g. the runner restarting: the attempt is gone, or stops at its next report
+        logger.warning("screen %s: cancelling attempt %d in the runner failed: %s", job_id, attempt, error)
+
+
+async def _awaited(ref: Any) -> Any:
+    return await ref
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:500]
+
+
+# --- submitting and finding jobs -------------------------------------------------------------
+
+
+def submit_screen(client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None) -> ScreenDetail:
+    """Submit a screen (see the module docs); ``idempotency_key`` makes a retried submit count once."""
+    request = validated_request(request)
+    job_id = new_screen_id(idempotency_key)
+    detail: ScreenDetail = client.call(
+        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=idempotency_key
+    )
+    return detail
+
+
+async def asubmit_screen(
+    client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None
+) -> ScreenDetail:
+    """``submit_screen`` for async code (the gateway)."""
+    request = validated_request(request)
+    job_id = new_screen_id(idempotency_key)
+    detail: ScreenDetail = await client.acall(
+        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=idempotency_key
+    )
+    return detail
+
+
+def list_screens(engine: Engine) -> list[ScreenSummary]:
+    """Every screening job, newest first."""
+    screens = []
+    for stored in list_states(engine, KIND):
+        state = ScreenState.model_validate(stored.state)
+        if state.request is not None:
+            screens.append(_summary_of(stored.key, state))
+    return sorted(screens, key=lambda s: (s.created_at, s.job_id), reverse=True)
+
+
+def resolve_screen(engine: Engine, reference: str) -> str:
+    """The job id ``reference`` names: the full id, or a unique prefix of its hex digits (4+,
+    with or without ``scr-``). ScreenNotFound if none matches, InvalidInput if several do."""
+    text = reference.strip().lower() if isinstance(reference, str) else ""
+    if SCREEN_ID_PATTERN.match(text):
+        return text
+    digits = text.removeprefix("scr-")
+    if len(digits) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in digits):
+        raise InvalidInput(
+            f"{reference!r:.80} is not a screening job id: give scr-<12 hex digits> or {MIN_PREFIX}+ of its digits"
+        )
+    matches = [s.key for s in list_states(engine, KIND) if s.key.startswith(f"scr-{digits}")]
+    if not matches:
+        raise ScreenNotFound(f"no screening job scr-{digits}", job_id=reference)
+    if len(matches) > 1:
+        raise InvalidInput(f"{reference!r} matches {len(matches)} screening jobs; give more of the id")
+    return matches[0]
+
+
+def _summary_of(job_id: str, state: ScreenState) -> ScreenSummary:
+    assert state.request is not None and state.model is not None and state.created_at is not None
+    progress = state.progress
+    return ScreenSummary(
+        job_id=job_id,
+        status=state.status,
+        library_id=state.request.library_id,
+        library_name=state.library_name,
+        targets=list(state.request.targets),
+        model=state.model.ref,
+        top=state.request.top,
+        compounds=state.compounds,
+        pairs_done=progress.pairs_done if progress else 0,
+        pairs_total=progress.pairs_total if progress else state.compounds * len(state.request.targets),
+        created_at=state.created_at,
+        finished_at=state.finished_at,
+    )
+
+
+__all__ = [
+    "KIND",
+    "ScreenNotFound",
+    "ScreenState",
+    "ScreenStateConflict",
+    "ScreeningJob",
+    "asubmit_screen",
+    "check_screen_id",
+    "kept_hits",
+    "list_screens",
+    "new_screen_id",
+    "resolve_screen",
+    "submit_screen",
+    "validated_request",
+]

@@ -1,0 +1,83 @@
+"""``repurpose keys create|list|revoke``: the gateway's API keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+
+if TYPE_CHECKING:
+    from repurpose.gateway.keys import ApiKeySummary, IssuedKey
+
+keys_app = typer.Typer(
+    name="keys", help="Make, list and revoke the gateway's API keys.", no_args_is_help=True, add_completion=False
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_command(
+    role: Annotated[str, typer.Option("--role", help="admin (everything), scientist or reader (read and score).")],
+    name: Annotated[str | None, typer.Option("--name", help="Whose or what for (shown by `keys list`).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make an API key and print it, once: only a hash of its secret is stored."""
+    from repurpose.gateway.keys import ROLES, create_key
+
+    if role not in ROLES:
+        raise fail(f"--role takes one of {', '.join(ROLES)}, not {role!r}")
+    client = client_for(home)
+    issued: IssuedKey = run_or_exit(create_key, client, role, name)
+    if as_json:
+        print_json({"key": issued.key, **issued.summary.model_dump(mode="json")})
+        return
+    print(issued.key)
+    console.print(
+        f"[dim]{issued.summary.role} key {issued.summary.key_id}: shown once, keep it secret; "
+        f"send it as `Authorization: Bearer <key>`[/dim]",
+        highlight=False,
+    )
+
+
+@keys_app.command("list")
+def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every key made (never their secrets), revoked ones too."""
+    from repurpose.gateway.keys import list_keys
+
+    client = client_for(home)
+    with store_engine(client) as engine:
+        keys: list[ApiKeySummary] = run_or_exit(list_keys, engine)
+    if as_json:
+        print_json([k.model_dump(mode="json") for k in keys])
+        return
+    table = Table("id", "role", "name", "created", "revoked")
+    for key in keys:
+        revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
+        table.add_row(key.key_id, key.role, key.name or "", f"{key.created_at:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_command(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (12 hex digits, from `keys list`).")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key for good; gateways refuse it within seconds (gateway_key_cache_seconds)."""
+    from repurpose.gateway.keys import check_key_id, revoke_key
+
+    run_or_exit(check_key_id, key_id)
+    client = client_for(home)
+    summary: ApiKeySummary = run_or_exit(revoke_key, client, key_id)
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"revoked {summary.role} key {summary.key_id}", highlight=False)

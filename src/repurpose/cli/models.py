@@ -1,0 +1,303 @@
+"""``repurpose models list|show|promote|rollback|evaluate``: the model registry on the cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.table import Column, Table
+
+from repurpose.cli.cluster import HomeOption, client_for
+from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+
+if TYPE_CHECKING:
+    from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
+    from repurpose.grains import GrainClient
+    from repurpose.metrics import BinaryMetrics
+
+METRICS_SHOWN = ("auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1")
+METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "sensitivity": "sens", "specificity": "spec"}
+"""The metrics of a version's table (``models evaluate`` and ``--json`` give them all)."""
+
+models_app = typer.Typer(
+    name="models",
+    help="The model registry: versions, stages (candidate → staging → production), rollback, evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+NameArgument = Annotated[str, typer.Argument(help="The model's name (e.g. drugban-human).")]
+VersionArgument = Annotated[
+    str, typer.Argument(help="A version number, latest, or a stage (production, staging, candidate, archived).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every registered model name: how many versions, which is in production."""
+    from repurpose.actors.model_registry import list_models
+    from repurpose.store import make_engine
+
+    client = client_for(home)
+    engine = make_engine(client.settings.database_url)
+    try:
+        models = run_or_exit(list_models, engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json([m.model_dump(mode="json") for m in models])
+        return
+    if not models:
+        console.print("no models registered yet: `repurpose up` registers the bundled drugban-human")
+        return
+    table = Table(
+        "name",
+        Column("versions", justify="right"),
+        Column("production", justify="right"),
+        Column("latest", justify="right"),
+    )
+    for m in models:
+        table.add_row(m.name, str(m.versions), f"v{m.production}" if m.production else "-", f"v{m.latest}")
+    console.print(table)
+
+
+@models_app.command("show")
+def show_command(
+    name: NameArgument,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="A number, latest or a stage (default: production, else the latest)."),
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A version's lineage, metrics, evaluations and stage history, then every version of the model."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
+
+    run_or_exit(check_model_name, name)
+    if version is not None:
+        run_or_exit(parse_version_ref, version)
+    client = client_for(home)
+    number = _resolve(client, name, version) if version is not None else None
+    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "show", number)
+    if as_json:
+        print_json(detail)
+        return
+    _print_detail(detail)
+    summary: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
+    versions: list[ModelVersionSummary] = run_or_exit(client.call, ModelRegistry, name, "versions")
+    production = f"v{summary.production} in production" if summary.production else "none in production"
+    console.print(f"model {name}: {_plural(summary.versions, 'version')}, {production}", highlight=False)
+    _print_versions(versions)
+
+
+@models_app.command("promote")
+def promote_command(
+    name: NameArgument,
+    version: VersionArgument,
+    stage: Annotated[str, typer.Option("--stage", help="candidate, staging, production or archived.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the stage history).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Skip the metric gates of production (never the stage rules).")
+    ] = False,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a version to another stage, through the registry's gates."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
+    from repurpose.contracts.models import MODEL_STAGES
+
+    run_or_exit(check_model_name, name)
+    run_or_exit(parse_version_ref, version)
+    if stage not in MODEL_STAGES:
+        raise fail(f"--stage takes one of {', '.join(MODEL_STAGES)}, not {stage!r}")
+    client = client_for(home)
+    number = _resolve(client, name, version)
+    before: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "show", number)
+    replaced: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
+    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "promote", number, stage, reason, force)
+    if as_json:
+        print_json(detail)
+        return
+    if before.stage == detail.stage:
+        console.print(f"{name} v{number} is already in {detail.stage}; nothing changed", highlight=False)
+        return
+    why = detail.stage_history[-1].reason
+    console.print(
+        f"{name} v{number}: {before.stage} → {detail.stage}" + (f"  ({why})" if why else ""),
+        markup=False,
+        highlight=False,
+    )
+    if detail.stage == "production" and replaced.production not in (None, number):
+        console.print(f"{name} v{replaced.production}: production → archived", highlight=False)
+
+
+@models_app.command("rollback")
+def rollback_command(
+    name: NameArgument,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the stage history).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Archive the production version and put the previous production version back."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name
+
+    run_or_exit(check_model_name, name)
+    client = client_for(home)
+    before: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
+    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "rollback", reason, idempotent=False)
+    if as_json:
+        print_json(detail)
+        return
+    console.print(
+        f"{name}: rolled back to v{detail.version} (production); v{before.production} archived", highlight=False
+    )
+
+
+@models_app.command("evaluate")
+def evaluate_command(
+    name: NameArgument,
+    version: VersionArgument,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="A dataset id, a unique prefix of it (4+ digits) or its name.")
+    ],
+    split: Annotated[
+        str | None, typer.Option("--split", help="Evaluate on a part of this split (e.g. random-1, cold-drug-1).")
+    ] = None,
+    part: Annotated[
+        str | None, typer.Option("--part", help="all, train, val or test (default: test with --split, else all).")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split)."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
+    from repurpose.contracts.models import EVALUATION_PARTS
+    from repurpose.dataset_access import parse_split_id
+
+    run_or_exit(check_model_name, name)
+    run_or_exit(parse_version_ref, version)
+    if split is not None:
+        run_or_exit(parse_split_id, split)
+    chosen = part if part is not None else ("test" if split is not None else "all")
+    if chosen not in EVALUATION_PARTS:
+        raise fail(f"--part takes one of {', '.join(EVALUATION_PARTS)}, not {chosen!r}")
+    if chosen != "all" and split is None:
+        raise fail(f"--part {chosen} is a part of a split: give --split too (e.g. --split random-1)")
+    client = client_for(home)
+    dataset_id = _resolve_dataset(client, dataset)
+    number = _resolve(client, name, version)
+    status = console.status(f"evaluating {name} v{number}", spinner="dots") if not as_json else None
+    with status or contextlib.nullcontext():
+        evaluation: ModelEvaluation = run_or_exit(
+            client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, chosen
+        )
+    if as_json:
+        print_json(evaluation)
+        return
+    rows = "every row" if evaluation.split_id is None else f"split {evaluation.split_id}, part {evaluation.part}"
+    console.print(f"{name} v{number} on dataset {dataset_id[:12]} ({rows})", highlight=False)
+    table = Table("metric", Column("value", justify="right"))
+    for key in (*METRICS_SHOWN, "threshold"):
+        table.add_row(key, _number(getattr(evaluation.metrics, key)))
+    table.add_row("n", str(evaluation.metrics.n))
+    console.print(table)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _resolve(client: GrainClient, name: str, ref: str) -> int:
+    from repurpose.actors.model_registry import ModelRegistry
+
+    number: int = run_or_exit(client.call, ModelRegistry, name, "resolve", ref)
+    return number
+
+
+def _resolve_dataset(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.dataset_version import resolve_dataset
+    from repurpose.store import make_engine
+
+    engine = make_engine(client.settings.database_url)
+    try:
+        return run_or_exit(resolve_dataset, engine, reference)
+    finally:
+        engine.dispose()
+
+
+def _print_versions(versions: list[ModelVersionSummary]) -> None:
+    table = Table(
+        Column("version", justify="right"),
+        Column("stage", no_wrap=True),
+        "type",
+        Column("val AUROC", justify="right"),
+        Column("threshold", justify="right"),
+        Column("registered", no_wrap=True),
+    )
+    for v in versions:
+        table.add_row(
+            f"v{v.version}",
+            v.stage,
+            v.model_type,
+            _number(v.val_metrics.auroc),
+            _number(v.threshold),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+def _print_detail(detail: ModelVersionDetail) -> None:
+    lineage, training = detail.lineage, detail.lineage.training
+    best = f"; best epoch {detail.manifest.best_epoch}" if detail.manifest.best_epoch else ""
+    lines = [
+        f"model       {detail.name} v{detail.version} ({detail.stage})",
+        f"type        {detail.model_type}, threshold {detail.threshold:.4f}",
+        f"registered  {detail.created_at:%Y-%m-%d %H:%M} UTC",
+        f"artifact    {detail.artifact_path}",
+        f"source      {lineage.source} (code {lineage.code_version})",
+        f"training    {training.model_type}, {training.epochs} epochs, batch {training.batch_size}, "
+        f"lr {training.lr:g}, seed {training.seed}{best}",
+    ]
+    if lineage.run_id or lineage.dataset_id:
+        lines.insert(
+            5,
+            f"trained on  dataset {lineage.dataset_id or '-'}, split {lineage.split_id or '-'}, "
+            f"run {lineage.run_id or '-'}",
+        )
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    metrics = Table(
+        Column("on", no_wrap=True),
+        *(Column(label, justify="right") for label in METRIC_LABELS.values()),
+        Column("n", justify="right"),
+        title="metrics at the threshold",
+        box=box.SIMPLE_HEAD,
+    )
+    metrics.add_row("validation (training)", *_metric_cells(detail.val_metrics))
+    for e in detail.evaluations:
+        rows = "all rows" if e.split_id is None else f"{e.split_id} {e.part}"
+        metrics.add_row(f"{e.dataset_id[:8]} {rows}", *_metric_cells(e.metrics))
+    console.print(metrics)
+    history = Table(Column("at", no_wrap=True), "stage", "reason", title="stage history", box=box.SIMPLE_HEAD)
+    for change in detail.stage_history:
+        history.add_row(f"{change.at:%Y-%m-%d %H:%M:%S}", change.stage, change.reason or "-")
+    console.print(history)
+
+
+def _metric_cells(metrics: BinaryMetrics) -> list[str]:
+    return [*(_number(getattr(metrics, k), 3) for k in METRIC_LABELS), str(metrics.n)]
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

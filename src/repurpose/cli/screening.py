@@ -1,0 +1,477 @@
+"""``repurpose screen``, ``repurpose screens list|show|results|cancel`` and
+``repurpose libraries register|list|show``: virtual screening on the cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+from rich.text import Text
+
+from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit
+
+if TYPE_CHECKING:
+    from repurpose.contracts.screening import (
+        LibraryDetail,
+        LibraryRegistration,
+        ScreenDetail,
+        ScreenResults,
+    )
+    from repurpose.grains import GrainClient
+
+POLL_SECONDS = 0.5
+SHOWN_HITS = 10
+SHOWN_FAILURES = 5
+
+screens_app = typer.Typer(
+    name="screens", help="Inspect, read and cancel screening jobs.", no_args_is_help=True, add_completion=False
+)
+libraries_app = typer.Typer(
+    name="libraries", help="Register and inspect compound libraries.", no_args_is_help=True, add_completion=False
+)
+
+ScreenArgument = Annotated[str, typer.Argument(help="A job id (scr-…) or a unique prefix of its digits (4+).")]
+LibraryArgument = Annotated[str, typer.Argument(help="A library id, a unique prefix of it (4+ digits) or its name.")]
+
+
+class ResultsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(screen)
+    app.add_typer(screens_app, name="screens")
+    app.add_typer(libraries_app, name="libraries")
+
+
+# --- repurpose screen ----------------------------------------------------------------------------
+
+
+def screen(
+    library: Annotated[
+        str, typer.Option("--library", help="A library file (CSV with compound_id,smiles, or .smi) or a library id.")
+    ],
+    target: Annotated[list[str], typer.Option("--target", help="A registered target id (repeat for several).")],
+    top: Annotated[int, typer.Option("--top", help="Best hits kept per target (1 to 10000).")] = 100,
+    model: Annotated[
+        str, typer.Option("--model", help="name (its production version), name@VERSION or name@STAGE.")
+    ] = "drugban-human",
+    chunk_size: Annotated[
+        int | None, typer.Option("--chunk-size", help="Compounds per scorer call (default: the cluster's).")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="With a library file: the library's name.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Submit the job and return.")] = False,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Screen a compound library against targets with a model; follows the job with a progress bar."""
+    from repurpose.actors.target_protein import check_target_id
+    from repurpose.contracts.scoring import MAX_CHUNK
+    from repurpose.contracts.screening import MAX_TARGETS, MAX_TOP
+
+    if not 1 <= top <= MAX_TOP:
+        raise fail(f"--top takes 1 to {MAX_TOP}, not {top}")
+    if chunk_size is not None and not 1 <= chunk_size <= MAX_CHUNK:
+        raise fail(f"--chunk-size takes 1 to {MAX_CHUNK}, not {chunk_size}")
+    if len(set(target)) > MAX_TARGETS:
+        raise fail(f"a screen takes at most {MAX_TARGETS} targets, not {len(set(target))}")
+    for target_id in target:
+        run_or_exit(check_target_id, target_id)
+    path = Path(library)
+    client = client_for(home)
+    if path.is_file():
+        registration = _register_file(client, path, name, quiet=as_json)
+        library_id = registration.library_id
+    else:
+        if name is not None:
+            raise fail("--name names a library registered from a file; --library is not a file here")
+        library_id = _library_id(client, library)
+    detail = _submit(client, library_id, target, model, top, chunk_size)
+    if not as_json:
+        _say(
+            f"screen {detail.job_id} started: {detail.compounds:,} compounds × {len(detail.targets)} target(s) "
+            f"with {detail.model}",
+        )
+    if not detach and detail.status == "running":
+        detail = _follow(client, detail, quiet=as_json)
+    if as_json:
+        print_json(detail)
+        return
+    _print_outcome(detail)
+    if detail.status in ("failed", "cancelled"):
+        raise typer.Exit(1)
+
+
+def _submit(
+    client: GrainClient, library_id: str, targets: list[str], model: str, top: int, chunk_size: int | None
+) -> ScreenDetail:
+    from repurpose.actors.screening_job import submit_screen, validated_request
+
+    request = run_or_exit(
+        validated_request,
+        {"library_id": library_id, "targets": targets, "model": model, "top": top, "chunk_size": chunk_size},
+    )
+    detail: ScreenDetail = run_or_exit(submit_screen, client, request)
+    return detail
+
+
+def _follow(client: GrainClient, detail: ScreenDetail, *, quiet: bool) -> ScreenDetail:
+    """Poll the job until it ends, with a bar over its pairs; Ctrl-C leaves it running."""
+    from repurpose.actors.screening_job import ScreeningJob
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pairs  {task.fields[pace]}  ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or (not sys.stderr.isatty() and not sys.stdout.isatty()),
+    )
+    try:
+        with bar:
+            task = bar.add_task("screening", total=detail.progress.pairs_total, pace="-", eta="-")
+            while detail.status == "running":
+                time.sleep(POLL_SECONDS)
+                detail = run_or_exit(client.call, ScreeningJob, detail.job_id, "show")
+                p = detail.progress
+                pace = f"{p.pairs_per_second:,.0f}/s" if p.pairs_per_second else "-"
+                eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "-"
+                attempt = f" (attempt {detail.attempts})" if detail.attempts > 1 else ""
+                bar.update(task, completed=p.pairs_done, pace=pace, eta=eta, description=f"screening{attempt}")
+    except KeyboardInterrupt:
+        errors.print(
+            f"stopped following; screen {detail.job_id} goes on: `repurpose screens show {detail.job_id}`, "
+            f"`repurpose screens cancel {detail.job_id}`",
+        )
+        raise typer.Exit(130) from None
+    return detail
+
+
+def _print_outcome(detail: ScreenDetail) -> None:
+    if detail.status == "running":
+        _say(
+            f"screen {detail.job_id} is running: `repurpose screens show {detail.job_id}`; "
+            f"results with `repurpose screens results {detail.job_id}`",
+        )
+        return
+    p = detail.progress
+    reason = f": {detail.error}" if detail.error else ""
+    _say(
+        f"screen {detail.job_id} {detail.status}{reason} ({p.pairs_done:,}/{p.pairs_total:,} pairs, "
+        f"{detail.attempts} attempt(s))",
+    )
+    _print_failures(detail)
+    if detail.status == "succeeded":
+        _print_best(detail)
+        _say(f"all scores: {detail.results_path}; `repurpose screens results {detail.job_id}`")
+
+
+def _print_best(detail: ScreenDetail) -> None:
+    for entry in detail.best:
+        table = Table(
+            Column("rank", justify="right"),
+            Column("score", justify="right"),
+            "compound",
+            "SMILES",
+            title=f"best hits for {entry.target_id}",
+        )
+        for hit in entry.hits[:SHOWN_HITS]:
+            table.add_row(str(hit.rank), f"{hit.score:.4f}", Text(hit.compound_id), Text(hit.smiles))
+        console.print(table)
+
+
+def _print_failures(detail: ScreenDetail) -> None:
+    if not detail.failures_total:
+        return
+    _say(f"skipped   {detail.failures_total} compound(s) that could not be featurised:")
+    for failure in detail.failures[:SHOWN_FAILURES]:
+        reason = failure.reason if len(failure.reason) <= 160 else failure.reason[:159] + "…"  # peptides run long
+        _say(f"  {failure.compound_id}: {reason}")
+    if detail.failures_total > SHOWN_FAILURES:
+        _say(f"  … and {detail.failures_total - SHOWN_FAILURES} more (`repurpose screens show ID --json`)")
+
+
+# --- repurpose screens ---------------------------------------------------------------------------
+
+
+def _job_id(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.screening_job import resolve_screen
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_screen, engine, reference)
+
+
+@screens_app.command("list")
+def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every screening job, newest first."""
+    from repurpose.actors.screening_job import list_screens
+
+    client = client_for(home)
+    with store_engine(client) as engine:
+        jobs = run_or_exit(list_screens, engine)
+    if as_json:
+        print_json([j.model_dump(mode="json") for j in jobs])
+        return
+    if not jobs:
+        _say("no screening jobs yet: `repurpose screen --library FILE --target ID`")
+        return
+    table = Table(
+        Column("job", no_wrap=True),
+        Column("status", no_wrap=True),
+        Column("library", min_width=7, overflow="fold"),
+        Column("targets", min_width=7, overflow="fold"),
+        Column("model", min_width=7, overflow="fold"),
+        Column("pairs", justify="right", no_wrap=True),
+    )
+    for j in jobs:
+        done = f" {j.pairs_done / j.pairs_total:.0%}" if j.status == "running" and j.pairs_total else ""
+        table.add_row(
+            j.job_id,
+            j.status + done,
+            Text(j.library_name),
+            ", ".join(j.targets),
+            j.model,
+            f"{j.pairs_total:,}",
+        )
+    console.print(table)
+
+
+@screens_app.command("show")
+def show_command(job: ScreenArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """A job's status, progress, attempts, best hits and skipped compounds."""
+    from repurpose.actors.screening_job import ScreeningJob
+
+    client = client_for(home)
+    detail: ScreenDetail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "show")
+    if as_json:
+        print_json(detail)
+        return
+    p = detail.progress
+    _say(f"screen    {detail.job_id}")
+    _say(f"status    {detail.status} (attempts {detail.attempts})")
+    _say(f"library   {detail.library_name} ({detail.library_id[:12]}, {detail.compounds:,} compounds)")
+    _say(f"targets   {', '.join(detail.targets)}")
+    _say(f"model     {detail.model}; top {detail.top}, chunks of {detail.chunk_size}")
+    pace = f", {p.pairs_per_second:,.0f} pairs/s" if p.pairs_per_second and detail.status == "running" else ""
+    eta = f", ETA {_duration(p.eta_seconds)}" if p.eta_seconds is not None and detail.status == "running" else ""
+    _say(
+        f"progress  {p.pairs_done:,}/{p.pairs_total:,} pairs, chunks {p.chunks_done}/{p.chunks_total}{pace}{eta}",
+    )
+    if detail.attempts > 1:
+        for a in detail.attempt_log:
+            _say(
+                f"attempt {a.attempt}: skipped {a.skipped_chunks} chunk(s), recorded {a.recorded_chunks}"
+                + (f"; {a.outcome}" if a.outcome else ""),
+            )
+    if detail.results_path:
+        _say(f"results   {detail.results_path}")
+    if detail.error:
+        _say(f"error     {detail.error}")
+    _print_failures(detail)
+    if any(entry.hits for entry in detail.best):
+        _print_best(detail)
+
+
+@screens_app.command("results")
+def results_command(
+    job: ScreenArgument,
+    target: Annotated[str | None, typer.Option("--target", help="Only this target's results.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Best K per target (default: the job's top).")] = None,
+    output_format: Annotated[ResultsFormat, typer.Option("--format", help="table, json or csv.")] = ResultsFormat.table,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """The best hits per target, ranked (partial while the job runs)."""
+    from repurpose.actors.screening_job import ScreeningJob
+    from repurpose.contracts.screening import MAX_TOP
+
+    if top is not None and not 1 <= top <= MAX_TOP:
+        raise fail(f"--top takes 1 to {MAX_TOP}, not {top}")
+    client = client_for(home)
+    results: ScreenResults = run_or_exit(
+        client.call, ScreeningJob, _job_id(client, job), "results", target=target, top=top
+    )
+    if output_format is ResultsFormat.table:
+        if out is not None:
+            raise fail("--out writes json or csv: add --format csv (or json)")
+        _print_results_table(results)
+        return
+    text = results.model_dump_json() + "\n" if output_format is ResultsFormat.json else _results_csv(results)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text)
+    except OSError as error:
+        raise fail(f"{out}: cannot write: {error.strerror or error}") from None
+    note = "" if results.complete else f" (partial: the job is {results.status})"
+    _say(f"wrote {len(results.rows)} row(s) to {out}{note}")
+
+
+def _results_csv(results: ScreenResults) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["target_id", "rank", "compound_id", "smiles", "score"])
+    for r in results.rows:
+        writer.writerow([r.target_id, r.rank, r.compound_id, r.smiles, repr(r.score)])
+    return buffer.getvalue()
+
+
+def _print_results_table(results: ScreenResults) -> None:
+    if not results.complete:
+        _say(f"partial results: screen {results.job_id} is {results.status}")
+    table = Table(
+        Column("target", no_wrap=True),
+        Column("rank", justify="right"),
+        Column("score", justify="right"),
+        Column("compound", no_wrap=True),
+        "SMILES",
+    )
+    for r in results.rows:
+        table.add_row(r.target_id, str(r.rank), f"{r.score:.4f}", Text(r.compound_id), Text(r.smiles))
+    console.print(table)
+
+
+@screens_app.command("cancel")
+def cancel_command(job: ScreenArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Stop a running job; the chunks done so far keep their results."""
+    from repurpose.actors.screening_job import ScreeningJob
+
+    client = client_for(home)
+    detail: ScreenDetail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "cancel")
+    if as_json:
+        print_json(detail)
+        return
+    p = detail.progress
+    _say(f"screen {detail.job_id} {detail.status} ({p.pairs_done:,}/{p.pairs_total:,} pairs)")
+
+
+# --- repurpose libraries -------------------------------------------------------------------------
+
+
+def _register_file(client: GrainClient, path: Path, name: str | None, *, quiet: bool) -> LibraryRegistration:
+    from repurpose.actors.compound_library import MAX_LIBRARY_BYTES, register_library
+
+    size = path.stat().st_size
+    if size > MAX_LIBRARY_BYTES:
+        raise fail(f"{path}: {size:,} bytes is more than the {MAX_LIBRARY_BYTES:,} accepted; split the library")
+    data = path.read_bytes()
+    status = console.status(f"registering {path.name}", spinner="dots") if not quiet else contextlib.nullcontext()
+    with status:
+        registration: LibraryRegistration = run_or_exit(register_library, client, data, filename=str(path), name=name)
+    if not quiet:
+        what = "registered" if registration.created else "already registered:"
+        label = f"{registration.name}, {registration.compounds:,} compounds"
+        _say(f"{what} library {registration.library_id[:12]} ({label})")
+    return registration
+
+
+def _library_id(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.compound_library import resolve_library
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_library, engine, reference)
+
+
+@libraries_app.command("register")
+def libraries_register_command(
+    file: Annotated[Path, typer.Argument(help="CSV with compound_id (or id, name) and smiles columns, or .smi.")],
+    name: Annotated[str | None, typer.Option("--name", help="A name for the library (default: the file stem).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store a compound library named by its content (SMILES are checked when screened)."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    client = client_for(home)
+    registration = _register_file(client, file, name, quiet=as_json)
+    if as_json:
+        print_json(registration)
+        return
+    _say(f"id        {registration.library_id}")
+    if registration.extra_columns:
+        _say(f"ignored   columns {', '.join(registration.extra_columns)}")
+
+
+@libraries_app.command("list")
+def libraries_list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every registered library."""
+    from repurpose.actors.compound_library import list_libraries
+
+    client = client_for(home)
+    with store_engine(client) as engine:
+        libraries = run_or_exit(list_libraries, engine)
+    if as_json:
+        print_json([v.model_dump(mode="json") for v in libraries])
+        return
+    if not libraries:
+        _say("no libraries yet: `repurpose libraries register FILE`")
+        return
+    table = Table(
+        Column("id", no_wrap=True),
+        "name",
+        Column("compounds", justify="right"),
+        "source",
+        Column("registered", no_wrap=True),
+    )
+    for v in libraries:
+        table.add_row(
+            v.library_id[:12],
+            Text(", ".join([v.name, *v.aliases])),
+            f"{v.compounds:,}",
+            Text(v.source),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@libraries_app.command("show")
+def libraries_show_command(library: LibraryArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """A library's summary and its first compounds."""
+    from repurpose.actors.compound_library import CompoundLibrary
+
+    client = client_for(home)
+    detail: LibraryDetail = run_or_exit(client.call, CompoundLibrary, _library_id(client, library), "show")
+    if as_json:
+        print_json(detail)
+        return
+    _say(f"library   {detail.library_id}")
+    aliases = f"  (also: {', '.join(detail.aliases)})" if detail.aliases else ""
+    _say(f"name      {detail.name}{aliases}")
+    _say(
+        f"source    {detail.source} ({detail.format}), registered {detail.created_at:%Y-%m-%d %H:%M} UTC",
+    )
+    _say(f"compounds {detail.compounds:,} ({detail.compounds_path})")
+    sample = Table("compound", "SMILES", title="first compounds")
+    for compound in detail.sample:
+        sample.add_row(Text(compound.compound_id), Text(compound.smiles))
+    console.print(sample)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _say(text: str) -> None:
+    """One line for people: no markup, no highlighting, never wrapped (ids and paths stay whole)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)

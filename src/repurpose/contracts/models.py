@@ -1,0 +1,132 @@
+"""The model registry at the boundaries: versions, stages, lineage, evaluations, per-name summaries.
+
+A registered model is a name (``drugban-human``) with versions 1, 2, 3…; each version is one
+published model directory (``artifact_path``) in one stage of
+``candidate → staging → production → archived``.
+
+Metrics may hold NaN (an AUROC on pairs of one class, a precision with no predicted positive).
+JSON has no NaN and PostgreSQL's JSONB refuses it, so the metric fields here write NaN as
+``null`` in JSON form (``model_dump(mode="json")``, ``model_dump_json``) and read ``null`` back
+as NaN: the registry's state and its answers survive any store and any client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer
+
+from repurpose.metrics import BinaryMetrics
+from repurpose.model_dir import Manifest
+from repurpose.training import TrainingConfig
+
+ModelStage = Literal["candidate", "staging", "production", "archived"]
+MODEL_STAGES: tuple[ModelStage, ...] = get_args(ModelStage)
+
+EvaluationPart = Literal["all", "train", "val", "test"]
+EVALUATION_PARTS: tuple[EvaluationPart, ...] = get_args(EvaluationPart)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _serialize_json_safe(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    return _json_safe(handler(value))
+
+
+def _metrics_from_json(value: Any) -> Any:
+    """A metrics document read back from JSON: null is the NaN it was written for."""
+    if isinstance(value, dict):
+        return {k: math.nan if v is None else v for k, v in value.items()}
+    return value
+
+
+def _manifest_from_json(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("val_metrics"), dict):
+        return {**value, "val_metrics": _metrics_from_json(value["val_metrics"])}
+    return value
+
+
+Metrics = Annotated[
+    BinaryMetrics,
+    BeforeValidator(_metrics_from_json),
+    WrapSerializer(_serialize_json_safe, when_used="json"),
+]
+"""``BinaryMetrics`` whose NaN values travel through JSON as null."""
+
+StoredManifest = Annotated[
+    Manifest,
+    BeforeValidator(_manifest_from_json),
+    WrapSerializer(_serialize_json_safe, when_used="json"),
+]
+"""A model directory's ``Manifest`` whose NaN metrics travel through JSON as null."""
+
+
+class ModelLineage(BaseModel):
+    """Where a version comes from: enough to retrain it."""
+
+    source: str = Field(
+        min_length=1, max_length=500, description='What made it: "bundled:<name>" or "run:<training run id>".'
+    )
+    run_id: str | None = Field(default=None, max_length=200, description="The training run that produced it.")
+    dataset_id: str | None = Field(default=None, max_length=64, description="The dataset version it was trained on.")
+    split_id: str | None = Field(default=None, max_length=100, description="The split of that dataset version.")
+    code_version: str = Field(min_length=1, max_length=200, description="The repurpose version that trained it.")
+    training: TrainingConfig
+
+
+class StageChange(BaseModel):
+    stage: ModelStage
+    at: dt.datetime
+    reason: str | None = None
+
+
+class ModelEvaluation(BaseModel):
+    """The version's metrics, at its stored threshold, on a registered dataset version (or a part of a split)."""
+
+    dataset_id: str
+    split_id: str | None = Field(description="None: every row of the dataset version.")
+    part: EvaluationPart
+    metrics: Metrics
+    evaluated_at: dt.datetime
+
+
+class ModelVersionSummary(BaseModel):
+    """One version in a few fields (what `models show NAME` lists)."""
+
+    name: str
+    version: int = Field(ge=1)
+    stage: ModelStage
+    model_type: str
+    created_at: dt.datetime
+    threshold: float = Field(description="The decision threshold chosen on validation data.")
+    val_metrics: Metrics = Field(description="The metrics on the validation pairs of its training.")
+    artifact_path: str = Field(description="The published model directory (content-addressed) in the artifact store.")
+
+
+class ModelVersionDetail(ModelVersionSummary):
+    """Everything the registry keeps about a version."""
+
+    lineage: ModelLineage
+    stage_history: list[StageChange] = Field(description="Every stage it has been in, oldest first.")
+    evaluations: list[ModelEvaluation] = Field(description="Latest per dataset, split and part; oldest first.")
+    manifest: StoredManifest
+
+
+class ModelSummary(BaseModel):
+    """One registered model name (what `models list` shows)."""
+
+    name: str
+    versions: int = Field(description="How many versions are registered.")
+    production: int | None = Field(description="The version in production, if any.")
+    latest: int = Field(description="The highest version number.")

@@ -1,0 +1,205 @@
+"""Compound libraries and screening jobs at the boundaries: what registering, submitting,
+showing, listing and reading results take and return.
+
+A library is a table of compounds (``compound_id``, ``smiles``) named by its content (sha256 of
+the normalised rows). A screen scores every compound of one library against one or more
+registered targets with one model version, in chunks, and keeps the best ``top`` per target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+
+from repurpose.contracts.scoring import MAX_CHUNK, ResolvedModel
+
+LIBRARY_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SCREEN_ID_PATTERN = re.compile(r"^scr-[0-9a-f]{12}$")
+
+DEFAULT_MODEL = "drugban-human"
+"""The model a screen uses when none is named: the production version of the bundled model's name."""
+DEFAULT_TOP = 100
+MAX_TOP = 10_000
+MAX_TARGETS = 100
+MAX_FAILURES_LISTED = 100
+"""Failed compounds a job lists (the count is always exact)."""
+SHOWN_HITS = 10
+"""Hits per target in a job's detail (``results`` gives more)."""
+
+LibraryFormat = Literal["csv", "tsv", "smi"]
+ScreenStatus = Literal["running", "succeeded", "failed", "cancelled"]
+ResultsSource = Literal["state", "parquet", "chunks"]
+FINISHED_SCREEN: tuple[ScreenStatus, ...] = ("succeeded", "failed", "cancelled")
+
+
+# --- libraries -----------------------------------------------------------------------------------
+
+
+class LibraryCompound(BaseModel):
+    compound_id: str
+    smiles: str = Field(description="As given: SMILES are checked when a screen featurises them.")
+
+
+class LibrarySummary(BaseModel):
+    """One registered library in a few fields (what `libraries list` shows)."""
+
+    library_id: str = Field(description="sha256 of the normalised rows (sorted by compound id).")
+    name: str = Field(description="The name given at the first registration (else the file's stem).")
+    aliases: list[str] = Field(default_factory=list, description="Names given by later registrations.")
+    source: str = Field(description="The file of the first registration.")
+    format: LibraryFormat
+    compounds: int
+    created_at: dt.datetime
+    compounds_path: str = Field(description="Artifact path of the compounds (Parquet: compound_id, smiles).")
+
+
+class LibraryDetail(LibrarySummary):
+    extra_columns: list[str] = Field(default_factory=list, description="Columns of the first upload not stored.")
+    sample: list[LibraryCompound] = Field(default_factory=list, description="The first compounds, by id.")
+
+
+class LibraryRegistration(LibraryDetail):
+    created: bool = Field(description="True if this registration stored the library; False if it existed.")
+
+
+# --- screens -------------------------------------------------------------------------------------
+
+
+class ScreenRequest(BaseModel):
+    """What a screen is asked to do."""
+
+    library_id: str = Field(
+        validation_alias=AliasChoices("library_id", "library"), description="A registered library's full id."
+    )
+    targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS, description="Registered target ids.")
+    model: str = Field(default=DEFAULT_MODEL, description="name (its production version), name@3 or name@stage.")
+    top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP, description="Best hits kept per target.")
+    chunk_size: int | None = Field(
+        default=None, ge=1, le=MAX_CHUNK, description="Compounds per scorer call (default: the cluster's setting)."
+    )
+
+    @field_validator("library_id", mode="after")
+    @classmethod
+    def _library_id(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not LIBRARY_ID_PATTERN.match(value):
+            raise ValueError(f"{value!r:.80} is not a library id (64 hex digits): resolve a name or prefix first")
+        return value
+
+    @field_validator("targets", mode="after")
+    @classmethod
+    def _targets(cls, values: list[str]) -> list[str]:
+        unique = list(dict.fromkeys(v.strip() for v in values))  # keep the order, drop repeats
+        if any(not v for v in unique):
+            raise ValueError("a target id is empty")
+        return unique
+
+    @field_validator("model", mode="after")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return value.strip() or DEFAULT_MODEL
+
+
+class ScreenProgress(BaseModel):
+    pairs_done: int = Field(description="(compound, target) pairs in finished chunks, failed ones included.")
+    pairs_total: int
+    chunks_done: int
+    chunks_total: int
+    failed_compounds: int = Field(description="Compounds that could not be featurised (skipped).")
+    pairs_per_second: float | None = Field(default=None, description="The current attempt's pace.")
+    eta_seconds: float | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.pairs_done / self.pairs_total if self.pairs_total else 1.0
+
+
+class ScreenHit(BaseModel):
+    rank: int = Field(ge=1, description="1 = the best score for the target (ties by compound id).")
+    compound_id: str
+    smiles: str
+    score: float = Field(description="The model's interaction probability, 0 to 1.")
+
+
+class TargetHits(BaseModel):
+    target_id: str
+    hits: list[ScreenHit] = Field(description="Best first.")
+
+
+class ScreenFailure(BaseModel):
+    """A library row the scorer could not featurise: skipped for every target."""
+
+    compound_id: str
+    smiles: str
+    reason: str
+
+
+class ScreenAttempt(BaseModel):
+    """One worker's life: what it skipped (recorded by earlier attempts) and what it recorded."""
+
+    attempt: int
+    started_at: dt.datetime
+    skipped_chunks: int = Field(description="Chunks recorded before this attempt started: not scored again.")
+    recorded_chunks: int = 0
+    ended_at: dt.datetime | None = None
+    outcome: str | None = Field(default=None, description="How it ended: finished, died (why), stopped, failed.")
+
+
+class ScreenSummary(BaseModel):
+    """One screening job in a few fields (what `screens list` shows)."""
+
+    job_id: str
+    status: ScreenStatus
+    library_id: str
+    library_name: str
+    targets: list[str]
+    model: str = Field(description="The resolved model version, name@version.")
+    top: int
+    compounds: int
+    pairs_done: int
+    pairs_total: int
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+
+class ScreenDetail(ScreenSummary):
+    """Everything about a job (what `screens show` shows and `screen` follows)."""
+
+    request: ScreenRequest
+    resolved_model: ResolvedModel
+    chunk_size: int
+    kept_top: int = Field(description="Hits per target the job keeps in its state (results beyond: from Parquet).")
+    started_at: dt.datetime | None = None
+    attempts: int
+    attempt_log: list[ScreenAttempt] = Field(default_factory=list)
+    progress: ScreenProgress
+    best: list[TargetHits] = Field(description=f"Per target, its best {SHOWN_HITS} hits so far.")
+    failures_total: int
+    failures: list[ScreenFailure] = Field(description=f"The first {MAX_FAILURES_LISTED} failed compounds.")
+    results_path: str | None = Field(default=None, description="Artifact path of every score (when succeeded).")
+    error: str | None = None
+    created: bool = Field(default=False, description="True in the answer to the submit that started the job.")
+
+
+class ScreenResultRow(BaseModel):
+    target_id: str
+    rank: int
+    compound_id: str
+    smiles: str
+    score: float
+
+
+class ScreenResults(BaseModel):
+    """A page of results: the best ``top`` per target (or of one target)."""
+
+    job_id: str
+    status: ScreenStatus
+    top: int
+    target: str | None = Field(default=None, description="The one target asked for; None: every target.")
+    complete: bool = Field(description="False while the job runs (or if it stopped): ranks among the chunks done.")
+    source: ResultsSource = Field(description="Where the rows came from: the job's state, results Parquet, chunks.")
+    rows: list[ScreenResultRow] = Field(description="By target (in the request's order), then rank.")

@@ -1,0 +1,91 @@
+"""Training runs at the boundaries: what a run is asked to do, and what it reports back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from repurpose.metrics import BinaryMetrics
+from repurpose.training import EpochRecord, ModelType
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+class RunRequest(BaseModel):
+    """What to train: a registered dataset version's split, a model type and its settings.
+
+    Everything but the resources and the model name goes into the run's signature.
+    """
+
+    dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="The dataset version (a sha256).")
+    split_id: str = Field(default="random-42", description="Train on its train part, select on its val part.")
+    model_type: ModelType = "drugban"
+    epochs: int = Field(default=100, ge=1, le=10_000, description="DrugBAN epochs (ignored by the baselines).")
+    batch_size: int = Field(default=64, ge=2, le=4096)
+    lr: float = Field(default=5e-5, gt=0, lt=1)
+    seed: int = Field(default=42, ge=0)
+    model_name: str | None = Field(
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        description="Registry name of the trained model; default <model type>-<dataset name>.",
+    )
+    num_cpus: float | None = Field(default=None, gt=0, le=1024, description="CPUs the worker declares to Ray.")
+    num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs the worker declares (0: train on the CPU).")
+
+
+class RunProgress(BaseModel):
+    """Where a running run is; reported by its worker after batches and epochs."""
+
+    epoch: int = Field(description="The epoch being trained (1-based); epochs when done.")
+    epochs: int
+    batch: int = 0
+    batches: int = 0
+    loss: float | None = None
+    val_auroc: float | None = Field(default=None, description="The last finished epoch's validation AUROC.")
+    best_val_auroc: float | None = None
+    eta_seconds: float | None = None
+    updated_at: dt.datetime
+
+
+class RunModelRef(BaseModel):
+    name: str
+    version: int
+
+
+class RunDetail(BaseModel):
+    run_id: str = Field(description="The run's signature: sha256 of dataset, split, model type, config, code.")
+    status: RunStatus
+    request: RunRequest
+    model_name: str
+    code_version: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    attempts: int = Field(description="Workers started so far (a crashed worker is replaced, resuming its checkpoint).")
+    resumed_from_epoch: int | None = Field(
+        default=None, description="The epoch the latest worker resumed after (None: it started from scratch)."
+    )
+    progress: RunProgress | None = None
+    history: list[EpochRecord] = Field(default_factory=list, description="Per-epoch curves (DrugBAN).")
+    val_metrics: BinaryMetrics | None = None
+    model: RunModelRef | None = Field(default=None, description="The model version the run created.")
+    mlflow_run_id: str | None = None
+    error: str | None = None
+    created: bool = Field(default=False, description="In a start's answer: True if this call started the run.")
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    status: RunStatus
+    model_type: ModelType
+    model_name: str
+    dataset_id: str
+    split_id: str
+    epochs: int
+    created_at: dt.datetime
+    model: RunModelRef | None = None
+    val_auroc: float | None = None

@@ -1,0 +1,84 @@
+"""The HTTP gateway: FastAPI as the Ray Serve ingress of the cluster, versioned under ``/v1``.
+
+Routes stay thin: they parse (pydantic bodies), authorise (API key roles), call one grain, the
+scorer or a service function, and answer with a ``contracts`` model. OpenAPI at ``/docs`` and
+``/openapi.json``; ``/healthz``, ``/readyz`` and ``/metrics`` for operations.
+
+    module          holds
+    app             create_app: routers, middleware, error handlers
+    deployment      the Serve application (build_gateway, deploy_gateway) and `up`'s start hook
+    keys            the ApiKey grain: rp_<id>_<secret> keys, stored as the secret's sha256
+    auth            roles and permissions, the key check (401) and the role check (403)
+    limits          token buckets per key (429 + Retry-After), body and upload sizes (413)
+    errors          the JSON error body, and which status each domain error gets
+    request_ids     X-Request-ID on every answer, error body and log line
+    metrics         Prometheus registry of a replica, the scorer's figures, access log
+    services        what a replica holds: grain and scorer clients, store engine, lookup caches
+    deps            the routes' dependencies as Annotated aliases
+    bodies          request bodies and the gateway's own answers
+    scoring         predictions, explanations and profiles for HTTP callers
+    routes/         one router per area: datasets, training, models, targets, scoring,
+                    libraries, screens, operations
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from repurpose.gateway.app import create_app
+    from repurpose.gateway.deployment import build_gateway, deploy_gateway, ensure_admin_key, stop_gateway
+    from repurpose.gateway.keys import (
+        ROLES,
+        ApiKey,
+        ApiKeyNotFound,
+        ApiKeySummary,
+        IssuedKey,
+        Role,
+        create_key,
+        list_keys,
+        revoke_key,
+    )
+
+# Imported on first use: the CLI's `keys` commands need only `keys`, not FastAPI, torch and Serve.
+_HOMES = {
+    "create_app": "app",
+    "build_gateway": "deployment",
+    "deploy_gateway": "deployment",
+    "ensure_admin_key": "deployment",
+    "stop_gateway": "deployment",
+    "ROLES": "keys",
+    "ApiKey": "keys",
+    "ApiKeyNotFound": "keys",
+    "ApiKeySummary": "keys",
+    "IssuedKey": "keys",
+    "Role": "keys",
+    "create_key": "keys",
+    "list_keys": "keys",
+    "revoke_key": "keys",
+}
+
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "ApiKeyNotFound",
+    "ApiKeySummary",
+    "IssuedKey",
+    "Role",
+    "build_gateway",
+    "create_app",
+    "create_key",
+    "deploy_gateway",
+    "ensure_admin_key",
+    "list_keys",
+    "revoke_key",
+    "stop_gateway",
+]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -1,0 +1,193 @@
+"""Who is calling and what they may do: API keys checked at the door, roles checked per route.
+
+Every ``/v1`` request carries a key, as ``Authorization: Bearer rp_…`` or ``X-API-Key: rp_…``.
+``AuthMiddleware`` checks it before anything reads the request body: missing, malformed,
+unknown, wrong or revoked keys get 401 (with ``WWW-Authenticate: Bearer``). The caller, a
+``Principal``, goes into the request's state; each route then demands a permission through
+``allow`` (its dependency in ``deps``), and a role without it gets 403.
+
+    role        read   score   write (datasets, training, targets, screens, evaluations)   manage (promote, rollback)
+    reader       ✓       ✓
+    scientist    ✓       ✓        ✓
+    admin        ✓       ✓        ✓                                                           ✓
+
+With ``settings.gateway_auth`` off (``repurpose up --no-auth``, local development only) every
+request acts as an admin, named by its client address for rate limiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from repurpose.gateway.errors import error_response
+from repurpose.gateway.keys import ApiKeyState, Role, load_key, parse_key, secret_matches
+from repurpose.gateway.paths import route_path
+
+API_PREFIX = "/v1"
+_MAX_CACHED_KEYS = 10_000
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+class Permission(StrEnum):
+    READ = "read"
+    SCORE = "score"
+    WRITE = "write"
+    MANAGE = "manage"
+
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    "reader": frozenset({Permission.READ, Permission.SCORE}),
+    "scientist": frozenset({Permission.READ, Permission.SCORE, Permission.WRITE}),
+    "admin": frozenset(Permission),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a request."""
+
+    subject: str  # "key:<id>", or "client:<address>" when auth is off: what rate limits count by
+    role: Role
+    key_id: str | None = None
+
+    def may(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+class Unauthorized(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class KeyVerifier:
+    """Checks presented keys against the store, trusting a checked key for ``cache_seconds``."""
+
+    def __init__(self, engine: Engine, cache_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cache: dict[str, tuple[float, ApiKeyState | None]] = {}
+
+    async def principal(self, presented: str) -> Principal:
+        parsed = parse_key(presented)
+        if parsed is None:
+            raise Unauthorized(
+                "malformed API key: keys read rp_<12 hex digits>_<secret>, as `repurpose keys create` prints"
+            )
+        key_id, secret = parsed
+        state = await self._state(key_id)
+        if state is None or state.role is None:
+            raise Unauthorized(f"unknown API key {key_id}: make one with `repurpose keys create --role ROLE`")
+        if not secret_matches(secret, state.secret_sha256):
+            raise Unauthorized(f"wrong secret for API key {key_id}")
+        if state.revoked_at is not None:
+            raise Unauthorized(f"API key {key_id} was revoked on {state.revoked_at:%Y-%m-%d %H:%M} UTC")
+        return Principal(subject=f"key:{key_id}", role=state.role, key_id=key_id)
+
+    def forget(self, key_id: str) -> None:
+        self._cache.pop(key_id, None)
+
+    async def _state(self, key_id: str) -> ApiKeyState | None:
+        now = self.clock()
+        cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        state = await asyncio.to_thread(load_key, self.engine, key_id)
+        if len(self._cache) >= _MAX_CACHED_KEYS:
+            self._cache.clear()
+        self._cache[key_id] = (now, state)
+        return state
+
+
+class AuthMiddleware:
+    """401 for ``/v1`` requests without a valid key; puts the ``Principal`` in the request state."""
+
+    def __init__(self, app: ASGIApp, *, verifier: KeyVerifier, enabled: bool) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _guarded(scope):
+            await self.app(scope, receive, send)
+            return
+        if not self.enabled:
+            client = scope.get("client") or ("local", 0)
+            principal = Principal(subject=f"client:{client[0]}", role="admin")
+        else:
+            presented = presented_key(Headers(scope=scope))
+            try:
+                if presented is None:
+                    raise Unauthorized(
+                        "missing API key: send it as `Authorization: Bearer rp_…` (or `X-API-Key: rp_…`)"
+                    )
+                principal = await self.verifier.principal(presented)
+            except Unauthorized as refusal:
+                await error_response(401, "unauthorized", refusal.message, headers=_CHALLENGE)(scope, receive, send)
+                return
+            except SQLAlchemyError as error:
+                message = f"the store did not answer while checking the API key ({type(error).__name__}); retry"
+                await error_response(503, "unavailable", message, headers={"Retry-After": "1"})(scope, receive, send)
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def presented_key(headers: Headers) -> str | None:
+    authorization = headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    key = headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def principal_of(request: Request) -> Principal | None:
+    principal = request.scope.get("state", {}).get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key (rp_<id>_<secret>) from `repurpose keys create`; X-API-Key works too.",
+)
+
+
+def allow(permission: Permission) -> Callable[..., Principal]:
+    """A dependency: the request's Principal, if its role has ``permission`` (else 403)."""
+
+    def dependency(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+    ) -> Principal:
+        principal = principal_of(request)
+        if principal is None:  # only a route outside /v1 can get here: a programming mistake
+            raise HTTPException(401, "missing API key", headers=_CHALLENGE)
+        if not principal.may(permission):
+            raise HTTPException(
+                403,
+                f"the {principal.role} role may not {permission.value} here: "
+                f"ask an admin for a key with a role that may (roles: reader < scientist < admin)",
+            )
+        return principal
+
+    dependency.__name__ = f"allow_{permission.value}"
+    return dependency
+
+
+def _guarded(scope: Scope) -> bool:
+    path = route_path(scope)
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")

@@ -1,0 +1,237 @@
+"""Request bodies and the gateway's own answers (everything else answers with ``contracts`` models).
+
+Bodies refuse unknown fields and check what the domain would refuse anyway (SMILES parse with
+RDKit, sequences use the amino-acid alphabet, ids have their shape), so a refused body is a 422
+naming the field, e.g. ``pairs[3].smiles: invalid SMILES 'C1CC': unclosed ring``, with the
+domain's code (``invalid_smiles``, ``invalid_protein``) as the error code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from repurpose.actors.target_protein import MAX_SEQUENCE_LENGTH, check_target_id, normalize_target_sequence
+from repurpose.contracts.datasets import DatasetSummary
+from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary
+from repurpose.contracts.scoring import MAX_PREDICT_PAIRS, PairScore
+from repurpose.contracts.screening import DEFAULT_MODEL, LibrarySummary, ScreenSummary
+from repurpose.contracts.targets import TargetSummary
+from repurpose.contracts.training_runs import RunSummary
+from repurpose.dataset_splits import SplitKind
+from repurpose.drug_graph import parse_smiles
+from repurpose.errors import RepurposeError
+from repurpose.explanations import Explanation
+
+MAX_SMILES_LENGTH = 5_000
+MAX_REFERENCE_LENGTH = 200
+MAX_REASON_LENGTH = 500
+
+TARGET_ID_PATTERN = r"^[A-Za-z](?:[A-Za-z0-9._-]{0,30}[A-Za-z0-9])?$"
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+VERSION_PATTERN = r"^(?:v?[0-9]{1,9}|latest|candidate|staging|production|archived)$"
+RUN_ID_PATTERN = r"^[0-9a-fA-F]{6,64}$"
+SCREEN_ID_PATTERN = r"^(?:scr-)?[0-9a-f]{4,12}$"
+_PLAIN_SEQUENCE = re.compile(r"[A-IK-Za-ik-z]+")
+
+
+@lru_cache(maxsize=50_000)
+def _smiles_problem(smiles: str) -> tuple[str, str] | None:
+    try:
+        parse_smiles(smiles)
+    except RepurposeError as error:
+        return error.code, error.message
+    return None
+
+
+def _checked_smiles(smiles: str) -> str:
+    problem = _smiles_problem(smiles)
+    if problem is not None:
+        raise PydanticCustomError(problem[0], problem[1])
+    return smiles
+
+
+def _checked_sequence(sequence: str) -> str:
+    text = sequence.strip()
+    if _PLAIN_SEQUENCE.fullmatch(text) and len(text) <= MAX_SEQUENCE_LENGTH:
+        return text.upper()
+    try:
+        return normalize_target_sequence(sequence)
+    except RepurposeError as error:
+        raise PydanticCustomError(error.code, error.message) from None
+
+
+def _checked_target(target_id: str) -> str:
+    try:
+        check_target_id(target_id)
+    except RepurposeError as error:
+        raise PydanticCustomError(error.code, error.message) from None
+    return target_id
+
+
+Smiles = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_SMILES_LENGTH, examples=["CC(=O)Oc1ccccc1C(=O)O"]),
+    AfterValidator(_checked_smiles),
+]
+Sequence = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_SEQUENCE_LENGTH,
+        description="Amino acids: the letters A-Z except J.",
+        examples=["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK"],
+    ),
+    AfterValidator(_checked_sequence),
+]
+TargetId = Annotated[
+    str,
+    Field(
+        pattern=TARGET_ID_PATTERN,
+        description="A registered target: gene symbol (EGFR) or UniProt id (P00533).",
+        examples=["EGFR"],
+    ),
+    AfterValidator(_checked_target),
+]
+ModelReference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_REFERENCE_LENGTH,
+        description="A model name (its production version), name@version or name@stage.",
+        examples=["drugban-human", "drugban-human@production"],
+    ),
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _TargetOrSequence(Body):
+    target: TargetId | None = Field(default=None, description="A registered target id; or give `sequence`.")
+    sequence: Sequence | None = Field(default=None, description="The protein's sequence; or give `target`.")
+
+    @model_validator(mode="after")
+    def _one_protein(self) -> _TargetOrSequence:
+        if (self.target is None) == (self.sequence is None):
+            raise PydanticCustomError(
+                "invalid_input", "give the protein as `target` (a registered id) or `sequence`, one of them"
+            )
+        return self
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+class PairIn(_TargetOrSequence):
+    smiles: Smiles
+
+
+class PredictBody(Body):
+    model: ModelReference = DEFAULT_MODEL
+    pairs: list[PairIn] = Field(min_length=1, max_length=MAX_PREDICT_PAIRS, description="1 to 1,000 pairs.")
+
+
+class Prediction(BaseModel):
+    model: str = Field(description="The model version that scored: name@version.")
+    threshold: float = Field(description="Its decision threshold: interacts = probability >= threshold.")
+    scores: list[PairScore] = Field(description="One per pair, in the request's order.")
+
+
+class ExplainBody(_TargetOrSequence):
+    smiles: Smiles
+    model: ModelReference = DEFAULT_MODEL
+    top: int = Field(default=10, ge=1, le=100, description="Atoms and residue windows returned.")
+
+
+class ExplanationOut(Explanation):
+    model: str = Field(description="The model version that explained: name@version.")
+    target: str | None = None
+
+
+class ProfileBody(Body):
+    smiles: Smiles
+    model: ModelReference = DEFAULT_MODEL
+    top: int = Field(default=20, ge=1, le=10_000, description="Targets returned, best first.")
+
+
+# --- datasets, training, models, targets ---------------------------------------------------------
+
+
+class SplitBody(Body):
+    kind: SplitKind = "random"
+    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    fractions: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
+        default=None, min_length=3, max_length=3, description="train, val, test (default 0.8, 0.1, 0.1)."
+    )
+
+
+class PromoteBody(Body):
+    stage: ModelStage
+    reason: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
+    force: bool = Field(default=False, description="Skip the metric gates of production (never the stage rules).")
+
+
+class RollbackBody(Body):
+    reason: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
+
+
+class EvaluateBody(Body):
+    dataset: str = Field(
+        min_length=1, max_length=MAX_REFERENCE_LENGTH, description="A dataset id, a unique prefix (4+) or its name."
+    )
+    split: str | None = Field(default=None, max_length=100, description="Evaluate on a part of this split.")
+    part: EvaluationPart | None = Field(default=None, description="Default: test with a split, else all.")
+
+
+class TargetBody(Body):
+    sequence: Sequence
+    name: str | None = Field(default=None, max_length=200)
+    organism: str | None = Field(default=None, max_length=200)
+
+
+# --- lists and operations ------------------------------------------------------------------------
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetSummary]
+
+
+class RunList(BaseModel):
+    items: list[RunSummary]
+
+
+class ModelList(BaseModel):
+    items: list[ModelSummary]
+
+
+class TargetList(BaseModel):
+    items: list[TargetSummary]
+
+
+class ScreenList(BaseModel):
+    items: list[ScreenSummary]
+
+
+class LibraryList(BaseModel):
+    items: list[LibrarySummary]
+
+
+class Liveness(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class ReadinessCheck(BaseModel):
+    name: Literal["store", "ray", "model"]
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: list[ReadinessCheck]

@@ -1,0 +1,162 @@
+"""Prometheus metrics of a gateway replica (``GET /metrics``), and one access log line per request.
+
+Its own registry (never the process-global one), holding:
+
+- ``repurpose_gateway_requests_total{method,route,status}`` and the latency histogram
+  ``repurpose_gateway_request_seconds{method,route}``; ``route`` is the route's template
+  (``/v1/targets/{target_id}``), so ids never become labels;
+- ``repurpose_gateway_requests_in_flight``: the replica's queue depth (requests accepted, not yet
+  answered), and ``repurpose_gateway_scorer_calls_in_flight``: calls waiting on the scorer;
+- ``repurpose_gateway_predict_pairs``: pairs per ``/v1/predict`` request (batch sizes as sent)
+  and ``repurpose_gateway_pairs_scored_total{kind}``;
+- the scorer's own figures, read from a scorer replica when ``/metrics`` is scraped
+  (``ScorerClient.stats``): pairs scored, compound and target cache hits and misses, dynamic
+  batches formed and the largest, cached entries, loaded models and memory.
+
+With several replicas each answers for itself (as Prometheus expects of scrape targets).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from repurpose.gateway.paths import route_path
+
+if TYPE_CHECKING:
+    from repurpose.scoring_core import ScorerStats
+
+logger = logging.getLogger("repurpose.gateway.access")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_PAIR_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+_SCORING = frozenset({"/v1/predict", "/v1/explain", "/v1/profile"})
+_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})  # FastAPI's own routes
+
+
+class ScorerStatsCollector(Collector):
+    """The scorer's figures as last read (nothing before the first read)."""
+
+    def __init__(self) -> None:
+        self.latest: ScorerStats | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.latest
+        if stats is None:
+            return
+        counters = {
+            "pairs_scored": ("Pairs the scorer replica scored.", stats.pairs_scored),
+            "compound_cache_hits": ("Featurised compounds found in the cache.", stats.compound_hits),
+            "compound_cache_misses": ("Compounds featurised anew.", stats.compound_misses),
+            "target_cache_hits": ("Target tensors found in the cache.", stats.target_hits),
+            "target_cache_misses": ("Target tensors computed anew.", stats.target_misses),
+            "predict_batches": ("Dynamic batches of single predictions.", stats.predict_batches),
+        }
+        for name, (help_text, value) in counters.items():
+            yield CounterMetricFamily(f"repurpose_scorer_{name}", help_text, value=value)
+        gauges = {
+            "largest_predict_batch": ("The largest dynamic batch so far.", stats.largest_predict_batch),
+            "cached_compounds": ("Featurised compounds in the cache.", stats.compounds),
+            "cached_targets": ("Targets whose tensors are cached.", stats.targets),
+            "target_cache_bytes": ("Bytes of cached target tensors.", stats.target_bytes),
+            "models_loaded": ("Model versions loaded.", len(stats.models)),
+            "rss_bytes": ("Resident memory of the scorer replica.", stats.rss_bytes),
+        }
+        for name, (help_text, value) in gauges.items():
+            yield GaugeMetricFamily(f"repurpose_scorer_{name}", help_text, value=value)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: a replica process holds only the gateway
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "repurpose_gateway_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "repurpose_gateway_request_seconds",
+            "Time to answer, in the gateway replica.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "repurpose_gateway_requests_in_flight", "Requests accepted and not yet answered.", registry=self.registry
+        )
+        self.scorer_in_flight = Gauge(
+            "repurpose_gateway_scorer_calls_in_flight", "Calls to the scorer not yet answered.", registry=self.registry
+        )
+        self.predict_pairs = Histogram(
+            "repurpose_gateway_predict_pairs",
+            "Pairs per prediction request.",
+            buckets=_PAIR_BUCKETS,
+            registry=self.registry,
+        )
+        self.pairs_scored = Counter(
+            "repurpose_gateway_pairs_scored", "Pairs scored for callers.", ["kind"], registry=self.registry
+        )
+        self.scorer = ScorerStatsCollector()
+        self.registry.register(self.scorer)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template and status; logs the caller of each."""
+
+    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app fails before answering
+        metrics = self.metrics
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            path = scope.get("path", "")
+            below = route_path(scope)
+            route = getattr(scope.get("route"), "path", None) or (below if below in _DOCS else "unmatched")
+            method = scope.get("method", "")
+            metrics.requests.labels(method, route, str(status)).inc()
+            metrics.latency.labels(method, route).observe(seconds)
+            principal = scope.get("state", {}).get("principal")
+            caller = getattr(principal, "subject", "-")
+            # Serve logs every request already (with its id); ours adds the caller, kept for changes
+            # and refusals, and left at debug level for reads and scoring, the bulk of the traffic.
+            quiet = status < 400 and (method in ("GET", "HEAD") or route in _SCORING)
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "%s %s %d %.1fms %s",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                caller,
+            )

@@ -1,0 +1,56 @@
+"""``/v1/targets``: register a target protein under its id, show it with its screening history."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from repurpose.actors.target_protein import TargetProtein, list_targets
+from repurpose.contracts.targets import TargetDetail, TargetRegistration
+from repurpose.gateway.bodies import TARGET_ID_PATTERN, TargetBody, TargetList
+from repurpose.gateway.deps import Reader, ServicesDep, Writer
+from repurpose.gateway.errors import blame, responses
+
+router = APIRouter(prefix="/v1/targets", tags=["targets"], responses=responses(401, 403, 422, 429, 503))
+
+TargetId = Annotated[
+    str,
+    Path(
+        pattern=TARGET_ID_PATTERN, description="A gene symbol (EGFR) or UniProt accession (P00533).", examples=["EGFR"]
+    ),
+]
+
+
+@router.put(
+    "/{target_id}",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(
+        409, 413, also={200: {"model": TargetRegistration, "description": "Registered already with this sequence"}}
+    ),
+)
+async def register_target(
+    services: ServicesDep, _: Writer, target_id: TargetId, body: TargetBody, response: Response
+) -> TargetRegistration:
+    """Register a target (201); again with the same sequence: 200; with another sequence: 409."""
+    with blame("target_id"):
+        registration: TargetRegistration = await services.grains.acall(
+            TargetProtein, target_id, "register", body.sequence, body.name, body.organism, idempotent=False
+        )
+    if not registration.created:
+        response.status_code = status.HTTP_200_OK
+    return registration
+
+
+@router.get("")
+async def targets(services: ServicesDep, _: Reader) -> TargetList:
+    """Every registered target, by id."""
+    return TargetList(items=await asyncio.to_thread(list_targets, services.engine))
+
+
+@router.get("/{target_id}", responses=responses(404))
+async def target(services: ServicesDep, _: Reader, target_id: TargetId) -> TargetDetail:
+    """The target's sequence, its screening history (most recent first) and its best hits."""
+    detail: TargetDetail = await services.grains.acall(TargetProtein, target_id, "show")
+    return detail

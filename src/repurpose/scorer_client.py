@@ -1,0 +1,94 @@
+"""Calling the scorer from anywhere in the cluster: the screening runner, the gateway, the CLI.
+
+Light on purpose (no PyTorch): the screening runner, which featurises chunks and sends them,
+stays free of it. The deployment itself lives in ``scorer_service``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from repurpose.contracts.scoring import (
+    ChunkRequest,
+    ChunkScores,
+    PairScore,
+    PairToScore,
+    ProfileRequest,
+    ProfileScores,
+    ResolvedModel,
+    ScorerStats,
+)
+from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
+from repurpose.grains import GrainClient
+from repurpose.settings import Settings
+
+if TYPE_CHECKING:
+    from repurpose.explanations import Explanation
+
+
+class ScorerClient:
+    """Calls the scorer application: models by reference, every answer a pydantic model."""
+
+    def __init__(self, settings: Settings, grains: GrainClient | None = None) -> None:
+        self.settings = settings
+        self.grains = grains or GrainClient(settings)
+        self._handle: DeploymentHandle | None = None
+
+    @property
+    def handle(self) -> DeploymentHandle:
+        if self._handle is None:
+            self._handle = serve.get_app_handle(self.settings.scorer_app)
+        return self._handle
+
+    async def resolve(self, reference: str) -> ResolvedModel:
+        """``name``, ``name@3`` or ``name@staging`` → the version the registry names (production by default)."""
+        return await resolve_model(self.grains, reference)
+
+    async def predict(self, model: ResolvedModel, pairs: list[PairToScore]) -> list[PairScore]:
+        return await self._call("predict", model, pairs)
+
+    async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
+        return await self._call("score_chunk", request.model, request)
+
+    async def profile(self, request: ProfileRequest) -> ProfileScores:
+        return await self._call("profile", request.model, request)
+
+    async def explain(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
+        return await self._call("explain", model, smiles, sequence, top)
+
+    async def stats(self, model: ResolvedModel) -> ScorerStats:
+        return await self._call("stats", model)
+
+    async def _call(self, method: str, model: ResolvedModel, *args: Any) -> Any:
+        handle = self.handle.options(multiplexed_model_id=model.model_dump_json())
+        try:
+            return await getattr(handle, method).remote(*args)
+        except Exception as error:  # Serve wraps a replica's exception (with its traceback): unwrap ours
+            cause = getattr(error, "cause", None)
+            if isinstance(cause, RepurposeError):
+                raise cause from None
+            raise
+
+
+async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:
+    """The registered model version a reference names (see ``contracts.scoring``)."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name
+
+    if not isinstance(reference, str) or not reference.strip():
+        raise InvalidInput("give a model: a name (its production version), name@version or name@stage")
+    name, _, version = reference.strip().partition("@")
+    check_model_name(name)
+    number = await grains.acall(ModelRegistry, name, "resolve", version or "production")
+    detail = await grains.acall(ModelRegistry, name, "show", number)
+    if detail.model_type not in ("drugban", "rf", "xgb"):
+        raise ModelNotFound(f"model {name}@{number} has an unknown type {detail.model_type}", name=name)
+    return ResolvedModel(
+        name=name,
+        version=detail.version,
+        model_type=detail.model_type,
+        artifact_path=detail.artifact_path,
+        threshold=detail.threshold,
+    )

@@ -1,0 +1,290 @@
+"""What a scorer replica holds and does: models by version, caches, and two priority lanes.
+
+``ScoringCore`` is a plain class: the Ray Serve deployment (``scorer_service``) wraps it, and
+tests and benchmarks run it in-process.
+
+- Models: loaded lazily from the registry's published directories (``load_published_model``),
+  keyed by artifact path, at most ``max_models`` at once (Serve's multiplexing routes each
+  version's requests to the replicas that hold it). DrugBAN models score by the exact fast
+  path (``FastScorer``); baselines by their own ``predict``.
+- Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
+  depend on the model) and per-(target, model) tensors under a byte budget, so a screen
+  computes its target's side once and profiling reuses every target's.
+- Lanes: interactive predictions and bulk screening chunks run on separate single-thread
+  executors, so a prediction never waits behind a chunk in a queue (they share the CPUs).
+- Screening chunks usually arrive featurised (``ChunkRequest.graphs``: the screening runner
+  runs RDKit while this replica computes the previous chunk), so the bulk lane only runs the
+  model; a chunk of SMILES alone is featurised here, through the compound cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from repurpose.contracts.scoring import (
+    ChunkRequest,
+    ChunkScores,
+    CompoundError,
+    PairScore,
+    PairToScore,
+    ProfileRequest,
+    ProfileScores,
+    ResolvedModel,
+    ScorerStats,
+)
+from repurpose.drug_graph import DrugGraph
+from repurpose.errors import InvalidInput, RepurposeError
+from repurpose.explanations import Explanation, explain_pair
+from repurpose.fast_scoring import CompoundCache, FastScorer, TargetTensors
+from repurpose.model_dir import TrainedModel
+from repurpose.pairs import pairs_from_columns
+from repurpose.protein_encoding import normalize_protein
+from repurpose.settings import Settings
+
+T = TypeVar("T")
+
+__all__ = ["LoadedModel", "ScorerStats", "ScoringCore", "TargetCache"]
+
+
+@dataclass
+class LoadedModel:
+    resolved: ResolvedModel
+    trained: TrainedModel
+    fast: FastScorer | None  # DrugBAN only
+
+
+class TargetCache:
+    """Per-(model, target) tensors, least recently used dropped first beyond ``budget_bytes``."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._entries: OrderedDict[tuple[str, str], TargetTensors] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()  # two lanes read and fill it
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str], compute: Callable[[], TargetTensors]) -> tuple[TargetTensors, bool]:
+        """The cached tensors, or ``compute()``'s (cached); and whether they were computed now."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found, False
+        tensors = compute()
+        with self._lock:
+            self.misses += 1
+            if key not in self._entries:
+                self._entries[key] = tensors
+                self.bytes += tensors.nbytes
+                while self.bytes > self.budget_bytes and len(self._entries) > 1:
+                    _, dropped = self._entries.popitem(last=False)
+                    self.bytes -= dropped.nbytes
+        return tensors, True
+
+
+class ScoringCore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.compounds = CompoundCache(settings.scorer_compound_cache)
+        self.targets = TargetCache(settings.scorer_target_cache_mib * 2**20)
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._model_lock = threading.Lock()
+        self._interactive = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interactive")
+        self._bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
+        self.pairs_scored = 0
+
+    # --- models --------------------------------------------------------------------------------
+
+    def load(self, resolved: ResolvedModel) -> LoadedModel:
+        """The model of ``resolved``, loaded once (blocking: downloads and reads weights)."""
+        with self._model_lock:
+            loaded = self._models.get(resolved.artifact_path)
+            if loaded is not None:
+                self._models.move_to_end(resolved.artifact_path)
+                return loaded
+        from repurpose.actors.model_registry import load_published_model
+
+        trained = load_published_model(self.settings, resolved.artifact_path)
+        fast = FastScorer(trained.drugban, self.compounds) if trained.drugban is not None else None
+        loaded = LoadedModel(resolved, trained, fast)
+        with self._model_lock:
+            self._models[resolved.artifact_path] = loaded
+            while len(self._models) > self.settings.scorer_max_models:
+                self._models.popitem(last=False)
+        return loaded
+
+    def forget(self, artifact_path: str) -> None:
+        """Drop a model (Serve's multiplexing evicted it); its target tensors age out of the cache."""
+        with self._model_lock:
+            self._models.pop(artifact_path, None)
+
+    # --- the lanes -------------------------------------------------------------------------------
+
+    async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
+        """Bulk lane: a chunk of compounds against one target."""
+        return await self._run(self._bulk, self.score_chunk_now, request)
+
+    async def predict(self, model: ResolvedModel, pairs: Sequence[PairToScore]) -> list[PairScore]:
+        """Interactive lane: pairs (any targets) with one model; InvalidInput names a bad pair."""
+        return await self._run(self._interactive, self.predict_now, model, list(pairs))
+
+    async def profile(self, request: ProfileRequest) -> ProfileScores:
+        """Interactive lane: one compound against many targets."""
+        return await self._run(self._interactive, self.profile_now, request)
+
+    async def explain(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
+        """Interactive lane: the attention behind one pair (the reference forward)."""
+        return await self._run(self._interactive, self.explain_now, model, smiles, sequence, top)
+
+    async def _run(self, lane: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(lane, function, *args)
+
+    # --- the work (blocking) ---------------------------------------------------------------------
+
+    def score_chunk_now(self, request: ChunkRequest) -> ChunkScores:
+        started = time.perf_counter()
+        loaded = self.load(request.model)
+        if loaded.fast is not None and request.graphs is not None:  # featurised by the caller
+            target = self._target(loaded, request.target_key, request.sequence)
+            graphs: list[DrugGraph | None] = request.graphs
+            kept = [i for i, g in enumerate(graphs) if g is not None]
+            scores = np.full(len(graphs), np.nan)
+            scores[kept] = loaded.fast.score_graphs(target, [g for g in graphs if g is not None])
+            failures: list[CompoundError] = []  # the caller knows why the others failed
+            self.pairs_scored += len(kept)
+        elif loaded.fast is not None:
+            target = self._target(loaded, request.target_key, request.sequence)
+            scores, failed = loaded.fast.score(target, request.smiles)
+            failures = [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
+            self.pairs_scored += len(request.smiles) - len(failures)
+        else:
+            scores, failures = self._baseline_scores(loaded, request.smiles, request.sequence)
+            self.pairs_scored += len(request.smiles) - len(failures)
+        return ChunkScores(
+            scores=[None if np.isnan(s) else float(s) for s in scores],
+            failures=failures,
+            seconds=time.perf_counter() - started,
+        )
+
+    def predict_now(self, model: ResolvedModel, pairs: list[PairToScore]) -> list[PairScore]:
+        loaded = self.load(model)
+        probabilities = np.empty(len(pairs))
+        for i, pair in enumerate(pairs):  # validate first: one bad pair refuses the request
+            try:
+                normalize_protein(pair.sequence)
+                self.compounds.get(pair.smiles) if loaded.fast is not None else None
+            except RepurposeError as error:
+                raise InvalidInput(f"pair {i}: {error.message}") from None
+        if loaded.fast is not None:
+            by_target: dict[str, list[int]] = {}
+            for i, pair in enumerate(pairs):
+                by_target.setdefault(pair.target_key or _sequence_key(pair.sequence), []).append(i)
+            for key, index in by_target.items():
+                target = self._target(loaded, key, pairs[index[0]].sequence)
+                graphs = [self.compounds.get(pairs[i].smiles) for i in index]
+                probabilities[index] = loaded.fast.score_graphs(target, graphs)
+        else:
+            table = pairs_from_columns([p.smiles for p in pairs], [p.sequence for p in pairs], source="request")
+            probabilities[:] = loaded.trained.predict(table)
+        self.pairs_scored += len(pairs)
+        threshold = loaded.resolved.threshold
+        return [PairScore(probability=float(p), interacts=bool(p >= threshold)) for p in probabilities]
+
+    def profile_now(self, request: ProfileRequest) -> ProfileScores:
+        started = time.perf_counter()
+        loaded = self.load(request.model)
+        try:
+            graph = self.compounds.get(request.smiles)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        if loaded.fast is None:
+            smiles = [request.smiles] * len(request.targets)
+            table = pairs_from_columns(smiles, [s for _, s in request.targets], source="targets")
+            scores = loaded.trained.predict(table)
+            computed = 0
+        else:
+            computed = 0
+            tensors = []
+            for key, sequence in request.targets:
+                target, fresh = self._target_fresh(loaded, key, sequence)
+                tensors.append(target)
+                computed += fresh
+            scores = loaded.fast.profile_graph(graph, tensors)
+        self.pairs_scored += len(request.targets)
+        return ProfileScores(
+            scores=[float(s) for s in scores], seconds=time.perf_counter() - started, targets_computed=computed
+        )
+
+    def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
+        loaded = self.load(model)
+        if loaded.trained.drugban is None:
+            raise InvalidInput(f"explanations need a DrugBAN model; {model.ref} is {model.model_type}")
+        return explain_pair(loaded.trained.drugban, smiles, sequence, top_atoms=top, top_residues=top)
+
+    def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
+        return self._target_fresh(loaded, key, sequence)[0]
+
+    def _target_fresh(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
+        """The target's tensors for this model, and whether they were computed now."""
+        fast = loaded.fast
+        assert fast is not None
+        return self.targets.get((loaded.resolved.artifact_path, key), lambda: fast.target_tensors(sequence))
+
+    def _baseline_scores(
+        self, loaded: LoadedModel, smiles: list[str], sequence: str
+    ) -> tuple[np.ndarray, list[CompoundError]]:
+        scores = np.full(len(smiles), np.nan)
+        failures: list[CompoundError] = []
+        kept: list[int] = []
+        for i, text in enumerate(smiles):
+            try:
+                self.compounds.get(text)
+                kept.append(i)
+            except RepurposeError as error:
+                failures.append(CompoundError(index=i, smiles=text, reason=error.message))
+        if kept:
+            table = pairs_from_columns([smiles[i] for i in kept], [sequence] * len(kept), source="chunk")
+            scores[kept] = loaded.trained.predict(table)
+        return scores, failures
+
+    def stats(self) -> ScorerStats:
+        return ScorerStats(
+            compounds=len(self.compounds),
+            compound_hits=self.compounds.hits,
+            compound_misses=self.compounds.misses,
+            targets=len(self.targets),
+            target_bytes=self.targets.bytes,
+            target_hits=self.targets.hits,
+            target_misses=self.targets.misses,
+            models=list(self._models),
+            pairs_scored=self.pairs_scored,
+            rss_bytes=_rss_bytes(),
+        )
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux
+        return 0
+
+
+def _sequence_key(sequence: str) -> str:
+    return "seq-" + hashlib.sha256(normalize_protein(sequence).encode()).hexdigest()[:16]

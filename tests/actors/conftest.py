@@ -1,0 +1,70 @@
+"""Fixtures for the domain grains: a real local Ray cluster, on SQLite and on PostgreSQL.
+
+Each test gets its own grain pool (one host), home directory (artifacts) and database: a
+SQLite file, or the session's PostgreSQL database emptied after the test. PostgreSQL cases
+are skipped with the reason when no server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from repurpose.artifacts import ArtifactStore
+from repurpose.grains import GrainClient
+from repurpose.settings import Settings
+from repurpose.store import make_engine, upgrade
+from tests.helpers import NAMESPACE
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    yield url
+    engine = make_engine(url)  # leave the session's database empty for the next test
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=store_url,
+        ray_namespace=NAMESPACE,
+        grain_pool=f"pool-{uuid.uuid4().hex[:8]}",
+        grain_hosts=1,
+        grain_restart_timeout_seconds=60,
+    )
+
+
+@pytest.fixture
+def client(ray_cluster: None, settings: Settings) -> Iterator[GrainClient]:
+    """A grain client on its own pool of one host, killed after the test."""
+    client = GrainClient(settings)
+    yield client
+    client.stop()
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def artifacts(settings: Settings) -> ArtifactStore:
+    return ArtifactStore.from_settings(settings)

@@ -1,0 +1,386 @@
+"""The ScreeningJob grain on a real local Ray cluster with a deployed scorer and the screening
+runner (SQLite and PostgreSQL): an end-to-end screen, featurised chunks through Serve, a killed
+runner, a dead grain host, cancel and refused requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import ray
+from sqlalchemy import Engine
+
+from repurpose.actors.compound_library import LibraryNotFound, compounds_path, register_library
+from repurpose.actors.model_registry import (
+    BUNDLED_MODEL,
+    bundled_models_dir,
+    publish_model_dir,
+    register_bundled_models,
+)
+from repurpose.actors.screening_job import (
+    ScreeningJob,
+    ScreenNotFound,
+    ScreenStateConflict,
+    asubmit_screen,
+    kept_hits,
+    list_screens,
+    resolve_screen,
+    submit_screen,
+)
+from repurpose.actors.target_protein import TargetProtein
+from repurpose.artifacts import ArtifactStore
+from repurpose.contracts.scoring import ChunkRequest
+from repurpose.contracts.screening import SCREEN_ID_PATTERN, ScreenDetail, ScreenRequest, ScreenResults
+from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
+from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
+from repurpose.grains import GrainClient
+from repurpose.scorer_client import ScorerClient
+from repurpose.scorer_service import deploy_scorer, stop_scorer
+from repurpose.scoring_core import ScoringCore
+from repurpose.screening_worker import RUNNER_NAME, chunk_path, featurise_chunk, results_path
+from repurpose.settings import Settings
+from tests.actors.support import kill_host
+from tests.helpers import NAMESPACE, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+LIBRARY_FILE = REPO_ROOT / "data" / "library" / "compounds.csv"
+TARGETS_FILE = REPO_ROOT / "data" / "library" / "targets.csv"
+COMPOUNDS = 300
+BAD_ROWS = (("BAD-RING", "C1CC"), ("BAD-XYZ", "XYZ"))
+WAIT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Scorer:
+    app: str
+    settings: Settings  # the scorer's own: its artifact store holds the bundled model
+
+
+@pytest.fixture(scope="module")
+def scorer(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer]:
+    """The scorer as a Serve application of its own for this module, deleted after it."""
+    settings = Settings(
+        home=tmp_path_factory.mktemp("scorer"),
+        ray_namespace=NAMESPACE,
+        scorer_app=f"scorer-test-{uuid.uuid4().hex[:8]}",
+        scorer_num_cpus=1,
+    )
+    # The registry's versions name content-addressed directories: the same path in every store.
+    publish_model_dir(ArtifactStore.from_settings(settings), bundled_models_dir(settings) / BUNDLED_MODEL)
+    deploy_scorer(settings)
+    try:
+        yield Scorer(settings.scorer_app, settings)
+    finally:
+        stop_scorer(settings)
+
+
+@pytest.fixture
+def settings(settings: Settings, scorer: Scorer) -> Settings:
+    """The test's settings (own pool, store, artifacts) on the module's scorer, chunks of 64."""
+    return settings.with_overrides(scorer_app=scorer.app, screening_chunk_size=64)
+
+
+def library_csv(compounds: int = COMPOUNDS, bad_rows: tuple[tuple[str, str], ...] = BAD_ROWS) -> bytes:
+    """The first ``compounds`` of the bundled library, plus ``bad_rows`` (id, SMILES) at the end."""
+    header, *rows = LIBRARY_FILE.read_text().splitlines()
+    extra = [f"{compound_id},{smiles},test" for compound_id, smiles in bad_rows]
+    return ("\n".join([header, *rows[:compounds], *extra]) + "\n").encode()
+
+
+def library_targets(count: int = 2) -> dict[str, str]:
+    """The first ``count`` targets of the bundled list: id -> sequence."""
+    _, *rows = TARGETS_FILE.read_text().splitlines()
+    return dict(row.split(",", 1) for row in rows[:count])  # type: ignore[misc]
+
+
+def prepare(client: GrainClient, compounds: int = COMPOUNDS) -> tuple[str, dict[str, str]]:
+    """The bundled model in production, two registered targets and a library; (library id, targets)."""
+    register_bundled_models(client)
+    targets = library_targets()
+    for target_id, sequence in targets.items():
+        client.call(TargetProtein, target_id, "register", sequence, idempotent=False)
+    library = register_library(client, library_csv(compounds), filename="compounds.csv", name="library sample")
+    return library.library_id, targets
+
+
+def show(client: GrainClient, job_id: str) -> ScreenDetail:
+    detail: ScreenDetail = client.call(ScreeningJob, job_id, "show")
+    return detail
+
+
+def wait_for(client: GrainClient, job_id: str, done: Callable[[ScreenDetail], bool], what: str) -> ScreenDetail:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        detail = show(client, job_id)
+        if done(detail):
+            return detail
+        if detail.status != "running" and what != detail.status:
+            pytest.fail(f"screen {detail.status} while waiting for {what}: {detail.error}")
+        time.sleep(0.05)
+    pytest.fail(f"screen {job_id} did not reach '{what}' in {WAIT_SECONDS}s: {show(client, job_id)}")
+
+
+def runner(settings: Settings) -> Any:
+    return ray.get_actor(RUNNER_NAME, namespace=settings.ray_namespace)
+
+
+def attempt_running(settings: Settings, job_id: str, attempt: int) -> bool:
+    """Whether the screening runner runs that attempt now."""
+    return (job_id, attempt) in ray.get(runner(settings).running.remote())
+
+
+def wait_until_stopped(settings: Settings, job_id: str, attempt: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while attempt_running(settings, job_id, attempt) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not attempt_running(settings, job_id, attempt)
+
+
+def read_results(artifacts: ArtifactStore, job_id: str) -> dict[str, list[dict[str, object]]]:
+    with artifacts.open_read(results_path(job_id)) as f:
+        rows = pq.read_table(f).to_pylist()
+    by_target: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_target.setdefault(str(row["target_id"]), []).append(row)
+    return by_target
+
+
+def assert_complete_results(artifacts: ArtifactStore, job_id: str, targets: dict[str, str]) -> None:
+    """results.parquet: every good compound once per target, ranked 1..n by score (ties by id)."""
+    results = read_results(artifacts, job_id)
+    assert list(results) == list(targets)
+    for rows in results.values():
+        assert [r["rank"] for r in rows] == list(range(1, COMPOUNDS + 1))
+        assert len({r["compound_id"] for r in rows}) == COMPOUNDS
+        keys = [(-float(r["score"]), str(r["compound_id"])) for r in rows]  # type: ignore[arg-type]
+        assert keys == sorted(keys)
+        assert not {r["compound_id"] for r in rows} & {i for i, _ in BAD_ROWS}
+
+
+def test_a_screen_scores_ranks_reports_bad_rows_and_fills_history(
+    client: GrainClient, settings: Settings, engine: Engine, artifacts: ArtifactStore, scorer: Scorer
+) -> None:
+    library_id, targets = prepare(client)
+    request = ScreenRequest(library_id=library_id, targets=list(targets), top=20)
+
+    started = submit_screen(client, request, idempotency_key="e2e-test")
+    assert SCREEN_ID_PATTERN.match(started.job_id) and started.created and started.status == "running"
+    assert (started.compounds, started.chunk_size, started.kept_top) == (COMPOUNDS + 2, 64, 20)
+    assert started.model == f"{BUNDLED_MODEL}@1" and started.progress.pairs_total == 2 * (COMPOUNDS + 2)
+    again = submit_screen(client, request, idempotency_key="e2e-test")  # a retried submit: the same job
+    assert again.job_id == started.job_id
+    job_id = started.job_id
+
+    done = wait_for(client, job_id, lambda d: d.status == "succeeded", "succeeded")
+    p = done.progress
+    assert (p.pairs_done, p.pairs_total, p.chunks_done, p.chunks_total) == (604, 604, 10, 10)
+    assert p.eta_seconds == 0.0 and p.pairs_per_second is not None and p.pairs_per_second > 0
+    assert done.attempts == 1 and done.attempt_log[0].recorded_chunks == 10 and done.finished_at is not None
+    assert done.results_path == results_path(job_id)
+
+    # Bad rows: reported once (id, SMILES, reason), skipped, never fatal.
+    failures = {f.compound_id: f for f in done.failures}
+    assert done.failures_total == 2 and p.failed_compounds == 2 and set(failures) == {"BAD-RING", "BAD-XYZ"}
+    assert failures["BAD-RING"].smiles == "C1CC" and "unclosed ring" in failures["BAD-RING"].reason
+    assert failures["BAD-XYZ"].smiles == "XYZ" and "invalid SMILES 'XYZ'" in failures["BAD-XYZ"].reason
+
+    # Every score is the in-process scorer's score for the same pair.
+    with artifacts.open_read(compounds_path(library_id)) as f:
+        library = pq.read_table(f).to_pylist()
+    core = ScoringCore(scorer.settings)
+    results = read_results(artifacts, job_id)
+    assert_complete_results(artifacts, job_id, targets)
+    for target_id, sequence in targets.items():
+        expected = core.score_chunk_now(
+            ChunkRequest(
+                model=done.resolved_model,
+                target_key=target_id,
+                sequence=sequence,
+                smiles=[c["smiles"] for c in library],
+            )
+        )
+        assert {library[f.index]["compound_id"] for f in expected.failures} == set(failures)
+        assert {f.reason for f in expected.failures} == {f.reason for f in failures.values()}
+        want = {c["compound_id"]: s for c, s in zip(library, expected.scores, strict=True) if s is not None}
+        got = {r["compound_id"]: r["score"] for r in results[target_id]}
+        assert got.keys() == want.keys()
+        assert max(abs(got[k] - want[k]) for k in want) < 1e-6  # type: ignore[operator]
+
+        # The best hits: the state's (shown and kept) are the top of the Parquet ranking.
+        ranked = [(r["compound_id"], r["score"]) for r in results[target_id]]
+        best = next(b for b in done.best if b.target_id == target_id)
+        assert [(h.compound_id, h.score) for h in best.hits] == ranked[:10]
+        assert [h.rank for h in best.hits] == list(range(1, 11))
+
+        # The target keeps the screening in its history with its best hits.
+        target: TargetDetail = client.call(TargetProtein, target_id, "show")
+        (record,) = target.history
+        assert (record.job_id, record.model_ref, record.compounds_scored) == (job_id, f"{BUNDLED_MODEL}@1", 300)
+        assert record.library == "library sample"
+        assert [(h.compound_id, h.score) for h in record.best_hits] == ranked[:MAX_HITS_PER_SCREENING]
+
+    # Results: from the state up to the kept top, from the Parquet beyond it.
+    page: ScreenResults = client.call(ScreeningJob, job_id, "results")
+    assert (page.top, page.source, page.complete, len(page.rows)) == (20, "state", True, 40)
+    first = next(iter(targets))
+    deep: ScreenResults = client.call(ScreeningJob, job_id, "results", target=first, top=250)
+    assert (deep.source, len(deep.rows)) == ("parquet", 250)
+    assert [(r.compound_id, r.score, r.rank) for r in deep.rows] == [
+        (r["compound_id"], r["score"], r["rank"]) for r in results[first][:250]
+    ]
+    assert [r.model_dump() for r in deep.rows[:20]] == [r.model_dump() for r in page.rows[:20]]
+    with pytest.raises(InvalidInput, match="not part of screening job"):
+        client.call(ScreeningJob, job_id, "results", target="P00533")
+    with pytest.raises(InvalidInput, match="top must be 1 to 10000"):
+        client.call(ScreeningJob, job_id, "results", top=0)
+
+    with pytest.raises(ScreenStateConflict, match="succeeded already"):
+        client.call(ScreeningJob, job_id, "cancel")
+    assert not attempt_running(settings, job_id, 1)  # its work done
+    assert [s.job_id for s in list_screens(engine)] == [job_id]
+    assert resolve_screen(engine, job_id[:9]) == job_id and resolve_screen(engine, job_id[4:10].upper()) == job_id
+
+
+def test_featurised_chunks_travel_through_serve_and_score_exactly(
+    scorer: Scorer, client: GrainClient, settings: Settings
+) -> None:
+    """A ChunkRequest with graphs pickles through Serve; its scores are the SMILES path's, failures
+    are left to the caller, and the screening runner's process has no PyTorch."""
+    register_bundled_models(client)
+    _, *rows = LIBRARY_FILE.read_text().splitlines()
+    smiles = [row.split(",")[1] for row in rows[:50]] + ["XYZ", "C1CC"]
+    sequence = next(iter(library_targets().values()))
+    scorer_client = ScorerClient(settings, client)
+    model = asyncio.run(scorer_client.resolve(BUNDLED_MODEL))
+    graphs, failures = featurise_chunk(smiles)
+    assert [(f.index, f.smiles) for f in failures] == [(50, "XYZ"), (51, "C1CC")]
+    featurised = ChunkRequest(model=model, target_key="T1", sequence=sequence, smiles=smiles, graphs=graphs)
+    with pytest.raises(ValueError, match="2 graphs for 52 SMILES"):
+        ChunkRequest(model=model, target_key="T1", sequence=sequence, smiles=smiles, graphs=graphs[:2])
+
+    served = asyncio.run(scorer_client.score_chunk(featurised))
+    plain = ScoringCore(scorer.settings).score_chunk_now(featurised.model_copy(update={"graphs": None}))
+    assert served.failures == [] and served.scores[50:] == [None, None]
+    assert [(f.index, f.reason) for f in plain.failures] == [(f.index, f.reason) for f in failures]
+    assert max(abs(a - b) for a, b in zip(served.scores[:50], plain.scores[:50], strict=True)) < 1e-6  # type: ignore[operator]
+
+    pid = ray.get(runner(scorer.settings).pid.remote())  # deploy_scorer started the runner
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "rdkit" in maps.lower() and "libtorch" not in maps
+
+
+def test_a_killed_runner_is_restarted_and_the_job_resumes_without_redoing_chunks(
+    client: GrainClient, settings: Settings, artifacts: ArtifactStore
+) -> None:
+    library_id, targets = prepare(client)
+    request = ScreenRequest(library_id=library_id, targets=list(targets), top=10, chunk_size=10)
+    job_id = submit_screen(client, request).job_id
+    wait_for(client, job_id, lambda d: d.progress.chunks_done >= 3, "3 chunks")
+    pid = ray.get(runner(settings).pid.remote())
+    ray.kill(runner(settings), no_restart=False)  # as if it died: Ray restarts it
+
+    done = wait_for(client, job_id, lambda d: d.status == "succeeded", "succeeded")
+    assert ray.get(runner(settings).pid.remote()) != pid  # a new process under the same name
+    first, second = done.attempt_log
+    assert done.attempts == 2 and first.outcome is not None and first.outcome.startswith("died")
+    assert 3 <= first.recorded_chunks < done.progress.chunks_total
+    assert second.skipped_chunks == first.recorded_chunks  # the next attempt skipped what was recorded...
+    assert (
+        first.recorded_chunks + second.recorded_chunks == done.progress.chunks_total == 2 * 31
+    )  # ...and nothing twice
+    assert second.outcome == "finished" and done.progress.pairs_done == done.progress.pairs_total
+    assert done.failures_total == 2
+    assert_complete_results(artifacts, job_id, targets)
+    assert artifacts.exists(chunk_path(job_id, list(targets)[1], 30))
+
+
+def test_a_screen_outlives_its_grain_host(client: GrainClient, settings: Settings, artifacts: ArtifactStore) -> None:
+    library_id, targets = prepare(client)
+    request = ScreenRequest(library_id=library_id, targets=list(targets), chunk_size=16)
+    job_id = asyncio.run(asubmit_screen(client, request)).job_id
+    wait_for(client, job_id, lambda d: d.progress.chunks_done >= 2, "2 chunks")
+    kill_host(client, "screening-job", job_id)
+
+    done = wait_for(client, job_id, lambda d: d.status == "succeeded", "succeeded")
+    assert done.attempts == 1  # the runner went on; the reactivated grain watched the attempt again
+    assert_complete_results(artifacts, job_id, targets)
+
+
+def test_cancel_stops_the_attempt_and_keeps_what_was_done(client: GrainClient, settings: Settings) -> None:
+    library_id, targets = prepare(client)
+    request = ScreenRequest(library_id=library_id, targets=list(targets), top=5, chunk_size=4)
+    job_id = submit_screen(client, request).job_id
+    wait_for(client, job_id, lambda d: d.progress.chunks_done >= 2, "2 chunks")
+    assert attempt_running(settings, job_id, 1)
+
+    cancelled: ScreenDetail = client.call(ScreeningJob, job_id, "cancel")
+    assert cancelled.status == "cancelled" and cancelled.finished_at is not None
+    assert cancelled.attempt_log[-1].outcome == "cancelled"
+    wait_until_stopped(settings, job_id, 1, seconds=2)  # promptly: its task was cancelled
+    time.sleep(1.0)
+    after = show(client, job_id)
+    assert after.status == "cancelled" and after.attempts == 1 and after.results_path is None
+    assert after.progress.chunks_done == cancelled.progress.chunks_done < after.progress.chunks_total  # stopped
+    assert client.call(ScreeningJob, job_id, "cancel").status == "cancelled"  # again: nothing changes
+
+    partial: ScreenResults = client.call(ScreeningJob, job_id, "results", top=3)
+    assert partial.complete is False and partial.source == "state"
+    first = [r for r in partial.rows if r.target_id == next(iter(targets))]  # targets are screened in turn
+    assert [r.rank for r in first] == [1, 2, 3]
+    deeper: ScreenResults = client.call(ScreeningJob, job_id, "results", target=next(iter(targets)), top=6)
+    assert deeper.source == "chunks" and [r.rank for r in deeper.rows] == list(range(1, len(deeper.rows) + 1))
+    target: TargetDetail = client.call(TargetProtein, next(iter(targets)), "show")
+    assert target.history == []  # only a finished screen enters the history
+
+
+def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engine: Engine) -> None:
+    library_id, targets = prepare(client, compounds=20)
+    good = {"library_id": library_id, "targets": list(targets)}
+
+    with pytest.raises(LibraryNotFound):
+        submit_screen(client, ScreenRequest(**{**good, "library_id": "0" * 64}))
+    with pytest.raises(TargetNotFound, match="no target 'Q99999'"):
+        submit_screen(client, ScreenRequest(**{**good, "targets": [*targets, "Q99999"]}))
+    with pytest.raises(InvalidInput, match="is not a target id"):
+        submit_screen(client, ScreenRequest(**{**good, "targets": ["not a target!"]}))
+    with pytest.raises(ModelNotFound):
+        submit_screen(client, ScreenRequest(**good, model="no-such-model"))
+    with pytest.raises(InvalidInput, match="is not a model name"):
+        submit_screen(client, ScreenRequest(**good, model="Bad Model"))
+    with pytest.raises(InvalidInput, match="invalid screen request: top: Input should be less than or equal to 10000"):
+        submit_screen(client, {**good, "top": 10_001})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="invalid screen request: library_id: 'abc' is not a library id"):
+        submit_screen(client, {**good, "library_id": "abc"})  # type: ignore[arg-type]
+    with pytest.raises(ScreenNotFound, match="no screening job scr-000000000000"):
+        show(client, "scr-000000000000")
+    with pytest.raises(InvalidInput, match="is not a screening job id"):
+        client.call(ScreeningJob, "job-1", "start", ScreenRequest(**good))
+    assert list_screens(engine) == []
+    with pytest.raises(InvalidInput, match="is not a screening job id"):
+        resolve_screen(engine, "xy")
+    with pytest.raises(ScreenNotFound):
+        resolve_screen(engine, "scr-abcd")
+    assert kept_hits(100, 2) == 100 and kept_hits(10_000, 1) == 1_000 and kept_hits(10_000, 100) == 100
+
+
+def test_a_screen_without_a_scorer_fails_with_the_reason(settings: Settings) -> None:
+    elsewhere = settings.with_overrides(scorer_app="no-scorer-here", grain_pool=f"pool-{uuid.uuid4().hex[:8]}")
+    client = GrainClient(elsewhere)  # hosts (and so attempts) that look for another Serve application
+    try:
+        library_id, targets = prepare(client, compounds=20)
+        job_id = submit_screen(client, ScreenRequest(library_id=library_id, targets=list(targets))).job_id
+        failed = wait_for(client, job_id, lambda d: d.status == "failed", "failed")
+        assert failed.error is not None and "the scorer (Ray Serve application 'no-scorer-here') is not running" in (
+            failed.error
+        )
+        assert failed.attempts == 1  # a refusal is not a crash: no next attempt
+    finally:
+        client.stop()

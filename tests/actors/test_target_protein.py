@@ -1,0 +1,125 @@
+"""The TargetProtein grain: on a real local Ray cluster (SQLite and PostgreSQL), and its id rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine
+
+from repurpose.actors.target_protein import (
+    TargetProtein,
+    check_target_id,
+    list_targets,
+    sequence_target_id,
+)
+from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, ScreeningHit, ScreeningRecord, TargetDetail
+from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
+from repurpose.grains import GrainClient
+from repurpose.store import list_states
+from tests.actors.support import kill_host
+from tests.helpers import random_protein
+
+ABL1 = random_protein(300, seed=1)
+OTHER = random_protein(300, seed=2)
+
+
+def screening(job: str, *scores: float, day: int = 1) -> ScreeningRecord:
+    return ScreeningRecord(
+        job_id=job,
+        model_name="drugban-human",
+        model_version=1,
+        screened_at=dt.datetime(2026, 1, day, tzinfo=dt.UTC),
+        library="library.csv",
+        compounds_scored=len(scores),
+        best_hits=[ScreeningHit(smiles="C" * (i + 1), score=s) for i, s in enumerate(scores)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("target_id", "kind"),
+    [
+        ("P00533", "uniprot"),
+        ("Q9Y6K9-2", "uniprot"),
+        ("A0A024R161", "uniprot"),
+        ("EGFR", "gene"),
+        ("HLA-A", "gene"),
+        ("C1orf112", "gene"),
+        ("Egfr", "gene"),
+        (sequence_target_id("MKV"), "sequence"),
+    ],
+)
+def test_check_target_id_accepts(target_id: str, kind: str) -> None:
+    assert check_target_id(target_id) == kind
+
+
+@pytest.mark.parametrize("target_id", ["", "1ABC", "EGFR!", "has space", "x" * 33, "EGFR-", "ä"])
+def test_check_target_id_refuses_with_the_rule(target_id: str) -> None:
+    with pytest.raises(InvalidInput, match=r"gene symbol .* or a UniProt accession"):
+        check_target_id(target_id)
+
+
+@pytest.mark.slow
+def test_register_idempotent_and_conflict(client: GrainClient, engine: Engine) -> None:
+    first = client.call(TargetProtein, "ABL1", "register", ABL1.lower(), name="Abl", idempotent=False)
+    again = client.call(TargetProtein, "ABL1", "register", f"  {ABL1} ", idempotent=False)
+
+    assert first.created and not again.created
+    assert first.sequence == again.sequence == ABL1 and again.name == "Abl" and again.length == 300
+    with pytest.raises(TargetConflict, match="target ABL1 is already registered with another sequence") as caught:
+        client.call(TargetProtein, "ABL1", "register", OTHER, idempotent=False)
+    assert caught.value.target_id == "ABL1"
+    assert client.call(TargetProtein, "ABL1", "show").sequence == ABL1  # untouched
+    assert [(s.key, s.version) for s in list_states(engine, "target")] == [("ABL1", 1)]
+
+
+@pytest.mark.slow
+def test_register_bad_input_stores_nothing(client: GrainClient, engine: Engine) -> None:
+    with pytest.raises(InvalidProtein, match="'1' at position 4") as caught:
+        client.call(TargetProtein, "EGFR", "register", "MKV1LA", idempotent=False)
+    assert (caught.value.position, caught.value.character) == (4, "1")
+    with pytest.raises(InvalidProtein, match="empty protein sequence"):
+        client.call(TargetProtein, "EGFR", "register", "   ", idempotent=False)
+    with pytest.raises(InvalidInput, match="is not a target id"):
+        client.call(TargetProtein, "EGFR!", "register", ABL1, idempotent=False)
+    with pytest.raises(TargetNotFound, match="no target 'EGFR' is registered"):
+        client.call(TargetProtein, "EGFR", "show")
+    assert list_states(engine, "target") == []
+
+
+@pytest.mark.slow
+def test_screening_history(client: GrainClient, engine: Engine) -> None:
+    with pytest.raises(TargetNotFound):
+        client.call(TargetProtein, "ABL1", "add_screening", screening("job-1", 0.5), idempotent=False)
+    client.call(TargetProtein, "ABL1", "register", ABL1, idempotent=False)
+
+    client.call(TargetProtein, "ABL1", "add_screening", screening("job-1", 0.2, 0.9, day=1), idempotent=False)
+    many = [0.01 * i for i in range(MAX_HITS_PER_SCREENING + 5)]
+    summary = client.call(TargetProtein, "ABL1", "add_screening", screening("job-2", *many, day=2), idempotent=False)
+    assert summary.screenings == 2
+    # the same job again replaces its entry
+    client.call(TargetProtein, "ABL1", "add_screening", screening("job-1", 0.95, day=3), idempotent=False)
+
+    detail: TargetDetail = client.call(TargetProtein, "ABL1", "show")
+    assert [e.job_id for e in detail.history] == ["job-1", "job-2"]  # most recent first
+    assert detail.history[0].model_ref == "drugban-human@1"
+    assert len(detail.history[1].best_hits) == MAX_HITS_PER_SCREENING
+    assert detail.history[1].best_hits[0].score == pytest.approx(many[-1])
+    assert detail.best_hits[0].score == 0.95 and detail.best_hits[0].smiles == "C"
+    assert [t.screenings for t in list_targets(engine)] == [2]
+
+
+@pytest.mark.slow
+def test_target_state_survives_killing_the_host(client: GrainClient, engine: Engine) -> None:
+    client.call(TargetProtein, "P00519", "register", ABL1, name="ABL1", organism="Homo sapiens", idempotent=False)
+    client.call(TargetProtein, "P00519", "add_screening", screening("job-1", 0.7), idempotent=False)
+    before: TargetDetail = client.call(TargetProtein, "P00519", "show")
+
+    kill_host(client, "target", "P00519")
+
+    assert client.call(TargetProtein, "P00519", "show") == before
+    assert before.id_kind == "uniprot" and before.organism == "Homo sapiens"
+    with pytest.raises(TargetConflict):
+        client.call(TargetProtein, "P00519", "register", OTHER, idempotent=False)
+    (listed,) = list_targets(engine)
+    assert (listed.target_id, listed.name, listed.length, listed.screenings) == ("P00519", "ABL1", 300, 1)

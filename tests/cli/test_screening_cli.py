@@ -1,0 +1,199 @@
+"""`repurpose screen`, `repurpose screens …` and `repurpose libraries …` against a real local Ray
+cluster with a deployed scorer (in-process, through CliRunner)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from repurpose.actors.model_registry import register_bundled_models
+from repurpose.cli import app
+from repurpose.grains import GrainClient
+from repurpose.settings import Settings
+from tests.actors.test_screening_job import Scorer, library_csv, library_targets, scorer
+from tests.cli.test_datasets_cli import error_line
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["scorer"]  # the module's scorer fixture
+
+COMPOUNDS = 60
+
+
+@pytest.fixture
+def settings(settings: Settings, scorer: Scorer) -> Settings:
+    return settings.with_overrides(scorer_app=scorer.app, screening_chunk_size=32)
+
+
+def setup_cluster(runner: CliRunner, home: list[str], settings: Settings, tmp_path: Path) -> tuple[Path, list[str]]:
+    """The bundled model, two targets (through the CLI) and a library file; (file, target ids)."""
+    register_bundled_models(GrainClient(settings))
+    targets = library_targets()
+    for target_id, sequence in targets.items():
+        added = runner.invoke(app, ["targets", "add", target_id, "--sequence", sequence, *home])
+        assert added.exit_code == 0, added.stderr
+    library = tmp_path / "sample.csv"
+    library.write_bytes(library_csv(COMPOUNDS))
+    return library, list(targets)
+
+
+def test_screen_a_file_then_show_results_list_and_cancel(
+    runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    library, (t1, t2) = setup_cluster(runner, home, settings, tmp_path)
+
+    screened = runner.invoke(
+        app, ["screen", "--library", str(library), "--target", t1, "--target", t2, "--top", "5", *home]
+    )
+    assert screened.exit_code == 0, screened.stderr
+    out = screened.stdout
+    assert "registered library" in out
+    assert f"sample, {COMPOUNDS + 2} compounds" in out
+    assert f"{COMPOUNDS + 2} compounds × 2 target(s) with drugban-human@1" in out
+    assert "succeeded (124/124 pairs, 1 attempt(s))" in out
+    assert "skipped   2 compound(s) that could not be featurised:" in out
+    assert "BAD-RING: invalid SMILES 'C1CC': unclosed ring" in out
+    assert f"best hits for {t1}" in out and f"best hits for {t2}" in out
+    job_id = out.split("screen ", 1)[1].split(" ", 1)[0]
+    assert job_id.startswith("scr-") and len(job_id) == 16
+
+    # A registered library by name; --json prints the final detail only.
+    again = runner.invoke(app, ["screen", "--library", "sample", "--target", t1, "--chunk-size", "7", "--json", *home])
+    assert again.exit_code == 0, again.stderr
+    detail = json.loads(again.stdout)
+    assert (detail["status"], detail["targets"], detail["chunk_size"]) == ("succeeded", [t1], 7)
+    assert detail["progress"]["chunks_done"] == 9 and detail["failures_total"] == 2
+    second_id = detail["job_id"]
+
+    listed = json.loads(runner.invoke(app, ["screens", "list", "--json", *home]).stdout)
+    assert [j["job_id"] for j in listed] == [second_id, job_id]
+    table = runner.invoke(app, ["screens", "list", *home]).stdout
+    assert job_id in table and "succeeded" in table and " 124 " in table
+
+    shown = runner.invoke(app, ["screens", "show", job_id[4:10], *home])
+    assert shown.exit_code == 0, shown.stderr
+    assert f"screen    {job_id}" in shown.stdout and "status    succeeded (attempts 1)" in shown.stdout
+    assert "progress  124/124 pairs, chunks 4/4" in shown.stdout
+    assert f"results   screens/{job_id}/results.parquet" in shown.stdout
+
+    as_csv = runner.invoke(app, ["screens", "results", job_id, "--format", "csv", *home])
+    assert as_csv.exit_code == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["target_id"], r["rank"]) for r in rows] == [(t, str(k)) for t in (t1, t2) for k in range(1, 6)]
+    scores = [float(r["score"]) for r in rows[:5]]
+    assert scores == sorted(scores, reverse=True)
+
+    out_file = tmp_path / "deep.json"
+    deep = runner.invoke(
+        app,
+        [
+            "screens",
+            "results",
+            job_id,
+            "--target",
+            t2,
+            "--top",
+            "40",
+            "--format",
+            "json",
+            "--out",
+            str(out_file),
+            *home,
+        ],
+    )
+    assert deep.exit_code == 0, deep.stderr
+    assert f"wrote 40 row(s) to {out_file}" in deep.stdout
+    page = json.loads(out_file.read_text())
+    assert (page["source"], page["target"], page["complete"]) == ("parquet", t2, True)
+    assert [r["rank"] for r in page["rows"]] == list(range(1, 41))
+    assert [r["score"] for r in page["rows"][:5]] == [float(r["score"]) for r in rows[5:]]
+    shown_table = runner.invoke(app, ["screens", "results", job_id, "--top", "3", *home])
+    assert shown_table.exit_code == 0 and shown_table.stdout.count(t1) == 3
+
+    target = json.loads(runner.invoke(app, ["targets", "show", t1, "--json", *home]).stdout)
+    assert [h["job_id"] for h in target["history"]] == [second_id, job_id]
+
+    cancelled = runner.invoke(app, ["screens", "cancel", job_id, *home])
+    assert cancelled.exit_code == 2
+    assert error_line(cancelled.stderr) == f"error: screening job {job_id} has succeeded already; nothing to cancel"
+
+
+def test_detach_then_follow_with_show_and_cancel(
+    runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    library, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    detached = runner.invoke(
+        app, ["screen", "--library", str(library), "--target", t1, "--chunk-size", "1", "--detach", "--json", *home]
+    )
+    assert detached.exit_code == 0, detached.stderr
+    job = json.loads(detached.stdout)
+    assert (job["status"], job["created"], job["progress"]["chunks_total"]) == ("running", True, COMPOUNDS + 2)
+
+    cancelled = runner.invoke(app, ["screens", "cancel", job["job_id"], *home])
+    assert cancelled.exit_code in (0, 2), cancelled.stderr  # 2: it was quicker than us and succeeded
+    if cancelled.exit_code == 0:
+        assert f"screen {job['job_id']} cancelled (" in cancelled.stdout
+        partial = runner.invoke(app, ["screens", "results", job["job_id"], *home])
+        assert partial.exit_code == 0 and "partial results" in partial.stdout
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the attempt has ended before the test's grain hosts go
+        shown = json.loads(runner.invoke(app, ["screens", "show", job["job_id"], "--json", *home]).stdout)
+        if shown["status"] != "running":
+            break
+        time.sleep(0.2)
+    assert shown["status"] in ("cancelled", "succeeded")
+
+
+def test_libraries_register_list_show(runner: CliRunner, cluster_home: Path, tmp_path: Path) -> None:
+    home = ["--home", str(cluster_home)]
+    library = tmp_path / "mine.smi"
+    library.write_text("CCO ethanol\nc1ccccc1 benzene\n")
+    registered = runner.invoke(app, ["libraries", "register", str(library), "--name", "tiny", *home])
+    assert registered.exit_code == 0, registered.stderr
+    assert "registered library" in registered.stdout and "(tiny, 2 compounds)" in registered.stdout
+    again = json.loads(runner.invoke(app, ["libraries", "register", str(library), "--json", *home]).stdout)
+    assert again["created"] is False and again["name"] == "tiny"
+
+    listed = runner.invoke(app, ["libraries", "list", *home])
+    assert again["library_id"][:12] in listed.stdout and "tiny" in listed.stdout
+    shown = runner.invoke(app, ["libraries", "show", "tiny", *home])
+    assert shown.exit_code == 0, shown.stderr
+    assert f"library   {again['library_id']}" in shown.stdout and "benzene" in shown.stdout
+
+
+def test_bad_input_exits_2_with_one_line(
+    runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    library, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    assert runner.invoke(app, ["libraries", "register", str(library), *home]).exit_code == 0
+    duplicates = tmp_path / "dups.csv"
+    duplicates.write_text("id,smiles\nA,CCO\nA,CCN\n")
+    cases = [
+        (["screen", "--library", "nothing-like-it", "--target", t1], "no compound library matches 'nothing-like-it'"),
+        (["screen", "--library", "sample", "--target", t1, "--top", "0"], "--top takes 1 to 10000, not 0"),
+        (["screen", "--library", "sample", "--target", t1, "--chunk-size", "0"], "--chunk-size takes 1 to 10000"),
+        (["screen", "--library", "sample", "--target", "bad id!"], "'bad id!' is not a target id"),
+        (["screen", "--library", "sample", "--target", "Q99999"], "no target 'Q99999' is registered"),
+        (["screen", "--library", "sample", "--target", t1, "--model", "Bad!"], "'Bad!' is not a model name"),
+        (["screen", "--library", "sample", "--target", t1, "--name", "x"], "--name names a library registered"),
+        (["screen", "--library", str(duplicates), "--target", t1], "1 duplicate compound id(s): A (rows 1, 2)"),
+        (["screens", "show", "xy"], "'xy' is not a screening job id"),
+        (["screens", "show", "abcd"], "no screening job scr-abcd"),
+        (["screens", "results", "abcd", "--top", "0"], "--top takes 1 to 10000, not 0"),
+        (["libraries", "register", str(tmp_path / "missing.csv")], "missing.csv: no such file"),
+        (["libraries", "register", str(duplicates)], "every compound needs its own id"),
+        (["libraries", "show", "nothing"], "no compound library matches 'nothing'"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, *home])
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert message in error_line(result.stderr), (args, result.stderr)

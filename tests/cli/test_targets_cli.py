@@ -1,0 +1,58 @@
+"""`repurpose targets …` against a real local Ray cluster (in-process, through CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from repurpose.cli import app
+from tests.cli.test_datasets_cli import error_line
+from tests.helpers import random_protein
+
+pytestmark = pytest.mark.slow
+
+EGFR = random_protein(120, seed=7)
+
+
+def test_targets_add_show_list(runner: CliRunner, cluster_home: Path) -> None:
+    home = ["--home", str(cluster_home)]
+
+    added = runner.invoke(app, ["targets", "add", "EGFR", "--sequence", EGFR.lower(), "--name", "EGF receptor", *home])
+    assert added.exit_code == 0, added.stderr
+    assert "registered target EGFR (EGF receptor), 120 residues" in added.stdout
+    again = runner.invoke(app, ["targets", "add", "EGFR", "--sequence", EGFR, *home])
+    assert again.exit_code == 0 and "already registered" in again.stdout
+
+    shown = runner.invoke(app, ["targets", "show", "EGFR", *home])
+    assert shown.exit_code == 0, shown.stderr
+    assert "EGF receptor" in shown.stdout and EGFR[:60] in shown.stdout and "screened  never" in shown.stdout
+    detail = json.loads(runner.invoke(app, ["targets", "show", "EGFR", "--json", *home]).stdout)
+    assert (detail["sequence"], detail["id_kind"], detail["history"]) == (EGFR, "gene", [])
+
+    listed = runner.invoke(app, ["targets", "list", *home])
+    assert "EGFR" in listed.stdout and "120" in listed.stdout
+    assert [t["target_id"] for t in json.loads(runner.invoke(app, ["targets", "list", "--json", *home]).stdout)] == [
+        "EGFR"
+    ]
+
+
+def test_targets_bad_input_exits_2_with_one_line(runner: CliRunner, cluster_home: Path) -> None:
+    home = ["--home", str(cluster_home)]
+    assert runner.invoke(app, ["targets", "add", "EGFR", "--sequence", EGFR, *home]).exit_code == 0
+
+    cases = [
+        (["targets", "add", "EGFR", "--sequence", random_protein(120, seed=8)], "already registered with another"),
+        (["targets", "add", "ABL1", "--sequence", "MKV1LA"], "protein sequence has '1' at position 4"),
+        (["targets", "add", "bad id!", "--sequence", EGFR], "'bad id!' is not a target id"),
+        (["targets", "show", "ABL1"], "no target 'ABL1' is registered"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, *home])
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert message in error_line(result.stderr), args
+
+    (target,) = json.loads(runner.invoke(app, ["targets", "list", "--json", *home]).stdout)
+    assert (target["target_id"], target["length"]) == ("EGFR", 120)

@@ -1,0 +1,99 @@
+"""Limits over real HTTP: 413 for bodies and uploads over the limits, 429 with Retry-After past a key's
+rate; and a gateway with auth off. Each runs as its own gateway application (tiny limits) on the
+package's store and scorer, under its own route prefix."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from repurpose.gateway import create_key
+from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
+
+pytestmark = pytest.mark.slow
+
+MAX_BODY = 4096
+MAX_UPLOAD = 16_384
+RATE = 0.5  # requests per second per key
+BURST = 3
+
+
+@pytest.fixture(scope="module")
+def limited(gateway: Gateway) -> Iterator[str]:
+    yield from deploy_variant(
+        gateway.settings,
+        "/limited",
+        gateway_max_body_bytes=MAX_BODY,
+        gateway_max_upload_bytes=MAX_UPLOAD,
+        gateway_rate_per_second=RATE,
+        gateway_rate_burst=BURST,
+    )
+
+
+@pytest.fixture(scope="module")
+def open_gateway(gateway: Gateway) -> Iterator[str]:
+    yield from deploy_variant(gateway.settings, "/open", gateway_auth=False)
+
+
+def client_with_fresh_key(gateway: Gateway, url: str, role: str = "scientist") -> httpx.Client:
+    """Each test its own key: buckets are per key."""
+    key = create_key(gateway.grains, role, name="limits test").key
+    return httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
+        event_hooks={"response": [has_request_id]},
+    )
+
+
+def test_413_for_an_upload_over_the_upload_limit(gateway: Gateway, limited: str) -> None:
+    with client_with_fresh_key(gateway, limited) as http:
+        table = b"SMILES,Protein,Y\n" + b"CCO,MKVLAAGIVALLLAAG,1\n" * 1000  # 22 KB
+        refused = http.post("/v1/datasets", files={"file": ("big.csv", table)})
+        assert refused.status_code == 413, refused.text
+        body = refused.json()
+        assert body["code"] == "body_too_large" and "16,384" in body["message"] and "upload" in body["message"]
+        # sent without a Content-Length (chunked): counted as it arrives
+        streamed = http.post(
+            "/v1/libraries",
+            content=iter([b"x" * 8192] * 3),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
+        small = http.post("/v1/datasets", files={"file": ("small.csv", b"SMILES,Protein,Y\nCCO,MKVL,1\nCCN,MKVL,0\n")})
+        assert small.status_code in (200, 201), small.text  # the upload limit, not the JSON one, applies
+
+
+def test_413_for_a_json_body_over_the_body_limit(gateway: Gateway, limited: str) -> None:
+    with client_with_fresh_key(gateway, limited) as http:
+        pairs = [{"smiles": "CCO", "sequence": "MKVLAAGIVALLLAAG" * 4}] * 80  # about 7 KB
+        refused = http.post("/v1/predict", json={"pairs": pairs})
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["code"] == "body_too_large" and "fewer pairs" in refused.json()["message"]
+        assert http.post("/v1/predict", json={"pairs": pairs[:2]}).status_code == 200
+
+
+def test_429_with_retry_after_past_the_rate(gateway: Gateway, limited: str) -> None:
+    with client_with_fresh_key(gateway, limited, role="reader") as http:
+        answers = [http.get("/v1/models") for _ in range(BURST + 2)]
+        assert [a.status_code for a in answers[:BURST]] == [200] * BURST
+        limited_answer = answers[BURST]
+        assert limited_answer.status_code == 429, limited_answer.text
+        assert limited_answer.json()["code"] == "rate_limited"
+        retry_after = int(limited_answer.headers["retry-after"])
+        assert 1 <= retry_after <= 1 / RATE + 1
+        with client_with_fresh_key(gateway, limited, role="reader") as other:
+            assert other.get("/v1/models").status_code == 200  # another key has its own bucket
+        time.sleep(retry_after)
+        assert http.get("/v1/models").status_code == 200
+
+
+def test_auth_off_lets_requests_in_as_admin(open_gateway: str) -> None:
+    with httpx.Client(base_url=open_gateway, timeout=120, event_hooks={"response": [has_request_id]}) as anonymous:
+        assert anonymous.get("/v1/models").status_code == 200
+        refused = anonymous.post("/v1/models/drugban-human/rollback")
+        assert refused.status_code == 409  # past auth: an admin's request, refused by the registry
+        assert anonymous.get("/openapi.json").json()["servers"] == [{"url": "/open"}]

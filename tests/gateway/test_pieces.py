@@ -1,0 +1,80 @@
+"""The gateway's pieces that need no cluster: token buckets, roles, key parsing, error field names."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.datastructures import Headers
+
+from repurpose.errors import (
+    ClusterNotRunning,
+    DatasetNotFound,
+    GrainUnavailable,
+    InvalidSmiles,
+    ModelDirectoryError,
+    StaleWrite,
+    TargetConflict,
+)
+from repurpose.gateway.auth import PERMISSIONS, Permission, Principal, presented_key
+from repurpose.gateway.errors import _field_name, status_of
+from repurpose.gateway.keys import hash_secret, parse_key, secret_matches
+from repurpose.gateway.limits import RateLimiter
+from repurpose.gateway.paths import route_path
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=2.0, burst=3, clock=clock)
+    assert [limiter.wait_for("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.wait_for("a") == pytest.approx(0.5)  # one token comes back in 1/rate s
+    assert limiter.wait_for("b") == 0.0  # buckets are per subject
+    clock.now = 0.5
+    assert limiter.wait_for("a") == 0.0
+    clock.now = 100.0  # a bucket never holds more than its burst
+    assert [limiter.wait_for("a") for _ in range(4)][-1] > 0
+
+
+def test_roles_grow_from_reader_to_admin() -> None:
+    assert PERMISSIONS["reader"] == {Permission.READ, Permission.SCORE}
+    assert PERMISSIONS["reader"] < PERMISSIONS["scientist"] < PERMISSIONS["admin"]
+    assert not Principal(subject="key:x", role="scientist").may(Permission.MANAGE)
+    assert Principal(subject="key:x", role="admin").may(Permission.MANAGE)
+
+
+def test_keys_are_found_in_either_header_and_parsed_strictly() -> None:
+    key = "rp_0123456789ab_" + "x" * 43
+    assert presented_key(Headers({"authorization": f"Bearer {key}"})) == key
+    assert presented_key(Headers({"x-api-key": key})) == key
+    assert presented_key(Headers({"authorization": "Basic abc"})) is None
+    assert parse_key(key) == ("0123456789ab", "x" * 43)
+    assert parse_key(key + "y") is None and parse_key("rp_0123456789AB_" + "x" * 43) is None
+    assert secret_matches("x" * 43, hash_secret("x" * 43)) and not secret_matches("y" * 43, hash_secret("x" * 43))
+
+
+def test_error_fields_read_like_the_body() -> None:
+    assert _field_name(("body", "pairs", 2, "smiles")) == "pairs[2].smiles"
+    assert _field_name(("query", "top")) == "top"
+    assert _field_name(("body",)) == "body"
+
+
+def test_paths_below_a_route_prefix() -> None:
+    assert route_path({"path": "/limited/v1/predict", "root_path": "/limited"}) == "/v1/predict"
+    assert route_path({"path": "/v1/predict", "root_path": ""}) == "/v1/predict"
+    assert route_path({"path": "/limitedx/v1", "root_path": "/limited"}) == "/limitedx/v1"
+
+
+def test_each_domain_error_gets_its_status() -> None:
+    assert status_of(InvalidSmiles("bad", smiles="C1CC")) == 422
+    assert status_of(DatasetNotFound("none", dataset_id="x")) == 404
+    assert status_of(TargetConflict("other sequence", target_id="EGFR")) == 409
+    assert status_of(StaleWrite("moved on", kind="target", key="EGFR", expected_version=1, actual_version=2)) == 409
+    assert status_of(GrainUnavailable("host gone", kind="target")) == 503
+    assert status_of(ClusterNotRunning("down")) == 503
+    assert status_of(ModelDirectoryError("broken")) == 500  # not the caller's input: a fault of ours

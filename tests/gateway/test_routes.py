@@ -1,0 +1,257 @@
+"""Every route's happy path, over real HTTP through Serve's proxy to the gateway and the grains."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.gateway.conftest import Gateway
+from tests.helpers import REPO_ROOT, SAMPLE_TRAIN, SAMPLE_VAL
+
+pytestmark = pytest.mark.slow
+
+LIBRARY = REPO_ROOT / "data" / "library" / "compounds.csv"
+TARGETS = pd.read_csv(REPO_ROOT / "data" / "library" / "targets.csv")
+EGFR = str(TARGETS.loc[TARGETS.gene == "P00533", "sequence"].iloc[0])  # the column holds UniProt accessions
+ABL1 = str(TARGETS.loc[TARGETS.gene == "P00519", "sequence"].iloc[0])
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+WAIT_SECONDS = 600
+
+
+def wait_for(http: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        body: dict[str, Any] = http.get(path).json()
+        if done(body):
+            return body
+        assert time.monotonic() < deadline, f"{path} did not get there in {WAIT_SECONDS}s: {body}"
+        time.sleep(0.5)
+
+
+def upload(http: httpx.Client, path: str, filename: str, content: bytes, **form: str) -> httpx.Response:
+    return http.post(path, files={"file": (filename, content)}, data=form)
+
+
+def test_datasets_register_list_show_and_split(http: httpx.Client) -> None:
+    created = upload(http, "/v1/datasets", "train.csv", SAMPLE_TRAIN.read_bytes(), name="gw-train")
+    assert created.status_code == 201, created.text
+    registration = created.json()
+    dataset_id = registration["dataset_id"]
+    assert registration["created"] and registration["counts"]["read"] == 172
+    stored = registration["counts"]["stored"]
+
+    again = upload(http, "/v1/datasets", "train.csv", SAMPLE_TRAIN.read_bytes(), name="gw-train-again")
+    assert again.status_code == 200 and again.json()["aliases"] == ["gw-train-again"]
+
+    parquet = io.BytesIO()
+    pd.read_csv(SAMPLE_VAL).to_parquet(parquet)
+    val = upload(http, "/v1/datasets", "val.parquet", parquet.getvalue(), name="gw-val")
+    assert val.status_code == 201, val.text
+    assert val.json()["format"] == "parquet"
+
+    listed = http.get("/v1/datasets").json()["items"]
+    assert {dataset_id, val.json()["dataset_id"]} <= {d["dataset_id"] for d in listed}
+
+    detail = http.get("/v1/datasets/gw-train")  # by name
+    assert detail.status_code == 200
+    assert detail.json()["dataset_id"] == dataset_id
+    assert detail.json()["report"]["counts"]["read"] == 172
+
+    split = http.post(f"/v1/datasets/{dataset_id[:8]}/splits", json={"kind": "random", "seed": 42})
+    assert split.status_code == 200, split.text
+    assert split.json()["split_id"] == "random-42"
+    assert split.json()["train"]["size"] + split.json()["val"]["size"] + split.json()["test"]["size"] == stored
+    assert http.get(f"/v1/datasets/{dataset_id}").json()["splits"] == ["random-42"]
+
+
+def test_training_runs_start_follow_cancel_and_models(http: httpx.Client) -> None:
+    dataset_id = http.get("/v1/datasets/gw-train").json()["dataset_id"]
+    request = {"dataset_id": dataset_id, "split_id": "random-42", "epochs": 1, "model_name": "gw-model"}
+    started = http.post("/v1/training-runs", json=request)
+    assert started.status_code == 201, started.text
+    run_id = started.json()["run_id"]
+    assert started.json()["status"] == "running"
+    assert http.post("/v1/training-runs", json=request).status_code == 200  # the same signature: the same run
+
+    long_run = http.post("/v1/training-runs", json={**request, "epochs": 500, "model_name": "gw-long"})
+    assert long_run.status_code == 201
+    cancelled = http.post(f"/v1/training-runs/{long_run.json()['run_id'][:10]}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    done = wait_for(http, f"/v1/training-runs/{run_id}", lambda r: r["status"] != "running")
+    assert done["status"] == "succeeded", done
+    assert [h["epoch"] for h in done["history"]] == [1]  # the curves
+    assert done["progress"]["epoch"] == 1 and done["model"] == {"name": "gw-model", "version": 1}
+    assert run_id in {r["run_id"] for r in http.get("/v1/training-runs").json()["items"]}
+    finished = http.post(f"/v1/training-runs/{run_id}/cancel")
+    assert finished.status_code == 409 and finished.json()["code"] == "run_state_conflict"
+
+    baseline = http.post("/v1/training-runs", json={**request, "model_type": "rf"})
+    assert baseline.status_code == 201
+    assert wait_for(http, f"/v1/training-runs/{baseline.json()['run_id']}", lambda r: r["status"] != "running")[
+        "model"
+    ] == {"name": "gw-model", "version": 2}
+
+    models = {m["name"]: m for m in http.get("/v1/models").json()["items"]}
+    assert models["drugban-human"]["production"] == 1 and models["gw-model"]["versions"] == 2
+    version = http.get("/v1/models/gw-model/versions/1").json()
+    assert version["stage"] == "candidate" and version["lineage"]["run_id"] == run_id
+    assert http.get("/v1/models/gw-model/versions/latest").json()["version"] == 2
+
+    # candidate -> staging -> production (past the AUROC gate: one epoch learns nothing), for both
+    for number in (1, 2):
+        staged = http.post(f"/v1/models/gw-model/versions/{number}/promote", json={"stage": "staging"})
+        assert staged.status_code == 200 and staged.json()["stage"] == "staging"
+        promoted = http.post(
+            f"/v1/models/gw-model/versions/{number}/promote", json={"stage": "production", "force": True}
+        )
+        assert promoted.status_code == 200, promoted.text
+        assert promoted.json()["stage"] == "production"
+    rolled = http.post("/v1/models/gw-model/rollback", json={"reason": "v2 scores worse"})
+    assert rolled.status_code == 200 and rolled.json()["version"] == 1 and rolled.json()["stage"] == "production"
+    assert http.get("/v1/models/gw-model/versions/2").json()["stage"] == "archived"
+    assert http.get("/v1/models/gw-model/versions/production").json()["version"] == 1
+
+    evaluation = http.post("/v1/models/drugban-human/versions/production/evaluate", json={"dataset": "gw-train"})
+    assert evaluation.status_code == 200, evaluation.text
+    assert evaluation.json()["part"] == "all" and evaluation.json()["metrics"]["n"] == stored_rows(http)
+    assert 0 <= evaluation.json()["metrics"]["auroc"] <= 1
+    on_split = http.post(
+        "/v1/models/gw-model/versions/1/evaluate", json={"dataset": "gw-train", "split": "random-42", "part": "val"}
+    )
+    assert on_split.status_code == 200, on_split.text
+    assert on_split.json()["split_id"] == "random-42" and on_split.json()["part"] == "val"
+    assert len(http.get("/v1/models/gw-model/versions/1").json()["evaluations"]) == 1
+
+
+def stored_rows(http: httpx.Client) -> int:
+    stored: int = http.get("/v1/datasets/gw-train").json()["counts"]["stored"]
+    return stored
+
+
+def test_targets_register_and_show(http: httpx.Client) -> None:
+    created = http.put("/v1/targets/EGFR", json={"sequence": EGFR, "name": "EGF receptor", "organism": "Homo sapiens"})
+    assert created.status_code == 201, created.text
+    assert created.json()["created"] and created.json()["length"] == len(EGFR)
+    again = http.put("/v1/targets/EGFR", json={"sequence": EGFR.lower()})
+    assert again.status_code == 200 and not again.json()["created"]
+    assert http.put("/v1/targets/ABL1", json={"sequence": ABL1}).status_code == 201
+    shown = http.get("/v1/targets/EGFR").json()
+    assert shown["sequence"] == EGFR and shown["name"] == "EGF receptor" and shown["history"] == []
+    assert {"EGFR", "ABL1"} <= {t["target_id"] for t in http.get("/v1/targets").json()["items"]}
+
+
+def test_predict_one_pair_and_a_thousand(http: httpx.Client) -> None:
+    http.put("/v1/targets/EGFR", json={"sequence": EGFR})
+    by_target = http.post("/v1/predict", json={"pairs": [{"smiles": ASPIRIN, "target": "EGFR"}]})
+    assert by_target.status_code == 200, by_target.text
+    by_sequence = http.post("/v1/predict", json={"pairs": [{"smiles": ASPIRIN, "sequence": EGFR}]}).json()
+    answer = by_target.json()
+    assert answer["model"] == "drugban-human@1"
+    assert answer["scores"][0]["probability"] == pytest.approx(by_sequence["scores"][0]["probability"], abs=1e-6)
+    assert answer["scores"][0]["interacts"] == (answer["scores"][0]["probability"] >= answer["threshold"])
+
+    smiles = pd.read_csv(LIBRARY).smiles.head(500).tolist()
+    pairs = [{"smiles": s, "target": t} for s in smiles for t in ("EGFR", "ABL1")]
+    http.put("/v1/targets/ABL1", json={"sequence": ABL1})
+    many = http.post("/v1/predict", json={"model": "drugban-human@production", "pairs": pairs})
+    assert many.status_code == 200, many.text
+    assert len(many.json()["scores"]) == 1000
+    assert all(0 <= s["probability"] <= 1 for s in many.json()["scores"])
+
+
+def test_explain_and_profile(http: httpx.Client) -> None:
+    http.put("/v1/targets/EGFR", json={"sequence": EGFR})
+    explained = http.post("/v1/explain", json={"smiles": ASPIRIN, "target": "EGFR", "top": 5})
+    assert explained.status_code == 200, explained.text
+    body = explained.json()
+    assert body["model"] == "drugban-human@1" and body["target"] == "EGFR"
+    assert len(body["atoms"]) == 5 and len(body["residues"]) == 5
+
+    profiled = http.post("/v1/profile", json={"smiles": ASPIRIN, "top": 3})
+    assert profiled.status_code == 200, profiled.text
+    profile = profiled.json()
+    assert profile["targets"] >= 1 and 1 <= len(profile["hits"]) <= 3
+    probabilities = [h["probability"] for h in profile["hits"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
+    for target, sequence in (("EGFR", EGFR), ("ABL1", ABL1)):
+        http.put(f"/v1/targets/{target}", json={"sequence": sequence})
+    compounds = pd.read_csv(LIBRARY).head(60)
+    table = compounds[["compound_id", "smiles"]].to_csv(index=False) + "BAD-1,C1CC\n"
+    library = upload(http, "/v1/libraries", "gw-library.csv", table.encode(), name="gw-library")
+    assert library.status_code == 201, library.text
+    library_id = library.json()["library_id"]
+    assert library.json()["compounds"] == 61
+    assert http.get("/v1/libraries/gw-library").json()["library_id"] == library_id
+    assert library_id in {x["library_id"] for x in http.get("/v1/libraries").json()["items"]}
+
+    submitted = http.post(
+        "/v1/screens",
+        json={"library_id": library_id, "targets": ["EGFR", "ABL1"], "top": 5, "chunk_size": 32},
+        headers={"Idempotency-Key": "gw-screen-1"},
+    )
+    assert submitted.status_code == 201, submitted.text
+    job_id = submitted.json()["job_id"]
+    repeated = http.post(
+        "/v1/screens",
+        json={"library_id": library_id, "targets": ["EGFR", "ABL1"], "top": 5, "chunk_size": 32},
+        headers={"Idempotency-Key": "gw-screen-1"},
+    )
+    assert repeated.status_code == 201 and repeated.json()["job_id"] == job_id  # the first answer, replayed
+
+    done = wait_for(http, f"/v1/screens/{job_id}", lambda s: s["status"] != "running")
+    assert done["status"] == "succeeded", done
+    assert done["progress"]["pairs_done"] == done["progress"]["pairs_total"] == 122
+    assert done["failures_total"] == 1
+    assert job_id in {s["job_id"] for s in http.get("/v1/screens").json()["items"]}
+
+    results = http.get(f"/v1/screens/{job_id}/results", params={"top": 3}).json()
+    assert results["complete"] and len(results["rows"]) == 6
+    as_csv = http.get(f"/v1/screens/{job_id}/results", params={"top": 3, "format": "csv", "target": "ABL1"})
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [r["rank"] for r in rows] == ["1", "2", "3"] and {r["target_id"] for r in rows} == {"ABL1"}
+
+    finished = http.delete(f"/v1/screens/{job_id}")
+    assert finished.status_code == 409 and finished.json()["code"] == "screen_state_conflict"
+
+    history = http.get("/v1/targets/EGFR").json()
+    assert history["history"][0]["job_id"] == job_id and history["best_hits"]
+
+    slow = http.post("/v1/screens", json={"library_id": library_id, "targets": ["EGFR", "ABL1"], "chunk_size": 1})
+    assert slow.status_code == 201
+    cancelled = http.delete(f"/v1/screens/{slow.json()['job_id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_operations_health_readiness_and_metrics(http: httpx.Client, gateway: Gateway) -> None:
+    with gateway.client(None) as anonymous:  # probes and scrapers need no key
+        assert anonymous.get("/healthz").json() == {"status": "alive"}
+        ready = anonymous.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["ready"] and {c["name"] for c in ready.json()["checks"]} == {"store", "ray", "model"}
+        http.post("/v1/predict", json={"pairs": [{"smiles": ASPIRIN, "sequence": EGFR}]})
+        metrics = anonymous.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    for name in (
+        'repurpose_gateway_requests_total{method="POST",route="/v1/predict",status="200"}',
+        "repurpose_gateway_request_seconds_bucket",
+        "repurpose_gateway_requests_in_flight",
+        "repurpose_gateway_predict_pairs_bucket",
+        'repurpose_gateway_pairs_scored_total{kind="predict"}',
+        "repurpose_scorer_pairs_scored_total",
+        "repurpose_scorer_compound_cache_hits_total",
+        "repurpose_scorer_predict_batches_total",
+    ):
+        assert name in text, name

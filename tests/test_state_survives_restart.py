@@ -1,0 +1,81 @@
+"""A user's whole session across `down` and `up`: everything registered is still there.
+
+Real `repurpose up` heads in subprocesses, on a SQLite file and on the PostgreSQL server here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN
+from tests.helpers import SAMPLE_TRAIN
+from tests.test_cluster_lifecycle import cluster_env, free_port, repurpose
+
+pytestmark = pytest.mark.slow
+
+TARGET_SEQUENCE = "MKVLAAGIVALLLAAGCSSSKQETAAAKFERQHMDSSTSAASSSNYCNQMMKSRNLTKDRCKPVNTFVHESLADVQAVCSQK"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'home' / 'repurpose.db'}"
+        return
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
+    name = f"repurpose_restart_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def ok(*args: str, env: dict[str, str]) -> str:
+    done = repurpose(*args, env=env)
+    assert done.returncode == 0, f"repurpose {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def test_datasets_targets_runs_and_promotions_survive_down_and_up(tmp_path: Path, database_url: str) -> None:
+    home = str(tmp_path / "home")
+    env = cluster_env(free_port()) | {"REPURPOSE_DATABASE_URL": database_url, "REPURPOSE_HOME": home}
+    try:
+        first = ok("up", "--json", env=env)
+        assert json.loads(first.strip().splitlines()[-1])["started_head"] is True
+        bundled = json.loads(ok("models", "show", "drugban-human", "--json", env=env))
+        assert (bundled["version"], bundled["stage"]) == (1, "production")
+
+        dataset = json.loads(ok("datasets", "register", str(SAMPLE_TRAIN), "--name", "sample", "--json", env=env))
+        ok("targets", "add", "P00533", "--sequence", TARGET_SEQUENCE, "--name", "test target", env=env)
+        run = json.loads(ok("train", "--dataset", "sample", "--model-type", "rf", "--json", env=env))
+        assert run["status"] == "succeeded" and run["model"]["version"] == 1
+        name = run["model"]["name"]
+        ok("models", "promote", name, "1", "--stage", "staging", "--reason", "looks fine", env=env)
+
+        ok("down", env=env)
+        ok("up", env=env)
+
+        shown = json.loads(ok("datasets", "show", dataset["dataset_id"][:12], "--json", env=env))
+        assert shown["counts"] == dataset["counts"] and shown["name"] == "sample"
+        target = json.loads(ok("targets", "show", "P00533", "--json", env=env))
+        assert target["sequence"] == TARGET_SEQUENCE and target["name"] == "test target"
+        again = json.loads(ok("runs", "show", run["run_id"][:12], "--json", env=env))
+        assert again["status"] == "succeeded" and again["model"] == run["model"]
+        model = json.loads(ok("models", "show", name, "--json", env=env))
+        assert (model["version"], model["stage"]) == (1, "staging")
+        bundled_again = json.loads(ok("models", "show", "drugban-human", "--json", env=env))
+        assert (bundled_again["version"], bundled_again["stage"]) == (1, "production")  # registered once
+        listed = json.loads(ok("models", "list", "--json", env=env))
+        assert sorted(m["name"] for m in listed) == sorted(["drugban-human", name])
+    finally:
+        repurpose("down", env=env)
