@@ -25,6 +25,7 @@
     │   ├── UnknownGrainMethod     the grain kind has no such public operation
     │   ├── GrainStateInvalid      the stored state no longer fits the grain's State model
     │   └── GrainUnavailable       the grain's host did not come back in time after dying
+    ├── GatewayError               a remote gateway refused a request or could not be reached
     ├── ModelDirectoryError        a model directory that is incomplete or of another type
     └── CheckpointError            a checkpoint that cannot be resumed from
 
@@ -236,6 +237,29 @@ class GrainStateInvalid(GrainError):
 
 class GrainUnavailable(GrainError):
     code = "grain_unavailable"
+
+
+class GatewayError(RepurposeError):
+    """What a gateway answered instead (``status`` 0: it could not be reached). ``code`` is the
+    gateway's stable code (``dataset_not_found``, ``rate_limited``…) when it sent one."""
+
+    code = "gateway_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        field: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        if code is not None:
+            self.code = code
+        self.field = field
+        self.request_id = request_id
 
 
 class ClusterError(RepurposeError):

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 
@@ -108,9 +110,24 @@ def down(home: HomeOption = None) -> None:
     console.print(f"cluster under {resolved} stopped" if stopped else f"no cluster was running under {resolved}")
 
 
-def status(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """What runs: Ray, the grain hosts and their activations."""
+def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False) -> None:
+    """What runs: Ray, the grain hosts and their activations (with --url: the gateway's readiness)."""
     from repurpose.cluster import cluster_status
+
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        readiness = run_or_exit(gateway.readiness)
+        if as_json:
+            print_json(readiness)
+        else:
+            console.print(f"gateway {gateway.url}  ready: {'yes' if readiness.ready else 'no'}", highlight=False)
+            checks = Table("check", "ok", "detail")
+            for check in readiness.checks:
+                checks.add_row(check.name, "yes" if check.ok else "no", Text(check.detail))
+            console.print(checks)
+        if not readiness.ready:
+            raise typer.Exit(1)
+        return
 
     report = run_or_exit(cluster_status, resolve_home(home))
     if as_json:

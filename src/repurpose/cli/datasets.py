@@ -11,6 +11,7 @@ from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.contracts.datasets import DatasetDetail, SplitSummary
@@ -37,6 +38,8 @@ def register_command(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with the columns SMILES,Protein,Y.")],
     name: Annotated[str | None, typer.Option("--name", help="A name for the version (default: the file stem).")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate a pair table and store it as a dataset version named by its content."""
@@ -49,9 +52,12 @@ def register_command(
     if size > DEFAULT_MAX_BYTES:
         raise fail(f"{file}: {size:,} bytes is more than the {DEFAULT_MAX_BYTES:,} accepted; split the table")
     data = file.read_bytes()
-    client = client_for(home)
+    gateway = gateway_for(url, key, home)
     with _spinner(f"validating {file.name}", not as_json):
-        registration = run_or_exit(register_dataset, client, data, filename=str(file), name=name)
+        if gateway is not None:
+            registration = run_or_exit(gateway.register_dataset, data, file.name, name)
+        else:
+            registration = run_or_exit(register_dataset, client_for(home), data, filename=str(file), name=name)
     if as_json:
         print_json(registration)
         return
@@ -65,13 +71,22 @@ def register_command(
 
 
 @datasets_app.command("show")
-def show_command(dataset: DatasetArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def show_command(
+    dataset: DatasetArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """The version's validation report, class balance, lengths, descriptor quantiles and splits."""
     from repurpose.actors.dataset_version import DatasetVersion
 
-    client = client_for(home)
-    dataset_id = _resolve(client, dataset)
-    detail: DatasetDetail = run_or_exit(client.call, DatasetVersion, dataset_id, "show")
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        detail = run_or_exit(gateway.dataset, dataset)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, DatasetVersion, _resolve(client, dataset), "show")
     if as_json:
         print_json(detail)
         return
@@ -97,6 +112,8 @@ def split_command(
         str | None, typer.Option("--fractions", help="train,val,test fractions (default 0.8,0.1,0.1).")
     ] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Split a version into train/val/test, seeded and reproducible; the split is stored."""
@@ -105,27 +122,34 @@ def split_command(
 
     parts = _parse_fractions(fractions)
     run_or_exit(split_id_for, kind, seed, parts)  # refuse a bad kind or fractions before connecting
-    client = client_for(home)
-    dataset_id = _resolve(client, dataset)
+    gateway = gateway_for(url, key, home)
     with _spinner(f"splitting ({kind}, seed {seed})", not as_json):
-        summary: SplitSummary = run_or_exit(
-            client.call, DatasetVersion, dataset_id, "split", kind, seed, parts, idempotent=False
-        )
+        if gateway is not None:
+            summary = run_or_exit(gateway.split_dataset, dataset, kind, seed, parts)
+        else:
+            client = client_for(home)
+            dataset = _resolve(client, dataset)
+            summary = run_or_exit(client.call, DatasetVersion, dataset, "split", kind, seed, parts, idempotent=False)
     if as_json:
         print_json(summary)
         return
-    console.print(f"split {summary.split_id} of dataset {dataset_id}", highlight=False)
+    console.print(f"split {summary.split_id} of dataset {dataset}", highlight=False)
     _print_splits([summary])
 
 
 @datasets_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every registered dataset version."""
     from repurpose.actors.dataset_version import list_datasets
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        versions = run_or_exit(list_datasets, engine)
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        versions = run_or_exit(gateway.datasets)
+    else:
+        with store_engine(client_for(home)) as engine:
+            versions = run_or_exit(list_datasets, engine)
     if as_json:
         print_json([v.model_dump(mode="json") for v in versions])
         return

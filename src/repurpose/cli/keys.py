@@ -9,6 +9,7 @@ from rich.table import Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.gateway.keys import ApiKeySummary, IssuedKey
@@ -27,6 +28,8 @@ def create_command(
     role: Annotated[str, typer.Option("--role", help="admin (everything), scientist or reader (read and score).")],
     name: Annotated[str | None, typer.Option("--name", help="Whose or what for (shown by `keys list`).")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key and print it, once: only a hash of its secret is stored."""
@@ -34,8 +37,12 @@ def create_command(
 
     if role not in ROLES:
         raise fail(f"--role takes one of {', '.join(ROLES)}, not {role!r}")
-    client = client_for(home)
-    issued: IssuedKey = run_or_exit(create_key, client, role, name)
+    gateway = gateway_for(url, key, home)
+    issued: IssuedKey
+    if gateway is not None:
+        issued = run_or_exit(gateway.create_key, role, name)
+    else:
+        issued = run_or_exit(create_key, client_for(home), role, name)
     if as_json:
         print_json({"key": issued.key, **issued.summary.model_dump(mode="json")})
         return
@@ -48,20 +55,26 @@ def create_command(
 
 
 @keys_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every key made (never their secrets), revoked ones too."""
     from repurpose.gateway.keys import list_keys
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        keys: list[ApiKeySummary] = run_or_exit(list_keys, engine)
+    gateway = gateway_for(url, key, home)
+    keys: list[ApiKeySummary]
+    if gateway is not None:
+        keys = run_or_exit(gateway.keys)
+    else:
+        with store_engine(client_for(home)) as engine:
+            keys = run_or_exit(list_keys, engine)
     if as_json:
         print_json([k.model_dump(mode="json") for k in keys])
         return
     table = Table("id", "role", "name", "created", "revoked")
-    for key in keys:
-        revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
-        table.add_row(key.key_id, key.role, key.name or "", f"{key.created_at:%Y-%m-%d %H:%M}", revoked)
+    for made in keys:
+        revoked = f"{made.revoked_at:%Y-%m-%d %H:%M}" if made.revoked_at else ""
+        table.add_row(made.key_id, made.role, made.name or "", f"{made.created_at:%Y-%m-%d %H:%M}", revoked)
     console.print(table)
 
 
@@ -69,14 +82,20 @@ def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
 def revoke_command(
     key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (12 hex digits, from `keys list`).")],
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key for good; gateways refuse it within seconds (gateway_key_cache_seconds)."""
     from repurpose.gateway.keys import check_key_id, revoke_key
 
-    run_or_exit(check_key_id, key_id)
-    client = client_for(home)
-    summary: ApiKeySummary = run_or_exit(revoke_key, client, key_id)
+    key_id = run_or_exit(check_key_id, key_id)
+    gateway = gateway_for(url, key, home)
+    summary: ApiKeySummary
+    if gateway is not None:
+        summary = run_or_exit(gateway.revoke_key, key_id)
+    else:
+        summary = run_or_exit(revoke_key, client_for(home), key_id)
     if as_json:
         print_json(summary)
         return

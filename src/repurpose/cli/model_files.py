@@ -1,4 +1,5 @@
-"""``repurpose evaluate`` and ``repurpose predict`` on a model directory."""
+"""``repurpose evaluate`` and ``repurpose predict`` on a model directory (``predict --url``: a registered
+model through a gateway)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from repurpose.cli.output import JsonOption, console, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 
 def register(app: typer.Typer) -> None:
@@ -38,20 +40,29 @@ def evaluate(
 
 
 def predict(
-    model: Annotated[Path, typer.Option("--model", help="A model directory.")],
+    model: Annotated[
+        str, typer.Option("--model", help="A model directory; with --url a registered model (name, name@version).")
+    ],
     smiles: Annotated[str, typer.Option("--smiles", help="The compound, as SMILES.")],
     protein: Annotated[str, typer.Option("--protein", help="The target's amino-acid sequence.")],
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The interaction probability of one compound–protein pair."""
-    from repurpose.model_dir import load_model_dir
-    from repurpose.pipeline import predict_pair
+    gateway = gateway_for(url, key)
+    if gateway is not None:
+        answer = run_or_exit(gateway.predict, [{"smiles": smiles, "sequence": protein}], model)
+        probability, threshold, interacts = answer.scores[0].probability, answer.threshold, answer.scores[0].interacts
+    else:
+        from repurpose.model_dir import load_model_dir
+        from repurpose.pipeline import predict_pair
 
-    loaded = run_or_exit(load_model_dir, model)
-    probability = run_or_exit(predict_pair, loaded, smiles, protein)
-    interacts = probability >= loaded.threshold
+        loaded = run_or_exit(load_model_dir, Path(model))
+        probability = run_or_exit(predict_pair, loaded, smiles, protein)
+        threshold, interacts = loaded.threshold, probability >= loaded.threshold
     if as_json:
-        print(json.dumps({"probability": probability, "threshold": loaded.threshold, "interacts": bool(interacts)}))
+        print(json.dumps({"probability": probability, "threshold": threshold, "interacts": bool(interacts)}))
         return
     verdict = "interacts" if interacts else "does not interact"
-    console.print(f"{probability:.4f}  ({verdict} at threshold {loaded.threshold:.4f})")
+    console.print(f"{probability:.4f}  ({verdict} at threshold {threshold:.4f})")

@@ -10,8 +10,9 @@ import typer
 from rich import box
 from rich.table import Column, Table
 
-from repurpose.cli.cluster import HomeOption, client_for
+from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
@@ -40,17 +41,18 @@ def register(app: typer.Typer) -> None:
 
 
 @models_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every registered model name: how many versions, which is in production."""
     from repurpose.actors.model_registry import list_models
-    from repurpose.store import make_engine
 
-    client = client_for(home)
-    engine = make_engine(client.settings.database_url)
-    try:
-        models = run_or_exit(list_models, engine)
-    finally:
-        engine.dispose()
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        models = run_or_exit(gateway.models)
+    else:
+        with store_engine(client_for(home)) as engine:
+            models = run_or_exit(list_models, engine)
     if as_json:
         print_json([m.model_dump(mode="json") for m in models])
         return
@@ -76,6 +78,8 @@ def show_command(
         typer.Option("--version", help="A number, latest or a stage (default: production, else the latest)."),
     ] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A version's lineage, metrics, evaluations and stage history, then every version of the model."""
@@ -84,15 +88,25 @@ def show_command(
     run_or_exit(check_model_name, name)
     if version is not None:
         run_or_exit(parse_version_ref, version)
-    client = client_for(home)
-    number = _resolve(client, name, version) if version is not None else None
-    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "show", number)
+    gateway = gateway_for(url, key, home)
+    detail: ModelVersionDetail
+    summary: ModelSummary
+    versions: list[ModelVersionSummary]
+    if gateway is not None:
+        overview = run_or_exit(gateway.model, name)
+        default = "production" if overview.summary.production is not None else "latest"
+        detail = run_or_exit(gateway.model_version, name, version or default)
+        summary, versions = overview.summary, overview.versions
+    else:
+        client = client_for(home)
+        number = _resolve(client, name, version) if version is not None else None
+        detail = run_or_exit(client.call, ModelRegistry, name, "show", number)
+        summary = run_or_exit(client.call, ModelRegistry, name, "summary")
+        versions = run_or_exit(client.call, ModelRegistry, name, "versions")
     if as_json:
         print_json(detail)
         return
     _print_detail(detail)
-    summary: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
-    versions: list[ModelVersionSummary] = run_or_exit(client.call, ModelRegistry, name, "versions")
     production = f"v{summary.production} in production" if summary.production else "none in production"
     console.print(f"model {name}: {_plural(summary.versions, 'version')}, {production}", highlight=False)
     _print_versions(versions)
@@ -108,6 +122,8 @@ def promote_command(
         bool, typer.Option("--force", help="Skip the metric gates of production (never the stage rules).")
     ] = False,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move a version to another stage, through the registry's gates."""
@@ -118,11 +134,21 @@ def promote_command(
     run_or_exit(parse_version_ref, version)
     if stage not in MODEL_STAGES:
         raise fail(f"--stage takes one of {', '.join(MODEL_STAGES)}, not {stage!r}")
-    client = client_for(home)
-    number = _resolve(client, name, version)
-    before: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "show", number)
-    replaced: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
-    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "promote", number, stage, reason, force)
+    gateway = gateway_for(url, key, home)
+    before: ModelVersionDetail
+    replaced: ModelSummary
+    detail: ModelVersionDetail
+    if gateway is not None:
+        before = run_or_exit(gateway.model_version, name, version)
+        number = before.version
+        replaced = run_or_exit(gateway.model, name).summary
+        detail = run_or_exit(gateway.promote, name, str(number), stage, reason, force)
+    else:
+        client = client_for(home)
+        number = _resolve(client, name, version)
+        before = run_or_exit(client.call, ModelRegistry, name, "show", number)
+        replaced = run_or_exit(client.call, ModelRegistry, name, "summary")
+        detail = run_or_exit(client.call, ModelRegistry, name, "promote", number, stage, reason, force)
     if as_json:
         print_json(detail)
         return
@@ -144,15 +170,24 @@ def rollback_command(
     name: NameArgument,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the stage history).")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Archive the production version and put the previous production version back."""
     from repurpose.actors.model_registry import ModelRegistry, check_model_name
 
     run_or_exit(check_model_name, name)
-    client = client_for(home)
-    before: ModelSummary = run_or_exit(client.call, ModelRegistry, name, "summary")
-    detail: ModelVersionDetail = run_or_exit(client.call, ModelRegistry, name, "rollback", reason, idempotent=False)
+    gateway = gateway_for(url, key, home)
+    before: ModelSummary
+    detail: ModelVersionDetail
+    if gateway is not None:
+        before = run_or_exit(gateway.model, name).summary
+        detail = run_or_exit(gateway.rollback, name, reason)
+    else:
+        client = client_for(home)
+        before = run_or_exit(client.call, ModelRegistry, name, "summary")
+        detail = run_or_exit(client.call, ModelRegistry, name, "rollback", reason, idempotent=False)
     if as_json:
         print_json(detail)
         return
@@ -175,6 +210,8 @@ def evaluate_command(
         str | None, typer.Option("--part", help="all, train, val or test (default: test with --split, else all).")
     ] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split)."""
@@ -191,19 +228,23 @@ def evaluate_command(
         raise fail(f"--part takes one of {', '.join(EVALUATION_PARTS)}, not {chosen!r}")
     if chosen != "all" and split is None:
         raise fail(f"--part {chosen} is a part of a split: give --split too (e.g. --split random-1)")
-    client = client_for(home)
-    dataset_id = _resolve_dataset(client, dataset)
-    number = _resolve(client, name, version)
-    status = console.status(f"evaluating {name} v{number}", spinner="dots") if not as_json else None
+    gateway = gateway_for(url, key, home)
+    status = console.status(f"evaluating {name} ({version})", spinner="dots") if not as_json else None
+    evaluation: ModelEvaluation
     with status or contextlib.nullcontext():
-        evaluation: ModelEvaluation = run_or_exit(
-            client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, chosen
-        )
+        if gateway is not None:
+            number = run_or_exit(gateway.model_version, name, version).version
+            evaluation = run_or_exit(gateway.evaluate, name, str(number), dataset, split, chosen)
+        else:
+            client = client_for(home)
+            dataset_id = _resolve_dataset(client, dataset)
+            number = _resolve(client, name, version)
+            evaluation = run_or_exit(client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, chosen)
     if as_json:
         print_json(evaluation)
         return
     rows = "every row" if evaluation.split_id is None else f"split {evaluation.split_id}, part {evaluation.part}"
-    console.print(f"{name} v{number} on dataset {dataset_id[:12]} ({rows})", highlight=False)
+    console.print(f"{name} v{number} on dataset {evaluation.dataset_id[:12]} ({rows})", highlight=False)
     table = Table("metric", Column("value", justify="right"))
     for key in (*METRICS_SHOWN, "threshold"):
         table.add_row(key, _number(getattr(evaluation.metrics, key)))
@@ -223,13 +264,9 @@ def _resolve(client: GrainClient, name: str, ref: str) -> int:
 
 def _resolve_dataset(client: GrainClient, reference: str) -> str:
     from repurpose.actors.dataset_version import resolve_dataset
-    from repurpose.store import make_engine
 
-    engine = make_engine(client.settings.database_url)
-    try:
+    with store_engine(client) as engine:
         return run_or_exit(resolve_dataset, engine, reference)
-    finally:
-        engine.dispose()
 
 
 def _print_versions(versions: list[ModelVersionSummary]) -> None:

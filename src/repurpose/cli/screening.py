@@ -8,6 +8,8 @@ import csv
 import io
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +21,7 @@ from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.contracts.screening import (
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
         ScreenDetail,
         ScreenResults,
     )
+    from repurpose.gateway_client import GatewayClient
     from repurpose.grains import GrainClient
 
 POLL_SECONDS = 0.5
@@ -74,6 +78,8 @@ def screen(
     name: Annotated[str | None, typer.Option("--name", help="With a library file: the library's name.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Submit the job and return.")] = False,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Screen a compound library against targets with a model; follows the job with a progress bar."""
@@ -90,22 +96,23 @@ def screen(
     for target_id in target:
         run_or_exit(check_target_id, target_id)
     path = Path(library)
-    client = client_for(home)
+    gateway = gateway_for(url, key, home)
+    client = client_for(home) if gateway is None else None
     if path.is_file():
-        registration = _register_file(client, path, name, quiet=as_json)
+        registration = _register_file(client, gateway, path, name, quiet=as_json)
         library_id = registration.library_id
     else:
         if name is not None:
             raise fail("--name names a library registered from a file; --library is not a file here")
-        library_id = _library_id(client, library)
-    detail = _submit(client, library_id, target, model, top, chunk_size)
+        library_id = _library_id(client, gateway, library)
+    detail = _submit(client, gateway, library_id, target, model, top, chunk_size)
     if not as_json:
         _say(
             f"screen {detail.job_id} started: {detail.compounds:,} compounds × {len(detail.targets)} target(s) "
             f"with {detail.model}",
         )
     if not detach and detail.status == "running":
-        detail = _follow(client, detail, quiet=as_json)
+        detail = _follow(_screen_reader(client, gateway), detail, quiet=as_json)
     if as_json:
         print_json(detail)
         return
@@ -115,7 +122,13 @@ def screen(
 
 
 def _submit(
-    client: GrainClient, library_id: str, targets: list[str], model: str, top: int, chunk_size: int | None
+    client: GrainClient | None,
+    gateway: GatewayClient | None,
+    library_id: str,
+    targets: list[str],
+    model: str,
+    top: int,
+    chunk_size: int | None,
 ) -> ScreenDetail:
     from repurpose.actors.screening_job import submit_screen, validated_request
 
@@ -123,14 +136,26 @@ def _submit(
         validated_request,
         {"library_id": library_id, "targets": targets, "model": model, "top": top, "chunk_size": chunk_size},
     )
+    if gateway is not None:
+        # a retried submit (the CLI retries 429 and 503) must not start a second job
+        return run_or_exit(gateway.submit_screen, request, idempotency_key=uuid.uuid4().hex)
+    assert client is not None
     detail: ScreenDetail = run_or_exit(submit_screen, client, request)
     return detail
 
 
-def _follow(client: GrainClient, detail: ScreenDetail, *, quiet: bool) -> ScreenDetail:
-    """Poll the job until it ends, with a bar over its pairs; Ctrl-C leaves it running."""
+def _screen_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Callable[[str], ScreenDetail]:
+    """How to read a job's detail by id: through the gateway, or from its grain."""
+    if gateway is not None:
+        return gateway.screen
     from repurpose.actors.screening_job import ScreeningJob
 
+    assert client is not None
+    return lambda job_id: client.call(ScreeningJob, job_id, "show")
+
+
+def _follow(read: Callable[[str], ScreenDetail], detail: ScreenDetail, *, quiet: bool) -> ScreenDetail:
+    """Poll the job until it ends, with a bar over its pairs; Ctrl-C leaves it running."""
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -145,7 +170,7 @@ def _follow(client: GrainClient, detail: ScreenDetail, *, quiet: bool) -> Screen
             task = bar.add_task("screening", total=detail.progress.pairs_total, pace="-", eta="-")
             while detail.status == "running":
                 time.sleep(POLL_SECONDS)
-                detail = run_or_exit(client.call, ScreeningJob, detail.job_id, "show")
+                detail = run_or_exit(read, detail.job_id)
                 p = detail.progress
                 pace = f"{p.pairs_per_second:,.0f}/s" if p.pairs_per_second else "-"
                 eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "-"
@@ -215,13 +240,18 @@ def _job_id(client: GrainClient, reference: str) -> str:
 
 
 @screens_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every screening job, newest first."""
     from repurpose.actors.screening_job import list_screens
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        jobs = run_or_exit(list_screens, engine)
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        jobs = run_or_exit(gateway.screens)
+    else:
+        with store_engine(client_for(home)) as engine:
+            jobs = run_or_exit(list_screens, engine)
     if as_json:
         print_json([j.model_dump(mode="json") for j in jobs])
         return
@@ -250,12 +280,23 @@ def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
 
 
 @screens_app.command("show")
-def show_command(job: ScreenArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def show_command(
+    job: ScreenArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """A job's status, progress, attempts, best hits and skipped compounds."""
     from repurpose.actors.screening_job import ScreeningJob
 
-    client = client_for(home)
-    detail: ScreenDetail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "show")
+    gateway = gateway_for(url, key, home)
+    detail: ScreenDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.screen, job)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "show")
     if as_json:
         print_json(detail)
         return
@@ -293,6 +334,8 @@ def results_command(
     output_format: Annotated[ResultsFormat, typer.Option("--format", help="table, json or csv.")] = ResultsFormat.table,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
 ) -> None:
     """The best hits per target, ranked (partial while the job runs)."""
     from repurpose.actors.screening_job import ScreeningJob
@@ -300,10 +343,13 @@ def results_command(
 
     if top is not None and not 1 <= top <= MAX_TOP:
         raise fail(f"--top takes 1 to {MAX_TOP}, not {top}")
-    client = client_for(home)
-    results: ScreenResults = run_or_exit(
-        client.call, ScreeningJob, _job_id(client, job), "results", target=target, top=top
-    )
+    gateway = gateway_for(url, key, home)
+    results: ScreenResults
+    if gateway is not None:
+        results = run_or_exit(gateway.screen_results, job, target, top)
+    else:
+        client = client_for(home)
+        results = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "results", target=target, top=top)
     if output_format is ResultsFormat.table:
         if out is not None:
             raise fail("--out writes json or csv: add --format csv (or json)")
@@ -346,12 +392,23 @@ def _print_results_table(results: ScreenResults) -> None:
 
 
 @screens_app.command("cancel")
-def cancel_command(job: ScreenArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def cancel_command(
+    job: ScreenArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Stop a running job; the chunks done so far keep their results."""
     from repurpose.actors.screening_job import ScreeningJob
 
-    client = client_for(home)
-    detail: ScreenDetail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "cancel")
+    gateway = gateway_for(url, key, home)
+    detail: ScreenDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.cancel_screen, job)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "cancel")
     if as_json:
         print_json(detail)
         return
@@ -362,7 +419,9 @@ def cancel_command(job: ScreenArgument, home: HomeOption = None, as_json: JsonOp
 # --- repurpose libraries -------------------------------------------------------------------------
 
 
-def _register_file(client: GrainClient, path: Path, name: str | None, *, quiet: bool) -> LibraryRegistration:
+def _register_file(
+    client: GrainClient | None, gateway: GatewayClient | None, path: Path, name: str | None, *, quiet: bool
+) -> LibraryRegistration:
     from repurpose.actors.compound_library import MAX_LIBRARY_BYTES, register_library
 
     size = path.stat().st_size
@@ -370,8 +429,13 @@ def _register_file(client: GrainClient, path: Path, name: str | None, *, quiet: 
         raise fail(f"{path}: {size:,} bytes is more than the {MAX_LIBRARY_BYTES:,} accepted; split the library")
     data = path.read_bytes()
     status = console.status(f"registering {path.name}", spinner="dots") if not quiet else contextlib.nullcontext()
+    registration: LibraryRegistration
     with status:
-        registration: LibraryRegistration = run_or_exit(register_library, client, data, filename=str(path), name=name)
+        if gateway is not None:
+            registration = run_or_exit(gateway.register_library, data, path.name, name)
+        else:
+            assert client is not None
+            registration = run_or_exit(register_library, client, data, filename=str(path), name=name)
     if not quiet:
         what = "registered" if registration.created else "already registered:"
         label = f"{registration.name}, {registration.compounds:,} compounds"
@@ -379,9 +443,12 @@ def _register_file(client: GrainClient, path: Path, name: str | None, *, quiet: 
     return registration
 
 
-def _library_id(client: GrainClient, reference: str) -> str:
+def _library_id(client: GrainClient | None, gateway: GatewayClient | None, reference: str) -> str:
     from repurpose.actors.compound_library import resolve_library
 
+    if gateway is not None:
+        return run_or_exit(gateway.library, reference).library_id
+    assert client is not None
     with store_engine(client) as engine:
         return run_or_exit(resolve_library, engine, reference)
 
@@ -391,13 +458,16 @@ def libraries_register_command(
     file: Annotated[Path, typer.Argument(help="CSV with compound_id (or id, name) and smiles columns, or .smi.")],
     name: Annotated[str | None, typer.Option("--name", help="A name for the library (default: the file stem).")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Store a compound library named by its content (SMILES are checked when screened)."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    client = client_for(home)
-    registration = _register_file(client, file, name, quiet=as_json)
+    gateway = gateway_for(url, key, home)
+    client = client_for(home) if gateway is None else None
+    registration = _register_file(client, gateway, file, name, quiet=as_json)
     if as_json:
         print_json(registration)
         return
@@ -407,13 +477,18 @@ def libraries_register_command(
 
 
 @libraries_app.command("list")
-def libraries_list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def libraries_list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every registered library."""
     from repurpose.actors.compound_library import list_libraries
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        libraries = run_or_exit(list_libraries, engine)
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        libraries = run_or_exit(gateway.libraries)
+    else:
+        with store_engine(client_for(home)) as engine:
+            libraries = run_or_exit(list_libraries, engine)
     if as_json:
         print_json([v.model_dump(mode="json") for v in libraries])
         return
@@ -439,12 +514,23 @@ def libraries_list_command(home: HomeOption = None, as_json: JsonOption = False)
 
 
 @libraries_app.command("show")
-def libraries_show_command(library: LibraryArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def libraries_show_command(
+    library: LibraryArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """A library's summary and its first compounds."""
     from repurpose.actors.compound_library import CompoundLibrary
 
-    client = client_for(home)
-    detail: LibraryDetail = run_or_exit(client.call, CompoundLibrary, _library_id(client, library), "show")
+    gateway = gateway_for(url, key, home)
+    detail: LibraryDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.library, library)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, CompoundLibrary, _library_id(client, None, library), "show")
     if as_json:
         print_json(detail)
         return

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, print_json, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.contracts.targets import TargetDetail, TargetRegistration
@@ -33,6 +34,8 @@ def add_command(
     name: Annotated[str | None, typer.Option("--name", help="A readable name (e.g. the protein's).")] = None,
     organism: Annotated[str | None, typer.Option("--organism", help="e.g. Homo sapiens.")] = None,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a target; the same id with the same sequence again changes nothing."""
@@ -40,10 +43,21 @@ def add_command(
 
     run_or_exit(check_target_id, target_id)  # bad input is refused before connecting
     run_or_exit(normalize_target_sequence, sequence)
-    client = client_for(home)
-    registration: TargetRegistration = run_or_exit(
-        client.call, TargetProtein, target_id, "register", sequence, name=name, organism=organism, idempotent=False
-    )
+    gateway = gateway_for(url, key, home)
+    registration: TargetRegistration
+    if gateway is not None:
+        registration = run_or_exit(gateway.register_target, target_id, sequence, name, organism)
+    else:
+        registration = run_or_exit(
+            client_for(home).call,
+            TargetProtein,
+            target_id,
+            "register",
+            sequence,
+            name=name,
+            organism=organism,
+            idempotent=False,
+        )
     if as_json:
         print_json(registration)
         return
@@ -53,13 +67,23 @@ def add_command(
 
 
 @targets_app.command("show")
-def show_command(target_id: TargetArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def show_command(
+    target_id: TargetArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """A target's sequence and screening history."""
     from repurpose.actors.target_protein import TargetProtein, check_target_id
 
     run_or_exit(check_target_id, target_id)
-    client = client_for(home)
-    detail: TargetDetail = run_or_exit(client.call, TargetProtein, target_id, "show")
+    gateway = gateway_for(url, key, home)
+    detail: TargetDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.target, target_id)
+    else:
+        detail = run_or_exit(client_for(home).call, TargetProtein, target_id, "show")
     if as_json:
         print_json(detail)
         return
@@ -88,13 +112,18 @@ def show_command(target_id: TargetArgument, home: HomeOption = None, as_json: Js
 
 
 @targets_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every registered target."""
     from repurpose.actors.target_protein import list_targets
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        targets = run_or_exit(list_targets, engine)
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        targets = run_or_exit(gateway.targets)
+    else:
+        with store_engine(client_for(home)) as engine:
+            targets = run_or_exit(list_targets, engine)
     if as_json:
         print_json([t.model_dump(mode="json") for t in targets])
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,11 +12,13 @@ from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, progress_bar, run_or_exit
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 from repurpose.training import EpochRecord, ModelType, TrainingConfig
 from repurpose.training import Progress as TrainingProgress
 
 if TYPE_CHECKING:
     from repurpose.contracts.training_runs import RunDetail
+    from repurpose.gateway_client import GatewayClient
     from repurpose.grains import GrainClient
 
 POLL_SECONDS = 1.0
@@ -54,14 +57,17 @@ def train(
     gpus: Annotated[float, typer.Option("--gpus", min=0, help="With --dataset: GPUs for the worker.")] = 0,
     detach: Annotated[bool, typer.Option("--detach", help="With --dataset: start the run and return.")] = False,
     home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a model: from pair files into a directory (--train/--val/--out), or as a cluster run (--dataset)."""
     if dataset is not None:
         if train_file is not None or val_file is not None or out is not None or resume:
             raise fail("--dataset trains on the cluster: leave out --train, --val, --out and --resume")
+        gateway = gateway_for(url, key, home)
         _train_on_cluster(
-            dataset, split, name, model_type, epochs, batch_size, lr, seed, cpus, gpus, detach, home, as_json
+            dataset, split, name, model_type, epochs, batch_size, lr, seed, cpus, gpus, detach, home, gateway, as_json
         )
         return
     if train_file is None or val_file is None or out is None:
@@ -122,6 +128,7 @@ def _train_on_cluster(
     gpus: float,
     detach: bool,
     home: Path | None,
+    gateway: GatewayClient | None,
     as_json: bool,
 ) -> None:
     from pydantic import ValidationError
@@ -136,9 +143,13 @@ def _train_on_cluster(
         from repurpose.actors.model_registry import check_model_name
 
         run_or_exit(check_model_name, name)
-    client = client_for(home)
-    with store_engine(client) as engine:
-        dataset_id = run_or_exit(resolve_dataset, engine, dataset)
+    client = client_for(home) if gateway is None else None
+    if gateway is not None:
+        dataset_id = run_or_exit(gateway.dataset, dataset).dataset_id
+    else:
+        assert client is not None
+        with store_engine(client) as engine:
+            dataset_id = run_or_exit(resolve_dataset, engine, dataset)
     try:
         request = RunRequest(
             dataset_id=dataset_id,
@@ -156,12 +167,16 @@ def _train_on_cluster(
         first = error.errors()[0]
         option = _OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
         raise fail(f"{option}: {first['msg']}") from None
-    detail = run_or_exit(start_run, client, request)
+    if gateway is not None:
+        detail = run_or_exit(gateway.start_run, request)
+    else:
+        assert client is not None
+        detail = run_or_exit(start_run, client, request)
     if not as_json:
         what = "started" if detail.created else f"found ({detail.status})"
         console.print(f"run {detail.run_id[:12]} {what}: {model_type} -> model {detail.model_name}", highlight=False)
     if not detach and detail.status == "running":
-        detail = _follow(client, detail, quiet=as_json)
+        detail = _follow(_run_reader(client, gateway), detail, quiet=as_json)
     if as_json:
         print_json(detail)
         return
@@ -170,16 +185,24 @@ def _train_on_cluster(
         raise typer.Exit(1)
 
 
-def _follow(client: GrainClient, detail: RunDetail, *, quiet: bool) -> RunDetail:
-    """Poll the run until it finishes, with a progress bar over its epochs."""
+def _run_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Callable[[str], RunDetail]:
+    """How to read a run's detail by id: through the gateway, or from its grain."""
+    if gateway is not None:
+        return gateway.run
     from repurpose.actors.training_run import TrainingRun
 
+    assert client is not None
+    return lambda run_id: client.call(TrainingRun, run_id, "show")
+
+
+def _follow(read: Callable[[str], RunDetail], detail: RunDetail, *, quiet: bool) -> RunDetail:
+    """Poll the run until it finishes, with a progress bar over its epochs."""
     with progress_bar() as bar:
         task = bar.add_task("starting", total=detail.request.epochs, visible=not quiet)
         shown = len(detail.history)
         while detail.status == "running":
             time.sleep(POLL_SECONDS)
-            detail = run_or_exit(client.call, TrainingRun, detail.run_id, "show")
+            detail = run_or_exit(read, detail.run_id)
             for record in detail.history[shown:]:
                 if not quiet:
                     bar.console.print(
@@ -216,13 +239,18 @@ def _run_id(client: GrainClient, reference: str) -> str:
 
 
 @runs_app.command("list")
-def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Every training run, newest first."""
     from repurpose.actors.training_run import list_runs
 
-    client = client_for(home)
-    with store_engine(client) as engine:
-        runs = list_runs(engine)
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        runs = run_or_exit(gateway.runs)
+    else:
+        with store_engine(client_for(home)) as engine:
+            runs = run_or_exit(list_runs, engine)
     if as_json:
         print_json([r.model_dump(mode="json") for r in runs])
         return
@@ -240,12 +268,19 @@ def list_command(home: HomeOption = None, as_json: JsonOption = False) -> None:
 
 
 @runs_app.command("show")
-def show_command(run: RunArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def show_command(
+    run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """A run's status, progress, curves and the model it made."""
     from repurpose.actors.training_run import TrainingRun
 
-    client = client_for(home)
-    detail: RunDetail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "show")
+    gateway = gateway_for(url, key, home)
+    detail: RunDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.run, run)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "show")
     if as_json:
         print_json(detail)
         return
@@ -275,12 +310,19 @@ def show_command(run: RunArgument, home: HomeOption = None, as_json: JsonOption 
 
 
 @runs_app.command("cancel")
-def cancel_command(run: RunArgument, home: HomeOption = None, as_json: JsonOption = False) -> None:
+def cancel_command(
+    run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """Stop a running run; starting the same run again resumes from its last checkpoint."""
     from repurpose.actors.training_run import TrainingRun
 
-    client = client_for(home)
-    detail: RunDetail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "cancel")
+    gateway = gateway_for(url, key, home)
+    detail: RunDetail
+    if gateway is not None:
+        detail = run_or_exit(gateway.cancel_run, run)
+    else:
+        client = client_for(home)
+        detail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "cancel")
     if as_json:
         print_json(detail)
         return

@@ -6,7 +6,7 @@ unknown, wrong or revoked keys get 401 (with ``WWW-Authenticate: Bearer``). The 
 ``Principal``, goes into the request's state; each route then demands a permission through
 ``allow`` (its dependency in ``deps``), and a role without it gets 403.
 
-    role        read   score   write (datasets, training, targets, screens, evaluations)   manage (promote, rollback)
+    role        read   score   write (datasets, training, targets, screens, evaluations)   manage (stages, keys)
     reader       ✓       ✓
     scientist    ✓       ✓        ✓
     admin        ✓       ✓        ✓                                                           ✓

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from repurpose.actors.target_protein import MAX_SEQUENCE_LENGTH, check_target_id, normalize_target_sequence
 from repurpose.contracts.datasets import DatasetSummary
-from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary
+from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary, ModelVersionSummary
 from repurpose.contracts.scoring import MAX_PREDICT_PAIRS, PairScore
 from repurpose.contracts.screening import DEFAULT_MODEL, LibrarySummary, ScreenSummary
 from repurpose.contracts.targets import TargetSummary
@@ -26,6 +26,8 @@ from repurpose.dataset_splits import SplitKind
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import RepurposeError
 from repurpose.explanations import Explanation
+from repurpose.gateway.keys import MAX_NAME_LENGTH as MAX_KEY_NAME_LENGTH
+from repurpose.gateway.keys import ApiKeySummary, Role
 
 MAX_SMILES_LENGTH = 5_000
 MAX_REFERENCE_LENGTH = 200
@@ -195,6 +197,11 @@ class TargetBody(Body):
     organism: str | None = Field(default=None, max_length=200)
 
 
+class KeyBody(Body):
+    role: Role = Field(description="admin (everything), scientist (datasets, training, screening) or reader.")
+    name: str | None = Field(default=None, max_length=MAX_KEY_NAME_LENGTH, description="Whose or what for.")
+
+
 # --- lists and operations ------------------------------------------------------------------------
 
 
@@ -208,6 +215,15 @@ class RunList(BaseModel):
 
 class ModelList(BaseModel):
     items: list[ModelSummary]
+
+
+class ModelOverview(BaseModel):
+    summary: ModelSummary
+    versions: list[ModelVersionSummary] = Field(description="Every version, oldest first.")
+
+
+class KeyList(BaseModel):
+    items: list[ApiKeySummary]
 
 
 class TargetList(BaseModel):

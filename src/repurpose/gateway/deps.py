@@ -25,4 +25,4 @@ Scoring = Annotated[Principal, Depends(allow(Permission.SCORE))]
 Writer = Annotated[Principal, Depends(allow(Permission.WRITE))]
 """Scientists and admins: datasets, training, targets, screens, evaluations."""
 Manager = Annotated[Principal, Depends(allow(Permission.MANAGE))]
-"""Admins: promotion and rollback."""
+"""Admins: promotion, rollback and API keys."""

@@ -148,15 +148,29 @@ def check_key_id(key_id: str) -> str:
 
 def create_key(client: GrainClient, role: str, name: str | None = None) -> IssuedKey:
     """Make a key with ``role``; the returned ``key`` is the only copy of its secret."""
-    if role not in ROLES:
-        raise InvalidInput(f"{role!r:.40} is not a role: use one of {', '.join(ROLES)}")
+    checked_name = _check_role_and_name(role, name)
     for _ in range(_CREATE_ATTEMPTS):
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        key_id, secret = _draw()
         try:
             summary: ApiKeySummary = client.call(
-                ApiKey, key_id, "create", role, hash_secret(secret), _check_name(name), idempotent=False
+                ApiKey, key_id, "create", role, hash_secret(secret), checked_name, idempotent=False
             )
         except ConflictError:  # 48 random bits collided: draw again
+            continue
+        return IssuedKey(key=f"{PREFIX}_{key_id}_{secret}", summary=summary)
+    raise ConflictError("could not draw a free API key id; try again")
+
+
+async def acreate_key(client: GrainClient, role: str, name: str | None = None) -> IssuedKey:
+    """``create_key`` for async callers (the gateway)."""
+    checked_name = _check_role_and_name(role, name)
+    for _ in range(_CREATE_ATTEMPTS):
+        key_id, secret = _draw()
+        try:
+            summary: ApiKeySummary = await client.acall(
+                ApiKey, key_id, "create", role, hash_secret(secret), checked_name, idempotent=False
+            )
+        except ConflictError:
             continue
         return IssuedKey(key=f"{PREFIX}_{key_id}_{secret}", summary=summary)
     raise ConflictError("could not draw a free API key id; try again")
@@ -165,6 +179,22 @@ def create_key(client: GrainClient, role: str, name: str | None = None) -> Issue
 def revoke_key(client: GrainClient, key_id: str) -> ApiKeySummary:
     summary: ApiKeySummary = client.call(ApiKey, check_key_id(key_id), "revoke")
     return summary
+
+
+async def arevoke_key(client: GrainClient, key_id: str) -> ApiKeySummary:
+    summary: ApiKeySummary = await client.acall(ApiKey, check_key_id(key_id), "revoke")
+    return summary
+
+
+def _draw() -> tuple[str, str]:
+    """A fresh (key id, secret): 48 and 256 random bits."""
+    return secrets.token_hex(6), secrets.token_urlsafe(32)
+
+
+def _check_role_and_name(role: str, name: str | None) -> str | None:
+    if role not in ROLES:
+        raise InvalidInput(f"{role!r:.40} is not a role: use one of {', '.join(ROLES)}")
+    return _check_name(name)
 
 
 def list_keys(engine: Engine) -> list[ApiKeySummary]:

@@ -1,6 +1,16 @@
 """One small router per area; ``ROUTERS`` is what the app includes, ``UPLOAD_PATHS`` what takes files."""
 
-from repurpose.gateway.routes import datasets, libraries, models, operations, scoring, screens, targets, training
+from repurpose.gateway.routes import (
+    datasets,
+    keys,
+    libraries,
+    models,
+    operations,
+    scoring,
+    screens,
+    targets,
+    training,
+)
 
 ROUTERS = (
     operations.router,
@@ -11,6 +21,7 @@ ROUTERS = (
     scoring.router,
     libraries.router,
     screens.router,
+    keys.router,
 )
 UPLOAD_PATHS = (datasets.UPLOAD_PATH, libraries.UPLOAD_PATH)
 

@@ -15,6 +15,7 @@ from repurpose.gateway.bodies import (
     VERSION_PATTERN,
     EvaluateBody,
     ModelList,
+    ModelOverview,
     PromoteBody,
     RollbackBody,
 )
@@ -46,6 +47,15 @@ Version = Annotated[
 async def models(services: ServicesDep, _: Reader) -> ModelList:
     """Every registered model name with its version count and production version."""
     return ModelList(items=await asyncio.to_thread(list_models, services.engine))
+
+
+@router.get("/{name}")
+async def model(services: ServicesDep, _: Reader, name: Name) -> ModelOverview:
+    """A model name: its version count and production version, and every version in a few fields."""
+    summary, versions = await asyncio.gather(
+        services.grains.acall(ModelRegistry, name, "summary"), services.grains.acall(ModelRegistry, name, "versions")
+    )
+    return ModelOverview(summary=summary, versions=versions)
 
 
 @router.get("/{name}/versions/{version}")
