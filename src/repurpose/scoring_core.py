@@ -185,9 +185,12 @@ class ScoringCore:
     def predict_now(self, model: ResolvedModel, pairs: list[PairToScore]) -> list[PairScore]:
         loaded = self.load(model)
         probabilities = np.empty(len(pairs))
+        checked: set[str] = set()  # a 1,000-pair request usually names a few proteins: check each once
         for i, pair in enumerate(pairs):  # validate first: one bad pair refuses the request
             try:
-                normalize_protein(pair.sequence)
+                if pair.sequence not in checked:
+                    normalize_protein(pair.sequence)
+                    checked.add(pair.sequence)
                 self.compounds.get(pair.smiles) if loaded.fast is not None else None
             except RepurposeError as error:
                 raise InvalidInput(f"pair {i}: {error.message}") from None

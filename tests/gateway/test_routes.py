@@ -208,6 +208,12 @@ def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
         headers={"Idempotency-Key": "gw-screen-1"},
     )
     assert repeated.status_code == 201 and repeated.json()["job_id"] == job_id  # the first answer, replayed
+    other = http.post(
+        "/v1/screens",
+        json={"library_id": library_id, "targets": ["EGFR"], "top": 5, "chunk_size": 32},
+        headers={"Idempotency-Key": "gw-screen-1"},
+    )
+    assert other.status_code == 409 and other.json()["code"] == "screen_state_conflict", other.text
 
     done = wait_for(http, f"/v1/screens/{job_id}", lambda s: s["status"] != "running")
     assert done["status"] == "succeeded", done

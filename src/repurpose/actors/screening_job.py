@@ -550,7 +550,7 @@ def submit_screen(client: GrainClient, request: ScreenRequest, *, idempotency_ke
     request = validated_request(request)
     job_id = new_screen_id(idempotency_key)
     detail: ScreenDetail = client.call(
-        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=idempotency_key
+        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
     )
     return detail
 
@@ -562,9 +562,22 @@ async def asubmit_screen(
     request = validated_request(request)
     job_id = new_screen_id(idempotency_key)
     detail: ScreenDetail = await client.acall(
-        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=idempotency_key
+        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
     )
     return detail
+
+
+def _call_key(idempotency_key: str | None, request: ScreenRequest) -> str | None:
+    """The grain call's idempotency key: the caller's key and the request's digest.
+
+    The job id comes from the caller's key alone, so a retry with the same request replays the
+    recorded answer, while the same key with another request reaches the job's ``start``, which
+    refuses it (ScreenStateConflict) instead of answering with the first job as if it were new.
+    """
+    if idempotency_key is None:
+        return None
+    digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
+    return f"{idempotency_key}:{digest}"
 
 
 def list_screens(engine: Engine) -> list[ScreenSummary]:

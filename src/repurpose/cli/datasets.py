@@ -11,7 +11,7 @@ from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
     from repurpose.contracts.datasets import DatasetDetail, SplitSummary
@@ -143,13 +143,9 @@ def list_command(
 ) -> None:
     """Every registered dataset version."""
     from repurpose.actors.dataset_version import list_datasets
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        versions = run_or_exit(gateway.datasets)
-    else:
-        with store_engine(client_for(home)) as engine:
-            versions = run_or_exit(list_datasets, engine)
+    versions = listed(url, key, home, GatewayClient.datasets, list_datasets)
     if as_json:
         print_json([v.model_dump(mode="json") for v in versions])
         return

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.cluster import HomeOption, client_for
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
     from repurpose.gateway.keys import ApiKeySummary, IssuedKey
@@ -60,14 +60,9 @@ def list_command(
 ) -> None:
     """Every key made (never their secrets), revoked ones too."""
     from repurpose.gateway.keys import list_keys
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    keys: list[ApiKeySummary]
-    if gateway is not None:
-        keys = run_or_exit(gateway.keys)
-    else:
-        with store_engine(client_for(home)) as engine:
-            keys = run_or_exit(list_keys, engine)
+    keys = listed(url, key, home, GatewayClient.keys, list_keys)
     if as_json:
         print_json([k.model_dump(mode="json") for k in keys])
         return

@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
@@ -46,13 +46,9 @@ def list_command(
 ) -> None:
     """Every registered model name: how many versions, which is in production."""
     from repurpose.actors.model_registry import list_models
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        models = run_or_exit(gateway.models)
-    else:
-        with store_engine(client_for(home)) as engine:
-            models = run_or_exit(list_models, engine)
+    models = listed(url, key, home, GatewayClient.models, list_models)
     if as_json:
         print_json([m.model_dump(mode="json") for m in models])
         return

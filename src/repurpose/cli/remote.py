@@ -7,15 +7,20 @@ print a local one: the gateway answers with the same models the grains return.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from repurpose.cli.output import fail, run_or_exit
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from repurpose.gateway_client import GatewayClient
+
+T = TypeVar("T")
 
 UrlOption = Annotated[
     str | None,
@@ -40,3 +45,20 @@ def gateway_for(url: str | None, key: str | None, home: Path | None = None) -> G
     from repurpose.gateway_client import GatewayClient
 
     return run_or_exit(GatewayClient, url, key)
+
+
+def listed(
+    url: str | None,
+    key: str | None,
+    home: Path | None,
+    remote: Callable[[GatewayClient], list[T]],
+    local: Callable[[Engine], list[T]],
+) -> list[T]:
+    """What a ``list`` command lists: from the gateway at ``url``, else from the local cluster's store."""
+    from repurpose.cli.cluster import client_for, store_engine
+
+    gateway = gateway_for(url, key, home)
+    if gateway is not None:
+        return run_or_exit(remote, gateway)
+    with store_engine(client_for(home)) as engine:
+        return run_or_exit(local, engine)

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import sys
 import time
 import uuid
@@ -21,7 +19,7 @@ from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
     from repurpose.contracts.screening import (
@@ -245,13 +243,9 @@ def list_command(
 ) -> None:
     """Every screening job, newest first."""
     from repurpose.actors.screening_job import list_screens
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        jobs = run_or_exit(gateway.screens)
-    else:
-        with store_engine(client_for(home)) as engine:
-            jobs = run_or_exit(list_screens, engine)
+    jobs = listed(url, key, home, GatewayClient.screens, list_screens)
     if as_json:
         print_json([j.model_dump(mode="json") for j in jobs])
         return
@@ -355,7 +349,7 @@ def results_command(
             raise fail("--out writes json or csv: add --format csv (or json)")
         _print_results_table(results)
         return
-    text = results.model_dump_json() + "\n" if output_format is ResultsFormat.json else _results_csv(results)
+    text = results.model_dump_json() + "\n" if output_format is ResultsFormat.json else results.to_csv()
     if out is None:
         sys.stdout.write(text)
         return
@@ -365,15 +359,6 @@ def results_command(
         raise fail(f"{out}: cannot write: {error.strerror or error}") from None
     note = "" if results.complete else f" (partial: the job is {results.status})"
     _say(f"wrote {len(results.rows)} row(s) to {out}{note}")
-
-
-def _results_csv(results: ScreenResults) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["target_id", "rank", "compound_id", "smiles", "score"])
-    for r in results.rows:
-        writer.writerow([r.target_id, r.rank, r.compound_id, r.smiles, repr(r.score)])
-    return buffer.getvalue()
 
 
 def _print_results_table(results: ScreenResults) -> None:
@@ -482,13 +467,9 @@ def libraries_list_command(
 ) -> None:
     """Every registered library."""
     from repurpose.actors.compound_library import list_libraries
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        libraries = run_or_exit(gateway.libraries)
-    else:
-        with store_engine(client_for(home)) as engine:
-            libraries = run_or_exit(list_libraries, engine)
+    libraries = listed(url, key, home, GatewayClient.libraries, list_libraries)
     if as_json:
         print_json([v.model_dump(mode="json") for v in libraries])
         return

@@ -9,9 +9,9 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.cluster import HomeOption, client_for
 from repurpose.cli.output import JsonOption, console, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
     from repurpose.contracts.targets import TargetDetail, TargetRegistration
@@ -117,13 +117,9 @@ def list_command(
 ) -> None:
     """Every registered target."""
     from repurpose.actors.target_protein import list_targets
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        targets = run_or_exit(gateway.targets)
-    else:
-        with store_engine(client_for(home)) as engine:
-            targets = run_or_exit(list_targets, engine)
+    targets = listed(url, key, home, GatewayClient.targets, list_targets)
     if as_json:
         print_json([t.model_dump(mode="json") for t in targets])
         return

@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, progress_bar, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.training import EpochRecord, ModelType, TrainingConfig
 from repurpose.training import Progress as TrainingProgress
 
@@ -244,13 +244,9 @@ def list_command(
 ) -> None:
     """Every training run, newest first."""
     from repurpose.actors.training_run import list_runs
+    from repurpose.gateway_client import GatewayClient
 
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        runs = run_or_exit(gateway.runs)
-    else:
-        with store_engine(client_for(home)) as engine:
-            runs = run_or_exit(list_runs, engine)
+    runs = listed(url, key, home, GatewayClient.runs, list_runs)
     if as_json:
         print_json([r.model_dump(mode="json") for r in runs])
         return

@@ -8,7 +8,9 @@ registered targets with one model version, in chunks, and keeps the best ``top``
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 from typing import Literal
 
@@ -203,3 +205,12 @@ class ScreenResults(BaseModel):
     complete: bool = Field(description="False while the job runs (or if it stopped): ranks among the chunks done.")
     source: ResultsSource = Field(description="Where the rows came from: the job's state, results Parquet, chunks.")
     rows: list[ScreenResultRow] = Field(description="By target (in the request's order), then rank.")
+
+    def to_csv(self) -> str:
+        """The rows as CSV: target_id, rank, compound_id, smiles, score (repr: no digit lost)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["target_id", "rank", "compound_id", "smiles", "score"])
+        for row in self.rows:
+            writer.writerow([row.target_id, row.rank, row.compound_id, row.smiles, repr(row.score)])
+        return buffer.getvalue()

@@ -4,8 +4,6 @@ results (JSON or CSV), cancel it."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -83,7 +81,7 @@ async def results(
         found: ScreenResults = await services.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
     if format == "csv":
         return Response(  # type: ignore[return-value]  # documented above as text/csv
-            _csv(found),
+            found.to_csv(),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'},
         )
@@ -100,12 +98,3 @@ async def cancel_screen(services: ServicesDep, _: Writer, screen: ScreenRef) -> 
 async def _job_id(services: Services, reference: str) -> str:
     with blame("screen"):
         return await asyncio.to_thread(resolve_screen, services.engine, reference)
-
-
-def _csv(results: ScreenResults) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["target_id", "rank", "compound_id", "smiles", "score"])
-    for row in results.rows:
-        writer.writerow([row.target_id, row.rank, row.compound_id, row.smiles, repr(row.score)])
-    return buffer.getvalue()
