@@ -28,7 +28,9 @@ def ray_cluster() -> Iterator[None]:
     ``address="local"`` (never join a cluster already running here, e.g. from ``repurpose up``)
     and assert the port it got.
     """
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    # 4 logical CPUs on 2 cores, as `repurpose up` declares: a scorer replica and a training worker
+    # (1 CPU each) must leave room for the 1-CPU tasks that register datasets and libraries.
+    ray.init(address="local", num_cpus=4, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     try:
         gcs_port = int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1])
         assert gcs_port != REDIS_PORT, "Ray's GCS took Redis's port"

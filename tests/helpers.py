@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import uuid
@@ -90,3 +91,19 @@ def small_train_file(directory: Path, rows: int = 60) -> Path:
     path = directory / f"train-{rows}.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def stop_training_workers() -> int:
+    """Kill every training worker still alive on the test cluster; how many there were.
+
+    Workers are detached (they outlive grain hosts by design), so a run a test leaves running
+    would go on training after its grain pool is gone and hold CPUs the next tests need.
+    """
+    import ray
+    from ray.util.state import list_actors
+
+    alive = list_actors(filters=[("class_name", "=", "TrainingWorker"), ("state", "=", "ALIVE")])
+    for actor in alive:
+        with contextlib.suppress(Exception):
+            ray.kill(ray.get_actor(actor.name, namespace=actor.ray_namespace), no_restart=True)
+    return len(alive)

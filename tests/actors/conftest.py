@@ -18,7 +18,7 @@ from repurpose.artifacts import ArtifactStore
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from repurpose.store import make_engine, upgrade
-from tests.helpers import NAMESPACE
+from tests.helpers import NAMESPACE, stop_training_workers
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -56,6 +56,7 @@ def client(ray_cluster: None, settings: Settings) -> Iterator[GrainClient]:
     client = GrainClient(settings)
     yield client
     client.stop()
+    stop_training_workers()
 
 
 @pytest.fixture

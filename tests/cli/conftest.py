@@ -18,6 +18,7 @@ from repurpose.cluster import ClusterInfo, cluster_file
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from tests.actors.conftest import settings, store_url
+from tests.helpers import stop_training_workers
 
 __all__ = ["cluster_home", "runner", "settings", "store_url"]
 
@@ -42,3 +43,4 @@ def cluster_home(ray_cluster: None, settings: Settings) -> Iterator[Path]:
     cluster_file(settings.home).write_text(info.model_dump_json())
     yield settings.home
     GrainClient(settings).stop()
+    stop_training_workers()

@@ -82,6 +82,7 @@ _TRAINING_CODE = (
 
 # One watcher per (run, attempt) in this host; also the strong references the loop does not keep.
 _watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
+_workers: dict[tuple[str, int], Any] = {}  # the handles being watched: cancel kills by handle, not by name
 
 
 @lru_cache(maxsize=1)
@@ -229,6 +230,10 @@ class TrainingRun(Grain[RunState]):
             raise RunStateConflict(f"run {self.key[:12]} has succeeded already; nothing to cancel", run_id=self.key)
         if state.status == "running":
             self._finish("cancelled")
+            # A worker launched moments ago may not be findable by name yet: kill the handle we hold.
+            handle = _workers.get((self.key, state.attempts))
+            if handle is not None:
+                await asyncio.to_thread(_kill_worker_handle, handle)
             await asyncio.to_thread(_kill_worker, self.context.settings.ray_namespace, self.key, state.attempts)
         return self._detail()
 
@@ -276,7 +281,8 @@ class TrainingRun(Grain[RunState]):
             return
         task = asyncio.get_running_loop().create_task(_watch_worker(self.context.grains, self.key, handle, attempt))
         _watchers[ref] = task
-        task.add_done_callback(lambda _: _watchers.pop(ref, None))
+        _workers[ref] = handle
+        task.add_done_callback(lambda _: (_watchers.pop(ref, None), _workers.pop(ref, None)))
 
     def _finish(self, status: RunStatus) -> None:
         self.state.status = status
