@@ -100,10 +100,10 @@ def stop_training_workers() -> int:
     would go on training after its grain pool is gone and hold CPUs the next tests need.
     """
     import ray
-    from ray.util.state import list_actors
 
-    alive = list_actors(filters=[("class_name", "=", "TrainingWorker"), ("state", "=", "ALIVE")])
-    for actor in alive:
+    named = ray.util.list_named_actors(all_namespaces=True)
+    workers = [a for a in named if a["name"].startswith("training-")]
+    for actor in workers:
         with contextlib.suppress(Exception):
-            ray.kill(ray.get_actor(actor.name, namespace=actor.ray_namespace), no_restart=True)
-    return len(alive)
+            ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]), no_restart=True)
+    return len(workers)
