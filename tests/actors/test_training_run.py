@@ -139,7 +139,11 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
     restarted = start_run(client, request)
     assert (restarted.created, restarted.status, restarted.attempts) == (True, "running", 2)
     assert restarted.resumed_from_epoch is not None and restarted.resumed_from_epoch >= 1
-    client.call(TrainingRun, run_id, "cancel")
+    client.call(TrainingRun, run_id, "cancel")  # moments after the launch: the new worker goes too
+    deadline = time.monotonic() + 30
+    while worker_alive(settings, run_id, 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not worker_alive(settings, run_id, 2)
 
 
 def test_a_run_on_bad_data_fails_with_the_reason(client: GrainClient) -> None:
