@@ -6,7 +6,8 @@ bundled DrugBAN model and featurisation included:
   (a) reference   DrugBAN's literal padded forward, batches of 64
   (b) fast path   the exact Gram-matrix path (``FastScorer``), in this process, chunks of 512
   (c) cluster     a ScreeningJob on a local Ray cluster: library and target registered, the
-                  job streams the library through the Serve scorer in chunks and writes Parquet
+                  job streams the library through the Serve scorer in chunks and writes Parquet;
+                  the median of three jobs, each timed from submit to its finished status
 
 and prints pairs per second, the ratios b/a and c/b, peak memory and the largest |Δp| between
 (a) and (b). It then registers every target of data/library/targets.csv and times target
@@ -49,6 +50,8 @@ TARGETS = ROOT / "data" / "library" / "targets.csv"
 TARGET_GENE = "P00533"  # EGFR
 REFERENCE_BATCH = 64
 FAST_CHUNK = 1024
+CLUSTER_RUNS = 3  # (c) is the median of this many jobs
+POLL_SECONDS = 0.02  # how often (c) asks whether the job has finished
 
 
 def peak_rss_mib() -> float:
@@ -116,14 +119,21 @@ def cluster_figures(
         model = asyncio.run(scorer.resolve("drugban-human"))
         asyncio.run(scorer.stats(model))  # load the model in the replica before the clock starts
 
-        started = time.perf_counter()
-        job = submit_screen(client, ScreenRequest(library_id=library.library_id, targets=[TARGET_GENE], top=100))
-        while (detail := client.call(ScreeningJob, job.job_id, "show")).status == "running":
-            time.sleep(0.2)
-        cluster_seconds = time.perf_counter() - started
-        assert detail.status == "succeeded", detail
+        runs = []
+        for _ in range(CLUSTER_RUNS):  # separate jobs: a job lasts seconds, so one run is noisy
+            started = time.perf_counter()
+            job = submit_screen(client, ScreenRequest(library_id=library.library_id, targets=[TARGET_GENE], top=100))
+            while (detail := client.call(ScreeningJob, job.job_id, "show")).status == "running":
+                time.sleep(POLL_SECONDS)
+            runs.append(time.perf_counter() - started)
+            assert detail.status == "succeeded", detail
+        cluster_seconds = float(np.median(runs))
 
-        figures = {"cluster_pairs_per_second": len(smiles) / cluster_seconds, "cluster_seconds": cluster_seconds}
+        figures = {
+            "cluster_pairs_per_second": len(smiles) / cluster_seconds,
+            "cluster_seconds": cluster_seconds,
+            "cluster_first_run_seconds": runs[0],
+        }
         if not profiling:
             return figures
         for gene, protein in targets.itertuples(index=False):
