@@ -11,6 +11,7 @@ import ray
 from repurpose.pipeline import train_model
 from repurpose.serving import ensure_serve
 from repurpose.settings import REDIS_PORT, Settings
+from repurpose.store import make_engine, upgrade
 from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, tiny_training_config
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -74,3 +75,20 @@ def postgres_url() -> Iterator[str]:
             yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    yield url
+    engine = make_engine(url)  # leave the session's database empty for the next test
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()

@@ -127,3 +127,52 @@ def test_train_file_without_label_column_exits_2(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 2
     assert "missing column(s) Y" in error_line(result.stderr)
     assert not (tmp_path / "m").exists()
+
+
+def _script(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script, as a user would."""
+    script = Path(sys.executable).parent / "repurpose"
+    assert script.exists(), f"{script}: the package is not installed in this environment"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["targets", "add", "P00533"], "Missing option '--sequence'"),
+        (["train", "--train", "a.csv", "--val", "b.csv", "--out", "m", "--epochs", "0"], "'--epochs'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["predict", "--model", "m", "--smiles", "C", "--protein", "M", "--no-such-flag"], "--no-such-flag"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = _script(*args)
+
+    assert result.returncode == 2
+    line = error_line(result.stderr)
+    assert expected in line
+    assert "--help`" in line  # says where to look
+
+
+def test_option_value_a_contract_refuses_is_one_line(tmp_path: Path) -> None:
+    # --lr 0 passes the option's own bound (min 0) but not the training contract (lr > 0)
+    out = tmp_path / "m"
+    result = _script("train", "--train", str(SAMPLE_VAL), "--val", str(SAMPLE_VAL), "--out", str(out), "--lr", "0")
+
+    assert result.returncode == 2
+    assert "lr" in error_line(result.stderr)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["drugban-human", "rf-human", "xgb-human"])
+def test_bundled_models_evaluate_from_a_fresh_install(model: str) -> None:
+    result = _script("evaluate", "--model", f"models/{model}", "--data", str(SAMPLE_TEST), "--json")
+
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert set(metrics) == METRIC_KEYS
+    manifest = json.loads((REPO_ROOT / "models" / model / "manifest.json").read_text())
+    assert metrics["threshold"] == pytest.approx(manifest["val_metrics"]["threshold"])
+    assert metrics["n"] == sum(1 for _ in SAMPLE_TEST.open()) - 1
+    assert 0.0 <= metrics["auroc"] <= 1.0

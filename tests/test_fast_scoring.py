@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,24 @@ def test_compound_cache_is_lru() -> None:
     assert (cache.hits, cache.misses, len(cache)) == (1, 3, 2)
     cache.get("CCN")
     assert cache.misses == 4
+
+
+def test_compound_cache_knows_a_molecule_by_its_canonical_smiles() -> None:
+    cache = CompoundCache(capacity=10)
+    first = cache.get("OCC")
+    again = cache.get("C(O)C")  # another spelling of ethanol: parsed, not featurised again
+    assert again is first and (cache.hits, cache.misses) == (1, 1)
+    assert cache.get("C(O)C") is first and cache.hits == 2  # that spelling is now filed too
+    assert cache.get("CCO") is first and cache.misses == 1  # the canonical form itself
+
+
+def test_compound_cache_is_safe_under_threads() -> None:
+    cache = CompoundCache(capacity=8)
+    smiles = [f"C{'C' * (i % 12)}O" for i in range(400)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        graphs = list(pool.map(cache.get, smiles))
+    assert [g.n_atoms for g in graphs] == [len(s) for s in smiles]
+    assert len(cache) <= 8 and cache.hits + cache.misses == len(smiles)  # one or the other per call
 
 
 def test_target_cache_stays_within_its_budget() -> None:

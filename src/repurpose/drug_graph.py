@@ -135,7 +135,11 @@ def atom_features(atom: Chem.Atom) -> np.ndarray:
 
 def featurize_drug(smiles: str) -> DrugGraph:
     """The DrugBAN graph of ``smiles`` (atoms in RDKit's input order)."""
-    mol = parse_smiles(smiles)
+    return graph_of(parse_smiles(smiles), smiles)
+
+
+def graph_of(mol: Chem.Mol, smiles: str) -> DrugGraph:
+    """The DrugBAN graph of a molecule ``parse_smiles`` accepted (``smiles`` is kept as its name)."""
     n = mol.GetNumAtoms()
     features = np.zeros((n, NODE_FEATURES), dtype=np.float32)
     for atom in mol.GetAtoms():

@@ -23,14 +23,16 @@ agree to ~1e-5 in probability in float32, and to rounding (~1e-12) in float64.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from rdkit import Chem
 
-from repurpose.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug
+from repurpose.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
 from repurpose.drugban import DrugBAN
 from repurpose.errors import RepurposeError
 from repurpose.pair_batch import PairBatch, collate_pairs
@@ -72,11 +74,18 @@ class DrugRows:
 
 
 class CompoundCache:
-    """Featurised compounds (RDKit's work) by SMILES, least recently used dropped first."""
+    """Featurised compounds (RDKit's work) by canonical SMILES, least recently used dropped first.
+
+    A graph is also filed under the spelling it was asked by, so a repeat of that spelling skips
+    RDKit altogether; another spelling of a cached molecule costs a parse, not a featurisation.
+    Atom order follows the first spelling seen, which leaves scores unchanged (DrugBAN pools over
+    atoms). Replicas call it from several threads: the dictionary is guarded, RDKit runs outside.
+    """
 
     def __init__(self, capacity: int = DEFAULT_COMPOUND_CACHE) -> None:
         self.capacity = capacity
-        self._graphs: OrderedDict[str, DrugGraph] = OrderedDict()
+        self._graphs: OrderedDict[str, DrugGraph] = OrderedDict()  # canonical SMILES and spellings
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -84,18 +93,36 @@ class CompoundCache:
         return len(self._graphs)
 
     def get(self, smiles: str) -> DrugGraph:
-        graph = self._graphs.get(smiles)
+        graph = self._lookup(smiles)
         if graph is not None:
-            self._graphs.move_to_end(smiles)
-            self.hits += 1
             return graph
-        self.misses += 1
-        graph = featurize_drug(smiles)  # raises InvalidSmiles with RDKit's reason
-        if self.capacity > 0:
-            self._graphs[smiles] = graph
-            if len(self._graphs) > self.capacity:
-                self._graphs.popitem(last=False)
+        mol = parse_smiles(smiles)  # raises InvalidSmiles with RDKit's reason
+        canonical = str(Chem.MolToSmiles(mol))
+        graph = self._lookup(canonical)
+        if graph is None:
+            graph = graph_of(mol, smiles)
+            with self._lock:
+                self.misses += 1
+                self._file(canonical, graph)
+        with self._lock:
+            self._file(smiles, graph)
         return graph
+
+    def _lookup(self, key: str) -> DrugGraph | None:
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is not None:
+                self._graphs.move_to_end(key)
+                self.hits += 1
+            return graph
+
+    def _file(self, key: str, graph: DrugGraph) -> None:
+        if self.capacity <= 0:
+            return
+        self._graphs[key] = graph
+        self._graphs.move_to_end(key)
+        while len(self._graphs) > self.capacity:
+            self._graphs.popitem(last=False)
 
 
 class FastScorer:

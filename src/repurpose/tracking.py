@@ -80,3 +80,13 @@ class RunTracker:
             function(*args)
         except Exception as error:
             logger.warning("MLflow tracking failed (%s): %s", getattr(function, "__name__", function), error)
+
+
+def end_tracked_run(settings: Settings, run_id: str, status: str) -> None:
+    """Mark MLflow run ``run_id`` ended (``KILLED``, ``FAILED``) when its worker cannot: best effort."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=settings.mlflow_tracking_uri).set_terminated(run_id, status)
+    except Exception as error:
+        logger.warning("MLflow: could not end run %s as %s: %s", run_id, status, error)

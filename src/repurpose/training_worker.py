@@ -165,17 +165,24 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
             )
             report(clock.after_epoch(record), record, tracker.run_id)
 
-        manifest = train_on_pairs(
-            split["train"],
-            split["val"],
-            out,
-            job.config,
-            resume=resume,
-            on_progress=on_progress,
-            on_epoch=on_epoch,
-            train_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (train)",
-            val_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (val)",
-        )
+        try:
+            manifest = train_on_pairs(
+                split["train"],
+                split["val"],
+                out,
+                job.config,
+                resume=resume,
+                on_progress=on_progress,
+                on_epoch=on_epoch,
+                train_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (train)",
+                val_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (val)",
+            )
+        except WorkerStopped:
+            tracker.finish("KILLED")  # cancelled: a later start resumes the same MLflow run
+            raise
+        except Exception:
+            tracker.finish("FAILED")
+            raise
         tracker.log_metrics({f"final_val_{k}": float(v) for k, v in manifest.val_metrics.model_dump().items()})
         if local_checkpoint.exists():
             tracker.log_artifact(local_checkpoint, "checkpoint")

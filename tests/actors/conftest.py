@@ -17,25 +17,8 @@ from sqlalchemy import Engine
 from repurpose.artifacts import ArtifactStore
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
-from repurpose.store import make_engine, upgrade
+from repurpose.store import make_engine
 from tests.helpers import NAMESPACE, stop_training_workers
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade(url)
-        yield url
-        return
-    url = request.getfixturevalue("postgres_url")
-    upgrade(url)
-    yield url
-    engine = make_engine(url)  # leave the session's database empty for the next test
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
 
 
 @pytest.fixture

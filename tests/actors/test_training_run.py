@@ -94,6 +94,9 @@ def test_a_run_trains_once_registers_a_candidate_and_is_tracked(client: GrainCli
     assert tracked.get_run(done.mlflow_run_id).data.params["epochs"] == "2"
     artifacts = {a.path for a in tracked.list_artifacts(done.mlflow_run_id)}
     assert {"checkpoint", "model"} <= artifacts
+    finished = tracked.get_run(done.mlflow_run_id)
+    assert finished.info.status == "FINISHED"
+    assert finished.data.metrics["final_val_auroc"] == pytest.approx(done.val_metrics.auroc)
 
 
 def test_a_killed_worker_is_replaced_and_resumes_from_its_checkpoint(client: GrainClient, settings: Settings) -> None:
@@ -135,6 +138,9 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
         time.sleep(0.2)
     assert not worker_alive(settings, run_id, 1)
     assert client.call(TrainingRun, run_id, "cancel").status == "cancelled"  # again: nothing changes
+    assert cancelled.mlflow_run_id is not None  # reported with the first epoch
+    tracked = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    assert tracked.get_run(cancelled.mlflow_run_id).info.status == "KILLED"  # not left RUNNING
 
     restarted = start_run(client, request)
     assert (restarted.created, restarted.status, restarted.attempts) == (True, "running", 2)

@@ -1,5 +1,6 @@
 """Grain fixtures. Tests marked ``slow`` run on one real local Ray cluster per session
-(``ray_cluster``, in ``tests/conftest.py``: shared with the actors' tests).
+(``ray_cluster``, in ``tests/conftest.py``: shared with the actors' tests). Every test runs on
+a SQLite file and on PostgreSQL (``store_url``), skipped with the reason where none answers.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from tests.helpers import NAMESPACE
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings on a fresh, migrated SQLite file; each call gets its own grain pool."""
+def make_settings(tmp_path: Path, store_url: str) -> Callable[..., Settings]:
+    """Settings on a fresh, migrated store (SQLite and PostgreSQL); each call gets its own grain pool."""
 
     def make(**overrides: Any) -> Settings:
         fields: dict[str, Any] = {
             "home": tmp_path,
+            "database_url": store_url,
             "ray_namespace": NAMESPACE,
             "grain_pool": f"pool-{uuid.uuid4().hex[:8]}",
             "grain_hosts": 1,

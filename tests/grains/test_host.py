@@ -63,15 +63,31 @@ class Tally(Grain[TallyState]):
         raise RuntimeError("second half failed")
 
 
+class RecoveringState(BaseModel):
+    attempts: int = 0
+
+
+@grain("host.recovering")
+class Recovering(Grain[RecoveringState]):
+    """Like a training run: every activation starts the next attempt."""
+
+    async def on_activate(self) -> None:
+        self.state.attempts += 1
+
+    def fail(self) -> None:
+        raise RuntimeError("refused")
+
+    def attempts(self) -> int:
+        return self.state.attempts
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(home=tmp_path, grain_idle_seconds=60)
-    upgrade(settings.database_url)
-    return settings
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return Settings(home=tmp_path, database_url=store_url, grain_idle_seconds=60)
 
 
 def stored(host: GrainHost, key: str) -> tuple[int, dict[str, Any]] | None:
@@ -172,6 +188,19 @@ def test_collect_idle_drops_and_next_call_reactivates(settings: Settings) -> Non
     run(scenario())
 
 
+def test_activation_changes_are_stored_even_when_the_first_turn_fails(settings: Settings) -> None:
+    async def scenario() -> None:
+        host = GrainHost("h", settings)
+        with pytest.raises(RuntimeError, match="refused"):
+            await host.call("host.recovering", "r", "fail")
+        assert await host.call("host.recovering", "r", "attempts") == 1  # not rolled back in memory
+        assert load_state(host._engine, "host.recovering", "r") == (1, {"attempts": 1})
+        restarted = GrainHost("h", settings)
+        assert await restarted.call("host.recovering", "r", "attempts") == 2
+
+    run(scenario())
+
+
 def test_collect_idle_runs_by_itself(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, grain_idle_seconds=0.2)
     upgrade(settings.database_url)
@@ -202,6 +231,8 @@ def test_call_idempotency_key_acts_once(settings: Settings) -> None:
 
 
 def test_call_initial_state_and_on_activate(settings: Settings) -> None:
+    activated.clear()  # the counter is the module's: each backend's run starts from zero
+
     async def scenario() -> None:
         host = GrainHost("h", settings)
         await asyncio.gather(*(host.call("host.tally", "z", "add") for _ in range(3)))

@@ -54,6 +54,7 @@ from repurpose.errors import InvalidInput, RepurposeError, RunNotFound, RunState
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.metrics import BinaryMetrics
 from repurpose.store import list_states
+from repurpose.tracking import end_tracked_run
 from repurpose.training import EpochRecord
 from repurpose.training_worker import (
     RemoteTrainingWorker,
@@ -221,6 +222,8 @@ class TrainingRun(Grain[RunState]):
         else:
             state.error = reason if not crashed else f"the training worker died {state.attempts} times: {reason}"
             self._finish("failed")
+            if crashed:  # a worker that raised ended its MLflow run itself; a dead one could not
+                await self._end_tracking("FAILED")
         return self._detail()
 
     async def cancel(self) -> RunDetail:
@@ -235,7 +238,13 @@ class TrainingRun(Grain[RunState]):
             if handle is not None:
                 await asyncio.to_thread(_kill_worker_handle, handle)
             await asyncio.to_thread(_kill_worker, self.context.settings.ray_namespace, self.key, state.attempts)
+            await self._end_tracking("KILLED")
         return self._detail()
+
+    async def _end_tracking(self, status: str) -> None:
+        """End the run's MLflow run as ``status``: its worker is gone and cannot."""
+        if self.state.mlflow_run_id is not None:
+            await asyncio.to_thread(end_tracked_run, self.context.settings, self.state.mlflow_run_id, status)
 
     # --- the worker -------------------------------------------------------------------------
 

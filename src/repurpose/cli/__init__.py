@@ -7,10 +7,13 @@ and one line on stderr (see ``repurpose.cli.output``).
 from __future__ import annotations
 
 import logging
+import sys
 
 import typer
+from pydantic import ValidationError
 
 from repurpose.cli import cluster, datasets, keys, model_files, models, scoring, screening, targets, training
+from repurpose.cli.output import fail
 
 app = typer.Typer(
     name="repurpose",
@@ -28,4 +31,27 @@ def main() -> None:
     # Ray Serve logs every handle it opens at INFO on the caller's console; a CLI shows only
     # its own lines (Serve's own logs stay in Ray's log folder).
     logging.getLogger("ray.serve").setLevel(logging.WARNING)
-    app()
+    sys.exit(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    """Run the command line ``argv``; the exit status. Usage errors are one line, status 2."""
+    try:
+        status = app(argv, prog_name="repurpose", standalone_mode=False)
+    except typer.TyperException as error:  # Click's usage errors, as Typer vendors them
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            error.show()
+            return error.exit_code
+        # Click's own box (usage, hint, framed message) is several lines; the contract is one.
+        ctx = getattr(error, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        fail(f"{error.format_message().rstrip('.')}{where}")
+        return error.exit_code
+    except typer.Abort:
+        fail("aborted")
+        return 130
+    except ValidationError as error:  # an option value a contract refuses, caught nowhere closer
+        first = error.errors()[0]
+        fail(f"{'.'.join(str(part) for part in first['loc']) or 'input'}: {first['msg']}")
+        return 2
+    return status if isinstance(status, int) else 0

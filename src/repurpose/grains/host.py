@@ -180,6 +180,9 @@ class GrainHost:
             activation.snapshot = state.model_dump(mode="json")
             activation.grain = grain
             await grain.on_activate()
+            # What activation changed (a training run's next attempt) is stored now: a failing
+            # first turn rolls back to the snapshot and must not take those changes with it.
+            await self._persist(activation)
         except BaseException:
             self._drop((kind, key), activation)
             raise
