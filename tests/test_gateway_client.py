@@ -59,6 +59,36 @@ def test_rate_limited_and_unavailable_are_retried_after_retry_after() -> None:
     assert sleeps == [2.0, 1.0]
 
 
+def test_a_post_that_may_have_acted_is_not_sent_again_on_503() -> None:
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(
+                503, json={"code": "unavailable", "message": "restarting"}, headers={"Retry-After": "0"}
+            )
+        return httpx.Response(201, json={})
+
+    with pytest.raises(GatewayError, match="restarting"), client_with(httpx.MockTransport(answer)) as client:
+        client.create_key("reader")  # a second key would be made if the first request acted
+    assert len(calls) == 1
+
+
+def test_a_post_refused_by_the_rate_limit_is_sent_again() -> None:
+    answers = iter(
+        [
+            httpx.Response(429, json={"code": "rate_limited", "message": "slow down"}, headers={"Retry-After": "0"}),
+            httpx.Response(500, json={"code": "internal", "message": "not retried"}),
+        ]
+    )
+    with (
+        pytest.raises(GatewayError, match="not retried"),
+        client_with(httpx.MockTransport(lambda _: next(answers))) as c,
+    ):
+        c.create_key("reader")
+
+
 def test_retries_stop_after_a_few_attempts() -> None:
     calls: list[httpx.Request] = []
 

@@ -41,6 +41,7 @@ M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = "repurpose-cli"
 RETRIED_STATUSES = frozenset({429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAX_RETRIES = 3
 MAX_RETRY_WAIT_SECONDS = 30.0
 
@@ -241,11 +242,22 @@ class GatewayClient:
                 raise GatewayError(f"cannot reach the gateway at {self.url}: {error}", status=0) from None
             if response.status_code in ok:
                 return response
-            if response.status_code in RETRIED_STATUSES and attempt < MAX_RETRIES:
+            if _may_retry(method, response.status_code, kwargs) and attempt < MAX_RETRIES:
                 self._sleep(_retry_after(response))
                 continue
             raise _error_of(response)
         raise AssertionError("unreachable")
+
+
+def _may_retry(method: str, status: int, request: dict[str, Any]) -> bool:
+    """429 refuses a request before it acts: always safe to send again. A 503 may come after a
+    grain acted, so only a request that acts once however often it is sent goes again."""
+    if status == 429:
+        return True
+    if status not in RETRIED_STATUSES:
+        return False
+    headers = request.get("headers") or {}
+    return method in IDEMPOTENT_METHODS or "Idempotency-Key" in headers
 
 
 def _segment(value: str) -> str:

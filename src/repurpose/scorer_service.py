@@ -12,8 +12,9 @@ it from anywhere in the cluster (the screening runner, the gateway, the CLI).
   ``scorer_batch_wait_ms``) and scored together; ``max_ongoing_requests`` is large so batches
   can fill. Requests of many pairs and screening chunks are batches already; screening chunks
   come featurised by the runner (``ChunkRequest.graphs``), so the replica only runs the model.
-- Lanes: predictions and profiles take the replica's interactive executor, screening chunks
-  its bulk executor (``ScoringCore``), so interactive calls never queue behind a chunk.
+- Lanes: predictions take the replica's interactive executor, profiles and explanations its
+  analysis executor, screening chunks its bulk executor (``ScoringCore``), so a prediction
+  never queues behind a chunk or a long profile.
 - Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
   replicas and autoscaling bounds from the settings.
 """

@@ -10,8 +10,10 @@ tests and benchmarks run it in-process.
 - Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
   depend on the model) and per-(target, model) tensors under a byte budget, so a screen
   computes its target's side once and profiling reuses every target's.
-- Lanes: interactive predictions and bulk screening chunks run on separate single-thread
-  executors, so a prediction never waits behind a chunk in a queue (they share the CPUs).
+- Lanes: predictions, analyses (profiles and explanations: seconds to a minute when a profile
+  computes many targets' tensors) and bulk screening chunks run on three single-thread
+  executors, so a prediction never waits in a queue behind a chunk or a cold profile (they
+  share the CPUs, not a queue).
 - Screening chunks usually arrive featurised (``ChunkRequest.graphs``: the screening runner
   runs RDKit while this replica computes the previous chunk), so the bulk lane only runs the
   model; a chunk of SMILES alone is featurised here, through the compound cache.
@@ -106,6 +108,7 @@ class ScoringCore:
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._model_lock = threading.Lock()
         self._interactive = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interactive")
+        self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
         self._bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self.pairs_scored = 0
 
@@ -145,12 +148,12 @@ class ScoringCore:
         return await self._run(self._interactive, self.predict_now, model, list(pairs))
 
     async def profile(self, request: ProfileRequest) -> ProfileScores:
-        """Interactive lane: one compound against many targets."""
-        return await self._run(self._interactive, self.profile_now, request)
+        """Analysis lane: one compound against many targets."""
+        return await self._run(self._analysis, self.profile_now, request)
 
     async def explain(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
-        """Interactive lane: the attention behind one pair (the reference forward)."""
-        return await self._run(self._interactive, self.explain_now, model, smiles, sequence, top)
+        """Analysis lane: the attention behind one pair (the reference forward)."""
+        return await self._run(self._analysis, self.explain_now, model, smiles, sequence, top)
 
     async def _run(self, lane: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(lane, function, *args)

@@ -284,7 +284,8 @@ def get_or_start_host(name: str, settings: Settings) -> ray.actor.ActorHandle:
     """A handle on the pool's host ``name``, starting it if it does not run (Ray must be connected).
 
     Hosts are detached (they outlive the process that started them), restarted by Ray without
-    limit and take no CPU (they wait on I/O; the CPUs belong to training and scoring). A host
+    limit, take no CPU (they wait on I/O; the CPUs belong to training and scoring) and are
+    spread over the nodes, so losing a node loses only its share of the activations. A host
     that exists keeps the settings it was started with.
     """
     if not ray.is_initialized():
@@ -298,6 +299,7 @@ def get_or_start_host(name: str, settings: Settings) -> ray.actor.ActorHandle:
         max_task_retries=0,  # Ray never re-sends a ``call``: the client decides, knowing if it is idempotent
         max_concurrency=settings.grain_host_concurrency,
         num_cpus=0,
+        scheduling_strategy="SPREAD",  # a pool of several hosts spreads over the cluster's nodes
     )
     return cast(ray.actor.ActorHandle, options.remote(name, settings))
 

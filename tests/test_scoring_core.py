@@ -1,0 +1,47 @@
+"""A scorer replica's core in-process: its lanes keep predictions out of long queues."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from repurpose.contracts.scoring import PairToScore, ProfileRequest, ResolvedModel
+from repurpose.fast_scoring import FastScorer
+from repurpose.model_dir import load_model_dir
+from repurpose.scoring_core import LoadedModel, ScoringCore
+from repurpose.settings import Settings
+from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, random_protein
+
+BUNDLED = REPO_ROOT / "models" / "drugban-human"
+
+
+def core_with_bundled_model(home: Path) -> tuple[ScoringCore, ResolvedModel]:
+    core = ScoringCore(Settings(home=home))
+    trained = load_model_dir(BUNDLED)
+    resolved = ResolvedModel(
+        name="drugban-human", version=1, model_type="drugban", artifact_path="bundled", threshold=0.5
+    )
+    assert trained.drugban is not None
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, FastScorer(trained.drugban, core.compounds))
+    return core, resolved
+
+
+def test_a_prediction_does_not_queue_behind_a_cold_profile(tmp_path: Path) -> None:
+    core, model = core_with_bundled_model(tmp_path)
+    targets = [(f"t{i}", random_protein(900, seed=i)) for i in range(120)]  # every target's side computed
+
+    async def scenario() -> tuple[float, float, int]:
+        profile = asyncio.ensure_future(core.profile(ProfileRequest(model=model, smiles="CCO", targets=targets)))
+        await asyncio.sleep(0.3)  # the profile holds its lane now
+        assert not profile.done()
+        started = time.perf_counter()
+        scores = await core.predict(model, [PairToScore(smiles=DRUG_LIKE_SMILES, sequence=random_protein(300))])
+        predicted = time.perf_counter() - started
+        profiled = await profile
+        return predicted, profiled.seconds, len(scores)
+
+    predicted, profiled, n = asyncio.run(scenario())
+
+    assert n == 1
+    assert predicted < profiled / 2, f"the prediction took {predicted:.2f}s beside a {profiled:.2f}s profile"
