@@ -93,6 +93,9 @@ class CompoundCache:
         return len(self._graphs)
 
     def get(self, smiles: str) -> DrugGraph:
+        if self.capacity <= 0:  # no cache: no canonical form to file it under either
+            self.misses += 1
+            return featurize_drug(smiles)
         graph = self._lookup(smiles)
         if graph is not None:
             return graph
