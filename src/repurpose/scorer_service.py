@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 import torch
 from ray import serve
@@ -83,6 +84,7 @@ def build_scorer(settings: Settings) -> serve.Application:
             self.core = ScoringCore(settings)
             self.batches = 0
             self.largest_batch = 0
+            self.batch_sizes: Counter[int] = Counter()
 
         @serve.multiplexed(max_num_models_per_replica=settings.scorer_max_models)
         async def _model(self, model_id: str) -> LoadedModel:
@@ -102,6 +104,7 @@ def build_scorer(settings: Settings) -> serve.Application:
         async def _predict_batched(self, items: list[tuple[ResolvedModel, PairToScore]]) -> list[PairScore]:
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(items))
+            self.batch_sizes[len(items)] += 1
             # One batch may mix model versions: score each version's pairs together, keep the order.
             out: list[PairScore | None] = [None] * len(items)
             groups: dict[str, list[int]] = {}
@@ -128,6 +131,8 @@ def build_scorer(settings: Settings) -> serve.Application:
         async def stats(self) -> ScorerStats:
             stats = self.core.stats()
             stats.predict_batches, stats.largest_predict_batch = self.batches, self.largest_batch
+            stats.predict_batch_sizes = dict(self.batch_sizes)
+            stats.replica = serve.get_replica_context().replica_id.unique_id
             return stats
 
         async def _current_model(self) -> LoadedModel:

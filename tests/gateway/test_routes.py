@@ -258,6 +258,7 @@ def test_operations_health_readiness_and_metrics(http: httpx.Client, gateway: Ga
         'repurpose_gateway_pairs_scored_total{kind="predict"}',
         "repurpose_scorer_pairs_scored_total",
         "repurpose_scorer_compound_cache_hits_total",
-        "repurpose_scorer_predict_batches_total",
+        "repurpose_scorer_predict_batches_total{replica=",
+        "repurpose_scorer_predict_batch_size_bucket",
     ):
         assert name in text, name

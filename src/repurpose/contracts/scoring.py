@@ -11,7 +11,7 @@ of numpy arrays, so they travel as out-of-band buffers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -92,6 +92,8 @@ class ScorerStats:
     rss_bytes: int
     predict_batches: int = 0  # filled in by the Serve deployment
     largest_predict_batch: int = 0
+    predict_batch_sizes: dict[int, int] = field(default_factory=dict)  # dynamic batch size -> batches formed
+    replica: str = ""  # the Serve replica that answered
 
 
 class PairToScore(BaseModel):

@@ -11,7 +11,8 @@ Its own registry (never the process-global one), holding:
   and ``repurpose_gateway_pairs_scored_total{kind}``;
 - the scorer's own figures, read from a scorer replica when ``/metrics`` is scraped
   (``ScorerClient.stats``): pairs scored, compound and target cache hits and misses, dynamic
-  batches formed and the largest, cached entries, loaded models and memory.
+  batches formed, their sizes (a histogram) and the largest, cached entries, loaded models and
+  memory, each labelled with the replica that answered (``replica``).
 
 With several replicas each answers for itself (as Prometheus expects of scrape targets).
 """
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,20 +39,26 @@ logger = logging.getLogger("repurpose.gateway.access")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _PAIR_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _SCORING = frozenset({"/v1/predict", "/v1/explain", "/v1/profile"})
 _DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})  # FastAPI's own routes
 
 
 class ScorerStatsCollector(Collector):
-    """The scorer's figures as last read (nothing before the first read)."""
+    """Each scorer replica's figures as last read (a scrape reads the replica Serve routes it to;
+    the others keep their last figures). Nothing before the first read."""
 
     def __init__(self) -> None:
-        self.latest: ScorerStats | None = None
+        self.latest: dict[str, ScorerStats] = {}
+
+    def record(self, stats: ScorerStats) -> None:
+        self.latest[stats.replica or "unknown"] = stats
 
     def collect(self) -> Iterator[Metric]:
-        stats = self.latest
-        if stats is None:
-            return
+        for stats in list(self.latest.values()):
+            yield from self._families(stats)
+
+    def _families(self, stats: ScorerStats) -> Iterator[Metric]:
         counters = {
             "pairs_scored": ("Pairs the scorer replica scored.", stats.pairs_scored),
             "compound_cache_hits": ("Featurised compounds found in the cache.", stats.compound_hits),
@@ -60,8 +67,20 @@ class ScorerStatsCollector(Collector):
             "target_cache_misses": ("Target tensors computed anew.", stats.target_misses),
             "predict_batches": ("Dynamic batches of single predictions.", stats.predict_batches),
         }
+        labels, replica = ["replica"], [stats.replica or "unknown"]
         for name, (help_text, value) in counters.items():
-            yield CounterMetricFamily(f"repurpose_scorer_{name}", help_text, value=value)
+            family = CounterMetricFamily(f"repurpose_scorer_{name}", help_text, labels=labels)
+            family.add_metric(replica, value)
+            yield family
+        sizes = stats.predict_batch_sizes
+        batches = HistogramMetricFamily(
+            "repurpose_scorer_predict_batch_size", "Sizes of the dynamic batches formed.", labels=labels
+        )
+        cumulative = [(str(bound), sum(n for size, n in sizes.items() if size <= bound)) for bound in _BATCH_BUCKETS]
+        batches.add_metric(
+            replica, [*cumulative, ("+Inf", sum(sizes.values()))], sum_value=sum(s * n for s, n in sizes.items())
+        )
+        yield batches
         gauges = {
             "largest_predict_batch": ("The largest dynamic batch so far.", stats.largest_predict_batch),
             "cached_compounds": ("Featurised compounds in the cache.", stats.compounds),
@@ -71,7 +90,9 @@ class ScorerStatsCollector(Collector):
             "rss_bytes": ("Resident memory of the scorer replica.", stats.rss_bytes),
         }
         for name, (help_text, value) in gauges.items():
-            yield GaugeMetricFamily(f"repurpose_scorer_{name}", help_text, value=value)
+            gauge = GaugeMetricFamily(f"repurpose_scorer_{name}", help_text, labels=labels)
+            gauge.add_metric(replica, value)
+            yield gauge
 
 
 class GatewayMetrics:

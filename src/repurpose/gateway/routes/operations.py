@@ -55,8 +55,8 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
 async def metrics(services: ServicesDep) -> Response:
     """Requests, latencies, queue depth, batch sizes, pairs scored and the scorer's cache figures."""
     try:
-        model = await services.lookups.model(DEFAULT_MODEL)
-        services.metrics.scorer.latest = await asyncio.wait_for(services.scorer.stats(model), STATS_SECONDS)
+        model = await services.lookups.model(await _production_model_name(services))
+        services.metrics.scorer.record(await asyncio.wait_for(services.scorer.stats(model), STATS_SECONDS))
     except Exception as error:  # the gateway's own figures still go out; the scorer's are the last read
         logger.info("scorer figures not refreshed for /metrics: %s", error)
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
@@ -85,13 +85,18 @@ async def _ray(services: Services) -> str:
     return f"{len(hosts)} grain host(s) answer"
 
 
-async def _model(services: Services) -> str:
+async def _production_model_name(services: Services) -> str:
+    """A model name with a production version: the default model's if it has one."""
     models = await asyncio.to_thread(list_models, services.engine)
     names = sorted((m.name for m in models if m.production is not None), key=lambda n: n != DEFAULT_MODEL)
     if not names:
         raise LookupError(
             "no model version is in production: promote one (POST /v1/models/{name}/versions/{v}/promote)"
         )
-    model = await services.lookups.model(names[0])
+    return names[0]
+
+
+async def _model(services: Services) -> str:
+    model = await services.lookups.model(await _production_model_name(services))
     await services.scorer.stats(model)
     return f"{model.ref} in production; the scorer answers"
