@@ -51,7 +51,10 @@ def test_datasets_targets_runs_and_promotions_survive_down_and_up(tmp_path: Path
     env = cluster_env(free_port()) | {"REPURPOSE_DATABASE_URL": database_url, "REPURPOSE_HOME": home}
     try:
         first = ok("up", "--json", env=env)
-        assert json.loads(first.strip().splitlines()[-1])["started_head"] is True
+        started = json.loads(first.strip().splitlines()[-1])
+        assert started["started_head"] is True
+        assert started["admin_key_file"] == str(Path(home) / "admin_key")  # where the first key went
+        assert Path(started["admin_key_file"]).read_text().startswith("rp_")
         bundled = json.loads(ok("models", "show", "drugban-human", "--json", env=env))
         assert (bundled["version"], bundled["stage"]) == (1, "production")
 

@@ -75,7 +75,7 @@ def up(
     from repurpose import scorer_service  # noqa: F401
     from repurpose.actors import model_registry  # noqa: F401
     from repurpose.cluster import start_cluster
-    from repurpose.gateway import deployment  # noqa: F401
+    from repurpose.gateway.deployment import ADMIN_KEY_FILE  # and its on_start hook
 
     try:
         settings = Settings().with_overrides(
@@ -91,7 +91,14 @@ def up(
     with console.status("starting the cluster", spinner="dots") if not as_json else contextlib.nullcontext():
         info, reported = run_or_exit(start_cluster, settings, log=log)
     if as_json:
-        print_json({**info.model_dump(mode="json", exclude={"settings"}), "home": str(info.settings.home)})
+        key_file = info.settings.home / ADMIN_KEY_FILE  # the first admin key, never printed in JSON
+        print_json(
+            {
+                **info.model_dump(mode="json", exclude={"settings"}),
+                "home": str(info.settings.home),
+                "admin_key_file": str(key_file) if key_file.exists() else None,
+            }
+        )
         return
     for line in reported:
         console.print(line)

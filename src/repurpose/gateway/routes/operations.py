@@ -35,7 +35,7 @@ async def healthz() -> Liveness:
 
 @router.get("/readyz", responses={503: {"model": Readiness, "description": "Not ready: the failing checks say why"}})
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    """Ready when the store answers, the grain hosts answer and a production model scores."""
+    """Ready when the store answers, the grain hosts answer and the scorer answers for a production model."""
     checks = [
         await _check("store", _store(services)),
         await _check("ray", _ray(services)),
