@@ -129,6 +129,17 @@ def test_train_file_without_label_column_exits_2(runner: CliRunner, tmp_path: Pa
     assert not (tmp_path / "m").exists()
 
 
+def test_resume_of_a_baseline_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "rf"
+    args = ["train", "--train", str(SAMPLE_VAL), "--val", str(SAMPLE_VAL), "--out", str(out), "--model-type", "rf"]
+
+    result = runner.invoke(app, [*args, "--resume"])
+
+    assert result.exit_code == 2
+    assert "rf fits in one step" in error_line(result.stderr)
+    assert not out.exists()
+
+
 def _script(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as a user would."""
     script = Path(sys.executable).parent / "repurpose"

@@ -11,9 +11,9 @@ import typer
 from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
-from repurpose.cli.output import JsonOption, console, fail, print_json, progress_bar, run_or_exit
+from repurpose.cli.output import JsonOption, console, errors, fail, print_json, progress_bar, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
-from repurpose.training import EpochRecord, ModelType, TrainingConfig
+from repurpose.training import CHECKPOINT_FILE, EpochRecord, ModelType, TrainingConfig
 from repurpose.training import Progress as TrainingProgress
 
 if TYPE_CHECKING:
@@ -86,9 +86,13 @@ def _train_here(
     seed: int,
     resume: bool,
 ) -> None:
-    from repurpose.pipeline import train_model
+    from repurpose.pipeline import CHECKPOINT_DIR, train_model
 
     config = TrainingConfig(model_type=model_type, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    if resume and model_type != "drugban":
+        raise fail(f"--resume continues a DrugBAN training from its checkpoint; {model_type} fits in one step")
+    if resume and not (out / CHECKPOINT_DIR / CHECKPOINT_FILE).exists():
+        errors.print(f"note: no checkpoint in {out / CHECKPOINT_DIR}: training from the first epoch", highlight=False)
     with progress_bar() as progress:
         task = progress.add_task("preparing", total=None)
 
