@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from repurpose.errors import (
     ClusterNotRunning,
@@ -19,6 +27,7 @@ from repurpose.gateway.errors import _field_name, status_of
 from repurpose.gateway.keys import hash_secret, parse_key, secret_matches
 from repurpose.gateway.limits import RateLimiter
 from repurpose.gateway.paths import route_path
+from repurpose.gateway.request_ids import RequestIdFilter, RequestIdMiddleware
 
 
 class Clock:
@@ -78,3 +87,31 @@ def test_each_domain_error_gets_its_status() -> None:
     assert status_of(GrainUnavailable("host gone", kind="target")) == 503
     assert status_of(ClusterNotRunning("down")) == 503
     assert status_of(ModelDirectoryError("broken")) == 500  # not the caller's input: a fault of ours
+
+
+def test_log_lines_written_during_a_request_carry_its_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(request_id)s %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    log = logging.getLogger("repurpose.gateway.test_pieces")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+    async def endpoint(_: Request) -> PlainTextResponse:
+        log.info("handling")
+        return PlainTextResponse("ok")
+
+    app = RequestIdMiddleware(Starlette(routes=[Route("/", endpoint)]), set_header=True)
+    try:
+        with TestClient(app) as client:
+            given = client.get("/", headers={"X-Request-ID": "abc-123"})
+            unsafe = client.get("/", headers={"X-Request-ID": "no spaces allowed"})
+        log.info("outside")
+    finally:
+        log.removeHandler(handler)
+
+    assert given.headers["x-request-id"] == "abc-123"
+    made = unsafe.headers["x-request-id"]
+    assert made != "no spaces allowed" and len(made) == 32  # a fresh id replaces an unsafe one
+    assert stream.getvalue().splitlines() == ["abc-123 handling", f"{made} handling", "- outside"]
