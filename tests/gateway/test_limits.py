@@ -85,6 +85,8 @@ def test_429_with_retry_after_past_the_rate(gateway: Gateway, limited: str) -> N
         assert limited_answer.json()["code"] == "rate_limited"
         retry_after = int(limited_answer.headers["retry-after"])
         assert 1 <= retry_after <= 1 / RATE + 1
+        scoring = http.post("/v1/predict", json={"pairs": [{"smiles": "CCO", "sequence": "MKVLAAGIVALLLAAG"}]})
+        assert scoring.status_code == 429 and "retry-after" in scoring.headers  # one bucket per key, every route
         with client_with_fresh_key(gateway, limited, role="reader") as other:
             assert other.get("/v1/models").status_code == 200  # another key has its own bucket
         time.sleep(retry_after)
