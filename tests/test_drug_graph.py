@@ -14,6 +14,7 @@ from repurpose.drug_graph import (
     OFFSET_IMPLICIT_VALENCE,
     OFFSET_TOTAL_H,
     OFFSET_VIRTUAL,
+    atom_features,
     canonical_smiles,
     featurize_drug,
     parse_smiles,
@@ -193,3 +194,30 @@ def test_parse_exactly_290_heavy_atoms_accepted() -> None:
 
 def test_canonical_smiles_same_for_equivalent_inputs() -> None:
     assert canonical_smiles("OCC") == canonical_smiles("C(O)C") == "CCO"
+
+
+@pytest.mark.parametrize(
+    "smiles",
+    [
+        DRUG_LIKE_SMILES,
+        "C",  # one atom, no bonds
+        "F[S](F)(F)(F)(F)F",  # degree 6, SP3D2
+        "[CH3]",  # a radical
+        "[Na+].[Cl-]",  # charges, no bonds
+        "C[Sm]C",  # an element outside the 43 symbols
+        "[2H]C([2H])([2H])C(=O)[O-]",  # isotopes of hydrogen kept as atoms
+        "CC1=CC(=O)C=CC1=O",  # a quinone
+    ],
+)
+def test_graph_features_equal_atom_features_atom_by_atom(smiles: str) -> None:
+    # the vectorised featuriser against the per-atom definition
+    mol = parse_smiles(smiles)
+    graph = featurize_drug(smiles)
+    expected = np.zeros((mol.GetNumAtoms(), NODE_FEATURES), dtype=np.float32)
+    for atom in mol.GetAtoms():
+        expected[atom.GetIdx(), :ATOM_FEATURES] = atom_features(atom)
+    np.testing.assert_array_equal(graph.node_features, expected)
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    assert sorted(zip(graph.bond_src.tolist(), graph.bond_dst.tolist(), strict=True)) == sorted(
+        [*bonds, *((j, i) for i, j in bonds)]
+    )
