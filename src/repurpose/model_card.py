@@ -23,7 +23,7 @@ _DRUGBAN_NOTES = """\
 - Protein: DrugBAN's 25-letter integer code, 1200 residues; Embedding(26, 128); Conv1d with
   kernels 3, 6, 9 (ReLU, then BatchNorm).
 - Fusion: bilinear attention, 2 heads, k = 3, weight-normalised 128→768 projections with
-  dropout 0.2, no softmax, sum-pooling to 256, BatchNorm. Decoder 256→512→512→128→1.
+  dropout 0.2 and ReLU, no softmax, sum-pooling to 256, BatchNorm. Decoder 256→512→512→128→1.
 
 ## Differences from the original code
 
@@ -36,6 +36,9 @@ _DRUGBAN_NOTES = """\
   row, attention pooled without materialising the maps). It computes the same function as
   the padded reference; the only difference is that a drug's virtual rows share one dropout
   mask during training.
+- The original zeroes one row of the drug input layer's weights when it builds the model
+  (`init_transform.weight[-1]`); here that row starts like the others. This touches the
+  initialisation only, not the architecture.
 """
 
 
