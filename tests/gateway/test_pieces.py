@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from repurpose.errors import (
     ClusterNotRunning,
@@ -22,7 +24,7 @@ from repurpose.errors import (
     StaleWrite,
     TargetConflict,
 )
-from repurpose.gateway.auth import PERMISSIONS, Permission, Principal, presented_key
+from repurpose.gateway.auth import PERMISSIONS, AuthMiddleware, KeyVerifier, Permission, Principal, presented_key
 from repurpose.gateway.errors import _field_name, status_of
 from repurpose.gateway.keys import hash_secret, parse_key, secret_matches
 from repurpose.gateway.limits import RateLimiter
@@ -115,3 +117,42 @@ def test_log_lines_written_during_a_request_carry_its_id() -> None:
     made = unsafe.headers["x-request-id"]
     assert made != "no spaces allowed" and len(made) == 32  # a fresh id replaces an unsafe one
     assert stream.getvalue().splitlines() == ["abc-123 handling", f"{made} handling", "- outside"]
+
+
+class _ReaderKeys(KeyVerifier):
+    """Every presented key is a reader's (the store's lookup is tested over real HTTP)."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def principal(self, presented: str) -> Principal:
+        return Principal(subject="key:reader", role="reader", key_id="reader")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "refused"), [("POST", "/v1/datasets", True), ("GET", "/v1/datasets", False)]
+)
+def test_an_upload_the_role_may_not_make_is_refused_before_its_body_is_read(
+    method: str, path: str, refused: bool
+) -> None:
+    reached: list[str] = []
+    body_reads: list[int] = []
+    sent: list[Message] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> Message:
+        body_reads.append(1)
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": method, "path": path, "headers": [(b"authorization", b"Bearer rp_k")]}
+    asyncio.run(AuthMiddleware(inner, verifier=_ReaderKeys(), enabled=True)(scope, receive, send))
+
+    if refused:
+        assert sent[0]["status"] == 403 and not reached and not body_reads
+    else:
+        assert reached == [path]

@@ -4,7 +4,8 @@ Every ``/v1`` request carries a key, as ``Authorization: Bearer rp_…`` or ``X-
 ``AuthMiddleware`` checks it before anything reads the request body: missing, malformed,
 unknown, wrong or revoked keys get 401 (with ``WWW-Authenticate: Bearer``). The caller, a
 ``Principal``, goes into the request's state; each route then demands a permission through
-``allow`` (its dependency in ``deps``), and a role without it gets 403.
+``allow`` (its dependency in ``deps``), and a role without it gets 403; for uploads the
+middleware checks the role too, so a refused upload is refused before its body is read.
 
     role        read   score   write (datasets, training, targets, screens, evaluations)   manage (stages, keys)
     reader       ✓       ✓
@@ -142,6 +143,12 @@ class AuthMiddleware:
                 message = f"the store did not answer while checking the API key ({type(error).__name__}); retry"
                 await error_response(503, "unavailable", message, headers={"Retry-After": "1"})(scope, receive, send)
                 return
+        needed = _UPLOADS.get((scope.get("method", ""), route_path(scope)))
+        if needed is not None and not principal.may(needed):
+            # An upload's role is checked here, at the door: the route's own check would come
+            # only after its (up to gateway_max_upload_bytes) body had been received.
+            await error_response(403, "forbidden", _refusal(principal, needed))(scope, receive, send)
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -177,15 +184,25 @@ def allow(permission: Permission) -> Callable[..., Principal]:
         if principal is None:  # only a route outside /v1 can get here: a programming mistake
             raise HTTPException(401, "missing API key", headers=_CHALLENGE)
         if not principal.may(permission):
-            raise HTTPException(
-                403,
-                f"the {principal.role} role may not {permission.value} here: "
-                f"ask an admin for a key with a role that may (roles: reader < scientist < admin)",
-            )
+            raise HTTPException(403, _refusal(principal, permission))
         return principal
 
     dependency.__name__ = f"allow_{permission.value}"
     return dependency
+
+
+def _refusal(principal: Principal, permission: Permission) -> str:
+    return (
+        f"the {principal.role} role may not {permission.value} here: "
+        f"ask an admin for a key with a role that may (roles: reader < scientist < admin)"
+    )
+
+
+_UPLOADS: dict[tuple[str, str], Permission] = {
+    ("POST", f"{API_PREFIX}/datasets"): Permission.WRITE,
+    ("POST", f"{API_PREFIX}/libraries"): Permission.WRITE,
+}
+"""Routes whose bodies are uploads: the role is checked before the body is read."""
 
 
 def _guarded(scope: Scope) -> bool:
