@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from repurpose.cluster import ClusterInfo, cluster_file
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
-from tests.actors.conftest import settings, store_url
+from tests.actors.conftest import settings
 from tests.helpers import stop_training_workers
 
-__all__ = ["cluster_home", "runner", "settings", "store_url"]
+__all__ = ["cluster_home", "runner", "settings"]
 
 
 @pytest.fixture
