@@ -130,7 +130,8 @@ class _ReaderKeys(KeyVerifier):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "refused"), [("POST", "/v1/datasets", True), ("GET", "/v1/datasets", False)]
+    ("method", "path", "refused"),
+    [("POST", "/v1/datasets", True), ("POST", "/v1/libraries", True), ("GET", "/v1/datasets", False)],
 )
 def test_an_upload_the_role_may_not_make_is_refused_before_its_body_is_read(
     method: str, path: str, refused: bool
