@@ -29,8 +29,11 @@ for group in (cluster, training, model_files, datasets, targets, models, scoring
 
 def main() -> None:
     # Ray Serve logs every handle it opens at INFO on the caller's console; a CLI shows only
-    # its own lines (Serve's own logs stay in Ray's log folder).
-    logging.getLogger("ray.serve").setLevel(logging.WARNING)
+    # its own lines (Serve's own logs stay in Ray's log folder). Serve resets its logger's level
+    # when it connects, so a filter (which it keeps) does the work, the level only until then.
+    serve_logger = logging.getLogger("ray.serve")
+    serve_logger.setLevel(logging.WARNING)
+    serve_logger.addFilter(lambda record: record.levelno >= logging.WARNING)
     sys.exit(run(sys.argv[1:]))
 
 
