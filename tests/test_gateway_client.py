@@ -75,6 +75,12 @@ def test_a_post_that_may_have_acted_is_not_sent_again_on_503() -> None:
     assert len(calls) == 1
 
 
+def test_a_prediction_is_sent_again_on_503_it_changes_nothing() -> None:
+    answers = iter([error(503, "unavailable", "restarting"), httpx.Response(200, json={"bad": "shape"})])
+    with pytest.raises(GatewayError, match="is not what this client expects"):
+        client_with(httpx.MockTransport(lambda _: next(answers))).predict([{"smiles": "CCO", "target": "T"}], "m")
+
+
 def test_a_post_refused_by_the_rate_limit_is_sent_again() -> None:
     answers = iter(
         [

@@ -91,7 +91,7 @@ class GatewayClient:
 
     def register_dataset(self, data: bytes, filename: str, name: str | None = None) -> DatasetRegistration:
         form = {"name": name} if name else None
-        response = self._send("POST", "/v1/datasets", files={"file": (filename, data)}, data=form)
+        response = self._send("POST", "/v1/datasets", files={"file": (filename, data)}, data=form, repeatable=True)
         return _parse(response, DatasetRegistration)
 
     def datasets(self) -> list[DatasetSummary]:
@@ -102,13 +102,15 @@ class GatewayClient:
 
     def split_dataset(self, reference: str, kind: str, seed: int, fractions: list[float] | None) -> SplitSummary:
         body = {"kind": kind, "seed": seed, "fractions": fractions}
-        return _parse(self._send("POST", f"/v1/datasets/{_segment(reference)}/splits", json=body), SplitSummary)
+        return _parse(
+            self._send("POST", f"/v1/datasets/{_segment(reference)}/splits", json=body, repeatable=True), SplitSummary
+        )
 
     # --- training ---------------------------------------------------------------------------------
 
     def start_run(self, request: RunRequest) -> RunDetail:
         body = request.model_dump(mode="json", exclude_none=True)
-        return _parse(self._send("POST", "/v1/training-runs", json=body), RunDetail)
+        return _parse(self._send("POST", "/v1/training-runs", json=body, repeatable=True), RunDetail)
 
     def runs(self) -> list[RunSummary]:
         return self._items("/v1/training-runs", RunSummary)
@@ -117,7 +119,7 @@ class GatewayClient:
         return _parse(self._send("GET", f"/v1/training-runs/{_segment(reference)}"), RunDetail)
 
     def cancel_run(self, reference: str) -> RunDetail:
-        return _parse(self._send("POST", f"/v1/training-runs/{_segment(reference)}/cancel"), RunDetail)
+        return _parse(self._send("POST", f"/v1/training-runs/{_segment(reference)}/cancel", repeatable=True), RunDetail)
 
     # --- models -----------------------------------------------------------------------------------
 
@@ -147,7 +149,8 @@ class GatewayClient:
     ) -> ModelEvaluation:
         path = f"/v1/models/{_segment(name)}/versions/{_segment(version)}/evaluate"
         body = {"dataset": dataset, "split": split, "part": part}
-        return _parse(self._send("POST", path, json=body), ModelEvaluation)
+        # an evaluation replaces the one on the same rows: sending it again changes nothing
+        return _parse(self._send("POST", path, json=body, repeatable=True), ModelEvaluation)
 
     # --- targets ----------------------------------------------------------------------------------
 
@@ -168,21 +171,21 @@ class GatewayClient:
     def predict(self, pairs: list[Mapping[str, str]], model: str) -> Prediction:
         """``pairs``: ``{"smiles": …, "target": …}`` or ``{"smiles": …, "sequence": …}``, up to 1,000."""
         body = {"model": model, "pairs": [dict(p) for p in pairs]}
-        return _parse(self._send("POST", "/v1/predict", json=body), Prediction)
+        return _parse(self._send("POST", "/v1/predict", json=body, repeatable=True), Prediction)
 
     def explain(self, smiles: str, target: str, model: str, top: int) -> ExplanationOut:
         body = {"smiles": smiles, "target": target, "model": model, "top": top}
-        return _parse(self._send("POST", "/v1/explain", json=body), ExplanationOut)
+        return _parse(self._send("POST", "/v1/explain", json=body, repeatable=True), ExplanationOut)
 
     def profile(self, smiles: str, model: str, top: int) -> CompoundProfile:
         body = {"smiles": smiles, "model": model, "top": top}
-        return _parse(self._send("POST", "/v1/profile", json=body), CompoundProfile)
+        return _parse(self._send("POST", "/v1/profile", json=body, repeatable=True), CompoundProfile)
 
     # --- screening --------------------------------------------------------------------------------
 
     def register_library(self, data: bytes, filename: str, name: str | None = None) -> LibraryRegistration:
         form = {"name": name} if name else None
-        response = self._send("POST", "/v1/libraries", files={"file": (filename, data)}, data=form)
+        response = self._send("POST", "/v1/libraries", files={"file": (filename, data)}, data=form, repeatable=True)
         return _parse(response, LibraryRegistration)
 
     def libraries(self) -> list[LibrarySummary]:
@@ -231,7 +234,18 @@ class GatewayClient:
         except (ValueError, KeyError, TypeError, ValidationError) as error:
             raise _unexpected_body(response, error) from None
 
-    def _send(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...] = (200, 201),
+        repeatable: bool | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request; 429 and 503 are retried after Retry-After. ``repeatable``: whether the
+        request may be sent again after a 503 (None: GET, PUT, DELETE and requests carrying an
+        Idempotency-Key may; a POST that acts, e.g. a rollback, must not)."""
         for attempt in range(MAX_RETRIES + 1):
             try:
                 response = self._http.request(method, path, **kwargs)
@@ -242,20 +256,22 @@ class GatewayClient:
                 raise GatewayError(f"cannot reach the gateway at {self.url}: {error}", status=0) from None
             if response.status_code in ok:
                 return response
-            if _may_retry(method, response.status_code, kwargs) and attempt < MAX_RETRIES:
+            if _may_retry(method, response.status_code, kwargs, repeatable) and attempt < MAX_RETRIES:
                 self._sleep(_retry_after(response))
                 continue
             raise _error_of(response)
         raise AssertionError("unreachable")
 
 
-def _may_retry(method: str, status: int, request: dict[str, Any]) -> bool:
+def _may_retry(method: str, status: int, request: dict[str, Any], repeatable: bool | None) -> bool:
     """429 refuses a request before it acts: always safe to send again. A 503 may come after a
     grain acted, so only a request that acts once however often it is sent goes again."""
     if status == 429:
         return True
     if status not in RETRIED_STATUSES:
         return False
+    if repeatable is not None:
+        return repeatable
     headers = request.get("headers") or {}
     return method in IDEMPOTENT_METHODS or "Idempotency-Key" in headers
 

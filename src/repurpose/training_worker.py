@@ -177,18 +177,19 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
                 train_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (train)",
                 val_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (val)",
             )
+            tracker.log_metrics({f"final_val_{k}": float(v) for k, v in manifest.val_metrics.model_dump().items()})
+            if local_checkpoint.exists():
+                tracker.log_artifact(local_checkpoint, "checkpoint")
+                shutil.rmtree(local_checkpoint.parent)  # not part of the model directory
+            tracker.log_artifacts(out, "model")
+            artifact_path = publish_model_dir(artifacts, out)
         except WorkerStopped:
-            tracker.finish("KILLED")  # cancelled: a later start resumes the same MLflow run
+            # Stale (a newer attempt trains on the same MLflow run) or cancelled (the grain ends
+            # the MLflow run itself): either way, not this worker's to end.
             raise
         except Exception:
             tracker.finish("FAILED")
             raise
-        tracker.log_metrics({f"final_val_{k}": float(v) for k, v in manifest.val_metrics.model_dump().items()})
-        if local_checkpoint.exists():
-            tracker.log_artifact(local_checkpoint, "checkpoint")
-            shutil.rmtree(local_checkpoint.parent)  # not part of the model directory
-        tracker.log_artifacts(out, "model")
-        artifact_path = publish_model_dir(artifacts, out)
         tracker.finish()
         return WorkerOutcome(artifact_path=artifact_path, manifest=manifest, mlflow_run_id=tracker.run_id)
     finally:

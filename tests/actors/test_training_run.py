@@ -140,6 +140,9 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
     assert client.call(TrainingRun, run_id, "cancel").status == "cancelled"  # again: nothing changes
     assert cancelled.mlflow_run_id is not None  # reported with the first epoch
     tracked = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    deadline = time.monotonic() + 60  # ended in the background, after the cancel's turn
+    while tracked.get_run(cancelled.mlflow_run_id).info.status != "KILLED" and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert tracked.get_run(cancelled.mlflow_run_id).info.status == "KILLED"  # not left RUNNING
 
     restarted = start_run(client, request)

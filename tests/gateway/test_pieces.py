@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -15,6 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from repurpose.contracts.scoring import ScorerStats
 from repurpose.errors import (
     ClusterNotRunning,
     DatasetNotFound,
@@ -28,6 +32,7 @@ from repurpose.gateway.auth import PERMISSIONS, AuthMiddleware, KeyVerifier, Per
 from repurpose.gateway.errors import _field_name, status_of
 from repurpose.gateway.keys import hash_secret, parse_key, secret_matches
 from repurpose.gateway.limits import RateLimiter
+from repurpose.gateway.metrics import SCORER_STATS_MAX_AGE_SECONDS, ScorerStatsCollector
 from repurpose.gateway.paths import route_path
 from repurpose.gateway.request_ids import RequestIdFilter, RequestIdMiddleware
 
@@ -157,3 +162,32 @@ def test_an_upload_the_role_may_not_make_is_refused_before_its_body_is_read(
         assert sent[0]["status"] == 403 and not reached and not body_reads
     else:
         assert reached == [path]
+
+
+def test_scorer_figures_are_one_family_per_name_with_a_series_per_replica() -> None:
+    clock = Clock()
+    collector = ScorerStatsCollector(clock=clock)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    for replica, batches in (("a", {1: 3, 5: 1}), ("b", {2: 2})):
+        stats = ScorerStats(1, 2, 3, 4, 5, 6, 7, ["m"], 8, 9, sum(batches.values()), max(batches), batches, replica)
+        collector.record(stats)
+
+    text = generate_latest(registry).decode()
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    assert len(types) == len(set(types)) == 13  # a strict parser's rule: one TYPE line per name
+    families = families_of(registry)
+    batch_sizes = families["repurpose_scorer_predict_batch_size"]
+    counts = {s.labels["replica"]: s.value for s in batch_sizes.samples if s.name.endswith("_count")}
+    sums = {s.labels["replica"]: s.value for s in batch_sizes.samples if s.name.endswith("_sum")}
+    assert counts == {"a": 4, "b": 2} and sums == {"a": 8, "b": 4}
+    assert {s.labels["replica"] for s in families["repurpose_scorer_pairs_scored"].samples} == {"a", "b"}
+
+    clock.now += SCORER_STATS_MAX_AGE_SECONDS + 1  # neither read again: both left out
+    collector.record(ScorerStats(0, 0, 0, 0, 0, 0, 0, [], 0, 0, replica="c"))
+    replicas = {s.labels["replica"] for s in families_of(registry)["repurpose_scorer_rss_bytes"].samples}
+    assert replicas == {"c"}
+
+
+def families_of(registry: CollectorRegistry) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}

@@ -84,6 +84,7 @@ _TRAINING_CODE = (
 # One watcher per (run, attempt) in this host; also the strong references the loop does not keep.
 _watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
 _workers: dict[tuple[str, int], Any] = {}  # the handles being watched: cancel kills by handle, not by name
+_tracking_endings: set[asyncio.Task[None]] = set()  # MLflow runs being ended after a turn
 
 
 @lru_cache(maxsize=1)
@@ -222,8 +223,7 @@ class TrainingRun(Grain[RunState]):
         else:
             state.error = reason if not crashed else f"the training worker died {state.attempts} times: {reason}"
             self._finish("failed")
-            if crashed:  # a worker that raised ended its MLflow run itself; a dead one could not
-                await self._end_tracking("FAILED")
+            await self._end_tracking("FAILED")  # a dead worker could not; for one that raised, again
         return self._detail()
 
     async def cancel(self) -> RunDetail:
@@ -242,9 +242,13 @@ class TrainingRun(Grain[RunState]):
         return self._detail()
 
     async def _end_tracking(self, status: str) -> None:
-        """End the run's MLflow run as ``status``: its worker is gone and cannot."""
+        """End the run's MLflow run as ``status`` (its worker is gone and cannot), after this turn:
+        a slow or unreachable tracking server must not hold the grain's turn."""
         if self.state.mlflow_run_id is not None:
-            await asyncio.to_thread(end_tracked_run, self.context.settings, self.state.mlflow_run_id, status)
+            ending = asyncio.to_thread(end_tracked_run, self.context.settings, self.state.mlflow_run_id, status)
+            task = asyncio.get_running_loop().create_task(ending)
+            _tracking_endings.add(task)  # kept until done: the loop holds only weak references
+            task.add_done_callback(_tracking_endings.discard)
 
     # --- the worker -------------------------------------------------------------------------
 

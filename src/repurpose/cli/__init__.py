@@ -42,8 +42,7 @@ def run(argv: list[str]) -> int:
     try:
         status = app(argv, prog_name="repurpose", standalone_mode=False)
     except typer.TyperException as error:  # Click's usage errors, as Typer vendors them
-        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
-            typer.echo(error.format_message(), err=True)
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: Click printed its help already
             return error.exit_code
         # Click's own box (usage, hint, framed message) is several lines; the contract is one.
         ctx = getattr(error, "ctx", None)

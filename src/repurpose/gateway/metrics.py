@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -44,54 +44,69 @@ _SCORING = frozenset({"/v1/predict", "/v1/explain", "/v1/profile"})
 _DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})  # FastAPI's own routes
 
 
-class ScorerStatsCollector(Collector):
-    """Each scorer replica's figures as last read (a scrape reads the replica Serve routes it to;
-    the others keep their last figures). Nothing before the first read."""
+_COUNTERS: dict[str, tuple[str, Callable[[ScorerStats], float]]] = {
+    "pairs_scored": ("Pairs the scorer replica scored.", lambda s: s.pairs_scored),
+    "compound_cache_hits": ("Featurised compounds found in the cache.", lambda s: s.compound_hits),
+    "compound_cache_misses": ("Compounds featurised anew.", lambda s: s.compound_misses),
+    "target_cache_hits": ("Target tensors found in the cache.", lambda s: s.target_hits),
+    "target_cache_misses": ("Target tensors computed anew.", lambda s: s.target_misses),
+    "predict_batches": ("Dynamic batches of single predictions.", lambda s: s.predict_batches),
+}
+_GAUGES: dict[str, tuple[str, Callable[[ScorerStats], float]]] = {
+    "largest_predict_batch": ("The largest dynamic batch so far.", lambda s: s.largest_predict_batch),
+    "cached_compounds": ("Featurised compounds in the cache.", lambda s: s.compounds),
+    "cached_targets": ("Targets whose tensors are cached.", lambda s: s.targets),
+    "target_cache_bytes": ("Bytes of cached target tensors.", lambda s: s.target_bytes),
+    "models_loaded": ("Model versions loaded.", lambda s: len(s.models)),
+    "rss_bytes": ("Resident memory of the scorer replica.", lambda s: s.rss_bytes),
+}
+SCORER_STATS_MAX_AGE_SECONDS = 600.0
+"""A replica not read for this long is left out (Serve replaced it, or stopped routing to it)."""
 
-    def __init__(self) -> None:
-        self.latest: dict[str, ScorerStats] = {}
+
+class ScorerStatsCollector(Collector):
+    """Each scorer replica's figures as last read, one series per replica (label ``replica``).
+
+    A scrape reads the replica Serve routes the call to; the others keep their last figures
+    until they are ``SCORER_STATS_MAX_AGE_SECONDS`` old. Nothing before the first read.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.latest: dict[str, tuple[float, ScorerStats]] = {}
 
     def record(self, stats: ScorerStats) -> None:
-        self.latest[stats.replica or "unknown"] = stats
+        self.latest[stats.replica or "unknown"] = (self.clock(), stats)
 
     def collect(self) -> Iterator[Metric]:
-        for stats in list(self.latest.values()):
-            yield from self._families(stats)
-
-    def _families(self, stats: ScorerStats) -> Iterator[Metric]:
-        counters = {
-            "pairs_scored": ("Pairs the scorer replica scored.", stats.pairs_scored),
-            "compound_cache_hits": ("Featurised compounds found in the cache.", stats.compound_hits),
-            "compound_cache_misses": ("Compounds featurised anew.", stats.compound_misses),
-            "target_cache_hits": ("Target tensors found in the cache.", stats.target_hits),
-            "target_cache_misses": ("Target tensors computed anew.", stats.target_misses),
-            "predict_batches": ("Dynamic batches of single predictions.", stats.predict_batches),
-        }
-        labels, replica = ["replica"], [stats.replica or "unknown"]
-        for name, (help_text, value) in counters.items():
-            family = CounterMetricFamily(f"repurpose_scorer_{name}", help_text, labels=labels)
-            family.add_metric(replica, value)
-            yield family
-        sizes = stats.predict_batch_sizes
+        cutoff = self.clock() - SCORER_STATS_MAX_AGE_SECONDS
+        for replica in [r for r, (read_at, _) in self.latest.items() if read_at < cutoff]:
+            del self.latest[replica]
+        replicas = sorted((replica, stats) for replica, (_, stats) in self.latest.items())
+        if not replicas:
+            return
+        labels = ["replica"]
+        for name, (help_text, value) in _COUNTERS.items():
+            counter = CounterMetricFamily(f"repurpose_scorer_{name}", help_text, labels=labels)
+            for replica, stats in replicas:
+                counter.add_metric([replica], value(stats))
+            yield counter
         batches = HistogramMetricFamily(
             "repurpose_scorer_predict_batch_size", "Sizes of the dynamic batches formed.", labels=labels
         )
-        cumulative = [(str(bound), sum(n for size, n in sizes.items() if size <= bound)) for bound in _BATCH_BUCKETS]
-        batches.add_metric(
-            replica, [*cumulative, ("+Inf", sum(sizes.values()))], sum_value=sum(s * n for s, n in sizes.items())
-        )
+        for replica, stats in replicas:
+            sizes = stats.predict_batch_sizes
+            cumulative = [
+                (str(bound), sum(n for size, n in sizes.items() if size <= bound)) for bound in _BATCH_BUCKETS
+            ]
+            batches.add_metric(
+                [replica], [*cumulative, ("+Inf", sum(sizes.values()))], sum_value=sum(s * n for s, n in sizes.items())
+            )
         yield batches
-        gauges = {
-            "largest_predict_batch": ("The largest dynamic batch so far.", stats.largest_predict_batch),
-            "cached_compounds": ("Featurised compounds in the cache.", stats.compounds),
-            "cached_targets": ("Targets whose tensors are cached.", stats.targets),
-            "target_cache_bytes": ("Bytes of cached target tensors.", stats.target_bytes),
-            "models_loaded": ("Model versions loaded.", len(stats.models)),
-            "rss_bytes": ("Resident memory of the scorer replica.", stats.rss_bytes),
-        }
-        for name, (help_text, value) in gauges.items():
+        for name, (help_text, value) in _GAUGES.items():
             gauge = GaugeMetricFamily(f"repurpose_scorer_{name}", help_text, labels=labels)
-            gauge.add_metric(replica, value)
+            for replica, stats in replicas:
+                gauge.add_metric([replica], value(stats))
             yield gauge
 
 
