@@ -120,9 +120,7 @@ class CompoundCache:
             return graph
 
     def _file(self, key: str, graph: DrugGraph) -> None:
-        if self.capacity <= 0:
-            return
-        self._graphs[key] = graph
+        self._graphs[key] = graph  # (a cache of capacity 0 never gets here: ``get`` featurises directly)
         self._graphs.move_to_end(key)
         while len(self._graphs) > self.capacity:
             self._graphs.popitem(last=False)
