@@ -117,10 +117,15 @@ class GrainClient:
         return self.stats()
 
     def stats(self) -> list[HostStats]:
-        return [
-            _get(self._handle(host).stats.options(max_task_retries=_HOUSEKEEPING_RETRIES).remote())
-            for host in self.hosts
-        ]
+        """Every host's figures; a host Ray is restarting is waited for, as a grain call would."""
+        return [self._host_stats(host) for host in self.hosts]
+
+    def _host_stats(self, host: str) -> HostStats:
+        try:
+            return _get(self._handle(host).stats.options(max_task_retries=_HOUSEKEEPING_RETRIES).remote())
+        except RayActorError:  # Ray's few quick retries can end before a restarting host is back
+            self._wait_for_host(host, None)
+        return _get(self._handle(host).stats.options(max_task_retries=_HOUSEKEEPING_RETRIES).remote())
 
     def stop(self) -> None:
         """Kill the pool's hosts for good (activations go; their state is stored)."""
@@ -160,7 +165,7 @@ class GrainClient:
             handle = self._handles[host] = get_or_start_host(host, self.settings)
         return handle
 
-    def _wait_for_host(self, host: str, request: _Request) -> None:
+    def _wait_for_host(self, host: str, request: _Request | None) -> None:
         """Wait until Ray has restarted ``host`` (or re-create it if it is gone for good)."""
         deadline = time.monotonic() + self.settings.grain_restart_timeout_seconds
         self._handles.pop(host, None)
@@ -173,6 +178,8 @@ class GrainClient:
                 )
             except (RayActorError, GetTimeoutError) as exc:
                 if time.monotonic() >= deadline:
+                    if request is None:  # not for a grain: the host's own figures
+                        raise GrainUnavailable(f"grain host {host} did not come back in time", kind="host") from exc
                     raise _unavailable(host, request, "did not come back in time") from exc
                 time.sleep(_RETRY_PAUSE_SECONDS)
                 continue
