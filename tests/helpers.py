@@ -6,8 +6,9 @@ import contextlib
 import dataclasses
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,3 +108,39 @@ def stop_training_workers() -> int:
         with contextlib.suppress(Exception):
             ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]), no_restart=True)
     return len(workers)
+
+
+@contextlib.contextmanager
+def free_cpus_taken() -> Iterator[float]:
+    """Hold every CPU of the test cluster that is free (as a run's training workers would); yields
+    how many. Ray's count of free CPUs lags a moment behind tasks ending, so hold until it reads 0
+    twice in a row. Released on exit."""
+    import time
+
+    import ray
+
+    @ray.remote
+    class CpuHolder:
+        def ready(self) -> bool:
+            return True
+
+    holders: list[Any] = []
+    taken, zero_reads = 0.0, 0
+    try:
+        for _ in range(100):
+            free = float(ray.available_resources().get("CPU", 0.0))
+            if free < 0.01:
+                zero_reads += 1
+                if zero_reads == 2:
+                    break
+            else:
+                zero_reads = 0
+                holder = CpuHolder.options(num_cpus=free).remote()  # type: ignore[attr-defined]
+                ray.get(holder.ready.remote(), timeout=60)
+                holders.append(holder)
+                taken += free
+            time.sleep(0.5)
+        yield taken
+    finally:
+        for holder in holders:
+            ray.kill(holder, no_restart=True)

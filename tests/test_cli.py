@@ -53,6 +53,16 @@ def test_predict_bad_protein_exits_2_naming_character(runner: CliRunner, tiny_mo
     assert "'*' at position 3" in error_line(result.stderr)
 
 
+@pytest.mark.parametrize("smiles", ["C1CC:x:", "C1CC[bold]N[/bold]"])
+def test_error_lines_print_user_text_as_is(runner: CliRunner, tiny_model_dir: Path, smiles: str) -> None:
+    # ":x:" is an emoji code and "[bold]" Rich markup: neither may be read in what a user typed
+    result = runner.invoke(app, ["predict", "--model", str(tiny_model_dir), "--smiles", smiles, "--protein", "MKV"])
+
+    assert result.exit_code == 2
+    line = error_line(result.stderr)
+    assert f"'{smiles}'" in line and "\N{CROSS MARK}" not in line
+
+
 def test_predict_json_gives_probability_and_verdict(runner: CliRunner, tiny_model_dir: Path) -> None:
     result = runner.invoke(
         app, ["predict", "--model", str(tiny_model_dir), "--smiles", DRUG_LIKE_SMILES, "--protein", "MKVL", "--json"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -45,19 +46,42 @@ def cluster_env(gcs_port: int) -> dict[str, str]:
 def test_up_status_down_stops_only_its_own_head(tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     first_env, second_env = cluster_env(free_port()), cluster_env(free_port())
+    # the first cluster's Ray ports come from `up`'s flags, not from the environment
+    gcs_port, dashboard_port = int(first_env.pop("REPURPOSE_RAY_GCS_PORT")), free_port()
+    del first_env["REPURPOSE_RAY_DASHBOARD_PORT"]
+    ports = ("--ray-port", str(gcs_port), "--dashboard-port", str(dashboard_port))
     try:
-        started = repurpose("up", "--home", str(first), "--json", env=first_env)
+        started = repurpose("up", "--home", str(first), *ports, "--json", env=first_env)
         assert started.returncode == 0, started.stderr
         info = json.loads(started.stdout.strip().splitlines()[-1])
         assert info["started_head"] is True
+        assert info["ray_address"] == f"127.0.0.1:{gcs_port}"
+        assert info["dashboard_url"] == f"http://127.0.0.1:{dashboard_port}"
         assert not info["ray_address"].endswith(f":{REDIS_PORT}")
+        # the home and its stores are no one else's (key hashes, every record, the Ray token)
+        assert stat.S_IMODE(first.stat().st_mode) == 0o700
+        for name in ("repurpose.db", "mlflow.db", "cluster.json", "admin_key", "ray_auth_token"):
+            assert stat.S_IMODE((first / name).stat().st_mode) == 0o600, name
         assert repurpose("up", "--home", str(second), env=second_env).returncode == 0
+
+        again = repurpose("up", "--home", str(first), *ports, env=first_env)  # a second `up`: where the key is
+        assert again.returncode == 0, again.stderr
+        assert f"admin key     in {first.resolve() / 'admin_key'}" in again.stdout
+
+        shown = repurpose("status", "--home", str(first), env=first_env)
+        assert shown.returncode == 0, shown.stderr
+        assert f"gateway     {info['gateway_url']}" in shown.stdout
+        assert "production  drugban-human@1" in shown.stdout
+        assert "CPU(s) for Ray on" in shown.stdout
 
         status = repurpose("status", "--home", str(first), "--json", env=first_env)
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
         assert report["ray_reachable"] is True
         assert [host["name"] for host in report["hosts"]] == ["grain-host-0"]
+        assert report["production"] == ["drugban-human@1"] and report["cores"] == os.cpu_count()
+        if report["cpus"] > report["cores"]:  # a small machine: status says why Ray has more CPUs
+            assert "at least 4" in report["cpus_note"]
 
         first_info, second_info = read_cluster_info(first), read_cluster_info(second)
         assert first_info is not None and second_info is not None

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem
 
@@ -16,7 +19,9 @@ from repurpose.datasets import (
     rows_from_parquet,
     rows_to_parquet,
 )
-from repurpose.errors import InvalidInput, InvalidTable
+from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
+from repurpose.settings import Settings
+from repurpose.upload_limits import UploadLimits
 from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, write_pairs
 
 ETHANOL = "CCO"
@@ -256,6 +261,50 @@ def test_build_refuses_oversized_input_before_reading(tmp_path: Path) -> None:
     with pytest.raises(InvalidTable, match=r"bytes is more than the 100 accepted \(max_bytes\)"):
         build_dataset(path, max_bytes=100)
     assert build_dataset(path, max_bytes=path.stat().st_size).report.counts.read == 10
+
+
+def test_a_tiny_parquet_of_many_identical_rows_is_refused_from_its_metadata() -> None:
+    # dictionary-encoded and zstd-compressed, 200,000 identical rows fit in a few KB: the byte
+    # limit lets it through, and decoded it would be 200,000 Python rows
+    table = pa.table({"SMILES": [ETHANOL] * 200_000, "Protein": ["MKV" * 50] * 200_000, "Y": [1] * 200_000})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True)
+    data = sink.getvalue()
+    assert len(data) < 64 * 1024
+
+    started = time.perf_counter()
+    with pytest.raises(TableTooLarge) as refused:
+        build_dataset(data, filename="bomb.parquet", limits=UploadLimits(max_rows=100_000))
+    assert time.perf_counter() - started < 1.0  # from the footer: nothing was decoded
+    assert refused.value.code == "table_too_large"
+    assert refused.value.message == (
+        "bomb.parquet: 200,000 rows (from the Parquet metadata) is more than the 100,000 accepted "
+        "(max_upload_rows); split the table"
+    )
+    assert build_dataset(data, limits=UploadLimits(max_rows=200_000)).report.counts.read == 200_000
+
+
+def test_csv_rows_are_counted_while_read_and_columns_are_limited() -> None:
+    rows = [[ETHANOL, "MKV", 1], [BENZENE, "MKV", 0], [ASPIRIN, "MKV", 1]]
+    with pytest.raises(TableTooLarge, match=r"^pairs\.csv: more than the 2 rows accepted \(max_upload_rows"):
+        build_dataset(csv_bytes(rows), filename="pairs.csv", limits=UploadLimits(max_rows=2))
+    blank_lines = csv_bytes(rows).replace(b"\n", b"\n\n")  # blank lines are not rows
+    assert build_dataset(blank_lines, limits=UploadLimits(max_rows=3)).report.counts.read == 3
+
+    wide = csv_bytes([[*row, *range(7)] for row in rows], header="SMILES,Protein,Y," + ",".join("abcdefg"))
+    with pytest.raises(TableTooLarge, match=r"10 columns is more than the 9 accepted \(max_upload_columns\)"):
+        build_dataset(wide, filename="wide.csv", limits=UploadLimits(max_columns=9))
+    frame = pd.DataFrame(rows, columns=["SMILES", "Protein", "Y"]).assign(**{f"x{n}": n for n in range(7)})
+    with pytest.raises(TableTooLarge, match=r"10 columns is more than the 9 accepted"):
+        build_dataset(parquet_bytes(frame), filename="wide.parquet", limits=UploadLimits(max_columns=9))
+    kept = build_dataset(parquet_bytes(frame), limits=UploadLimits(max_columns=10)).report
+    assert kept.extra_columns == [f"x{n}" for n in range(7)] and kept.counts.stored == 3
+
+
+def test_upload_limits_default_to_the_settings_defaults() -> None:
+    settings = Settings()
+    assert UploadLimits.from_settings(settings) == UploadLimits()
+    assert UploadLimits.from_settings(Settings(max_upload_rows=5, max_upload_columns=4)).max_rows == 5
 
 
 def test_build_refuses_broken_parquet_and_unknown_format() -> None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from repurpose import head_processes
 from repurpose.errors import ClusterError, ClusterNotRunning
 from repurpose.grains import GrainClient, HostStats
+from repurpose.private_files import PRIVATE_FILE_MODE, make_home_private, private_dir
 from repurpose.settings import Settings
 from repurpose.store import upgrade
 
@@ -72,7 +73,9 @@ class ClusterStatus(BaseModel):
     ray_reachable: bool
     hosts: list[HostStats]
     nodes: int
-    cpus: float
+    cpus: float  # the logical CPUs Ray schedules by
+    cores: int | None = None  # this machine's CPU cores
+    cpus_note: str | None = None  # why Ray has more CPUs than the machine has cores, when it does
 
 
 def cluster_file(home: Path) -> Path:
@@ -97,7 +100,7 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
     Returns the cluster's info and the lines the start hooks reported. Running ``up`` on a
     home whose cluster is already up reconnects and re-runs the (idempotent) hooks.
     """
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.home)
     existing = read_cluster_info(settings.home)
     started_now = False  # whether this call started the Ray head
     if existing is not None and _ray_reachable(existing.ray_address):
@@ -118,6 +121,7 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
     token = str(_auth_token_file(settings.home)) if started_head else None
 
     try:
+        make_home_private(settings)  # before the stores are made: key hashes and records are no one else's
         log(f"migrating the store at {_redacted(settings.database_url)}")
         upgrade(settings.database_url)
         _ray_init(address, settings, token)
@@ -168,12 +172,27 @@ def cluster_status(home: Path) -> ClusterStatus:
         return ClusterStatus(info=info, ray_reachable=False, hosts=[], nodes=0, cpus=0.0)
     client = connect(home)
     nodes = [node for node in ray.nodes() if node.get("Alive")]
+    cpus, cores = float(ray.cluster_resources().get("CPU", 0.0)), os.cpu_count()
     return ClusterStatus(
         info=info,
         ray_reachable=True,
         hosts=client.stats(),
         nodes=len(nodes),
-        cpus=float(ray.cluster_resources().get("CPU", 0.0)),
+        cpus=cpus,
+        cores=cores,
+        cpus_note=_cpus_note(info, cpus, cores) if len(nodes) == 1 else None,
+    )
+
+
+def _cpus_note(info: ClusterInfo, cpus: float, cores: int | None) -> str | None:
+    if not info.started_head or cores is None or cpus <= cores:
+        return None
+    if info.settings.ray_num_cpus is not None:
+        return f"{cpus:g} logical CPUs on {cores} core(s), as REPURPOSE_RAY_NUM_CPUS asked"
+    return (
+        f"{cpus:g} logical CPUs on {cores} core(s): a head `up` starts offers at least {_MIN_LOGICAL_CPUS}, "
+        "because an idle scorer replica and a training worker hold one each and Ray's short tasks "
+        "(dataset registrations, evaluations) would otherwise wait for them; REPURPOSE_RAY_NUM_CPUS sets it"
     )
 
 
@@ -202,7 +221,8 @@ def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
     port = settings.ray_gcs_port
     if _port_in_use(port):
         raise ClusterError(
-            f"port {port} is taken (another Ray head?): pass --address to join it, or set REPURPOSE_RAY_GCS_PORT"
+            f"port {port} is taken (another Ray head?): pass --address to join it, or start one on another "
+            "port with --ray-port (or REPURPOSE_RAY_GCS_PORT)"
         )
     log(f"starting a Ray head (GCS on port {port}, dashboard on {settings.ray_dashboard_port})")
     command = [
@@ -315,4 +335,5 @@ def _redacted(url: str) -> str:
 def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text)
+    temporary.chmod(PRIVATE_FILE_MODE)  # it names the store (a database URL may hold a password)
     temporary.replace(path)

@@ -46,6 +46,7 @@ from rdkit import Chem, rdBase
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
 from repurpose.protein_encoding import MAX_PROTEIN_LENGTH, PROTEIN_CODES, normalize_protein
+from repurpose.upload_limits import UploadLimits, check_columns, check_parquet_shape, counted, open_parquet
 
 TableFormat = Literal["csv", "parquet"]
 _T = TypeVar("_T")
@@ -55,7 +56,7 @@ NORMALISATION = "repurpose-rows-v1"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_LISTED = 1000  # entries per report list: a report must stay small enough to store and show
 
-_PARQUET_MAGIC = b"PAR1"
+PARQUET_MAGIC = b"PAR1"
 _AMINO_ACIDS = "".join(PROTEIN_CODES)
 _PROTEIN_LETTERS = re.compile(f"[{_AMINO_ACIDS}{_AMINO_ACIDS.lower()}]+")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -166,19 +167,22 @@ def build_dataset(
     file_format: TableFormat | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_listed: int = DEFAULT_MAX_LISTED,
+    limits: UploadLimits | None = None,
 ) -> DatasetBuild:
     """Read, normalise and validate a pair table; InvalidTable if nothing usable is in it.
 
     ``source`` is a path or the file's bytes; ``filename`` names bytes in messages and hints
     their format, which is otherwise taken from the content (Parquet's magic number), then from
-    the suffix, else CSV. Files over ``max_bytes`` are refused before they are read.
+    the suffix, else CSV. Files over ``max_bytes`` are refused before they are read, tables over
+    ``limits`` (rows, columns) with TableTooLarge before their values are decoded.
     """
+    limits = limits or UploadLimits()
     display_name = _display_name(name, filename if isinstance(source, bytes) else str(source))
     if file_format not in (None, "csv", "parquet"):
         raise InvalidInput(f"unknown table format {file_format!r}; use csv or parquet")
     label, data = _load(source, filename=filename, max_bytes=max_bytes)
     fmt = file_format or _guess_format(data, label)
-    table = _read_parquet(data, label) if fmt == "parquet" else _read_csv(data, label)
+    table = _read_parquet(data, label, limits) if fmt == "parquet" else _read_csv(data, label, limits)
     checked = _check_rows(table)
     if not checked.valid:
         shown = "; ".join(f"row {r.row}: {r.reason}" for r in checked.rejected[:3])
@@ -327,27 +331,32 @@ def _load(source: str | Path | bytes, *, filename: str | None, max_bytes: int) -
 
 
 def _guess_format(data: bytes, label: str) -> TableFormat:
-    if data.startswith(_PARQUET_MAGIC) or label.lower().endswith(_PARQUET_SUFFIXES):
+    if data.startswith(PARQUET_MAGIC) or label.lower().endswith(_PARQUET_SUFFIXES):
         return "parquet"
     return "csv"
 
 
-def _read_csv(data: bytes, label: str) -> _RawTable:
+def _read_csv(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
     try:
         text = data.decode("utf-8-sig")  # a BOM from spreadsheet exports is not part of the header
     except UnicodeDecodeError as error:
         raise InvalidTable(f"{label}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})") from None
+    # blank lines (including whitespace-only ones) are not rows
+    lines = (fields for fields in csv.reader(io.StringIO(text)) if any(f.strip() for f in fields))
     try:
-        # blank lines (including whitespace-only ones) are not rows
-        lines = [fields for fields in csv.reader(io.StringIO(text)) if any(f.strip() for f in fields)]
+        first = next(lines, None)
+        if first is None:
+            raise InvalidTable(
+                f"{label}: no header: the file holds only blank lines; a pair table needs SMILES,Protein,Y"
+            )
+        check_columns(len(first), label, limits)
+        header = [name.strip() for name in first]
+        indices, extra = _resolve_columns(header, label)
+        data_lines = list(counted(lines, label, limits))  # refused as soon as it passes the limit
     except csv.Error as error:
         raise InvalidTable(f"{label}: cannot read it as CSV: {error}") from None
-    if not lines:
-        raise InvalidTable(f"{label}: no header: the file holds only blank lines; a pair table needs SMILES,Protein,Y")
-    header = [name.strip() for name in lines[0]]
-    indices, extra = _resolve_columns(header, label)
     rows: list[_RawRow] = []
-    for number, fields in enumerate(lines[1:], start=1):
+    for number, fields in enumerate(data_lines, start=1):
         if len(fields) != len(header):
             problem = f"has {len(fields)} fields, the header has {len(header)}"
             rows.append(_RawRow(number, None, None, None, problem))
@@ -358,16 +367,23 @@ def _read_csv(data: bytes, label: str) -> _RawTable:
     return _RawTable(rows=rows, extra_columns=extra)
 
 
-def _read_parquet(data: bytes, label: str) -> _RawTable:
+def _read_parquet(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
+    parquet = open_parquet(data, label)
+    n_rows = check_parquet_shape(parquet, label, limits)  # from the footer: nothing decoded yet
+    names = list(parquet.schema_arrow.names)
+    header = [str(name).strip() for name in names]
+    indices, extra = _resolve_columns(header, label)
+    if n_rows == 0:
+        raise InvalidTable(f"{label}: no rows: the table has the columns but no pairs")
+    wanted = [names[i] for i in indices]
+    unique = len(set(names)) == len(names)  # a repeated name does not say which column: then read them all
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = parquet.read(columns=wanted) if unique else parquet.read()  # only the three columns are decoded
     except (pa.ArrowException, OSError) as error:
         raise InvalidTable(f"{label}: cannot read it as Parquet: {error}") from None
-    header = [str(name).strip() for name in table.column_names]
-    indices, extra = _resolve_columns(header, label)
-    if table.num_rows == 0:
-        raise InvalidTable(f"{label}: no rows: the table has the columns but no pairs")
-    columns = [table.column(i).to_pylist() for i in indices]
+    columns = (
+        [table.column(c).to_pylist() for c in wanted] if unique else [table.column(i).to_pylist() for i in indices]
+    )
     rows = [_RawRow(n, s, p, y, None) for n, (s, p, y) in enumerate(zip(*columns, strict=True), start=1)]
     return _RawTable(rows=rows, extra_columns=extra)
 

@@ -20,6 +20,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdchem
 
 from repurpose.errors import InvalidSmiles
+from repurpose.plain_text import hidden_character
 
 rdBase.DisableLog("rdApp.warning")  # e.g. "not removing hydrogen atom without neighbors", per molecule
 
@@ -95,6 +96,12 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     text = smiles.strip() if isinstance(smiles, str) else ""
     if not text:
         raise InvalidSmiles("empty SMILES: a compound needs a SMILES string", smiles=str(smiles))
+    hidden = hidden_character(text)
+    if hidden is not None:  # RDKit would skip some of them and parse what is left
+        raise InvalidSmiles(
+            f"invalid SMILES {text!r}: it holds {hidden}; a SMILES may not hold control or format characters",
+            smiles=text,
+        )
     with rdBase.CaptureErrorLog() as log:  # RDKit's reason, instead of noise on stderr
         mol = Chem.MolFromSmiles(text)
     if mol is None:

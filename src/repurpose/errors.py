@@ -5,6 +5,7 @@
     │   ├── InvalidSmiles          RDKit cannot parse it, it is empty, or it is too large
     │   ├── InvalidProtein         empty, or a character outside the 25-letter alphabet
     │   └── InvalidTable           a pairs file without the needed columns, or without rows
+    │       └── TableTooLarge      an upload with more rows or columns than accepted (HTTP 413)
     ├── NotFound                   the thing asked for does not exist
     │   ├── ArtifactNotFound       no artifact at that path in the artifact store
     │   ├── DatasetNotFound        no dataset version with that id (or name) was registered
@@ -27,7 +28,10 @@
     │   └── GrainUnavailable       the grain's host did not come back in time after dying
     ├── GatewayError               a remote gateway refused a request or could not be reached
     ├── ModelDirectoryError        a model directory that is incomplete or of another type
-    └── CheckpointError            a checkpoint that cannot be resumed from
+    ├── CheckpointError            a checkpoint that cannot be resumed from
+    └── ClusterError               the cluster cannot serve the request now (HTTP 503)
+        ├── ClusterNotRunning      no cluster runs under that home
+        └── ClusterBusy            a task found no free CPUs in time (with Retry-After)
 
 HTTP status codes live at the gateway's edge, never here. Every error survives pickling with
 its context (it crosses Ray's process boundaries), see ``RepurposeError.__reduce__``.
@@ -87,6 +91,12 @@ class InvalidTable(InvalidInput):
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+
+
+class TableTooLarge(InvalidTable):
+    """More rows or columns than ``max_upload_rows`` / ``max_upload_columns``: refused before decoding."""
+
+    code = "table_too_large"
 
 
 class ModelDirectoryError(RepurposeError):
@@ -268,3 +278,13 @@ class ClusterError(RepurposeError):
 
 class ClusterNotRunning(ClusterError):
     code = "cluster_not_running"
+
+
+class ClusterBusy(ClusterError):
+    """A task waited longer than allowed for cluster resources (CPUs held by other work): retry later."""
+
+    code = "cluster_busy"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +36,7 @@ from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
 from repurpose.errors import GatewayError
 from repurpose.gateway.bodies import ExplanationOut, ModelOverview, Prediction, Readiness
 from repurpose.gateway.keys import ApiKeySummary, IssuedKey
+from repurpose.screen_results import COMPLETE_HEADER
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,10 +206,54 @@ class GatewayClient:
     def screen(self, reference: str) -> ScreenDetail:
         return _parse(self._send("GET", f"/v1/screens/{_segment(reference)}"), ScreenDetail)
 
-    def screen_results(self, reference: str, target: str | None = None, top: int | None = None) -> ScreenResults:
-        params = {k: v for k, v in (("target", target), ("top", top)) if v is not None}
+    def screen_results(
+        self,
+        reference: str,
+        target: str | None = None,
+        top: int | None = None,
+        *,
+        every: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> ScreenResults:
+        """The best ``top`` per target; with ``every``, the page of every score from ``offset``."""
+        params = _results_params(target, top, every)
+        if every:
+            params.update({"offset": offset, **({"limit": limit} if limit is not None else {})})
         response = self._send("GET", f"/v1/screens/{_segment(reference)}/results", params=params)
         return _parse(response, ScreenResults)
+
+    def download_screen_results(
+        self,
+        reference: str,
+        sink: IO[bytes],
+        file_format: Literal["csv", "parquet"],
+        target: str | None = None,
+        top: int | None = None,
+        *,
+        every: bool = True,
+    ) -> bool:
+        """Stream the results as CSV or Parquet into ``sink`` (every score unless ``top``); whether
+        the job had finished (False: the ranks are among the chunks done so far)."""
+        params = {**_results_params(target, top, every), "format": file_format}
+        path = f"/v1/screens/{_segment(reference)}/results"
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                with self._http.stream("GET", path, params=params) as response:
+                    if response.status_code == 200:
+                        for piece in response.iter_bytes():
+                            sink.write(piece)
+                        return response.headers.get(COMPLETE_HEADER, "true") != "false"
+                    response.read()
+            except httpx.TimeoutException:
+                raise GatewayError(f"the gateway at {self.url} did not answer GET {path} in time", status=0) from None
+            except httpx.HTTPError as error:
+                raise GatewayError(f"cannot reach the gateway at {self.url}: {error}", status=0) from None
+            if response.status_code in RETRIED_STATUSES and attempt < MAX_RETRIES:  # a GET: safe to send again
+                self._sleep(_retry_after(response))
+                continue
+            raise _error_of(response)
+        raise AssertionError("unreachable")
 
     def cancel_screen(self, reference: str) -> ScreenDetail:
         return _parse(self._send("DELETE", f"/v1/screens/{_segment(reference)}"), ScreenDetail)
@@ -274,6 +319,13 @@ def _may_retry(method: str, status: int, request: dict[str, Any], repeatable: bo
         return repeatable
     headers = request.get("headers") or {}
     return method in IDEMPOTENT_METHODS or "Idempotency-Key" in headers
+
+
+def _results_params(target: str | None, top: int | None, every: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {k: v for k, v in (("target", target), ("top", top)) if v is not None}
+    if every:
+        params["all"] = "true"
+    return params
 
 
 def _segment(value: str) -> str:

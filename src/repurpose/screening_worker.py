@@ -566,7 +566,7 @@ def write_chunk(
         pq.write_table(table, f, compression="zstd")
 
 
-def _ranked(artifacts: ArtifactStore, job_id: str, target_id: str, chunks: Sequence[int]) -> pa.Table:
+def ranked_scores(artifacts: ArtifactStore, job_id: str, target_id: str, chunks: Sequence[int]) -> pa.Table:
     """A target's scored compounds from the given chunks, best first (ties by compound id), ranked."""
     parts = []
     for n in chunks:
@@ -592,7 +592,7 @@ def merge_results(artifacts: ArtifactStore, job_id: str, targets: Sequence[str],
     rows = 0
     with artifacts.open_write(results_path(job_id)) as f, pq.ParquetWriter(f, RESULTS_SCHEMA, compression="zstd") as w:
         for target in targets:
-            table = _ranked(artifacts, job_id, target, range(chunks))
+            table = ranked_scores(artifacts, job_id, target, range(chunks))
             w.write_table(table)
             rows += table.num_rows
     return rows
@@ -614,6 +614,6 @@ def read_partial_results(
     """The best ``top`` per target among the chunks recorded so far (a running or stopped job)."""
     out: list[ScreenResultRow] = []
     for target in targets:
-        table = _ranked(artifacts, job_id, target, sorted(done.get(target, [])))
+        table = ranked_scores(artifacts, job_id, target, sorted(done.get(target, [])))
         out.extend(ScreenResultRow(**row) for row in table.slice(0, top).to_pylist())
     return out

@@ -77,8 +77,26 @@ class Settings(BaseSettings):
     gateway_max_upload_bytes: int = Field(
         default=64 * 2**20, ge=1024, description="Largest file upload (dataset or compound library)."
     )
+    max_upload_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most rows a dataset or library upload may hold (Parquet: from its metadata; CSV: counted "
+        "while read), before decoding: compressed Parquet holds millions of rows in kilobytes.",
+    )
+    max_upload_columns: int = Field(
+        default=1_000, ge=3, description="Most columns a dataset or library upload may hold."
+    )
     gateway_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a replica trusts a checked API key (a revocation takes this long)."
+    )
+    gateway_auth_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications (401s) a client address may have within the window before its "
+        "requests get 429 with Retry-After, without a store lookup (per replica).",
+    )
+    gateway_auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The window over which failed authentications are counted per address."
     )
     gateway_lookup_cache_seconds: float = Field(
         default=1.0, ge=0, description="How long a replica reuses a model reference's resolution."
@@ -95,6 +113,15 @@ class Settings(BaseSettings):
     training_num_cpus: float = Field(default=1.0, gt=0, description="CPUs a training worker declares to Ray.")
     training_worker_restarts: int = Field(
         default=3, ge=0, description="How often a training run restarts a dead worker (resuming its checkpoint)."
+    )
+    task_start_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a dataset or library build, split or evaluation waits for a free CPU before the "
+        "request is refused with 503 and Retry-After (instead of waiting behind training workers).",
+    )
+    task_retry_after_seconds: float = Field(
+        default=30.0, gt=0, description="The Retry-After a request refused for want of a free CPU suggests."
     )
 
     promotion_min_auroc: float = Field(

@@ -28,7 +28,7 @@ def registered_targets(engine: Engine) -> list[tuple[str, str, str | None]]:
     out = []
     for stored in list_states(engine, TARGET_KIND):
         state = TargetState.model_validate(stored.state)
-        if state.registered_at is not None:
+        if state.registered_at is not None and state.alias_of is None:  # an alias is its target's other id
             out.append((stored.key, state.sequence, state.name))
     return out
 

@@ -22,8 +22,9 @@ from repurpose.actors.compound_library import (
 )
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.screening import LibraryDetail
-from repurpose.errors import InvalidInput, InvalidTable
+from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
 from repurpose.grains import GrainClient
+from repurpose.upload_limits import UploadLimits
 from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -135,9 +136,9 @@ def test_limits_and_format_detection_without_ray() -> None:
     rows = as_csv(first_compounds(3))
     with pytest.raises(InvalidTable, match=r"a\.csv: [\d,]+ bytes is more than the 100 accepted"):
         build_library(rows, filename="a.csv", max_bytes=100)
-    with pytest.raises(InvalidTable, match="3 compounds is more than the 2 accepted per library"):
-        build_library(rows, filename="a.csv", max_compounds=2)
-    many = build_library(as_csv(first_compounds(30)), filename="a.csv", max_compounds=30)
+    with pytest.raises(TableTooLarge, match=r"a\.csv: more than the 2 compounds accepted \(max_upload_rows"):
+        build_library(rows, filename="a.csv", limits=UploadLimits(max_rows=2))
+    many = build_library(as_csv(first_compounds(30)), filename="a.csv", limits=UploadLimits(max_rows=30))
     assert many.build.compounds == 30 and many.compound_ids == sorted(many.compound_ids)
 
     # Without a telling suffix the content decides: a header with a smiles column is a table.
@@ -148,3 +149,17 @@ def test_limits_and_format_detection_without_ray() -> None:
     assert smi.build.name == "library" and smi.build.source == "uploaded library"
     # SMILES are not parsed at registration: the screen reports the bad ones.
     assert build_library(b"id,smiles\nA,C1CC\nB,XYZ\n").build.compounds == 2
+
+
+def test_row_and_column_limits_refuse_while_reading() -> None:
+    # counted while read, in every format: reading stops at the first row past the limit
+    rows = [(f"C{n}", "CCO") for n in range(50)]
+    with pytest.raises(TableTooLarge, match=r"lib\.tsv: more than the 49 compounds accepted"):
+        build_library(as_csv(rows).replace(b",", b"\t"), filename="lib.tsv", limits=UploadLimits(max_rows=49))
+    smi = "".join(f"CCO {i}\n" for i, _ in rows).encode()
+    with pytest.raises(TableTooLarge, match=r"lib\.smi: more than the 10 compounds accepted"):
+        build_library(smi, filename="lib.smi", limits=UploadLimits(max_rows=10))
+    assert build_library(smi, filename="lib.smi", limits=UploadLimits(max_rows=50)).build.compounds == 50
+    wide = ",".join(["compound_id", "smiles", *(f"x{n}" for n in range(8))]) + "\n" + "A,CCO" + ",1" * 8 + "\n"
+    with pytest.raises(TableTooLarge, match=r"10 columns is more than the 5 accepted \(max_upload_columns\)"):
+        build_library(wide.encode(), filename="wide.csv", limits=UploadLimits(max_columns=5))

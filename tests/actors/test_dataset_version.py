@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.datasets import DatasetDetail, SplitSummary
 from repurpose.dataset_access import load_rows, load_split_indices, load_split_pairs, report_path, rows_path
 from repurpose.dataset_splits import SPLIT_KINDS, murcko_scaffold
-from repurpose.errors import DatasetNotFound, InvalidInput, InvalidTable
+from repurpose.errors import ClusterBusy, DatasetNotFound, InvalidInput, InvalidTable
 from repurpose.grains import GrainClient
+from repurpose.settings import Settings
 from repurpose.store import list_states
 from tests.actors.support import host_pid, kill_host
-from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL
+from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_cpus_taken
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +192,30 @@ def test_split_bad_request_refused(client: GrainClient) -> None:
     assert client.call(DatasetVersion, dataset_id, "summary").splits == []
     assert not any("/splits/" in path for path in ArtifactStore.from_settings(client.settings).list())
     assert rows_path(dataset_id) and report_path(dataset_id)
+
+
+def test_tasks_waiting_for_a_cpu_are_refused_in_bounded_time(ray_cluster: None, settings: Settings) -> None:
+    """A build or split that finds every CPU taken (training workers) answers ClusterBusy in about
+    task_start_timeout_seconds, instead of waiting in Ray's queue for ever; nothing is left queued."""
+    busy = settings.with_overrides(task_start_timeout_seconds=2, task_retry_after_seconds=7)
+    client = GrainClient(busy)
+    try:
+        with pytest.raises(DatasetNotFound):  # the pool's host starts now, with the short wait
+            client.call(DatasetVersion, "0" * 64, "summary")
+        # the default wait here: the session's first task also waits for a worker process to start
+        dataset_id = register_dataset(GrainClient(settings), sample_bytes(), filename="val.csv").dataset_id
+        with free_cpus_taken():
+            started = time.monotonic()
+            with pytest.raises(ClusterBusy, match="building the dataset found no free CPU in 2s") as refused:
+                register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv")
+            assert refused.value.retry_after == 7
+            with pytest.raises(ClusterBusy, match="building the dataset found no free CPU"):
+                asyncio.run(aregister_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv"))
+            with pytest.raises(ClusterBusy, match=f"splitting dataset {dataset_id[:12]} found no free CPU"):
+                client.call(DatasetVersion, dataset_id, "split", "random", 1, idempotent=False)
+            assert time.monotonic() - started < 60
+        assert client.call(DatasetVersion, dataset_id, "summary").splits == []  # the refused split: not recorded
+        # with CPUs free again (and the default wait, which covers starting a worker process) it goes through
+        assert register_dataset(GrainClient(settings), SAMPLE_TRAIN.read_bytes(), filename="train.csv").created
+    finally:
+        client.stop()

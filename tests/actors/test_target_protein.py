@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 from sqlalchemy import Engine
 
 from repurpose.actors.target_protein import (
+    SEQUENCE_KIND,
     TargetProtein,
+    aregister_target,
     check_target_id,
+    index_target_sequences,
     list_targets,
+    register_target,
     sequence_target_id,
 )
-from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, ScreeningHit, ScreeningRecord, TargetDetail
+from repurpose.contracts.targets import (
+    MAX_HITS_PER_SCREENING,
+    ScreeningHit,
+    ScreeningRecord,
+    TargetDetail,
+    TargetRegistration,
+)
 from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
 from repurpose.grains import GrainClient
 from repurpose.store import list_states
+from repurpose.target_profiling import registered_targets
 from tests.actors.support import kill_host
 from tests.helpers import random_protein
 
@@ -123,3 +135,61 @@ def test_target_state_survives_killing_the_host(client: GrainClient, engine: Eng
         client.call(TargetProtein, "P00519", "register", OTHER, idempotent=False)
     (listed,) = list_targets(engine)
     assert (listed.target_id, listed.name, listed.length, listed.screenings) == ("P00519", "ABL1", 300, 1)
+
+
+@pytest.mark.slow
+def test_a_sequence_registered_under_another_id_becomes_an_alias(client: GrainClient, engine: Engine) -> None:
+    first = register_target(client, "P00519", ABL1, name="ABL1")
+    assert first.created and first.alias is None
+
+    alias = register_target(client, "Abl1", ABL1.lower(), organism="Homo sapiens")
+    assert (alias.target_id, alias.alias, alias.created, alias.aliases) == ("P00519", "Abl1", False, ["Abl1"])
+    assert (alias.name, alias.organism) == ("ABL1", "Homo sapiens")  # fills in what the target lacked
+    again = register_target(client, "Abl1", ABL1)  # the alias again: the same answer, nothing new
+    assert (again.target_id, again.alias, again.aliases) == ("P00519", "Abl1", ["Abl1"])
+
+    # the alias names the target: reading, scoring and screening through it reach P00519
+    assert client.call(TargetProtein, "Abl1", "show") == client.call(TargetProtein, "P00519", "show")
+    assert client.call(TargetProtein, "Abl1", "sequence") == ABL1
+    client.call(TargetProtein, "Abl1", "add_screening", screening("job-1", 0.8), idempotent=False)
+    assert [e.job_id for e in client.call(TargetProtein, "P00519", "show").history] == ["job-1"]
+
+    # one target everywhere the targets are listed (and so profiled)
+    (listed,) = list_targets(engine)
+    assert (listed.target_id, listed.aliases, listed.screenings) == ("P00519", ["Abl1"], 1)
+    assert [t for t, _, _ in registered_targets(engine)] == ["P00519"]
+
+    # an id holding another sequence is still a conflict, and takes no alias
+    register_target(client, "OTHER1", OTHER)
+    with pytest.raises(TargetConflict):
+        register_target(client, "OTHER1", ABL1)
+    assert client.call(TargetProtein, "OTHER1", "show").sequence == OTHER
+    assert {t.target_id for t in list_targets(engine)} == {"P00519", "OTHER1"}
+
+
+@pytest.mark.slow
+def test_ids_sent_at_once_with_one_sequence_make_one_target(client: GrainClient, engine: Engine) -> None:
+    ids = [f"GENE{i}" for i in range(8)]
+
+    async def register_all() -> list[TargetRegistration]:
+        return list(await asyncio.gather(*(aregister_target(client, i, ABL1) for i in ids)))
+
+    answers = asyncio.run(register_all())
+
+    (target,) = list_targets(engine)
+    assert sum(a.created for a in answers) == 1
+    assert {a.target_id for a in answers} == {target.target_id}
+    assert sorted([target.target_id, *target.aliases]) == ids
+
+
+@pytest.mark.slow
+def test_up_indexes_sequences_registered_before_aliases(client: GrainClient, engine: Engine) -> None:
+    # a store written before aliases existed: targets registered on the grain itself, no index
+    client.call(TargetProtein, "P00519", "register", ABL1, idempotent=False)
+    assert list_states(engine, SEQUENCE_KIND) == []
+
+    assert index_target_sequences(client) == []
+
+    alias = register_target(client, "ABL1", ABL1)
+    assert (alias.target_id, alias.alias) == ("P00519", "ABL1")
+    assert [t.target_id for t in list_targets(engine)] == ["P00519"]

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from repurpose.actors.dataset_version import register_dataset
 from repurpose.actors.training_run import (
+    RunState,
     TrainingRun,
+    _watch_worker,
     code_version,
     default_model_name,
     list_runs,
@@ -24,13 +30,15 @@ from repurpose.contracts.training_runs import RunDetail, RunRequest
 from repurpose.errors import DatasetNotFound, InvalidInput, RunNotFound, RunStateConflict
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
-from repurpose.training_worker import checkpoint_path, worker_name
+from repurpose.training_worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
 from tests.actors.support import kill_host
 from tests.helpers import SAMPLE_TRAIN
 
 pytestmark = pytest.mark.slow
 
 WAIT_SECONDS = 600
+# Only positive pairs: a run on them passes every check at the door and fails in its worker.
+POSITIVES = "SMILES,Protein,Y\n" + "".join(f"{s},MKVLAAGIVALLLAAGCSSS,1\n" for s in ("CCO", "CCN", "CCC", "c1ccccc1"))
 
 
 def sample_dataset(client: GrainClient) -> str:
@@ -53,6 +61,15 @@ def wait_for(client: GrainClient, run_id: str, done: Callable[[RunDetail], bool]
             pytest.fail(f"run {detail.status} while waiting for {what}: {detail.error}")
         time.sleep(0.5)
     pytest.fail(f"run {run_id[:12]} did not reach '{what}' in {WAIT_SECONDS}s: {show(client, run_id)}")
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def worker_alive(settings: Settings, run_id: str, attempt: int) -> bool:
@@ -156,16 +173,79 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
 
 
 def test_a_run_on_bad_data_fails_with_the_reason(client: GrainClient) -> None:
-    positives = "SMILES,Protein,Y\n" + "".join(
-        f"{s},MKVLAAGIVALLLAAGCSSS,1\n" for s in ("CCO", "CCN", "CCC", "c1ccccc1")
-    )
-    dataset_id = register_dataset(client, positives.encode(), filename="positives.csv").dataset_id
+    dataset_id = register_dataset(client, POSITIVES.encode(), filename="positives.csv").dataset_id
     run_id = start_run(client, RunRequest(dataset_id=dataset_id, split_id="random-1-0.5-0.5-0", epochs=1)).run_id
 
     failed = wait_for(client, run_id, lambda d: d.status == "failed", "failed")
     assert failed.error is not None and "every pair is positive" in failed.error
     assert failed.attempts == 1  # a refusal is not a crash: no new worker
     assert client.call(TrainingRun, run_id, "cancel").status == "failed"  # finished: nothing to stop
+
+
+def test_every_end_of_a_run_frees_its_worker(client: GrainClient, settings: Settings) -> None:
+    """A worker whose training raised (a failed run, a stale attempt) is killed, not left holding
+    its process and CPU: three failed runs used to take every CPU of a small cluster."""
+    dataset_id = register_dataset(client, POSITIVES.encode(), filename="positives.csv").dataset_id
+    request = RunRequest(dataset_id=dataset_id, split_id="random-1-0.5-0.5-0", epochs=1, seed=11)
+    free_before = ray.available_resources().get("CPU", 0.0)
+    run_id = start_run(client, request).run_id
+    failed = wait_for(client, run_id, lambda d: d.status == "failed", "failed")
+    assert failed.error is not None and "every pair is positive" in failed.error
+    assert wait_until(lambda: not worker_alive(settings, run_id, 1)), "the failed run's worker is still alive"
+    assert wait_until(lambda: ray.available_resources().get("CPU", 0.0) >= free_before), "its CPU did not come back"
+
+    # A stale attempt (the run is at attempt 1 and failed): its worker ends and goes, the run stays as it was.
+    job = TrainingJob(
+        run_id=run_id,
+        attempt=5,
+        request=request,
+        model_name=failed.model_name,
+        code_version=failed.code_version,
+        mlflow_run_id=None,
+        settings=settings,
+    )
+    stale = RemoteTrainingWorker.options(
+        name=worker_name(run_id, 5), namespace=settings.ray_namespace, lifetime="detached", num_cpus=1
+    ).remote(job)
+    asyncio.run(_watch_worker(client, run_id, stale, 5))
+    assert wait_until(lambda: not worker_alive(settings, run_id, 5)), "the stale attempt's worker is still alive"
+    after = show(client, run_id)
+    assert (after.status, after.attempts, after.error) == ("failed", 1, failed.error)
+
+
+def test_run_requests_are_checked_field_by_field() -> None:
+    """What the gateway and the CLI refuse before a run exists (a 422 naming the field)."""
+    dataset = "a" * 64
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"split_id": "../../../etc/passwd"}, "split_id", "never a path"),
+        ({"split_id": "random-42\n"}, "split_id", "never a path"),
+        ({"split_id": "sideways-1"}, "split_id", "'sideways-1' is not a split id"),
+        ({"split_id": "random-42-0.50-0.25-0.25"}, "split_id", "not written canonically"),
+        ({"seed": 2**70}, "seed", "less than or equal to 4294967295"),
+        ({"seed": -1}, "seed", "greater than or equal to 0"),
+        ({"seed": "5"}, "seed", "valid integer"),
+        ({"epochs": 0}, "epochs", "greater than or equal to 1"),
+        ({"batch_size": 10**6}, "batch_size", "less than or equal to 4096"),
+        ({"num_cpus": 0}, "num_cpus", "greater than 0"),
+        ({"model_type": "rf", "epochs": 5}, "epochs", "rf models do not use epochs"),
+        ({"model_type": "xgb", "lr": 0.1}, "lr", "xgb models do not use lr"),
+        ({"model_type": "rf", "num_gpus": 1}, "num_gpus", "rf models do not use num_gpus"),
+        ({"model_type": "svm"}, "model_type", "'drugban', 'rf' or 'xgb'"),
+        ({"epoch": 5}, "epoch", "Extra inputs are not permitted"),
+    ]
+    for fields, field, message in cases:
+        with pytest.raises(ValidationError) as refused:
+            RunRequest.model_validate_json(json.dumps({"dataset_id": dataset, **fields}))
+        first = refused.value.errors()[0]
+        assert first["loc"] == (field,) and message in first["msg"], (fields, first)
+    rf = RunRequest.model_validate_json(json.dumps({"dataset_id": dataset, "model_type": "rf", "seed": 2**32 - 1}))
+    assert RunRequest.model_validate_json(rf.model_dump_json()) == rf  # a baseline's echoed request reads back
+
+
+def test_a_run_stored_before_the_checks_stays_readable() -> None:
+    stored = RunRequest(dataset_id="a" * 64).model_dump() | {"split_id": "../../../etc/passwd", "seed": 2**70}
+    state = RunState.model_validate({"request": stored, "status": "failed"})
+    assert state.request is not None and (state.request.seed, state.request.split_id) == (2**70, "../../../etc/passwd")
 
 
 def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engine: object) -> None:
@@ -175,6 +255,10 @@ def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engi
     dataset_id = sample_dataset(client)
     with pytest.raises(InvalidInput, match="asks for 1 GPU"):
         start_run(client, RunRequest(dataset_id=dataset_id, num_gpus=1))
+    with pytest.raises(InvalidInput, match="asks for 64 CPU"):  # a worker Ray could never place
+        start_run(client, RunRequest(dataset_id=dataset_id, num_cpus=64))
+    with pytest.raises(InvalidInput, match=r"split random-42-1-0-0 of dataset \w+ has no val rows"):
+        start_run(client, RunRequest(dataset_id=dataset_id, split_id="random-42-1-0-0"))
     with pytest.raises(RunNotFound):
         show(client, "f" * 64)
     with pytest.raises(InvalidInput, match="another request's run"):

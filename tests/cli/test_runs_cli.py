@@ -50,6 +50,12 @@ def test_train_bad_input_exits_2_with_one_line(runner: CliRunner, cluster_home: 
         (["train", "--dataset", "nothing-like-it"], "no dataset version matches 'nothing-like-it'"),
         (["train", "--dataset", "sample", "--name", "Bad Name!"], "'Bad Name!' is not a model name"),
         (["train", "--dataset", "sample", "--gpus", "2"], "the run asks for 2 GPU(s); the cluster has 0"),
+        (["train", "--dataset", "sample", "--cpus", "64"], "the run asks for 64 CPU(s); the cluster has 4"),
+        (["train", "--dataset", "sample", "--split", "../../../etc/passwd"], "--split: '../../../etc/passwd' is not"),
+        (["train", "--dataset", "sample", "--split", "random-42-1-0-0"], "split random-42-1-0-0 of dataset"),
+        (["train", "--dataset", "sample", "--seed", str(2**70)], "--seed: Input should be less than or equal to"),
+        (["train", "--dataset", "sample", "--model-type", "rf", "--epochs", "5"], "--epochs: rf models do not use"),
+        (["train", "--dataset", "sample", "--model-type", "xgb", "--gpus", "1"], "--gpus: xgb models do not use"),
         (["train", "--dataset", "sample", "--out", "x"], "--dataset trains on the cluster"),
         (["train", "--epochs", "2"], "give --dataset ID (train on the cluster), or --train FILE"),
         (["runs", "show", "abc"], "'abc' is not a run id"),
@@ -59,3 +65,4 @@ def test_train_bad_input_exits_2_with_one_line(runner: CliRunner, cluster_home: 
         result = runner.invoke(app, [*args, *home])
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
         assert message in error_line(result.stderr), (args, result.stderr)
+    assert json.loads(runner.invoke(app, ["runs", "list", "--json", *home]).stdout) == []  # refused: no run exists

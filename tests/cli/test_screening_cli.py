@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -117,6 +118,19 @@ def test_screen_a_file_then_show_results_list_and_cancel(
     shown_table = runner.invoke(app, ["screens", "results", job_id, "--top", "3", *home])
     assert shown_table.exit_code == 0 and shown_table.stdout.count(t1) == 3
 
+    # every score, beyond the job's top 5: streamed as CSV or Parquet, or as one JSON document
+    every_csv, every_parquet = tmp_path / "all.csv", tmp_path / "all.parquet"
+    for path, fmt in ((every_csv, "csv"), (every_parquet, "parquet")):
+        wrote = runner.invoke(app, ["screens", "results", job_id, "--all", "--format", fmt, "--out", str(path), *home])
+        assert wrote.exit_code == 0, wrote.stderr
+        assert f"wrote every score ({2 * COMPOUNDS} row(s), {fmt}) to {path}" in wrote.stdout
+    every = list(csv.DictReader(every_csv.open()))
+    assert [(r["target_id"], int(r["rank"])) for r in every] == [(t, k) for t in (t1, t2) for k in range(1, 61)]
+    assert every[:5] == rows[:5]  # the best hits, digit for digit
+    assert pq.read_table(every_parquet).column("score").to_pylist() == [float(r["score"]) for r in every]
+    as_json = json.loads(runner.invoke(app, ["screens", "results", job_id, "--all", "--format", "json", *home]).stdout)
+    assert (as_json["total"], len(as_json["rows"]), as_json["next_offset"]) == (2 * COMPOUNDS, 2 * COMPOUNDS, None)
+
     target = json.loads(runner.invoke(app, ["targets", "show", t1, "--json", *home]).stdout)
     assert [h["job_id"] for h in target["history"]] == [second_id, job_id]
 
@@ -189,6 +203,9 @@ def test_bad_input_exits_2_with_one_line(
         (["screens", "show", "xy"], "'xy' is not a screening job id"),
         (["screens", "show", "abcd"], "no screening job scr-abcd"),
         (["screens", "results", "abcd", "--top", "0"], "--top takes 1 to 10000, not 0"),
+        (["screens", "results", "abcd", "--all", "--top", "3", "--format", "csv"], "give --top (the best K"),
+        (["screens", "results", "abcd", "--all"], "--all writes every score as csv, json or parquet"),
+        (["screens", "results", "abcd", "--format", "parquet"], "--format parquet writes a file: add --out FILE"),
         (["libraries", "register", str(tmp_path / "missing.csv")], "missing.csv: no such file"),
         (["libraries", "register", str(duplicates)], "every compound needs its own id"),
         (["libraries", "show", "nothing"], "no compound library matches 'nothing'"),

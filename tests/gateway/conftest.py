@@ -83,6 +83,7 @@ def gateway_settings(ray_cluster: None, serve_http_port: int, tmp_path_factory: 
         gateway_port=serve_http_port,
         gateway_rate_per_second=10_000,
         gateway_rate_burst=10_000,
+        gateway_auth_max_failures=10_000,  # every test calls from 127.0.0.1: refusals must not add up to 429s
         gateway_key_cache_seconds=0.2,
     )
     upgrade(settings.database_url)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -82,6 +83,11 @@ def test_scoring_and_a_screen_through_the_gateway(remote: Callable[..., Result],
     assert f"screen    {job}" in ok(remote("screens", "show", job))
     rows = ok(remote("screens", "results", job, "--format", "csv")).splitlines()
     assert rows[0] == "target_id,rank,compound_id,smiles,score" and len(rows) == 3
+    every = tmp_path / "every.parquet"
+    wrote = ok(remote("screens", "results", job, "--all", "--format", "parquet", "--out", str(every)))
+    assert f"wrote every score (2 row(s), parquet) to {every}" in wrote
+    assert pq.read_table(every).column("rank").to_pylist() == [1, 2]
+    assert ok(remote("screens", "results", job, "--all", "--format", "csv")).splitlines() == rows
     assert job in {j["job_id"] for j in json.loads(ok(remote("screens", "list", "--json")))}
     assert "remote-lib" in ok(remote("libraries", "show", screened["library_id"][:8]))
     cancelled = remote("screens", "cancel", job)

@@ -4,6 +4,7 @@ request leaves the store as it was."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -11,7 +12,8 @@ import httpx
 import pytest
 
 from repurpose.gateway import create_key, revoke_key
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import Gateway, deploy_variant
+from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_cpus_taken
 
 pytestmark = pytest.mark.slow
 
@@ -104,13 +106,14 @@ def test_404_names_the_unknown_id(http: httpx.Client) -> None:
 
 
 def test_409_target_with_another_sequence_leaves_it_as_it_was(http: httpx.Client) -> None:
-    assert http.put("/v1/targets/T409", json={"sequence": SEQUENCE, "name": "first"}).status_code == 201
+    own = SEQUENCE[:-10] + "WWWWWWWWWW"  # a sequence of its own: SEQUENCE under another id would be an alias
+    assert http.put("/v1/targets/T409", json={"sequence": own, "name": "first"}).status_code == 201
     conflict = error_of(
         http.put("/v1/targets/T409", json={"sequence": OTHER, "name": "second"}), 409, "target_conflict"
     )
     assert "another sequence" in conflict["message"] and "position" in conflict["message"]
     stored = http.get("/v1/targets/T409").json()
-    assert stored["sequence"] == SEQUENCE and stored["name"] == "first"
+    assert stored["sequence"] == own and stored["name"] == "first"
 
 
 def test_409_for_refused_stage_changes(http: httpx.Client) -> None:
@@ -150,11 +153,34 @@ def test_422_names_the_field_and_why(http: httpx.Client) -> None:
     assert bad_id["field"] == "target_id"
     run = error_of(http.post("/v1/training-runs", json={"dataset_id": "not-a-hash"}), 422, "invalid_input")
     assert run["field"] == "dataset_id"
-    error_of(
+    broken = error_of(
         http.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"}),
         422,
         "invalid_input",
     )
+    assert broken["field"] == "body" and "line 1, column 2 (found 'n')" in broken["message"]
+    crlf = json.dumps({"pairs": [{"smiles": ASPIRIN, "sequence": "MKV"}]}).replace("MKV", "MKV\r")
+    pasted = error_of(
+        http.post("/v1/predict", content=crlf, headers={"content-type": "application/json"}), 422, "invalid_input"
+    )
+    assert "U+000D (CARRIAGE RETURN)" in pasted["message"] and "raw control character" in pasted["message"]
+    as_text = error_of(
+        http.post("/v1/explain", json={"smiles": ASPIRIN, "sequence": SEQUENCE, "top": "5"}), 422, "invalid_input"
+    )
+    assert as_text["field"] == "top" and "not the string '5'" in as_text["message"]
+    hidden = error_of(
+        http.post("/v1/predict", json={"pairs": [{"smiles": "\u202e" + ASPIRIN, "sequence": SEQUENCE}]}),
+        422,
+        "invalid_smiles",
+    )
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 1" in hidden["message"]
+    library = "a" * 64
+    no_key = error_of(
+        http.post("/v1/screens", json={"library_id": library, "targets": ["T422"]}, headers={"Idempotency-Key": ""}),
+        422,
+        "invalid_input",
+    )
+    assert no_key["field"] == "idempotency-key"
 
 
 def test_422_for_a_refused_upload_stores_nothing(http: httpx.Client) -> None:
@@ -166,6 +192,53 @@ def test_422_for_a_refused_upload_stores_nothing(http: httpx.Client) -> None:
     no_file = error_of(http.post("/v1/datasets", data={"name": "nothing"}), 422, "invalid_input")
     assert no_file["field"] == "file"
     assert http.get("/v1/datasets").json()["items"] == before
+
+
+def test_training_requests_are_checked_at_the_door(gateway: Gateway) -> None:
+    """A run request the worker would refuse is refused before a run exists: 422 naming the field,
+    404 for an unknown dataset (these used to answer 201, then fail in the worker)."""
+    with gateway.client("admin") as admin:
+        rows = "\n".join(SAMPLE_TRAIN.read_text().splitlines()[:121]) + "\n"  # not the content other tests register
+        uploaded = admin.post("/v1/datasets", files={"file": ("door.csv", rows.encode())})
+        assert uploaded.status_code in (200, 201), uploaded.text
+    dataset_id = uploaded.json()["dataset_id"]
+    with gateway.client("scientist") as http:
+        before = http.get("/v1/training-runs").json()["items"]
+        cases: list[tuple[dict[str, Any], str, str]] = [
+            ({"split_id": "../../../etc/passwd"}, "split_id", "is not a split id"),
+            ({"seed": 2**70}, "seed", "less than or equal to 4294967295"),
+            ({"seed": "5"}, "seed", "valid integer"),
+            ({"epochs": 0}, "epochs", "greater than or equal to 1"),
+            ({"model_type": "rf", "epochs": 5}, "epochs", "rf models do not use epochs"),
+            ({"epoch": 5}, "epoch", "Extra inputs are not permitted"),
+        ]
+        for fields, field, message in cases:
+            body = error_of(
+                http.post("/v1/training-runs", json={"dataset_id": dataset_id, **fields}), 422, "invalid_input"
+            )
+            assert body["field"] == field and message in body["message"], (fields, body)
+        empty_val = http.post("/v1/training-runs", json={"dataset_id": dataset_id, "split_id": "random-42-1-0-0"})
+        assert "has no val rows" in error_of(empty_val, 422, "invalid_input")["message"]
+        too_big = http.post("/v1/training-runs", json={"dataset_id": dataset_id, "num_cpus": 512})
+        assert "asks for 512 CPU(s)" in error_of(too_big, 422, "invalid_input")["message"]
+        error_of(http.post("/v1/training-runs", json={"dataset_id": "0" * 64}), 404, "dataset_not_found")
+        assert http.get("/v1/training-runs").json()["items"] == before
+
+
+def test_503_with_retry_after_when_no_cpu_is_free(gateway: Gateway) -> None:
+    """An upload whose build task finds every CPU taken answers 503 with Retry-After in about
+    task_start_timeout_seconds, instead of hanging (it used to wait with no answer after 150 s)."""
+    variant = deploy_variant(gateway.settings, "/busy", task_start_timeout_seconds=2, task_retry_after_seconds=9)
+    url = next(variant)
+    try:
+        with httpx.Client(base_url=url, headers=gateway.headers("scientist"), timeout=120) as http, free_cpus_taken():
+            started = time.monotonic()
+            refused = http.post("/v1/datasets", files={"file": ("busy.csv", SAMPLE_VAL.read_bytes())})
+            body = error_of(refused, 503, "cluster_busy")
+            assert refused.headers["retry-after"] == "9" and "found no free CPU in 2s" in body["message"]
+            assert time.monotonic() - started < 60
+    finally:
+        next(variant, None)
 
 
 def test_every_answer_has_a_request_id_and_a_given_one_is_kept(gateway: Gateway) -> None:
@@ -189,4 +262,13 @@ def test_docs_and_schema_are_served(gateway: Gateway) -> None:
     with gateway.client(None) as anonymous:
         assert anonymous.get("/docs").status_code == 200
         schema = anonymous.get("/openapi.json").json()
+        for page, asset, kind in (
+            ("/docs", "/docs/static/swagger-ui-bundle.js", "text/javascript"),
+            ("/docs", "/docs/static/swagger-ui.css", "text/css"),
+            ("/redoc", "/docs/static/redoc.standalone.js", "text/javascript"),
+        ):  # served by the gateway itself: the pages work without a CDN
+            html = anonymous.get(page).text
+            assert asset in html and "cdn." not in html
+            served = anonymous.get(asset)
+            assert served.status_code == 200 and served.headers["content-type"].startswith(kind)
     assert "/v1/predict" in schema["paths"] and "ApiKey" in schema["components"]["securitySchemes"]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -28,13 +33,17 @@ from repurpose.errors import (
     StaleWrite,
     TargetConflict,
 )
+from repurpose.gateway.app import create_app
 from repurpose.gateway.auth import PERMISSIONS, AuthMiddleware, KeyVerifier, Permission, Principal, presented_key
+from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.errors import _field_name, status_of
-from repurpose.gateway.keys import hash_secret, parse_key, secret_matches
+from repurpose.gateway.keys import KIND, ApiKeyState, hash_secret, parse_key, secret_matches
 from repurpose.gateway.limits import RateLimiter
 from repurpose.gateway.metrics import SCORER_STATS_MAX_AGE_SECONDS, ScorerStatsCollector
 from repurpose.gateway.paths import route_path
 from repurpose.gateway.request_ids import RequestIdFilter, RequestIdMiddleware
+from repurpose.settings import Settings
+from repurpose.store import make_engine, save_state, upgrade
 
 
 class Clock:
@@ -130,7 +139,7 @@ class _ReaderKeys(KeyVerifier):
     def __init__(self) -> None:
         pass
 
-    async def principal(self, presented: str) -> Principal:
+    async def principal(self, presented: str, *, lookup: bool = True) -> Principal:
         return Principal(subject="key:reader", role="reader", key_id="reader")
 
 
@@ -191,3 +200,174 @@ def test_scorer_figures_are_one_family_per_name_with_a_series_per_replica() -> N
 
 def families_of(registry: CollectorRegistry) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+
+
+# --- failed authentication (issue 11, item 5) ------------------------------------------------------
+
+
+def _ask(app: AuthMiddleware, key: str, address: str) -> tuple[int, dict[str, str]]:
+    """One /v1 request with ``key`` from ``address`` through ``app``: its status and headers."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/models",
+        "headers": [(b"authorization", f"Bearer {key}".encode())],
+        "client": (address, 50_000),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], {k.decode(): v.decode() for k, v in start.get("headers", [])}
+
+
+def _made_up_key(n: int) -> str:
+    return f"rp_{n:012x}_" + "A" * 43
+
+
+def test_failed_authentications_past_the_limit_get_429_without_a_store_lookup(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    secret = "s" * 43
+    state = ApiKeyState(role="reader", secret_sha256=hash_secret(secret), created_at=dt.datetime.now(dt.UTC))
+    save_state(engine, KIND, "00000000beef", state.model_dump(mode="json"), expected_version=0)
+    valid = f"rp_00000000beef_{secret}"
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def lookups() -> int:
+        return sum(s.lstrip().upper().startswith("SELECT") for s in statements)
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    clock = Clock()
+    failures = FailedAuthLimiter(max_failures=3, window_seconds=60, clock=clock)
+    app = AuthMiddleware(inner, verifier=KeyVerifier(engine, 30, clock=clock), enabled=True, failures=failures)
+
+    assert _ask(app, valid, "10.0.0.1")[0] == 200  # checked and cached
+    assert [_ask(app, _made_up_key(n), "10.0.0.1")[0] for n in range(3)] == [401, 401, 401]
+    assert _ask(app, _made_up_key(0), "10.0.0.2")[0] == 401  # an unknown id is remembered: no second lookup
+    looked_up = lookups()
+    assert looked_up == 4  # the valid key and three made-up ones
+
+    status, headers = _ask(app, _made_up_key(99), "10.0.0.1")
+    assert status == 429 and headers["retry-after"] == "60"
+    assert [_ask(app, _made_up_key(n), "10.0.0.1")[0] for n in range(100, 110)] == [429] * 10
+    assert lookups() == looked_up  # refused at the door: the store is not asked
+    assert _ask(app, valid, "10.0.0.1")[0] == 200  # a key the replica checked recently still passes
+    assert _ask(app, _made_up_key(200), "10.0.0.3")[0] == 401  # other addresses are counted apart
+
+    clock.now = 61.0  # the failures have left the window
+    assert _ask(app, _made_up_key(300), "10.0.0.1")[0] == 401
+
+
+def test_the_failure_window_slides() -> None:
+    clock = Clock()
+    limiter = FailedAuthLimiter(max_failures=2, window_seconds=10, clock=clock)
+    limiter.failed("a")
+    clock.now = 4.0
+    limiter.failed("a")
+    assert limiter.wait_for("a") == pytest.approx(6.0) and limiter.wait_for("b") == 0.0
+    clock.now = 10.0  # the first failure left the window: one more try
+    assert limiter.wait_for("a") == 0.0
+
+
+# --- the gateway app without a cluster: docs, bodies, JSON errors (issue 11, items 8, 10 and 11) --
+
+
+@pytest.fixture(scope="module")
+def offline_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The real gateway app, auth off, on its own store: what these tests send is refused before any
+    grain or scorer is called, so no cluster is needed."""
+    settings = Settings(home=tmp_path_factory.mktemp("offline-gateway"), gateway_auth=False)
+    upgrade(settings.database_url)
+    with TestClient(create_app(settings, standalone=True), root_path="/pre") as client:
+        yield client
+
+
+_URLS = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)|url: *'([^']+)'""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_assets_from_the_gateway(offline_gateway: TestClient, page: str) -> None:
+    answer = offline_gateway.get(f"/pre{page}")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    urls = [a or b for a, b in _URLS.findall(answer.text)]
+    assert "/pre/openapi.json" in urls and len(urls) >= 3
+    assert all(u.startswith("/pre/") for u in urls), urls  # nothing from a CDN: the pages work offline
+    assert "cdn" not in answer.text and "googleapis" not in answer.text
+    types = {"js": "text/javascript", "css": "text/css", "png": "image/png"}
+    for url in urls:
+        asset = offline_gateway.get(url)
+        assert asset.status_code == 200, url
+        if not url.endswith(".json"):
+            assert asset.headers["content-type"].startswith(types[url.rsplit(".", 1)[1]])
+            assert len(asset.content) > 1000
+
+
+def test_a_broken_json_body_is_explained_with_line_column_and_character(offline_gateway: TestClient) -> None:
+    body = b'{"pairs": [\n  {"smiles": "CCO", "sequence": "MKV\r"}]}'  # a CRLF file's line in a JSON string
+    answer = offline_gateway.post("/pre/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    error = answer.json()
+    assert error["code"] == "invalid_input" and error["field"] == "body"
+    assert error["message"] == (
+        "the request body is not valid JSON: line 2, column 37 (found U+000D (CARRIAGE RETURN)): "
+        "a raw control character inside a string: escape it (\\n, \\r, \\t) or remove it"
+    )
+    answer = offline_gateway.post("/pre/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert "line 1, column 2 (found 'n'): a field name in double quotes" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/pre/v1/explain", {"smiles": "CCO", "sequence": "MKV", "top": "5"}, "top"),
+        ("/pre/v1/profile", {"smiles": "CCO", "top": 5.0}, "top"),
+        ("/pre/v1/screens", {"library_id": "a" * 64, "targets": ["EGFR"], "top": "5"}, "top"),
+        ("/pre/v1/training-runs", {"dataset_id": "a" * 64, "seed": "42"}, "seed"),
+        ("/pre/v1/models/drugban-human/versions/1/promote", {"stage": "staging", "force": "true"}, "force"),
+    ],
+)
+def test_request_bodies_take_numbers_and_booleans_only_as_json_numbers_and_booleans(
+    offline_gateway: TestClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    answer = offline_gateway.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field and "valid" in answer.json()["message"]
+
+
+def test_an_empty_idempotency_key_is_refused(offline_gateway: TestClient) -> None:
+    body = {"library_id": "a" * 64, "targets": ["EGFR"]}
+    for empty in ("", "  "):
+        answer = offline_gateway.post("/pre/v1/screens", json=body, headers={"Idempotency-Key": empty})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()
+        assert error["field"] == "idempotency-key" and "empty Idempotency-Key" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"pairs": [{"smiles": "\u202eCCO", "sequence": "MKV"}]}, "pairs[0].smiles", "invalid_smiles"),
+        ({"pairs": [{"smiles": "CCO\x00", "sequence": "MKV"}]}, "pairs[0].smiles", "invalid_smiles"),
+        ({"pairs": [{"smiles": "CCO", "target": "\u202eEGFR"}]}, "pairs[0].target", "invalid_input"),
+        ({"model": "drugban\u200b", "pairs": [{"smiles": "CCO", "sequence": "MKV"}]}, "model", "invalid_input"),
+    ],
+)
+def test_control_and_format_characters_are_refused_in_smiles_and_ids(
+    offline_gateway: TestClient, body: dict[str, Any], field: str, code: str
+) -> None:
+    answer = offline_gateway.post("/pre/v1/predict", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()
+    assert error["field"] == field and error["code"] == code
+    assert "control or format characters" in error["message"] and "U+" in error["message"]

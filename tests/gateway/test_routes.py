@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tests.gateway.conftest import Gateway
@@ -93,7 +94,8 @@ def test_training_runs_start_follow_cancel_and_models(http: httpx.Client) -> Non
     finished = http.post(f"/v1/training-runs/{run_id}/cancel")
     assert finished.status_code == 409 and finished.json()["code"] == "run_state_conflict"
 
-    baseline = http.post("/v1/training-runs", json={**request, "model_type": "rf"})
+    baseline_request = {k: v for k, v in request.items() if k != "epochs"}  # a forest has no epochs: 422 if sent
+    baseline = http.post("/v1/training-runs", json={**baseline_request, "model_type": "rf"})
     assert baseline.status_code == 201
     assert wait_for(http, f"/v1/training-runs/{baseline.json()['run_id']}", lambda r: r["status"] != "running")[
         "model"
@@ -146,6 +148,14 @@ def test_targets_register_and_show(http: httpx.Client) -> None:
     shown = http.get("/v1/targets/EGFR").json()
     assert shown["sequence"] == EGFR and shown["name"] == "EGF receptor" and shown["history"] == []
     assert {"EGFR", "ABL1"} <= {t["target_id"] for t in http.get("/v1/targets").json()["items"]}
+
+    # EGFR's sequence under another id: nothing new, the answer says whose alias the id is now
+    alias = http.put("/v1/targets/HER1", json={"sequence": EGFR})
+    assert alias.status_code == 200, alias.text
+    assert (alias.json()["target_id"], alias.json()["alias"], alias.json()["created"]) == ("EGFR", "HER1", False)
+    assert http.get("/v1/targets/HER1").json()["target_id"] == "EGFR"
+    listed = {t["target_id"]: t for t in http.get("/v1/targets").json()["items"]}
+    assert "HER1" not in listed and listed["EGFR"]["aliases"] == ["HER1"]
 
 
 def test_predict_one_pair_and_a_thousand(http: httpx.Client) -> None:
@@ -227,6 +237,31 @@ def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
     assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [r["rank"] for r in rows] == ["1", "2", "3"] and {r["target_id"] for r in rows} == {"ABL1"}
+
+    # every score, past the job's top 5: streamed as CSV and Parquet, paged as JSON
+    every = http.get(f"/v1/screens/{job_id}/results", params={"all": "true", "format": "csv"})
+    assert every.status_code == 200 and every.headers["x-results-complete"] == "true", every.text
+    every_rows = list(csv.DictReader(io.StringIO(every.text)))
+    assert [(r["target_id"], int(r["rank"])) for r in every_rows] == [
+        (t, k) for t in ("EGFR", "ABL1") for k in range(1, 61)
+    ]
+    as_parquet = http.get(
+        f"/v1/screens/{job_id}/results", params={"all": "true", "format": "parquet", "target": "ABL1"}
+    )
+    assert as_parquet.status_code == 200 and as_parquet.headers["content-type"] == "application/vnd.apache.parquet"
+    abl1 = pq.read_table(io.BytesIO(as_parquet.content))
+    assert abl1.column("score").to_pylist() == [float(r["score"]) for r in every_rows[60:]]
+    pages, offset = [], 0
+    while offset is not None:
+        page = http.get(f"/v1/screens/{job_id}/results", params={"all": "true", "limit": 50, "offset": offset}).json()
+        assert page["total"] == 120, page
+        pages.append(page["rows"])
+        offset = page["next_offset"]
+    assert [len(p) for p in pages] == [50, 50, 20] and [r["compound_id"] for p in pages for r in p] == [
+        r["compound_id"] for r in every_rows
+    ]
+    both = http.get(f"/v1/screens/{job_id}/results", params={"all": "true", "top": 3})
+    assert both.status_code == 422 and both.json()["field"] == "top", both.text
 
     finished = http.delete(f"/v1/screens/{job_id}")
     assert finished.status_code == 409 and finished.json()["code"] == "screen_state_conflict"

@@ -11,7 +11,9 @@ Normalisation strips whitespace around ids and SMILES and sorts the rows by id; 
 is the sha256 of those rows, so the same compounds in any order are the same library. SMILES are
 *not* parsed here: a screen featurises them and reports the ones that fail (id and reason)
 without stopping. What registration refuses (``InvalidTable``, nothing stored): a file over
-``MAX_LIBRARY_BYTES`` or ``MAX_COMPOUNDS`` rows, one that is not UTF-8, missing or ambiguous
+``MAX_LIBRARY_BYTES``, one over ``settings.max_upload_rows`` compounds or ``max_upload_columns``
+columns (``TableTooLarge``, HTTP 413: rows are counted while the file is read, and reading stops
+there), one that is not UTF-8, missing or ambiguous
 columns, no rows, rows with an empty id or SMILES, ids over ``MAX_COMPOUND_ID_LENGTH`` characters
 or with control characters, and duplicate ids (the first ones are named).
 
@@ -41,6 +43,7 @@ from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
 
 from repurpose.artifacts import ArtifactStore
+from repurpose.cluster_tasks import await_task, get_task, reports_start
 from repurpose.contracts.screening import (
     LIBRARY_ID_PATTERN,
     LibraryCompound,
@@ -49,15 +52,16 @@ from repurpose.contracts.screening import (
     LibraryRegistration,
     LibrarySummary,
 )
-from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, RepurposeError
+from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, RepurposeError, TableTooLarge
 from repurpose.grains import Grain, GrainClient, grain
+from repurpose.plain_text import check_plain_text, hidden_character
 from repurpose.store import list_states
+from repurpose.upload_limits import UploadLimits, check_columns, counted
 
 KIND = "library"
 LIBRARIES_PREFIX = "libraries"
 NORMALISATION = "repurpose-library-v1"
 MAX_LIBRARY_BYTES = 256 * 1024 * 1024
-MAX_COMPOUNDS = 5_000_000
 MAX_COMPOUND_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
 MAX_ALIASES = 50
@@ -113,9 +117,10 @@ def build_library(
     filename: str | None = None,
     name: str | None = None,
     max_bytes: int = MAX_LIBRARY_BYTES,
-    max_compounds: int = MAX_COMPOUNDS,
+    limits: UploadLimits | None = None,
 ) -> ParsedLibrary:
     """Parse and validate an upload (see the module docs); InvalidTable says what is wrong."""
+    limits = limits or UploadLimits()
     label = filename or "uploaded library"
     if len(data) > max_bytes:
         raise InvalidTable(f"{label}: {len(data):,} bytes is more than the {max_bytes:,} accepted; split the library")
@@ -129,13 +134,11 @@ def build_library(
         )
     fmt = _guess_format(text, filename)
     if fmt == "smi":
-        rows, extra = _read_smi(text, label), list[str]()
+        rows, extra = _read_smi(text, label, limits), list[str]()
     else:
-        rows, extra = _read_table(text, label, "\t" if fmt == "tsv" else ",")
+        rows, extra = _read_table(text, label, "\t" if fmt == "tsv" else ",", limits)
     if not rows:
         raise InvalidTable(f"{label}: no compounds: the file has no rows")
-    if len(rows) > max_compounds:
-        raise InvalidTable(f"{label}: {len(rows):,} compounds is more than the {max_compounds:,} accepted per library")
     _check_rows(rows, label, "line" if fmt == "smi" else "row")
     rows.sort(key=lambda r: r[1])
     ids = [r[1] for r in rows]
@@ -187,18 +190,19 @@ def _guess_format(text: str, filename: str | None) -> LibraryFormat:
     return "smi"
 
 
-def _read_table(text: str, label: str, delimiter: str) -> tuple[list[_Row], list[str]]:
+def _read_table(text: str, label: str, delimiter: str, limits: UploadLimits) -> tuple[list[_Row], list[str]]:
+    lines = (fields for fields in csv.reader(io.StringIO(text), delimiter=delimiter) if any(f.strip() for f in fields))
     try:
-        lines = [
-            fields for fields in csv.reader(io.StringIO(text), delimiter=delimiter) if any(f.strip() for f in fields)
-        ]
+        first = next(lines)  # the text is not blank: there is a line
+        check_columns(len(first), label, limits)
+        header = [name.strip() for name in first]
+        id_index, smiles_index = _resolve_columns(header, label)
+        data_lines = list(counted(lines, label, limits, unit="compounds"))  # refused as soon as it passes the limit
     except csv.Error as error:
         raise InvalidTable(f"{label}: cannot read it as CSV: {error}") from None
-    header = [name.strip() for name in lines[0]]
-    id_index, smiles_index = _resolve_columns(header, label)
     extra = [name for i, name in enumerate(header) if i not in (id_index, smiles_index)]
     rows: list[_Row] = []
-    for number, fields in enumerate(lines[1:], start=1):
+    for number, fields in enumerate(data_lines, start=1):
         if len(fields) != len(header):
             raise InvalidTable(
                 f"{label}: row {number} has {len(fields)} fields, the header has {len(header)}", row=number
@@ -228,9 +232,9 @@ def _resolve_columns(header: list[str], label: str) -> tuple[int, int]:
     return id_index, smiles_index
 
 
-def _read_smi(text: str, label: str) -> list[_Row]:
+def _read_smi(text: str, label: str, limits: UploadLimits) -> list[_Row]:
     rows: list[_Row] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(io.StringIO(text), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -243,6 +247,11 @@ def _read_smi(text: str, label: str) -> list[_Row]:
                 row=number,
             )
         rows.append((number, parts[1].strip(), parts[0]))
+        if len(rows) > limits.max_rows:
+            raise TableTooLarge(
+                f"{label}: more than the {limits.max_rows:,} compounds accepted (max_upload_rows, counted while "
+                "reading); split the library"
+            )
     return rows
 
 
@@ -254,7 +263,7 @@ def _check_rows(rows: list[_Row], label: str, unit: str) -> None:
             f"a compound id over {MAX_COMPOUND_ID_LENGTH} characters",
             [n for n, i, _ in rows if len(i) > MAX_COMPOUND_ID_LENGTH],
         ),
-        ("control characters in the compound id", [n for n, i, _ in rows if any(ord(c) < 32 for c in i)]),
+        ("control or format characters in the compound id", [n for n, i, _ in rows if hidden_character(i)]),
     ]
     for what, numbers in problems:
         if numbers:
@@ -376,9 +385,12 @@ def _summary_of(library_id: str, state: LibraryState) -> LibrarySummary:
 
 
 @ray.remote(num_cpus=1)
-def _build_task(data: bytes, filename: str | None, name: str | None, artifact_url: str) -> LibraryBuild:
+@reports_start
+def _build_task(
+    data: bytes, filename: str | None, name: str | None, artifact_url: str, limits: UploadLimits
+) -> LibraryBuild:
     """Parse and validate the upload, store its compounds; the build goes back."""
-    parsed = build_library(data, filename=filename, name=name)
+    parsed = build_library(data, filename=filename, name=name, limits=limits)
     artifacts = ArtifactStore(artifact_url)
     path = compounds_path(parsed.build.library_id)
     if not artifacts.exists(path):  # content-addressed: compounds already there are these compounds
@@ -397,7 +409,11 @@ def register_library(
     """
     _check_upload(data, filename, name)
     try:
-        build = ray.get(_build_task.remote(data, filename, name, client.settings.artifact_url))
+        build = get_task(
+            _build_task.remote(data, filename, name, client.settings.artifact_url, _limits(client)),
+            "building the library",
+            client.settings,
+        )
     except RayTaskError as error:
         raise _domain_error(error) from None
     outcome = client.call(CompoundLibrary, build.library_id, "record", build, alias=name, idempotent=False)
@@ -410,7 +426,11 @@ async def aregister_library(
     """``register_library`` for async code (the gateway)."""
     _check_upload(data, filename, name)
     try:
-        build = await _build_task.remote(data, filename, name, client.settings.artifact_url)
+        build = await await_task(
+            _build_task.remote(data, filename, name, client.settings.artifact_url, _limits(client)),
+            "building the library",
+            client.settings,
+        )
     except RayTaskError as error:
         raise _domain_error(error) from None
     outcome = await client.acall(CompoundLibrary, build.library_id, "record", build, alias=name, idempotent=False)
@@ -429,6 +449,12 @@ def _check_upload(data: bytes, filename: str | None, name: str | None) -> None:
         raise InvalidInput("a library's file name is text of at most 500 characters")
     if name is not None and (not isinstance(name, str) or len(name.strip()) > MAX_NAME_LENGTH):
         raise InvalidInput(f"a library name is at most {MAX_NAME_LENGTH} characters")
+    if name is not None:
+        check_plain_text(name.strip(), "library name")
+
+
+def _limits(client: GrainClient) -> UploadLimits:
+    return UploadLimits.from_settings(client.settings)
 
 
 def _registration(outcome: LibraryRecordOutcome) -> LibraryRegistration:

@@ -7,6 +7,9 @@ Registering is two steps, so that no RDKit work runs on a caller's or a grain ho
    there, with ``build_dataset``'s message, before anything is written. Otherwise the task
    writes the rows to ``datasets/<id>/rows.parquet`` (content-addressed: the same content
    always lands on the same path with the same rows, so writing again changes nothing).
+   A Parquet file over ``settings.max_upload_rows`` / ``max_upload_columns`` (read from its
+   footer) is refused by the caller, before the task; a CSV's rows are counted by the task as
+   it reads them (``upload_limits``).
 2. The grain's ``record`` then stores the version: the first registration's name, source,
    counts and descriptor profile in the grain state, its report as ``datasets/<id>/report.json``.
    A later registration of the same content changes nothing but may add its name as an alias.
@@ -30,6 +33,7 @@ from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
 
 from repurpose.artifacts import ArtifactStore
+from repurpose.cluster_tasks import await_task, get_task, reports_start
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
 from repurpose.dataset_access import (
     DATASET_ID_PATTERN,
@@ -40,6 +44,7 @@ from repurpose.dataset_access import (
     split_id_for,
 )
 from repurpose.datasets import (
+    PARQUET_MAGIC,
     ClassBalance,
     LengthStats,
     RowCounts,
@@ -51,7 +56,9 @@ from repurpose.datasets import (
 from repurpose.descriptors import DescriptorProfile, descriptor_profile
 from repurpose.errors import DatasetNotFound, InvalidInput, RepurposeError
 from repurpose.grains import Grain, GrainClient, grain
+from repurpose.plain_text import check_plain_text
 from repurpose.store import list_states
+from repurpose.upload_limits import UploadLimits, check_parquet_shape, open_parquet
 
 KIND = "dataset"
 MAX_ALIASES = 50
@@ -154,9 +161,10 @@ class DatasetVersion(Grain[DatasetState]):
         for existing in self.state.splits:
             if existing.split_id == split_id:
                 return existing
-        ref = _split_task.remote(self.context.settings.artifact_url, self.key, split_id)
+        settings = self.context.settings
+        ref = _split_task.remote(settings.artifact_url, self.key, split_id)
         try:
-            summary = cast(SplitSummary, await ref)
+            summary = cast(SplitSummary, await await_task(ref, f"splitting dataset {self.key[:12]}", settings))
         except RayTaskError as error:
             raise _domain_error(error) from None
         self.state.splits.append(summary)
@@ -197,11 +205,12 @@ def _summary_of(dataset_id: str, state: DatasetState) -> DatasetSummary:
 
 
 @ray.remote(num_cpus=1)
+@reports_start
 def _build_task(
-    data: bytes, filename: str | None, name: str | None, artifact_url: str
+    data: bytes, filename: str | None, name: str | None, artifact_url: str, limits: UploadLimits
 ) -> tuple[ValidationReport, DescriptorProfile]:
     """Validate and profile the table, store its rows; the report and the profile go back."""
-    build = build_dataset(data, filename=filename, name=name)
+    build = build_dataset(data, filename=filename, name=name, limits=limits)
     profile = descriptor_profile(build.rows)
     artifacts = ArtifactStore(artifact_url)
     path = rows_path(build.dataset_id)
@@ -211,6 +220,7 @@ def _build_task(
 
 
 @ray.remote(num_cpus=1)
+@reports_start
 def _split_task(artifact_url: str, dataset_id: str, split_id: str) -> SplitSummary:
     return compute_split(ArtifactStore(artifact_url), dataset_id, split_id)
 
@@ -225,8 +235,14 @@ def register_dataset(
     reason and stores nothing. Blocks; ``aregister_dataset`` is the same for async code.
     """
     _check_upload(data, filename, name)
+    limits = UploadLimits.from_settings(client.settings)
+    _check_parquet_upload(data, filename, limits)
     try:
-        report, profile = ray.get(_build_task.remote(data, filename, name, client.settings.artifact_url))
+        report, profile = get_task(
+            _build_task.remote(data, filename, name, client.settings.artifact_url, limits),
+            "building the dataset",
+            client.settings,
+        )
     except RayTaskError as error:
         raise _domain_error(error) from None
     outcome = client.call(DatasetVersion, report.dataset_id, "record", report, profile, alias=name, idempotent=False)
@@ -238,8 +254,14 @@ async def aregister_dataset(
 ) -> DatasetRegistration:
     """``register_dataset`` for async code (the gateway)."""
     _check_upload(data, filename, name)
+    limits = UploadLimits.from_settings(client.settings)
+    await asyncio.to_thread(_check_parquet_upload, data, filename, limits)
     try:
-        report, profile = await _build_task.remote(data, filename, name, client.settings.artifact_url)
+        report, profile = await await_task(
+            _build_task.remote(data, filename, name, client.settings.artifact_url, limits),
+            "building the dataset",
+            client.settings,
+        )
     except RayTaskError as error:
         raise _domain_error(error) from None
     outcome = await client.acall(
@@ -255,6 +277,16 @@ def _check_upload(data: bytes, filename: str | None, name: str | None) -> None:
         raise InvalidInput("a dataset's file name is text of at most 500 characters")
     if name is not None and (not isinstance(name, str) or len(name.strip()) > 200):
         raise InvalidInput("a dataset name is at most 200 characters")
+    if name is not None:
+        check_plain_text(name.strip(), "dataset name")
+
+
+def _check_parquet_upload(data: bytes, filename: str | None, limits: UploadLimits) -> None:
+    """Refuse a Parquet upload over the row or column limit from its footer, here: before it takes a
+    task's CPU (a CSV's rows are counted by the task as it reads them)."""
+    if data.startswith(PARQUET_MAGIC):
+        label = filename or "uploaded table"
+        check_parquet_shape(open_parquet(data, label), label, limits)
 
 
 def _registration(outcome: RecordOutcome, report: ValidationReport) -> DatasetRegistration:

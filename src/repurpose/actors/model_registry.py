@@ -59,6 +59,7 @@ import repurpose
 from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.artifacts import ArtifactStore
 from repurpose.cluster import on_start
+from repurpose.cluster_tasks import await_task, reports_start
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.models import (
     EVALUATION_PARTS,
@@ -85,6 +86,7 @@ from repurpose.errors import (
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.metrics import binary_metrics
 from repurpose.model_dir import MANIFEST, Manifest, TrainedModel, load_model_dir, required_files
+from repurpose.plain_text import check_plain_text
 from repurpose.settings import Settings
 from repurpose.store import list_states
 
@@ -109,7 +111,9 @@ _NEXT_STAGES: dict[ModelStage, tuple[ModelStage, ...]] = {
 
 def check_model_name(name: str) -> str:
     """``name`` if it is a model name (1-64 of ``a-z 0-9 . _ -``, starting with a letter or digit)."""
-    if not isinstance(name, str) or not MODEL_NAME_PATTERN.match(name):
+    if isinstance(name, str):
+        check_plain_text(name, "model name")
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):  # fullmatch: `$` lets a final \n by
         raise InvalidInput(
             f"{name!r:.80} is not a model name: use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. drugban-human)"
@@ -311,7 +315,7 @@ class ModelRegistry(Grain[ModelState]):
             await grains.acall(DatasetVersion, dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
         ref = _evaluate_task.remote(self.context.settings, record.artifact_path, dataset_id, split_id, checked_part)
         try:
-            metrics = await ref
+            metrics = await await_task(ref, f"evaluating {self.key} v{version}", self.context.settings)
         except RayTaskError as error:
             raise _domain_error(error) from None
         evaluation = ModelEvaluation(
@@ -462,6 +466,7 @@ def _domain_error(error: RayTaskError) -> BaseException:
 
 
 @ray.remote(num_cpus=1)
+@reports_start
 def _evaluate_task(
     settings: Settings, artifact_path: str, dataset_id: str, split_id: str | None, part: EvaluationPart
 ) -> Any:

@@ -80,6 +80,7 @@ from repurpose.errors import (
     ScreenStateConflict,
 )
 from repurpose.grains import Grain, GrainClient, grain
+from repurpose.screen_results import ScoresSource
 from repurpose.screening_worker import (
     ChunkReport,
     ScreeningTask,
@@ -300,10 +301,7 @@ class ScreeningJob(Grain[ScreenState]):
         top = state.request.top if top is None else top
         if not isinstance(top, int) or not 1 <= top <= MAX_TOP:
             raise InvalidInput(f"top must be 1 to {MAX_TOP}, not {top!r:.20}")
-        if target is not None and target not in state.request.targets:
-            raise InvalidInput(
-                f"target {target!r:.40} is not part of screening job {self.key} ({', '.join(state.request.targets)})"
-            )
+        self._check_target(target)
         targets = [target] if target is not None else list(state.request.targets)
         complete = state.status == "succeeded"
         artifacts = self.context.artifacts
@@ -331,6 +329,29 @@ class ScreeningJob(Grain[ScreenState]):
             source=source,
             rows=rows,
         )
+
+    def scores_source(self, target: str | None = None) -> ScoresSource:
+        """Where every score (of one ``target``, or of all) is: the caller reads them from the
+        artifact store (``screen_results``), so no screen's size passes through this grain."""
+        state = self._started()
+        assert state.request is not None
+        self._check_target(target)
+        targets = [target] if target is not None else list(state.request.targets)
+        succeeded = state.status == "succeeded"
+        return ScoresSource(
+            job_id=self.key,
+            status=state.status,
+            complete=succeeded,
+            targets=targets,
+            results_path=state.results_path if succeeded else None,
+            done={} if succeeded else {t: list(state.done[t]) for t in targets},
+        )
+
+    def _check_target(self, target: str | None) -> None:
+        assert self.state.request is not None
+        targets = self.state.request.targets
+        if target is not None and target not in targets:
+            raise InvalidInput(f"target {target!r:.40} is not part of screening job {self.key} ({', '.join(targets)})")
 
     # --- the attempts -----------------------------------------------------------------------
 

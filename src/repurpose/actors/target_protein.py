@@ -10,6 +10,13 @@ upper-cased, every other character refused with its position). Registering an id
 the same sequence changes nothing (a name or organism given is updated); with another
 sequence it is a ``TargetConflict``.
 
+One sequence is one target: registering a sequence already registered under another id makes
+the new id an alias of that target (``register_target``). The ``TargetSequence`` grain (kind
+``"target-sequence"``, key = the sequence's sha256) records the first id each sequence was
+registered under; registrations of one sequence pass through it one at a time, so two ids sent
+at once cannot both become targets. An alias grain keeps only the sequence and the target it
+names; every other call on it is answered by that target, so ``targets show EGFR`` works.
+
 The state is kept small, because a host holds thousands of targets: the sequence, two short
 labels and a bounded screening history (the last ``MAX_HISTORY`` screenings, each with its
 best ``MAX_HITS_PER_SCREENING`` hits; a job's full results are the job's own artifact).
@@ -24,6 +31,7 @@ import re
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from repurpose.cluster import on_start
 from repurpose.contracts.targets import (
     MAX_HITS_PER_SCREENING,
     ScreeningHit,
@@ -34,11 +42,14 @@ from repurpose.contracts.targets import (
     TargetSummary,
 )
 from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
-from repurpose.grains import Grain, grain
+from repurpose.grains import Grain, GrainClient, grain
+from repurpose.plain_text import check_plain_text
 from repurpose.protein_encoding import normalize_protein
 from repurpose.store import list_states
 
 KIND = "target"
+SEQUENCE_KIND = "target-sequence"
+MAX_ALIASES = 50
 MAX_SEQUENCE_LENGTH = 50_000  # titin, the longest human protein, has 34,350 residues
 MAX_HISTORY = 100
 MAX_LABEL_LENGTH = 200
@@ -51,9 +62,11 @@ _SEQUENCE_ID = re.compile(r"^seq-[0-9a-f]{16}$")
 
 def check_target_id(target_id: str) -> TargetIdKind:
     """What kind of id ``target_id`` is; InvalidInput saying what a target id looks like if none."""
-    if isinstance(target_id, str) and _SEQUENCE_ID.match(target_id):
+    if isinstance(target_id, str):
+        check_plain_text(target_id, "target id")
+    if isinstance(target_id, str) and _SEQUENCE_ID.fullmatch(target_id):  # fullmatch: `$` lets a final \n by
         return "sequence"
-    if isinstance(target_id, str) and _TARGET_ID.match(target_id) and target_id[-1] not in "._-":
+    if isinstance(target_id, str) and _TARGET_ID.fullmatch(target_id) and target_id[-1] not in "._-":
         return "uniprot" if _UNIPROT.match(target_id) else "gene"
     raise InvalidInput(
         f"{target_id!r:.80} is not a target id: use a gene symbol (e.g. EGFR) or a UniProt accession "
@@ -81,14 +94,21 @@ class TargetState(BaseModel):
     organism: str | None = None
     registered_at: dt.datetime | None = None
     history: list[ScreeningRecord] = Field(default_factory=list)  # most recent first
+    alias_of: str | None = None  # set: this id is an alias of that target (same sequence, registered first)
+    aliases: list[str] = Field(default_factory=list)  # ids that are aliases of this target
 
 
 @grain(KIND)
 class TargetProtein(Grain[TargetState]):
-    """A target protein: its validated sequence and its screening history."""
+    """A target protein: its validated sequence and its screening history (or an alias of one)."""
 
-    def register(self, sequence: str, name: str | None = None, organism: str | None = None) -> TargetRegistration:
-        """Register the target; again with the same sequence is a no-op, with another a TargetConflict."""
+    async def register(
+        self, sequence: str, name: str | None = None, organism: str | None = None, alias_of: str | None = None
+    ) -> TargetRegistration:
+        """Register the target; again with the same sequence is a no-op, with another a TargetConflict.
+
+        With ``alias_of`` (the target that holds this sequence already; ``register_target`` finds
+        it) a new id becomes an alias of that target, which answers."""
         id_kind = check_target_id(self.key)
         clean = normalize_target_sequence(sequence)
         label, species = _label(name, "name"), _label(organism, "organism")
@@ -99,26 +119,71 @@ class TargetProtein(Grain[TargetState]):
         if self.state.registered_at is not None:
             if clean != self.state.sequence:
                 raise TargetConflict(_conflict_message(self.key, self.state.sequence, clean), target_id=self.key)
+            if self.state.alias_of is not None:
+                return await self._adopted_by(self.state.alias_of, clean, label, species)
             self.state.name = label or self.state.name
             self.state.organism = species or self.state.organism
             return TargetRegistration(**self._detail().model_dump(), created=False)
+        if alias_of is not None and alias_of != self.key:
+            registration = await self._adopted_by(alias_of, clean, label, species)
+            self.state = TargetState(sequence=clean, registered_at=dt.datetime.now(dt.UTC), alias_of=alias_of)
+            return registration
         self.state = TargetState(
             sequence=clean, name=label, organism=species, registered_at=dt.datetime.now(dt.UTC), history=[]
         )
         return TargetRegistration(**self._detail().model_dump(), created=True)
 
-    def show(self) -> TargetDetail:
+    def adopt(
+        self, alias: str, sequence: str, name: str | None = None, organism: str | None = None
+    ) -> TargetRegistration:
+        """Take ``alias`` (an id sent with this target's sequence) as another name of this target.
+
+        A name or organism given fills in only what this target lacks (its own labels stay)."""
+        state = self._registered()
+        if state.alias_of is not None or normalize_target_sequence(sequence) != state.sequence:
+            raise InvalidInput(f"target {self.key} cannot take {alias} as an alias: it holds another sequence")
+        if alias not in state.aliases and len(state.aliases) < MAX_ALIASES:  # beyond that, ids are not listed
+            state.aliases.append(alias)
+        state.name = state.name or _label(name, "name")
+        state.organism = state.organism or _label(organism, "organism")
+        return TargetRegistration(**self._detail().model_dump(), created=False, alias=alias)
+
+    async def show(self) -> TargetDetail:
+        if self.state.alias_of is not None:
+            detail: TargetDetail = await self.context.grains.acall(TargetProtein, self.state.alias_of, "show")
+            return detail
         return self._detail()
 
-    def summary(self) -> TargetSummary:
+    async def summary(self) -> TargetSummary:
+        if self.state.alias_of is not None:
+            summary: TargetSummary = await self.context.grains.acall(TargetProtein, self.state.alias_of, "summary")
+            return summary
         self._registered()
         return _summary_of(self.key, self.state)
 
     def sequence(self) -> str:
-        """The validated sequence (for scoring against this target)."""
+        """The validated sequence (for scoring against this target; an alias holds it too)."""
         return self._registered().sequence
 
-    def add_screening(self, record: ScreeningRecord) -> TargetSummary:
+    async def add_screening(self, record: ScreeningRecord) -> TargetSummary:
+        """Add a screening to the history (on an alias: to its target's); see ``_add_screening``."""
+        alias_of = self._registered().alias_of
+        if alias_of is not None:
+            summary: TargetSummary = await self.context.grains.acall(
+                TargetProtein, alias_of, "add_screening", record, idempotent=False
+            )
+            return summary
+        return self._add_screening(record)
+
+    async def _adopted_by(
+        self, target_id: str, sequence: str, name: str | None, organism: str | None
+    ) -> TargetRegistration:
+        registration: TargetRegistration = await self.context.grains.acall(
+            TargetProtein, target_id, "adopt", self.key, sequence, name, organism, idempotent=False
+        )
+        return registration
+
+    def _add_screening(self, record: ScreeningRecord) -> TargetSummary:
         """Add a screening to the history (the screening job calls this when it has results).
 
         A record with a job id already in the history replaces it (a job reports its best hits
@@ -151,12 +216,93 @@ class TargetProtein(Grain[TargetState]):
         )
 
 
+class SequenceOwner(BaseModel):
+    target_id: str | None = None  # the first id the sequence was registered under
+
+
+@grain(SEQUENCE_KIND)
+class TargetSequence(Grain[SequenceOwner]):
+    """One sequence (key: its sha256): which target holds it. Its registrations run one at a time."""
+
+    async def register(
+        self, target_id: str, sequence: str, name: str | None = None, organism: str | None = None
+    ) -> TargetRegistration:
+        """Register ``target_id`` with this sequence: as the target, or as an alias of the target
+        that holds the sequence already."""
+        clean = normalize_target_sequence(sequence)
+        if _sha256(clean) != self.key:
+            raise InvalidInput(f"the sequence's sha256 is {_sha256(clean)[:16]}…, not {self.key[:16]}…")
+        owner = self.state.target_id
+        alias_of = owner if owner is not None and owner != target_id else None
+        registration: TargetRegistration = await self.context.grains.acall(
+            TargetProtein, target_id, "register", clean, name, organism, alias_of=alias_of, idempotent=False
+        )
+        if owner is None:
+            self.state.target_id = registration.target_id
+        return registration
+
+    def claim(self, target_id: str) -> str:
+        """Record ``target_id`` as the sequence's target unless one is recorded; the one recorded."""
+        if self.state.target_id is None:
+            self.state.target_id = target_id
+        return self.state.target_id
+
+
+def register_target(
+    client: GrainClient, target_id: str, sequence: str, name: str | None = None, organism: str | None = None
+) -> TargetRegistration:
+    """Register a target (see ``TargetSequence.register``); bad input is refused before any call."""
+    check_target_id(target_id)
+    clean = normalize_target_sequence(sequence)
+    registration: TargetRegistration = client.call(
+        TargetSequence, _sha256(clean), "register", target_id, clean, name, organism, idempotent=False
+    )
+    return registration
+
+
+async def aregister_target(
+    client: GrainClient, target_id: str, sequence: str, name: str | None = None, organism: str | None = None
+) -> TargetRegistration:
+    """``register_target`` for callers on an event loop (the gateway)."""
+    check_target_id(target_id)
+    clean = normalize_target_sequence(sequence)
+    registration: TargetRegistration = await client.acall(
+        TargetSequence, _sha256(clean), "register", target_id, clean, name, organism, idempotent=False
+    )
+    return registration
+
+
+@on_start
+def index_target_sequences(client: GrainClient) -> list[str]:
+    """``up``'s hook: record the target of every sequence registered before ``TargetSequence``
+    existed (the first registered id holds it), so that such a sequence, sent again under
+    another id, becomes an alias. Idempotent: with every sequence recorded it costs two reads."""
+    from repurpose.store import make_engine
+
+    engine = make_engine(client.settings.database_url)
+    try:
+        recorded = {stored.key for stored in list_states(engine, SEQUENCE_KIND)}
+        first: dict[str, tuple[dt.datetime, str]] = {}
+        for stored in list_states(engine, KIND):
+            state = TargetState.model_validate(stored.state)
+            if state.registered_at is None or state.alias_of is not None:
+                continue
+            sha = _sha256(state.sequence)
+            if sha not in recorded and (sha not in first or (state.registered_at, stored.key) < first[sha]):
+                first[sha] = (state.registered_at, stored.key)
+    finally:
+        engine.dispose()
+    for sha, (_, target_id) in first.items():
+        client.call(TargetSequence, sha, "claim", target_id, idempotent=True)
+    return []
+
+
 def list_targets(engine: Engine) -> list[TargetSummary]:
-    """Every registered target, by id."""
+    """Every registered target, by id (aliases are listed with their target)."""
     summaries = []
     for stored in list_states(engine, KIND):
         state = TargetState.model_validate(stored.state)
-        if state.registered_at is not None:
+        if state.registered_at is not None and state.alias_of is None:
             summaries.append(_summary_of(stored.key, state))
     return summaries
 
@@ -171,6 +317,7 @@ def _summary_of(target_id: str, state: TargetState) -> TargetSummary:
         length=len(state.sequence),
         registered_at=state.registered_at,
         screenings=len(state.history),
+        aliases=list(state.aliases),
     )
 
 
@@ -188,7 +335,7 @@ def _label(value: str | None, what: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"a target's {what} is text, not {type(value).__name__}")
-    text = value.strip()
+    text = check_plain_text(value.strip(), f"target {what}")
     if len(text) > MAX_LABEL_LENGTH:
         raise InvalidInput(f"a target's {what} is at most {MAX_LABEL_LENGTH} characters")
     return text or None

@@ -33,14 +33,15 @@ import logging
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ray
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 from ray.exceptions import RayActorError, RayTaskError
 from sqlalchemy import Engine
 
 import repurpose
+from repurpose.contracts.datasets import SplitSummary
 from repurpose.contracts.training_runs import (
     FINISHED,
     RunDetail,
@@ -50,6 +51,7 @@ from repurpose.contracts.training_runs import (
     RunStatus,
     RunSummary,
 )
+from repurpose.dataset_access import parse_split_id
 from repurpose.errors import InvalidInput, RepurposeError, RunNotFound, RunStateConflict
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.metrics import BinaryMetrics
@@ -129,6 +131,18 @@ class RunState(BaseModel):
     mlflow_run_id: str | None = None
     error: str | None = None
 
+    @field_validator("request", mode="wrap")
+    @classmethod
+    def _stored_request(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> RunRequest | None:
+        try:
+            return cast(RunRequest | None, handler(value))
+        except ValidationError:
+            if not isinstance(value, dict):
+                raise
+            # Stored before the request checks tightened (a seed of 2**70, a path as split id): such
+            # a run failed in its worker; it stays readable as it was, so listing runs still works.
+            return RunRequest.model_construct(**value)
+
 
 @grain(KIND)
 class TrainingRun(Grain[RunState]):
@@ -146,7 +160,7 @@ class TrainingRun(Grain[RunState]):
         state = self.state
         if state.request is not None and state.status in ("running", "succeeded"):
             return self._detail(created=False)
-        await _check_resources(request)
+        await _check_resources(request, self.context.settings.training_num_cpus)
         now = dt.datetime.now(dt.UTC)
         if state.request is None:
             self.state = RunState(request=request, model_name=model_name, code_version=code_version(), created_at=now)
@@ -331,18 +345,20 @@ class TrainingRun(Grain[RunState]):
 
 
 async def _watch_worker(grains: GrainClient, run_id: str, handle: Any, attempt: int) -> None:
-    """Wait for a worker's outcome and hand it to the grain as a call (a turn of its own)."""
+    """Wait for a worker's outcome, hand it to the grain as a call (a turn of its own), then kill
+    the worker: an actor whose ``run`` returned or raised still holds its process and its CPUs."""
     try:
         outcome = await handle.run.remote()
     except RayActorError as error:
         await _tell(grains, run_id, "worker_failed", attempt, _first_line(error), True)
-    except RayTaskError as error:
+    except RayTaskError as error:  # raised: a failed run, or a stale or cancelled attempt told to stop
         cause = getattr(error, "cause", None)
         reason = cause.message if isinstance(cause, RepurposeError) else _first_line(cause or error)
         await _tell(grains, run_id, "worker_failed", attempt, reason, False)
     else:
         await _tell(grains, run_id, "complete", attempt, outcome)
-        await asyncio.to_thread(_kill_worker_handle, handle)  # its work is done; free its resources
+    # Every end but this watcher's own cancellation (its host stopping: the detached worker trains on).
+    await asyncio.to_thread(_kill_worker_handle, handle)
 
 
 async def _tell(grains: GrainClient, run_id: str, method: str, *args: Any) -> None:
@@ -365,11 +381,15 @@ def _kill_worker_handle(handle: Any) -> None:
         ray.kill(handle, no_restart=True)
 
 
-async def _check_resources(request: RunRequest) -> None:
-    if request.num_gpus > 0:
-        gpus = (await asyncio.to_thread(ray.cluster_resources)).get("GPU", 0.0)
-        if gpus < request.num_gpus:
-            raise InvalidInput(f"the run asks for {request.num_gpus:g} GPU(s); the cluster has {gpus:g}")
+async def _check_resources(request: RunRequest, default_cpus: float) -> None:
+    """Refuse a worker the cluster could never place: it would wait in Ray's queue for ever."""
+    resources = await asyncio.to_thread(ray.cluster_resources)
+    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    wanted_cpus = request.num_cpus or default_cpus
+    if wanted_cpus > cpus:
+        raise InvalidInput(f"the run asks for {wanted_cpus:g} CPU(s); the cluster has {cpus:g}")
+    if request.num_gpus > 0 and gpus < request.num_gpus:
+        raise InvalidInput(f"the run asks for {request.num_gpus:g} GPU(s); the cluster has {gpus:g}")
 
 
 def _first_line(error: BaseException) -> str:
@@ -385,6 +405,9 @@ async def astart_run(client: GrainClient, request: RunRequest) -> RunDetail:
     from repurpose.actors.dataset_version import DatasetVersion
 
     summary = await client.acall(DatasetVersion, request.dataset_id, "summary")  # DatasetNotFound if absent
+    spec = parse_split_id(request.split_id)
+    split = await client.acall(DatasetVersion, request.dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
+    _check_split(split, summary.dataset_id)
     name = request.model_name or default_model_name(request.model_type, summary.name)
     detail: RunDetail = await client.acall(TrainingRun, run_signature(request), "start", request, name)
     return detail
@@ -395,9 +418,22 @@ def start_run(client: GrainClient, request: RunRequest) -> RunDetail:
     from repurpose.actors.dataset_version import DatasetVersion
 
     summary = client.call(DatasetVersion, request.dataset_id, "summary")
+    spec = parse_split_id(request.split_id)
+    split = client.call(DatasetVersion, request.dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
+    _check_split(split, summary.dataset_id)
     name = request.model_name or default_model_name(request.model_type, summary.name)
     detail: RunDetail = client.call(TrainingRun, run_signature(request), "start", request, name)
     return detail
+
+
+def _check_split(split: SplitSummary, dataset_id: str) -> None:
+    """A run trains on the split's train part and picks its epoch and threshold on the val part."""
+    for part, size in (("train", split.train.size), ("val", split.val.size)):
+        if size == 0:
+            raise InvalidInput(
+                f"split {split.split_id} of dataset {dataset_id[:12]} has no {part} rows: a run trains on its "
+                "train part and picks its epoch and threshold on its val part; choose other fractions"
+            )
 
 
 def default_model_name(model_type: str, dataset_name: str) -> str:

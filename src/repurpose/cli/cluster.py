@@ -63,6 +63,14 @@ def up(
         str | None, typer.Option("--address", help="Join this Ray cluster instead of starting one.")
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Gateway port (default 8000).")] = None,
+    ray_port: Annotated[
+        int | None,
+        typer.Option("--ray-port", help="GCS port of the Ray head it starts (default 6380; REPURPOSE_RAY_GCS_PORT)."),
+    ] = None,
+    dashboard_port: Annotated[
+        int | None,
+        typer.Option("--dashboard-port", help="Ray dashboard port (default 8265; REPURPOSE_RAY_DASHBOARD_PORT)."),
+    ] = None,
     no_auth: Annotated[
         bool,
         typer.Option("--no-auth", help="Gateway without API keys: every request is an admin. Local development only."),
@@ -71,9 +79,10 @@ def up(
 ) -> None:
     """Start (or join) the cluster: Ray, migrations, grain hosts, the bundled model, the scorer, the gateway."""
     # imported for their on_start hooks, which run in this order: the scorer's deployment, the
-    # bundled model's registration, the gateway's deployment (and its first admin key)
+    # bundled model's registration, the index of target sequences, the gateway's deployment (and
+    # its first admin key)
     from repurpose import scorer_service  # noqa: F401
-    from repurpose.actors import model_registry  # noqa: F401
+    from repurpose.actors import model_registry, target_protein  # noqa: F401
     from repurpose.cluster import start_cluster
     from repurpose.gateway.deployment import ADMIN_KEY_FILE  # and its on_start hook
 
@@ -83,11 +92,14 @@ def up(
             database_url=database_url,
             ray_address=address,
             gateway_port=port,
+            ray_gcs_port=ray_port,
+            ray_dashboard_port=dashboard_port,
             gateway_auth=False if no_auth else None,
         )
     except ValueError as error:
         raise fail(str(error).splitlines()[-1] if str(error) else "invalid settings") from None
-    log = (lambda _: None) if as_json else (lambda line: console.print(f"[dim]{line}[/dim]"))
+    # soft_wrap: a path or URL stays on one line (copyable) however narrow the terminal
+    log = (lambda _: None) if as_json else (lambda line: console.print(line, style="dim", soft_wrap=True))
     with console.status("starting the cluster", spinner="dots") if not as_json else contextlib.nullcontext():
         info, reported = run_or_exit(start_cluster, settings, log=log)
     if as_json:
@@ -101,11 +113,23 @@ def up(
         )
         return
     for line in reported:
-        console.print(line)
+        console.print(line, soft_wrap=True)
     console.print(f"cluster up    home {info.settings.home}")
     console.print(f"ray           {info.ray_address}")
     console.print(f"dashboard     {info.dashboard_url or '(the joined cluster’s own)'}")
     console.print(f"gateway       {info.gateway_url}")
+
+
+def _production_models(settings: Settings) -> list[str]:
+    """``name@version`` of every model with a version in production, by name."""
+    from repurpose.actors.model_registry import list_models
+    from repurpose.store import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        return [f"{m.name}@{m.production}" for m in list_models(engine) if m.production is not None]
+    finally:
+        engine.dispose()
 
 
 def down(home: HomeOption = None) -> None:
@@ -113,7 +137,7 @@ def down(home: HomeOption = None) -> None:
     from repurpose.cluster import stop_cluster
 
     resolved = resolve_home(home)
-    stopped = run_or_exit(stop_cluster, resolved, log=lambda line: console.print(f"[dim]{line}[/dim]"))
+    stopped = run_or_exit(stop_cluster, resolved, log=lambda line: console.print(line, style="dim"))
     console.print(f"cluster under {resolved} stopped" if stopped else f"no cluster was running under {resolved}")
 
 
@@ -137,14 +161,22 @@ def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None
         return
 
     report = run_or_exit(cluster_status, resolve_home(home))
+    production = _production_models(report.info.settings) if report.ray_reachable else []
     if as_json:
-        print_json(report)
+        print_json({**report.model_dump(mode="json"), "production": production})
         return
     info = report.info
     console.print(f"home {info.settings.home}  ray {info.ray_address}  reachable: {report.ray_reachable}")
     if not report.ray_reachable:
         return
-    console.print(f"{report.nodes} node(s), {report.cpus:g} CPU(s); dashboard {info.dashboard_url or '-'}")
+    console.print(f"gateway     {info.gateway_url}", highlight=False)
+    nothing = "none: `repurpose models promote NAME V --stage production`"
+    console.print(f"production  {', '.join(production) or nothing}")
+    cores = f" on {report.cores} core(s)" if report.cores else ""
+    dashboard = info.dashboard_url or "-"
+    console.print(f"{report.nodes} node(s), {report.cpus:g} CPU(s) for Ray{cores}; dashboard {dashboard}")
+    if report.cpus_note:
+        console.print(report.cpus_note, style="dim")
     table = Table("grain host", "pid", "activations", "by kind", "rss MiB")
     for host in report.hosts:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(host.by_kind.items())) or "-"

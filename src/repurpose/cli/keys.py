@@ -48,8 +48,9 @@ def create_command(
         return
     print(issued.key)
     console.print(
-        f"[dim]{issued.summary.role} key {issued.summary.key_id}: shown once, keep it secret; "
-        f"send it as `Authorization: Bearer <key>`[/dim]",
+        f"{issued.summary.role} key {issued.summary.key_id}: shown once, keep it secret; "
+        "send it as `Authorization: Bearer <key>`",
+        style="dim",
         highlight=False,
     )
 

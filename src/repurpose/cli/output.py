@@ -20,8 +20,11 @@ from repurpose.errors import RepurposeError
 P = ParamSpec("P")
 T = TypeVar("T")
 
-console = Console()
-errors = Console(stderr=True)
+# User data (target names, SMILES such as "C1CC:x:", file names) is printed as it is: neither
+# Rich markup ("[bold]") nor emoji codes (":x:") are read in it. Own styling goes through
+# ``style=`` or ``Text`` objects, never markup in strings.
+console = Console(markup=False, emoji=False)
+errors = Console(stderr=True, markup=False, emoji=False)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
@@ -40,6 +43,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: message`` as one stderr line; the command goes on (stdout stays its answer)."""
+    errors.print(f"warning: {message}", highlight=False, soft_wrap=True)
+
+
 def run_or_exit(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call ``function``; a domain error becomes one line on stderr and exit status 2."""
     try:
@@ -50,7 +58,7 @@ def run_or_exit(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

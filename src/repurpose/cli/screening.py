@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -50,6 +50,7 @@ class ResultsFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    parquet = "parquet"
 
 
 def register(app: typer.Typer) -> None:
@@ -199,7 +200,7 @@ def _print_outcome(detail: ScreenDetail) -> None:
     _print_failures(detail)
     if detail.status == "succeeded":
         _print_best(detail)
-        _say(f"all scores: {detail.results_path}; `repurpose screens results {detail.job_id}`")
+        _say(f"all scores: {detail.results_path}; `repurpose screens results {detail.job_id} --all --format csv`")
 
 
 def _print_best(detail: ScreenDetail) -> None:
@@ -325,19 +326,33 @@ def results_command(
     job: ScreenArgument,
     target: Annotated[str | None, typer.Option("--target", help="Only this target's results.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Best K per target (default: the job's top).")] = None,
-    output_format: Annotated[ResultsFormat, typer.Option("--format", help="table, json or csv.")] = ResultsFormat.table,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every score, not the best --top (csv and parquet stream them).")
+    ] = False,
+    output_format: Annotated[
+        ResultsFormat, typer.Option("--format", help="table, json, csv or parquet (with --out).")
+    ] = ResultsFormat.table,
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")] = None,
     home: HomeOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
 ) -> None:
-    """The best hits per target, ranked (partial while the job runs)."""
+    """The best hits per target, ranked, or every score with --all (partial while the job runs)."""
     from repurpose.actors.screening_job import ScreeningJob
     from repurpose.contracts.screening import MAX_TOP
 
     if top is not None and not 1 <= top <= MAX_TOP:
         raise fail(f"--top takes 1 to {MAX_TOP}, not {top}")
+    if every and top is not None:
+        raise fail("give --top (the best K per target) or --all (every score), not both")
+    if every and output_format is ResultsFormat.table:
+        raise fail("--all writes every score as csv, json or parquet: add --format csv (or json, parquet)")
+    if output_format is ResultsFormat.parquet and out is None:
+        raise fail("--format parquet writes a file: add --out FILE")
     gateway = gateway_for(url, key, home)
+    if every or output_format is ResultsFormat.parquet:
+        _write_scores(gateway, job, target, top, every, output_format, out, home)
+        return
     results: ScreenResults
     if gateway is not None:
         results = run_or_exit(gateway.screen_results, job, target, top)
@@ -346,10 +361,93 @@ def results_command(
         results = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "results", target=target, top=top)
     if output_format is ResultsFormat.table:
         if out is not None:
-            raise fail("--out writes json or csv: add --format csv (or json)")
+            raise fail("--out writes json, csv or parquet: add --format csv (or json, parquet)")
         _print_results_table(results)
         return
     text = results.model_dump_json() + "\n" if output_format is ResultsFormat.json else results.to_csv()
+    _write_text(out, text, len(results.rows), results)
+
+
+def _write_scores(
+    gateway: GatewayClient | None,
+    job: str,
+    target: str | None,
+    top: int | None,
+    every: bool,
+    output_format: ResultsFormat,
+    out: Path | None,
+    home: Path | None,
+) -> None:
+    """Every score (``every``), or the best ``top`` as Parquet, written as it is read: through the
+    gateway's stream, or straight from the local cluster's artifact store."""
+    if output_format is ResultsFormat.json:
+        results = _all_scores(gateway, job, target, home)
+        _write_text(out, results.model_dump_json() + "\n", len(results.rows), results)
+        return
+    file_format: Literal["csv", "parquet"] = "csv" if output_format is ResultsFormat.csv else "parquet"
+    partial = out.with_name(out.name + ".part") if out is not None else None  # renamed once whole
+    try:
+        with contextlib.ExitStack() as stack:
+            sink = sys.stdout.buffer if partial is None else stack.enter_context(partial.open("wb"))
+            if gateway is not None:
+                download = gateway.download_screen_results
+                complete = run_or_exit(download, job, sink, file_format, target, top, every=every)
+            else:
+                complete = _write_local_scores(job, target, top, every, file_format, sink, home)
+        if partial is not None and out is not None:
+            partial.replace(out)
+    except OSError as error:
+        raise fail(f"{out}: cannot write: {error.strerror or error}") from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    if out is not None:
+        note = "" if complete else " (partial: the job has not finished)"
+        what = "every score" if every else "the best hits"
+        _say(f"wrote {what} ({_rows_in(out, file_format):,} row(s), {file_format}) to {out}{note}")
+
+
+def _write_local_scores(
+    job: str, target: str | None, top: int | None, every: bool, file_format: str, sink: IO[bytes], home: Path | None
+) -> bool:
+    from repurpose.actors.screening_job import ScreeningJob
+    from repurpose.artifacts import ArtifactStore
+    from repurpose.screen_results import csv_stream, parquet_stream, rows_table, score_batches
+
+    client = client_for(home)
+    job_id = _job_id(client, job)
+    if every:
+        source = run_or_exit(client.call, ScreeningJob, job_id, "scores_source", target=target)
+        batches = score_batches(ArtifactStore.from_settings(client.settings), source)
+        complete = source.complete
+    else:
+        found = run_or_exit(client.call, ScreeningJob, job_id, "results", target=target, top=top)
+        batches = iter(rows_table(found.rows).to_batches())
+        complete = found.complete
+    for piece in csv_stream(batches) if file_format == "csv" else parquet_stream(batches):
+        sink.write(piece)
+    return complete
+
+
+def _all_scores(gateway: GatewayClient | None, job: str, target: str | None, home: Path | None) -> ScreenResults:
+    """Every score in one ScreenResults: the gateway's pages joined, or read from the artifact store."""
+    if gateway is not None:
+        page = run_or_exit(gateway.screen_results, job, target, every=True)
+        rows = list(page.rows)
+        while page.next_offset is not None:
+            page = run_or_exit(gateway.screen_results, job, target, every=True, offset=page.next_offset)
+            rows.extend(page.rows)
+        return page.model_copy(update={"rows": rows, "offset": 0})
+    from repurpose.actors.screening_job import ScreeningJob
+    from repurpose.artifacts import ArtifactStore
+    from repurpose.screen_results import results_page
+
+    client = client_for(home)
+    source = run_or_exit(client.call, ScreeningJob, _job_id(client, job), "scores_source", target=target)
+    return results_page(ArtifactStore.from_settings(client.settings), source, 0, sys.maxsize, target)
+
+
+def _write_text(out: Path | None, text: str, rows: int, results: ScreenResults) -> None:
     if out is None:
         sys.stdout.write(text)
         return
@@ -358,7 +456,17 @@ def results_command(
     except OSError as error:
         raise fail(f"{out}: cannot write: {error.strerror or error}") from None
     note = "" if results.complete else f" (partial: the job is {results.status})"
-    _say(f"wrote {len(results.rows)} row(s) to {out}{note}")
+    _say(f"wrote {rows} row(s) to {out}{note}")
+
+
+def _rows_in(path: Path, file_format: str) -> int:
+    """Rows in a written results file (CSV: lines less the header; no id or SMILES holds a newline)."""
+    if file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as f:
+        return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1)
 
 
 def _print_results_table(results: ScreenResults) -> None:

@@ -10,7 +10,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for
-from repurpose.cli.output import JsonOption, console, print_json, run_or_exit
+from repurpose.cli.output import JsonOption, console, print_json, run_or_exit, warn
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
@@ -39,30 +39,34 @@ def add_command(
     as_json: JsonOption = False,
 ) -> None:
     """Register a target; the same id with the same sequence again changes nothing."""
-    from repurpose.actors.target_protein import TargetProtein, check_target_id, normalize_target_sequence
+    from repurpose.actors.target_protein import check_target_id, normalize_target_sequence, register_target
+    from repurpose.protein_encoding import MAX_PROTEIN_LENGTH
 
     run_or_exit(check_target_id, target_id)  # bad input is refused before connecting
-    run_or_exit(normalize_target_sequence, sequence)
+    clean = run_or_exit(normalize_target_sequence, sequence)
     gateway = gateway_for(url, key, home)
     registration: TargetRegistration
     if gateway is not None:
         registration = run_or_exit(gateway.register_target, target_id, sequence, name, organism)
     else:
-        registration = run_or_exit(
-            client_for(home).call,
-            TargetProtein,
-            target_id,
-            "register",
-            sequence,
-            name=name,
-            organism=organism,
-            idempotent=False,
+        registration = run_or_exit(register_target, client_for(home), target_id, sequence, name, organism)
+    if len(clean) > MAX_PROTEIN_LENGTH:  # a warning, not an error: long proteins are scored on their start
+        warn(
+            f"{target_id}'s sequence has {len(clean):,} residues; the model reads the first {MAX_PROTEIN_LENGTH:,} "
+            "(DrugBAN's input length), so residues past that do not change its scores"
         )
     if as_json:
         print_json(registration)
         return
-    what = "registered" if registration.created else "already registered, same sequence:"
     label = f" ({registration.name})" if registration.name else ""
+    if registration.alias is not None:
+        console.print(
+            f"{registration.alias} is now an alias of target {registration.target_id}{label}: that target has the "
+            f"same {registration.length}-residue sequence (registered first), and {registration.alias} names it",
+            highlight=False,
+        )
+        return
+    what = "registered" if registration.created else "already registered, same sequence:"
     console.print(f"{what} target {registration.target_id}{label}, {registration.length} residues", highlight=False)
 
 
@@ -88,6 +92,8 @@ def show_command(
         print_json(detail)
         return
     console.print(f"target    {detail.target_id} ({detail.id_kind})", highlight=False)
+    if detail.aliases:
+        console.print(f"aliases   {', '.join(detail.aliases)}", highlight=False)
     for label, value in (("name", detail.name), ("organism", detail.organism)):
         if value:
             console.print(f"{label:<9} {value}", markup=False, highlight=False)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from repurpose.grains import GrainClient
 
 POLL_SECONDS = 1.0
-_OPTIONS = {"model_name": "--name", "num_cpus": "--cpus", "num_gpus": "--gpus", "batch_size": "--batch-size"}
+_OPTIONS = {"model_name": "--name", "num_cpus": "--cpus", "num_gpus": "--gpus", "split_id": "--split"}
+_NO_DATASET_YET = "0" * 64  # a well-formed id to check the other settings with, before resolving --dataset
 
 runs_app = typer.Typer(
     name="runs", help="Inspect and cancel training runs on the cluster.", no_args_is_help=True, add_completion=False
@@ -140,23 +141,14 @@ def _train_on_cluster(
     from repurpose.actors.dataset_version import resolve_dataset
     from repurpose.actors.training_run import start_run
     from repurpose.contracts.training_runs import RunRequest
-    from repurpose.dataset_access import parse_split_id
 
-    run_or_exit(parse_split_id, split)
     if name is not None:
         from repurpose.actors.model_registry import check_model_name
 
         run_or_exit(check_model_name, name)
-    client = client_for(home) if gateway is None else None
-    if gateway is not None:
-        dataset_id = run_or_exit(gateway.dataset, dataset).dataset_id
-    else:
-        assert client is not None
-        with store_engine(client) as engine:
-            dataset_id = run_or_exit(resolve_dataset, engine, dataset)
-    try:
+    try:  # every setting checked here, before the cluster is asked anything (the dataset id comes next)
         request = RunRequest(
-            dataset_id=dataset_id,
+            dataset_id=_NO_DATASET_YET,
             split_id=split,
             model_type=model_type,
             epochs=epochs,
@@ -169,8 +161,17 @@ def _train_on_cluster(
         )
     except ValidationError as error:
         first = error.errors()[0]
-        option = _OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
-        raise fail(f"{option}: {first['msg']}") from None
+        field = str(first["loc"][0]) if first["loc"] else "request"
+        option = _OPTIONS.get(field, f"--{field.replace('_', '-')}")
+        raise fail(f"{option}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    client = client_for(home) if gateway is None else None
+    if gateway is not None:
+        dataset_id = run_or_exit(gateway.dataset, dataset).dataset_id
+    else:
+        assert client is not None
+        with store_engine(client) as engine:
+            dataset_id = run_or_exit(resolve_dataset, engine, dataset)
+    request = request.model_copy(update={"dataset_id": dataset_id})
     if gateway is not None:
         detail = run_or_exit(gateway.start_run, request)
     else:

@@ -14,7 +14,7 @@ import io
 import re
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from repurpose.contracts.scoring import MAX_CHUNK, ResolvedModel
 
@@ -72,6 +72,8 @@ class LibraryRegistration(LibraryDetail):
 
 class ScreenRequest(BaseModel):
     """What a screen is asked to do."""
+
+    model_config = ConfigDict(strict=True)  # a JSON "5" is not the number 5
 
     library_id: str = Field(
         validation_alias=AliasChoices("library_id", "library"), description="A registered library's full id."
@@ -205,6 +207,9 @@ class ScreenResults(BaseModel):
     complete: bool = Field(description="False while the job runs (or if it stopped): ranks among the chunks done.")
     source: ResultsSource = Field(description="Where the rows came from: the job's state, results Parquet, chunks.")
     rows: list[ScreenResultRow] = Field(description="By target (in the request's order), then rank.")
+    offset: int = Field(default=0, description="With all=true: the first row's position among every score.")
+    total: int | None = Field(default=None, description="With all=true: how many scores there are in all.")
+    next_offset: int | None = Field(default=None, description="With all=true: the next page's offset; None at the end.")
 
     def to_csv(self) -> str:
         """The rows as CSV: target_id, rank, compound_id, smiles, score (repr: no digit lost)."""

@@ -45,6 +45,9 @@ class TargetSummary(BaseModel):
     length: int = Field(description="Residues.")
     registered_at: dt.datetime
     screenings: int = Field(description="Screenings in the history.")
+    aliases: list[str] = Field(
+        default_factory=list, description="Ids registered later with the same sequence; each names this target."
+    )
 
 
 class TargetDetail(TargetSummary):
@@ -56,3 +59,8 @@ class TargetDetail(TargetSummary):
 
 class TargetRegistration(TargetDetail):
     created: bool = Field(description="True if this call registered the target; False if it was already there.")
+    alias: str | None = Field(
+        default=None,
+        description="The id this call sent, when its sequence is registered already under target_id: "
+        "that id is an alias of target_id (nothing new is registered).",
+    )

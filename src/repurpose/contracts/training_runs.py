@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from repurpose.dataset_access import parse_split_id
+from repurpose.errors import InvalidInput
 from repurpose.metrics import BinaryMetrics
 from repurpose.training import EpochRecord, ModelType
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# Letters, digits, '.' and '-' only (no path): parse_split_id then checks the kind, seed and fractions.
+SPLIT_ID_PATTERN = r"^[a-z][a-z0-9.-]{0,79}$"
+MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and XGBoost take as a seed
+# The settings only DrugBAN uses: a baseline (rf, xgb) fits in one step, on the CPU.
+DRUGBAN_ONLY = ("epochs", "batch_size", "lr", "num_gpus")
 
 
 class RunRequest(BaseModel):
@@ -21,13 +29,22 @@ class RunRequest(BaseModel):
     Everything but the resources and the model name goes into the run's signature.
     """
 
+    # strict: a JSON "5" is not the number 5 (ints still pass as floats); forbid: a misspelt setting
+    # ("epoch") is refused, not silently left at its default.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="The dataset version (a sha256).")
-    split_id: str = Field(default="random-42", description="Train on its train part, select on its val part.")
+    split_id: str = Field(
+        default="random-42",
+        json_schema_extra={"pattern": SPLIT_ID_PATTERN},  # checked by _split_id, with a readable message
+        description="Train on its train part, select on its val part: <kind>-<seed>[-<train>-<val>-<test>], "
+        "kinds random, cold-drug, cold-target, scaffold (made on the dataset if new).",
+    )
     model_type: ModelType = "drugban"
-    epochs: int = Field(default=100, ge=1, le=10_000, description="DrugBAN epochs (ignored by the baselines).")
+    epochs: int = Field(default=100, ge=1, le=10_000, description="DrugBAN epochs (a baseline takes none).")
     batch_size: int = Field(default=64, ge=2, le=4096)
     lr: float = Field(default=5e-5, gt=0, lt=1)
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, le=MAX_SEED, description="0 to 2**32-1.")
     model_name: str | None = Field(
         default=None,
         pattern=MODEL_NAME_PATTERN,
@@ -35,6 +52,30 @@ class RunRequest(BaseModel):
     )
     num_cpus: float | None = Field(default=None, gt=0, le=1024, description="CPUs the worker declares to Ray.")
     num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs the worker declares (0: train on the CPU).")
+
+    @field_validator("split_id", mode="after")
+    @classmethod
+    def _split_id(cls, value: str) -> str:
+        if not re.fullmatch(SPLIT_ID_PATTERN, value):
+            raise ValueError(
+                f"{value!r:.80} is not a split id: those are lower-case letters, digits, '.' and '-' "
+                "(e.g. random-42, cold-drug-1), never a path"
+            )
+        try:
+            parse_split_id(value)
+        except InvalidInput as error:
+            raise ValueError(error.message) from None
+        return value
+
+    @field_validator(*DRUGBAN_ONLY, mode="after")
+    @classmethod
+    def _drugban_only(cls, value: float, info: ValidationInfo) -> float:
+        # Compared with the default, not "was it sent": a stored or echoed request holds every field.
+        model_type = info.data.get("model_type", "drugban")
+        name = info.field_name or ""
+        if model_type != "drugban" and value != cls.model_fields[name].default:
+            raise ValueError(f"{model_type} models do not use {name} (only DrugBAN does): leave it out")
+        return value
 
 
 class RunProgress(BaseModel):

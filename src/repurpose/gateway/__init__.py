@@ -9,6 +9,7 @@ scorer or a service function, and answer with a ``contracts`` model. OpenAPI at 
     deployment      the Serve application (build_gateway, deploy_gateway) and `up`'s start hook
     keys            the ApiKey grain: rp_<id>_<secret> keys, stored as the secret's sha256
     auth            roles and permissions, the key check (401) and the role check (403)
+    auth_failures   failed authentications per client address (429 + Retry-After past the limit)
     limits          token buckets per key (429 + Retry-After), body and upload sizes (413)
     errors          the JSON error body, and which status each domain error gets
     request_ids     X-Request-ID on every answer, error body and log line
@@ -16,6 +17,8 @@ scorer or a service function, and answer with a ``contracts`` model. OpenAPI at 
     services        what a replica holds: grain and scorer clients, store engine, lookup caches
     deps            the routes' dependencies as Annotated aliases
     bodies          request bodies and the gateway's own answers
+    docs            /docs and /redoc with their assets served by the gateway (no CDN)
+    json_errors     a body that is not JSON, in words: line, column, the character
     scoring         predictions, explanations and profiles for HTTP callers
     routes/         one router per area: datasets, training, models, targets, scoring,
                     libraries, screens, operations

@@ -1,8 +1,8 @@
 """The gateway's FastAPI application: routers, middleware and error handlers, built from ``Settings``.
 
-A request passes, outermost first: request id → metrics and access log → API key (401) → rate
-limit (429) → body size (413) → the route (its role, 403; its body, 422) → the grain or scorer.
-Keys and limits are checked before any body is read.
+A request passes, outermost first: request id → metrics and access log → API key (401; 429 for an
+address past its failed authentications) → rate limit (429) → body size (413) → the route (its
+role, 403; its body, 422) → the grain or scorer. Keys and limits are checked before any body is read.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi.middleware import Middleware
 
 import repurpose
 from repurpose.gateway.auth import AuthMiddleware
+from repurpose.gateway.docs import install_docs
 from repurpose.gateway.errors import install_error_handlers
 from repurpose.gateway.limits import BodyLimitMiddleware, RateLimitMiddleware
 from repurpose.gateway.metrics import MetricsMiddleware
@@ -49,10 +50,17 @@ def create_app(settings: Settings, *, services: Services | None = None, standalo
         version=repurpose.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves both pages with their assets: FastAPI's load them from a CDN
+        redoc_url=None,
         middleware=[
             Middleware(RequestIdMiddleware, set_header=standalone),
             Middleware(MetricsMiddleware, metrics=services.metrics),
-            Middleware(AuthMiddleware, verifier=services.keys, enabled=settings.gateway_auth),
+            Middleware(
+                AuthMiddleware,
+                verifier=services.keys,
+                enabled=settings.gateway_auth,
+                failures=services.auth_failures,
+            ),
             Middleware(RateLimitMiddleware, limiter=services.limiter),
             Middleware(
                 BodyLimitMiddleware,
@@ -64,6 +72,7 @@ def create_app(settings: Settings, *, services: Services | None = None, standalo
     )
     app.state.services = services
     install_error_handlers(app)
+    install_docs(app)
     for router in ROUTERS:
         app.include_router(router)
     return app

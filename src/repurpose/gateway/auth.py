@@ -19,6 +19,7 @@ request acts as an admin, named by its client address for rate limiting.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +33,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.errors import error_response
 from repurpose.gateway.keys import ApiKeyState, Role, load_key, parse_key, secret_matches
 from repurpose.gateway.paths import route_path
 
 API_PREFIX = "/v1"
 _MAX_CACHED_KEYS = 10_000
+_MAX_UNKNOWN_KEYS = 10_000
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -74,22 +77,28 @@ class Unauthorized(Exception):
 
 
 class KeyVerifier:
-    """Checks presented keys against the store, trusting a checked key for ``cache_seconds``."""
+    """Checks presented keys against the store, trusting a checked key for ``cache_seconds``.
+
+    Ids found unknown are remembered apart, for as long: a stream of made-up ids neither reaches
+    the store twice for one id nor pushes the keys in use out of the cache."""
 
     def __init__(self, engine: Engine, cache_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._cache: dict[str, tuple[float, ApiKeyState | None]] = {}
+        self._cache: dict[str, tuple[float, ApiKeyState]] = {}
+        self._unknown: dict[str, float] = {}
 
-    async def principal(self, presented: str) -> Principal:
+    async def principal(self, presented: str, *, lookup: bool = True) -> Principal:
+        """The caller ``presented`` names; Unauthorized if it names none. ``lookup`` False: only keys
+        in the cache are checked (an address past its failed-authentication limit)."""
         parsed = parse_key(presented)
         if parsed is None:
             raise Unauthorized(
                 "malformed API key: keys read rp_<12 hex digits>_<secret>, as `repurpose keys create` prints"
             )
         key_id, secret = parsed
-        state = await self._state(key_id)
+        state = await self._state(key_id, lookup)
         if state is None or state.role is None:
             raise Unauthorized(f"unknown API key {key_id}: make one with `repurpose keys create --role ROLE`")
         if not secret_matches(secret, state.secret_sha256):
@@ -100,13 +109,24 @@ class KeyVerifier:
 
     def forget(self, key_id: str) -> None:
         self._cache.pop(key_id, None)
+        self._unknown.pop(key_id, None)
 
-    async def _state(self, key_id: str) -> ApiKeyState | None:
+    async def _state(self, key_id: str, lookup: bool = True) -> ApiKeyState | None:
         now = self.clock()
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
+        unknown_since = self._unknown.get(key_id)
+        if unknown_since is not None and now - unknown_since < self.cache_seconds:
+            return None
+        if not lookup:
+            raise Unauthorized(f"API key {key_id} was not checked: too many failed authentications")
         state = await asyncio.to_thread(load_key, self.engine, key_id)
+        if state is None:
+            if len(self._unknown) >= _MAX_UNKNOWN_KEYS:
+                self._unknown.clear()
+            self._unknown[key_id] = now
+            return None
         if len(self._cache) >= _MAX_CACHED_KEYS:
             self._cache.clear()
         self._cache[key_id] = (now, state)
@@ -116,10 +136,13 @@ class KeyVerifier:
 class AuthMiddleware:
     """401 for ``/v1`` requests without a valid key; puts the ``Principal`` in the request state."""
 
-    def __init__(self, app: ASGIApp, *, verifier: KeyVerifier, enabled: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, verifier: KeyVerifier, enabled: bool, failures: FailedAuthLimiter | None = None
+    ) -> None:
         self.app = app
         self.verifier = verifier
         self.enabled = enabled
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _guarded(scope):
@@ -130,13 +153,20 @@ class AuthMiddleware:
             principal = Principal(subject=f"client:{client[0]}", role="admin")
         else:
             presented = presented_key(Headers(scope=scope))
+            address = _address(scope)
+            wait = self.failures.wait_for(address) if self.failures is not None else 0.0
             try:
                 if presented is None:
                     raise Unauthorized(
                         "missing API key: send it as `Authorization: Bearer rp_…` (or `X-API-Key: rp_…`)"
                     )
-                principal = await self.verifier.principal(presented)
+                principal = await self.verifier.principal(presented, lookup=wait <= 0)
             except Unauthorized as refusal:
+                if wait > 0:  # past the limit: refused without a store lookup, and not counted again
+                    await self._too_many_failures(address, wait)(scope, receive, send)
+                    return
+                if self.failures is not None:
+                    self.failures.failed(address)
                 await error_response(401, "unauthorized", refusal.message, headers=_CHALLENGE)(scope, receive, send)
                 return
             except SQLAlchemyError as error:
@@ -151,6 +181,21 @@ class AuthMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    def _too_many_failures(self, address: str, wait: float) -> ASGIApp:
+        assert self.failures is not None
+        seconds = max(1, math.ceil(wait))
+        message = (
+            f"too many failed authentications from {address}: {self.failures.max_failures} within "
+            f"{self.failures.window_seconds:g} s; retry in {seconds} s with a valid API key"
+        )
+        return error_response(429, "rate_limited", message, headers={"Retry-After": str(seconds)})
+
+
+def _address(scope: Scope) -> str:
+    """The client's address, which failed authentications count against."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def presented_key(headers: Headers) -> str | None:

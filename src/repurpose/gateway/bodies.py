@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from repurpose.actors.target_protein import MAX_SEQUENCE_LENGTH, check_target_id, normalize_target_sequence
@@ -28,6 +28,7 @@ from repurpose.errors import RepurposeError
 from repurpose.explanations import Explanation
 from repurpose.gateway.keys import MAX_NAME_LENGTH as MAX_KEY_NAME_LENGTH
 from repurpose.gateway.keys import ApiKeySummary, Role
+from repurpose.plain_text import hidden_character
 
 MAX_SMILES_LENGTH = 5_000
 MAX_REFERENCE_LENGTH = 200
@@ -67,6 +68,26 @@ def _checked_sequence(sequence: str) -> str:
         raise PydanticCustomError(error.code, error.message) from None
 
 
+def _plain(value: object) -> object:
+    # Runs before a field's pattern: "holds U+202E at position 1" says more than "should match".
+    if isinstance(value, str):
+        problem = hidden_character(value)
+        if problem is not None:
+            message = f"{value!r:.80} holds {problem}: ids and names may not hold control or format characters"
+            raise PydanticCustomError("invalid_input", message)
+    return value
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An ``Idempotency-Key`` header's value: an empty one would make every empty-keyed submit one."""
+    if key is not None and not key.strip():
+        raise PydanticCustomError(
+            "invalid_input",
+            "an empty Idempotency-Key is no key: send 1 to 100 characters (a UUID, say) or leave the header out",
+        )
+    return key
+
+
 def _checked_target(target_id: str) -> str:
     try:
         check_target_id(target_id)
@@ -98,6 +119,7 @@ TargetId = Annotated[
         examples=["EGFR"],
     ),
     AfterValidator(_checked_target),
+    BeforeValidator(_plain),  # last: it keeps the pattern in the schema and runs first
 ]
 ModelReference = Annotated[
     str,
@@ -107,11 +129,15 @@ ModelReference = Annotated[
         description="A model name (its production version), name@version or name@stage.",
         examples=["drugban-human", "drugban-human@production"],
     ),
+    BeforeValidator(_plain),
 ]
+Label = Annotated[str, BeforeValidator(_plain)]
+"""A name or other free text: anything printable."""
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON "5" is not the number 5, nor "true" a boolean (ints still pass as floats)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _TargetOrSequence(Body):
@@ -184,22 +210,22 @@ class RollbackBody(Body):
 
 
 class EvaluateBody(Body):
-    dataset: str = Field(
+    dataset: Label = Field(
         min_length=1, max_length=MAX_REFERENCE_LENGTH, description="A dataset id, a unique prefix (4+) or its name."
     )
-    split: str | None = Field(default=None, max_length=100, description="Evaluate on a part of this split.")
+    split: Label | None = Field(default=None, max_length=100, description="Evaluate on a part of this split.")
     part: EvaluationPart | None = Field(default=None, description="Default: test with a split, else all.")
 
 
 class TargetBody(Body):
     sequence: Sequence
-    name: str | None = Field(default=None, max_length=200)
-    organism: str | None = Field(default=None, max_length=200)
+    name: Label | None = Field(default=None, max_length=200)
+    organism: Label | None = Field(default=None, max_length=200)
 
 
 class KeyBody(Body):
     role: Role = Field(description="admin (everything), scientist (datasets, training, screening) or reader.")
-    name: str | None = Field(default=None, max_length=MAX_KEY_NAME_LENGTH, description="Whose or what for.")
+    name: Label | None = Field(default=None, max_length=MAX_KEY_NAME_LENGTH, description="Whose or what for.")
 
 
 # --- lists and operations ------------------------------------------------------------------------

@@ -101,4 +101,10 @@ def start_gateway(client: GrainClient) -> list[str]:
         key = path.read_text().strip()
         lines.append(f"admin key     {key}")
         lines.append(f"              shown once; saved owner-only to {path}")
+        return lines
+    saved = settings.home / ADMIN_KEY_FILE  # keys exist: a later `up` says where the first one is
+    if saved.is_file():
+        lines.append(f"admin key     in {saved} (owner-only, made by the first `up`)")
+    else:
+        lines.append("admin key     none saved here (keys exist): `repurpose keys create --role admin` makes one")
     return lines

@@ -5,10 +5,11 @@ of the gateway's own below), a message that says what to fix, the field at fault
 one, every field at fault for a refused request body, and the request id.
 
     domain error (repurpose.errors)          status
+    TableTooLarge                             413  (an upload with more rows or columns than accepted)
     InvalidInput and subclasses               422  (the field named when known)
     NotFound and subclasses                   404  (the message names the unknown id)
     ConflictError and subclasses              409  (a target id with another sequence, a stale write…)
-    ClusterError, GrainUnavailable            503  (and Ray or Serve being unreachable)
+    ClusterError, GrainUnavailable            503  (and Ray or Serve being unreachable; ClusterBusy: Retry-After)
     anything else                             500  (a bug: logged with its traceback)
 
 A body that cannot be decoded at all (not UTF-8 JSON, a broken multipart form), which FastAPI
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -40,7 +42,9 @@ from repurpose.errors import (
     InvalidInput,
     NotFound,
     RepurposeError,
+    TableTooLarge,
 )
+from repurpose.gateway.json_errors import json_problem
 from repurpose.gateway.request_ids import HEADER as REQUEST_ID_HEADER
 from repurpose.gateway.request_ids import current_request_id
 
@@ -96,6 +100,8 @@ def error_response(
 
 
 def status_of(error: RepurposeError) -> int:
+    if isinstance(error, TableTooLarge):
+        return 413
     if isinstance(error, InvalidInput):
         return 422
     if isinstance(error, NotFound):
@@ -153,10 +159,19 @@ async def _domain_error(request: Request, error: RepurposeError) -> JSONResponse
     status = status_of(error)
     if status == 500:
         logger.error("%s %s failed: %s", request.method, request.url.path, error.message, exc_info=error)
-    return error_response(status, error.code, error.message, field=getattr(error, "field", None))
+    retry_after = getattr(error, "retry_after", None)  # ClusterBusy: when the cluster may have room again
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return error_response(status, error.code, error.message, field=getattr(error, "field", None), headers=headers)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    broken = next((e for e in error.errors() if e.get("type") == "json_invalid"), None)
+    if broken is not None:  # its loc is ("body", offset): say where in words instead of "[222]"
+        loc, reason = broken.get("loc", ()), str((broken.get("ctx") or {}).get("error", ""))
+        message = json_problem(error.body, loc[-1] if loc else None, reason)
+        return error_response(
+            422, "invalid_input", message, field="body", errors=[FieldError(field="body", message=message)]
+        )
     fields = [FieldError(field=_field_name(e["loc"]), message=_message(e)) for e in error.errors()]
     first = error.errors()[0] if error.errors() else {}
     kind = str(first.get("type", ""))
@@ -234,7 +249,14 @@ def _field_name(loc: Sequence[Any]) -> str:
 
 
 def _message(error: Mapping[str, Any]) -> str:
-    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    given = error.get("input")
+    if error.get("type") in _STRICT_TYPES and isinstance(given, str):  # bodies are strict: "5" is not 5
+        message += f", not the string {given!r:.40}: send it without quotes"
+    return message
+
+
+_STRICT_TYPES = frozenset({"int_type", "float_type", "bool_type"})
 
 
 def _all_subclasses(cls: type[RepurposeError]) -> list[type[RepurposeError]]:

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from repurpose.errors import ApiKeyNotFound, ConflictError, InvalidInput
 from repurpose.grains import Grain, GrainClient, grain
+from repurpose.plain_text import check_plain_text
 from repurpose.store import list_states, load_state
 
 KIND = "api-key"
@@ -221,4 +222,4 @@ def _check_name(name: str | None) -> str | None:
         return None
     if not isinstance(name, str) or len(name.strip()) > MAX_NAME_LENGTH:
         raise InvalidInput(f"a key's name is text of at most {MAX_NAME_LENGTH} characters")
-    return name.strip() or None
+    return check_plain_text(name.strip(), "key name") or None

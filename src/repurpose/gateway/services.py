@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from repurpose.actors.target_protein import TargetProtein
 from repurpose.contracts.scoring import ResolvedModel
 from repurpose.gateway.auth import KeyVerifier
+from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.limits import RateLimiter
 from repurpose.gateway.metrics import GatewayMetrics
 from repurpose.grains import GrainClient
@@ -85,6 +86,7 @@ class Services:
     lookups: Lookups
     keys: KeyVerifier
     limiter: RateLimiter
+    auth_failures: FailedAuthLimiter
     metrics: GatewayMetrics
 
     @classmethod
@@ -100,6 +102,9 @@ class Services:
             lookups=Lookups(grains, scorer, settings.gateway_lookup_cache_seconds),
             keys=KeyVerifier(engine, settings.gateway_key_cache_seconds),
             limiter=RateLimiter(settings.gateway_rate_per_second, settings.gateway_rate_burst),
+            auth_failures=FailedAuthLimiter(
+                settings.gateway_auth_max_failures, settings.gateway_auth_failure_window_seconds
+            ),
             metrics=GatewayMetrics(),
         )
 

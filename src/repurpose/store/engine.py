@@ -9,11 +9,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from repurpose.private_files import private_file
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for ``url``; ``postgresql://`` means psycopg 3, a SQLite file's folder is created.
+    """An engine for ``url``; ``postgresql://`` means psycopg 3, a new SQLite file is made owner-only.
 
     SQLite gets write-ahead logging (readers never block the writer), a busy timeout for
     concurrent writers (grain hosts and the CLI share the file) and real transactions:
@@ -36,7 +38,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        if not path.exists():  # made owner-only: it holds key hashes and every record
+            private_file(path)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from repurpose.actors.target_protein import TargetProtein, list_targets
+from repurpose.actors.target_protein import TargetProtein, aregister_target, list_targets
 from repurpose.contracts.targets import TargetDetail, TargetRegistration
 from repurpose.gateway.bodies import TARGET_ID_PATTERN, TargetBody, TargetList
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
@@ -27,17 +27,25 @@ TargetId = Annotated[
     "/{target_id}",
     status_code=status.HTTP_201_CREATED,
     responses=responses(
-        409, 413, also={200: {"model": TargetRegistration, "description": "Registered already with this sequence"}}
+        409,
+        413,
+        also={
+            200: {
+                "model": TargetRegistration,
+                "description": "Registered already with this sequence: under this id, or under another (`alias`)",
+            }
+        },
     ),
 )
 async def register_target(
     services: ServicesDep, _: Writer, target_id: TargetId, body: TargetBody, response: Response
 ) -> TargetRegistration:
-    """Register a target (201); again with the same sequence: 200; with another sequence: 409."""
+    """Register a target (201); again with the same sequence: 200; with another sequence: 409.
+
+    A sequence registered already under another id answers 200 with that target: the id sent
+    is now an alias of it (``alias``), and naming it reads that target."""
     with blame("target_id"):
-        registration: TargetRegistration = await services.grains.acall(
-            TargetProtein, target_id, "register", body.sequence, body.name, body.organism, idempotent=False
-        )
+        registration = await aregister_target(services.grains, target_id, body.sequence, body.name, body.organism)
     if not registration.created:
         response.status_code = status.HTTP_200_OK
     return registration

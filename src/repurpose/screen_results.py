@@ -1,0 +1,157 @@
+"""Every score of a screening job, read straight from the artifact store, a batch at a time.
+
+``ScreeningJob.results`` answers the best ``top`` (at most ``MAX_TOP``) per target; a whole
+library's scores are read here instead. The grain's ``scores_source`` says what to read (a
+``ScoresSource``): the merged ``results.parquet`` of a succeeded job, or the chunks a running or
+stopped job has recorded (ranked among themselves, ``complete`` False). The gateway and the CLI
+then read it with the functions below, one record batch at a time, so no screen is ever held
+whole in memory:
+
+- ``score_batches``: record batches with the results file's columns (target_id, compound_id,
+  smiles, score, rank), by target in the request's order, then rank (best first);
+- ``csv_stream`` and ``parquet_stream``: the bytes of a download (the CSV has the columns and
+  number format of ``ScreenResults.to_csv``, the Parquet the results file's schema);
+- ``score_page``: rows ``offset`` to ``offset + limit`` of that order, and how many there are,
+  for JSON paging.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from repurpose.artifacts import ArtifactStore
+from repurpose.contracts.screening import ScreenResultRow, ScreenResults, ScreenStatus
+from repurpose.screening_worker import RESULTS_SCHEMA, ranked_scores
+
+BATCH_ROWS = 8_192
+CSV_COLUMNS = ("target_id", "rank", "compound_id", "smiles", "score")
+MAX_PAGE = 10_000
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+COMPLETE_HEADER = "X-Results-Complete"
+"""Says on a streamed download whether the job had finished (``true``) or the ranks are partial."""
+
+
+class ScoresSource(BaseModel):
+    """Where every score of a job is (what ``ScreeningJob.scores_source`` answers)."""
+
+    job_id: str
+    status: ScreenStatus
+    complete: bool = Field(description="False while the job runs (or if it stopped): ranks among the chunks done.")
+    targets: list[str] = Field(description="The targets asked for, in the request's order.")
+    results_path: str | None = Field(default=None, description="The merged results of a succeeded job.")
+    done: dict[str, list[int]] = Field(default_factory=dict, description="Otherwise: chunks recorded per target.")
+
+
+def score_batches(
+    artifacts: ArtifactStore, source: ScoresSource, batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Every score of ``source`` as record batches (results file schema), by target, then rank."""
+    if source.results_path is not None:
+        wanted = pa.array(source.targets, type=pa.string())
+        with artifacts.open_read(source.results_path) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=RESULTS_SCHEMA.names):
+                kept = batch.filter(pc.is_in(batch.column("target_id"), value_set=wanted))
+                if kept.num_rows:
+                    yield kept
+        return
+    for target in source.targets:
+        table = ranked_scores(artifacts, source.job_id, target, sorted(source.done.get(target, [])))
+        yield from table.to_batches(max_chunksize=batch_rows)
+
+
+def csv_stream(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """A header line, then the rows of each batch (scores as ``repr``: no digit lost)."""
+    yield (",".join(CSV_COLUMNS) + "\n").encode()
+    for batch in batches:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        columns = [batch.column(name).to_pylist() for name in CSV_COLUMNS]
+        for target_id, rank, compound_id, smiles, score in zip(*columns, strict=True):
+            writer.writerow([target_id, rank, compound_id, smiles, repr(score)])
+        yield buffer.getvalue().encode()
+
+
+def parquet_stream(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """A Parquet file (the results file's schema, a row group per batch), in pieces as written."""
+    spool = _Spool()
+    with pq.ParquetWriter(spool, RESULTS_SCHEMA, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            if piece := spool.drain():
+                yield piece
+    yield spool.drain()  # the footer
+
+
+def score_page(
+    artifacts: ArtifactStore, source: ScoresSource, offset: int, limit: int
+) -> tuple[list[ScreenResultRow], int]:
+    """Rows ``offset`` to ``offset + limit`` (by target, then rank) and how many rows there are in all."""
+    rows: list[ScreenResultRow] = []
+    total = 0
+    for batch in score_batches(artifacts, source):
+        start, end = total, total + batch.num_rows
+        total = end
+        lo, hi = max(offset, start), min(offset + limit, end)
+        if lo < hi:
+            rows.extend(ScreenResultRow(**row) for row in batch.slice(lo - start, hi - lo).to_pylist())
+    return rows, total
+
+
+def results_page(
+    artifacts: ArtifactStore, source: ScoresSource, offset: int, limit: int, target: str | None = None
+) -> ScreenResults:
+    """A page of every score as ``ScreenResults`` (``total`` and ``next_offset`` set)."""
+    rows, total = score_page(artifacts, source, offset, limit)
+    end = offset + len(rows)
+    return ScreenResults(
+        job_id=source.job_id,
+        status=source.status,
+        top=total,
+        target=target,
+        complete=source.complete,
+        source="parquet" if source.results_path is not None else "chunks",
+        rows=rows,
+        offset=offset,
+        total=total,
+        next_offset=end if end < total else None,
+    )
+
+
+def rows_table(rows: Iterable[ScreenResultRow]) -> pa.Table:
+    """Result rows as a table with the results file's schema."""
+    listed = list(rows)
+    return pa.Table.from_pylist([row.model_dump() for row in listed], schema=RESULTS_SCHEMA)
+
+
+class _Spool(io.RawIOBase):
+    """A write-only file that hands out what was written since the last ``drain``; ``tell`` keeps
+    counting from the start (the Parquet footer records absolute offsets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        piece = bytes(data)
+        self._parts.append(piece)
+        self._position += len(piece)
+        return len(piece)
+
+    def tell(self) -> int:
+        return self._position
+
+    def drain(self) -> bytes:
+        piece = b"".join(self._parts)
+        self._parts.clear()
+        return piece
