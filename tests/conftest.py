@@ -12,7 +12,7 @@ from repurpose.pipeline import train_model
 from repurpose.serving import ensure_serve
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
-from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, tiny_training_config
+from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, service_missing, tiny_training_config
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -67,7 +67,7 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
     name = f"repurpose_test_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from repurpose.settings import Settings, get_settings
+from tests.helpers import service_missing
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +97,13 @@ def test_settings_are_immutable(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     with pytest.raises(ValidationError):
         settings.grain_hosts = 5
+
+
+def test_a_missing_service_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI must not pass with a required service's tests silently skipped."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required under CI=true"):
+        service_missing("PostgreSQL not reachable at nowhere")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="not reachable"):
+        service_missing("PostgreSQL not reachable at nowhere")

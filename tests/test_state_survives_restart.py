@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN
-from tests.helpers import SAMPLE_TRAIN
+from tests.helpers import SAMPLE_TRAIN, service_missing
 from tests.test_cluster_lifecycle import cluster_env, free_port, repurpose
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
     name = f"repurpose_restart_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
