@@ -12,6 +12,7 @@ from repurpose.pipeline import train_model
 from repurpose.serving import ensure_serve
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
+from repurpose.training import TrainingConfig
 from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, service_missing, tiny_training_config
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -58,6 +59,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     out = tmp_path_factory.mktemp("tiny") / "drugban-1epoch"
     train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, tiny_training_config())
+    return out
+
+
+@pytest.fixture(scope="session")
+def knn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A knn model directory built from the BindingDB sample (read-only: copy it to change it)."""
+    out = tmp_path_factory.mktemp("knn") / "knn-sample"
+    train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, TrainingConfig(model_type="knn"))
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
-from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TEST, SAMPLE_VAL, small_train_file
+from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, small_train_file
 
 METRIC_KEYS = {"auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold", "n"}
 
@@ -197,3 +197,26 @@ def test_bundled_models_evaluate_from_a_fresh_install(model: str) -> None:
     assert metrics["threshold"] == pytest.approx(manifest["val_metrics"]["threshold"])
     assert metrics["n"] == sum(1 for _ in SAMPLE_TEST.open()) - 1
     assert 0.0 <= metrics["auroc"] <= 1.0
+
+
+def test_knn_trains_evaluates_and_predicts_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "knn"
+    binder_smiles, binder_protein = next(
+        line.split(",")[:2] for line in SAMPLE_TRAIN.read_text().splitlines()[1:] if line.endswith(",1")
+    )
+
+    trained = runner.invoke(
+        app, ["train", "--train", str(SAMPLE_TRAIN), "--val", str(SAMPLE_VAL), "--out", str(out), "--model-type", "knn"]
+    )
+    evaluated = runner.invoke(app, ["evaluate", "--model", str(out), "--data", str(SAMPLE_TEST), "--json"])
+    predicted = runner.invoke(
+        app, ["predict", "--model", str(out), "--smiles", binder_smiles, "--protein", binder_protein, "--json"]
+    )
+
+    assert trained.exit_code == 0, trained.stderr
+    assert "(knn; val AUROC" in " ".join(trained.stdout.split())  # Rich wraps long paths
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert set(json.loads(evaluated.stdout)) == METRIC_KEYS and json.loads(evaluated.stdout)["n"] == 49
+    assert predicted.exit_code == 0, predicted.stderr
+    answer = json.loads(predicted.stdout)
+    assert answer["probability"] == 1.0 and answer["interacts"] is True  # a training binder of that protein

@@ -176,3 +176,27 @@ def test_split_result_survives_json(sample_rows: pd.DataFrame) -> None:
     result = split_rows(sample_rows, kind="scaffold", seed=2)
 
     assert SplitResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_one_default_split_everywhere() -> None:
+    """`datasets split`, `train`, the gateway's split body and a run request mean the same split."""
+    from typer.main import get_command
+
+    from repurpose.cli import app
+    from repurpose.contracts.training_runs import RunRequest
+    from repurpose.dataset_access import split_id_for
+    from repurpose.gateway.bodies import SplitBody
+    from repurpose.split_defaults import DEFAULT_SPLIT_ID, DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
+
+    def defaults(*path: str) -> dict[str, object]:
+        command = get_command(app)
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        return {p.name: p.default for p in command.params if p.name}
+
+    split_cli = defaults("datasets", "split")
+    assert split_id_for(str(split_cli["kind"]), int(str(split_cli["seed"]))) == DEFAULT_SPLIT_ID == "random-42"
+    assert split_id_for(SplitBody().kind, SplitBody().seed) == DEFAULT_SPLIT_ID
+    assert defaults("train")["split"] == DEFAULT_SPLIT_ID
+    assert RunRequest(dataset_id="a" * 64).split_id == DEFAULT_SPLIT_ID
+    assert (DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED) == ("random", 42)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from repurpose.errors import ModelDirectoryError
@@ -93,3 +96,42 @@ def test_load_weights_of_other_architecture_refused(model_copy: Path) -> None:
 
     with pytest.raises(ModelDirectoryError, match="cannot load the drugban weights"):
         load_model_dir(model_copy)
+
+
+@pytest.fixture
+def knn_copy(knn_model_dir: Path, tmp_path: Path) -> Path:
+    return shutil.copytree(knn_model_dir, tmp_path / "knn")
+
+
+def test_required_files_of_knn() -> None:
+    assert required_files("knn") == [MANIFEST, CARD, "binders.parquet"]
+
+
+@pytest.mark.parametrize(("content", "reason"), [(b"garbage", "Parquet"), (b"", "Parquet")])
+def test_load_damaged_knn_binders_refused_in_one_line(knn_copy: Path, content: bytes, reason: str) -> None:
+    (knn_copy / "binders.parquet").write_bytes(content)
+
+    with pytest.raises(ModelDirectoryError) as caught:
+        load_model_dir(knn_copy)
+
+    assert "cannot load the knn weights" in caught.value.message
+    assert reason in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_load_knn_binders_of_another_shape_refused(knn_copy: Path) -> None:
+    pq.write_table(
+        pa.table({"protein": ["MKV"], "compound_id": ["a"], "smiles": ["CCO"]}), knn_copy / "binders.parquet"
+    )
+
+    with pytest.raises(ModelDirectoryError, match="missing column\\(s\\) fingerprint"):
+        load_model_dir(knn_copy)
+
+
+def test_load_knn_manifest_without_its_settings_refused(knn_copy: Path) -> None:
+    manifest = json.loads((knn_copy / MANIFEST).read_text())
+    del manifest["knn"]
+    (knn_copy / MANIFEST).write_text(json.dumps(manifest))
+
+    with pytest.raises(ModelDirectoryError, match="needs its knn settings"):
+        load_model_dir(knn_copy)

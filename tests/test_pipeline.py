@@ -12,10 +12,10 @@ from xgboost import XGBClassifier
 from repurpose.errors import InvalidProtein, InvalidSmiles, InvalidTable, ModelDirectoryError
 from repurpose.metrics import binary_metrics
 from repurpose.model_dir import load_model_dir
-from repurpose.pairs import read_pairs
-from repurpose.pipeline import evaluate_model, predict_pair, train_model
+from repurpose.pairs import pairs_from_columns, read_pairs
+from repurpose.pipeline import evaluate_model, knn_threshold, predict_pair, train_model
 from repurpose.training import TrainingConfig
-from tests.helpers import DRUG_LIKE_SMILES, SAMPLE_TEST, SAMPLE_VAL, small_train_file
+from tests.helpers import DRUG_LIKE_SMILES, SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, small_train_file
 
 BASELINES = {"rf": ("model.joblib", RandomForestClassifier), "xgb": ("model.json", XGBClassifier)}
 
@@ -106,3 +106,60 @@ def test_predict_pair_bad_protein_refused_as_protein(tiny_model_dir: Path) -> No
 
     with pytest.raises(InvalidProtein, match="'1' at position 3"):
         predict_pair(model, "CCO", "MK1V")
+
+
+def test_train_model_knn_keeps_the_training_binders_and_reproduces_val_metrics(knn_model_dir: Path) -> None:
+    model = load_model_dir(knn_model_dir, expected_type="knn")
+    train, val = read_pairs(SAMPLE_TRAIN), read_pairs(SAMPLE_VAL)
+    assert train.labels is not None and val.labels is not None
+    positives = [i for i, y in enumerate(train.labels.tolist()) if y == 1]
+
+    assert sorted(p.name for p in knn_model_dir.iterdir()) == ["MODEL_CARD.md", "binders.parquet", "manifest.json"]
+    assert model.knn is not None and model.manifest.knn is not None
+    assert model.manifest.knn.binders == len({(train.smiles[i], train.proteins[i]) for i in positives})
+    assert set(model.manifest.knn.val_auroc) == {"max", "top3", "top5"}
+    assert model.threshold > 0  # a pair sharing no bit with a known binder never interacts
+    assert binary_metrics(val.labels, model.predict(val), model.threshold) == model.manifest.val_metrics
+    assert "Nearest known binder" in (knn_model_dir / "MODEL_CARD.md").read_text()
+
+
+def test_knn_scores_a_known_binder_1_its_evidence_itself_and_an_unknown_protein_0(knn_model_dir: Path) -> None:
+    model = load_model_dir(knn_model_dir)
+    train = read_pairs(SAMPLE_TRAIN)
+    assert train.labels is not None
+    i = int(np.flatnonzero(train.labels == 1)[0])
+    pairs = pairs_from_columns([train.smiles[i], train.smiles[i]], [train.proteins[i], "MKVLAAGIVALLLAAGCSSS"])
+
+    assert model.predict(pairs).tolist() == [1.0, 0.0]
+    nearest, unknown = model.nearest_binders(pairs)
+    assert nearest is not None and (nearest.smiles, nearest.tanimoto) == (train.smiles[i], 1.0)
+    assert unknown is None
+    assert predict_pair(model, train.smiles[i], train.proteins[i]) == 1.0
+
+
+def test_evaluate_model_knn_scores_test_file(knn_model_dir: Path) -> None:
+    metrics = evaluate_model(knn_model_dir, SAMPLE_TEST)
+    test = read_pairs(SAMPLE_TEST)
+    assert test.labels is not None
+
+    assert metrics.n == 49
+    assert metrics == binary_metrics(test.labels, load_model_dir(knn_model_dir).predict(test), metrics.threshold)
+
+
+def test_knn_threshold_is_above_zero_or_identity() -> None:
+    labels = np.array([1, 0, 1, 0, 1])
+    # nothing above 0 to measure a cut on: the plain F1 maximum, never a cut with undefined metrics
+    assert knn_threshold(labels, np.array([0.0, 0.0, 0.0, 0.0, 0.0])) == 0.0
+    # F1 over every pair would pick 0 (all interact: F1 0.75); above 0 the best cut is 0.6
+    assert knn_threshold(labels, np.array([0.0, 0.0, 0.6, 0.0, 0.0])) == 0.6
+
+
+def test_knn_on_validation_proteins_without_binders_writes_a_readable_manifest(tmp_path: Path) -> None:
+    """A split whose validation proteins have no training binder (every score 0): the manifest
+    must still read back (a NaN metric was written as null and refused on loading)."""
+    val = tmp_path / "val.csv"
+    val.write_text("SMILES,Protein,Y\nCCO,MKVLAAGIVA,1\nCCN,MKVLAAGIVA,0\n")
+
+    train_model(SAMPLE_TRAIN, val, tmp_path / "knn", TrainingConfig(model_type="knn"))
+
+    assert load_model_dir(tmp_path / "knn").manifest.val_metrics.n == 2

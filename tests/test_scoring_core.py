@@ -6,12 +6,13 @@ import asyncio
 import time
 from pathlib import Path
 
-from repurpose.contracts.scoring import PairToScore, ProfileRequest, ResolvedModel
+from repurpose.contracts.scoring import ChunkRequest, PairToScore, ProfileRequest, ResolvedModel
 from repurpose.fast_scoring import FastScorer
 from repurpose.model_dir import load_model_dir
+from repurpose.pairs import pairs_from_columns, read_pairs
 from repurpose.scoring_core import LoadedModel, ScoringCore
 from repurpose.settings import Settings
-from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, random_protein
+from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TRAIN, random_protein
 
 BUNDLED = REPO_ROOT / "models" / "drugban-human"
 
@@ -45,3 +46,24 @@ def test_a_prediction_does_not_queue_behind_a_cold_profile(tmp_path: Path) -> No
 
     assert n == 1
     assert predicted < profiled / 2, f"the prediction took {predicted:.2f}s beside a {profiled:.2f}s profile"
+
+
+def test_a_knn_chunk_scores_by_cached_fingerprints_as_the_model_predicts(tmp_path: Path, knn_model_dir: Path) -> None:
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(knn_model_dir)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    train = read_pairs(SAMPLE_TRAIN)
+    protein = train.proteins[0]
+    smiles = [*dict.fromkeys(train.smiles[:20]), "C1CC"]
+    request = ChunkRequest(model=resolved, target_key="t", sequence=protein.lower(), smiles=smiles)
+
+    first = core.score_chunk_now(request)
+    second = core.score_chunk_now(request)
+
+    expected = trained.predict(pairs_from_columns(smiles[:-1], [protein] * (len(smiles) - 1)))
+    assert first.scores[:-1] == expected.tolist() and first.scores[-1] is None
+    assert [(f.index, f.smiles) for f in first.failures] == [(len(smiles) - 1, "C1CC")]
+    assert second == first.model_copy(update={"seconds": second.seconds})
+    assert core.fingerprints.misses == len(smiles)  # the second chunk parsed nothing
+    assert len(core.compounds) == 0  # no DrugBAN featurisation for a knn model

@@ -107,3 +107,12 @@ def test_a_missing_service_fails_under_ci_and_skips_elsewhere(monkeypatch: pytes
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="not reachable"):
         service_missing("PostgreSQL not reachable at nowhere")
+
+
+def test_the_default_model_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).default_model == "drugban-human"
+    monkeypatch.setenv("REPURPOSE_DEFAULT_MODEL", "knn-union")
+    assert Settings(home=tmp_path).default_model == "knn-union"
+    for bad in ("knn-union@3", "KNN", "", "knn union"):  # a name (its production version), nothing else
+        with pytest.raises(ValidationError, match=r"default_model .* is not a model name"):
+            Settings(home=tmp_path, default_model=bad)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from repurpose.errors import InvalidSmiles
-from repurpose.similarity_model import group_binders, packed_fingerprints, score_against, tanimoto
+from repurpose.fingerprint_cache import FingerprintCache
+from repurpose.similarity_model import (
+    KnnIndex,
+    group_binders,
+    packed_fingerprints,
+    read_binders,
+    score_against,
+    tanimoto,
+    write_binders,
+)
 
 GEFITINIB = "COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
 ERLOTINIB = "COCCOc1cc2ncnc(Nc3cccc(C#C)c3)c2cc1OCCOC"
@@ -64,3 +75,52 @@ def test_top_k_mean() -> None:
     expected = (1.0 + _rdkit_tanimoto(GEFITINIB, ERLOTINIB)) / 2
     assert top2.scores[0] == pytest.approx(expected, abs=1e-6)
     assert score_against(binders["T"], query, aggregate="max", k=2).scores[0] == pytest.approx(1.0)
+
+
+def test_knn_index_scores_each_pair_against_its_own_protein() -> None:
+    binders = group_binders([GEFITINIB, HALOPERIDOL], ["EGFRSEQ", "DRD2SEQ"], [1, 1], ["DB00317", "DB00502"])
+    index = KnnIndex(binders, "max", 1)
+
+    result = index.score([ERLOTINIB, ERLOTINIB, GEFITINIB], ["EGFRSEQ", "DRD2SEQ", "NOBINDERS"])
+
+    assert result.scores[0] == pytest.approx(_rdkit_tanimoto(ERLOTINIB, GEFITINIB), abs=1e-6)
+    assert result.scores[1] == pytest.approx(_rdkit_tanimoto(ERLOTINIB, HALOPERIDOL), abs=1e-6)
+    assert result.scores[2] == 0.0
+    assert [n.compound_id if n else None for n in result.nearest] == ["DB00317", "DB00502", None]
+    np.testing.assert_array_equal(index.score_target("EGFRSEQ", packed_fingerprints([ERLOTINIB])), result.scores[:1])
+
+
+def test_topk_mean_averages_the_k_nearest() -> None:
+    binders = group_binders([GEFITINIB, ERLOTINIB, HALOPERIDOL], ["T"] * 3, [1, 1, 1])
+    query = packed_fingerprints([GEFITINIB])
+    expected = sorted(_rdkit_tanimoto(GEFITINIB, b) for b in (GEFITINIB, ERLOTINIB, HALOPERIDOL))[-2:]
+
+    assert KnnIndex(binders, "topk", 2).score_target("T", query)[0] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert KnnIndex(binders, "topk", 9).score_target("T", query)[0] == pytest.approx(
+        np.mean([_rdkit_tanimoto(GEFITINIB, b) for b in (GEFITINIB, ERLOTINIB, HALOPERIDOL)]), abs=1e-6
+    )
+
+
+def test_binders_file_round_trips(tmp_path: Path) -> None:
+    binders = group_binders([GEFITINIB, ERLOTINIB, HALOPERIDOL], ["EGFR", "EGFR", "DRD2"], [1, 1, 1], ["a", "b", "c"])
+
+    write_binders(tmp_path / "binders.parquet", binders)
+    back = read_binders(tmp_path / "binders.parquet")
+
+    assert set(back) == {"EGFR", "DRD2"}
+    for protein, found in binders.items():
+        assert back[protein].compound_ids == found.compound_ids and back[protein].smiles == found.smiles
+        np.testing.assert_array_equal(back[protein].fingerprints, found.fingerprints)
+
+
+def test_fingerprint_cache_parses_once_and_remembers_refusals() -> None:
+    cache = FingerprintCache(capacity=10)
+
+    rows, kept, failed = cache.get_many([ASPIRIN, "C1CC", ASPIRIN])
+    again, kept_again, failed_again = cache.get_many([ASPIRIN, "C1CC"])
+
+    assert kept == [0, 2] and [(f.index, f.smiles) for f in failed] == [(1, "C1CC")] and "C1CC" in failed[0].reason
+    np.testing.assert_array_equal(rows, packed_fingerprints([ASPIRIN, ASPIRIN]))
+    assert (cache.misses, cache.hits) == (2, 3) and len(cache) == 2
+    assert kept_again == [0] and failed_again[0].reason == failed[0].reason
+    np.testing.assert_array_equal(again, rows[:1])

@@ -13,6 +13,7 @@
     │   ├── ModelNotFound          no registered model (or model version) by that name / number
     │   ├── RunNotFound            no training run with that id
     │   ├── LibraryNotFound        no compound library with that id (or name)
+    │   ├── CompoundNotFound       no registered compound library holds that compound id
     │   ├── ScreenNotFound         no screening job with that id
     │   └── ApiKeyNotFound         no gateway API key with that id
     ├── ConflictError              the request clashes with what is stored; re-read, then retry
@@ -158,6 +159,14 @@ class LibraryNotFound(NotFound):
     def __init__(self, message: str, *, library_id: str) -> None:
         super().__init__(message)
         self.library_id = library_id
+
+
+class CompoundNotFound(NotFound):
+    code = "compound_not_found"
+
+    def __init__(self, message: str, *, compound_id: str) -> None:
+        super().__init__(message)
+        self.compound_id = compound_id
 
 
 class ScreenNotFound(NotFound):

@@ -146,10 +146,16 @@ class GatewayClient:
         return _parse(self._send("POST", path, json={"reason": reason}), ModelVersionDetail)
 
     def evaluate(
-        self, name: str, version: str, dataset: str, split: str | None = None, part: str | None = None
+        self,
+        name: str,
+        version: str,
+        dataset: str,
+        split: str | None = None,
+        part: str | None = None,
+        allow_overlap: bool = False,
     ) -> ModelEvaluation:
         path = f"/v1/models/{_segment(name)}/versions/{_segment(version)}/evaluate"
-        body = {"dataset": dataset, "split": split, "part": part}
+        body = {"dataset": dataset, "split": split, "part": part, "allow_overlap": allow_overlap}
         # an evaluation replaces the one on the same rows: sending it again changes nothing
         return _parse(self._send("POST", path, json=body, repeatable=True), ModelEvaluation)
 
@@ -169,17 +175,22 @@ class GatewayClient:
 
     # --- scoring ----------------------------------------------------------------------------------
 
-    def predict(self, pairs: list[Mapping[str, str]], model: str) -> Prediction:
-        """``pairs``: ``{"smiles": …, "target": …}`` or ``{"smiles": …, "sequence": …}``, up to 1,000."""
-        body = {"model": model, "pairs": [dict(p) for p in pairs]}
+    def predict(self, pairs: list[Mapping[str, str]], model: str | None = None) -> Prediction:
+        """``pairs``: ``{"smiles": …, "target": …}`` or ``{"smiles": …, "sequence": …}``, up to 1,000;
+        no ``model``: the gateway's default model."""
+        body = _given({"model": model, "pairs": [dict(p) for p in pairs]})
         return _parse(self._send("POST", "/v1/predict", json=body, repeatable=True), Prediction)
 
-    def explain(self, smiles: str, target: str, model: str, top: int) -> ExplanationOut:
-        body = {"smiles": smiles, "target": target, "model": model, "top": top}
+    def explain(
+        self, smiles: str | None, target: str, model: str | None, top: int, compound: str | None = None
+    ) -> ExplanationOut:
+        """One pair; the compound is a SMILES or a library compound id (``compound``)."""
+        body = _given({"smiles": smiles, "compound": compound, "target": target, "model": model, "top": top})
         return _parse(self._send("POST", "/v1/explain", json=body, repeatable=True), ExplanationOut)
 
-    def profile(self, smiles: str, model: str, top: int) -> CompoundProfile:
-        body = {"smiles": smiles, "model": model, "top": top}
+    def profile(self, smiles: str | None, model: str | None, top: int, compound: str | None = None) -> CompoundProfile:
+        """Every registered target for a SMILES or a library compound id (``compound``)."""
+        body = _given({"smiles": smiles, "compound": compound, "model": model, "top": top})
         return _parse(self._send("POST", "/v1/profile", json=body, repeatable=True), CompoundProfile)
 
     # --- screening --------------------------------------------------------------------------------
@@ -331,6 +342,11 @@ def _results_params(target: str | None, top: int | None, every: bool) -> dict[st
 def _segment(value: str) -> str:
     """One path segment, escaped: a typo with '/' or '?' in it must not reach another route."""
     return quote(value, safe="")
+
+
+def _given(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without the fields left out (the gateway fills in its defaults)."""
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _parse(response: httpx.Response, model: type[M]) -> M:

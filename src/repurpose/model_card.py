@@ -12,6 +12,16 @@ _ARCHITECTURES = {
     "plus protein amino-acid and dipeptide composition",
     "xgb": "XGBoost (hist, early stopping on validation log-loss) on a 2048-bit Morgan fingerprint "
     "(radius 2) plus protein amino-acid and dipeptide composition",
+    "knn": "Nearest known binder: ECFP4 (2048-bit Morgan radius 2) Tanimoto of the compound to the "
+    "training binders of the protein (no fitted parameters)",
+}
+
+_LIMITATIONS = {
+    "drugban": "- Proteins longer than 1200 residues are cut to their first 1200 (DrugBAN).",
+    "rf": "- Composition features ignore residue order beyond neighbouring pairs.",
+    "xgb": "- Composition features ignore residue order beyond neighbouring pairs.",
+    "knn": "- Scores similarity to known binders only: a new chemotype scores low however well it binds,\n"
+    "  and a protein with no binder in the training pairs (not the exact sequence) scores 0 for every compound.",
 }
 
 _DRUGBAN_NOTES = """\
@@ -71,6 +81,14 @@ def render_model_card(
     ]
     if manifest.best_epoch is not None:
         lines.append(f"- best epoch by validation AUROC: {manifest.best_epoch}")
+    if manifest.knn is not None:
+        knn = manifest.knn
+        tried = ", ".join(f"{name} {auroc:.4f}" for name, auroc in knn.val_auroc.items())
+        chosen = "the nearest binder's Tanimoto" if knn.aggregate == "max" else f"the mean of the {knn.k} nearest"
+        lines += [
+            f"- known binders: {knn.binders} of {knn.proteins} proteins (the positive training pairs)",
+            f"- score: {chosen}, chosen by validation AUROC ({tried})",
+        ]
     if drugban is not None:
         lines.append(f"- parameters: {count_parameters(drugban):,}")
     lines += [
@@ -106,9 +124,7 @@ def render_model_card(
         "",
         "- Trained on one benchmark's chemistry and proteins; performance drops on new scaffolds",
         "  and unseen protein families (cold splits).",
-        "- Proteins longer than 1200 residues are cut to their first 1200 (DrugBAN)."
-        if manifest.model_type == "drugban"
-        else "- Composition features ignore residue order beyond neighbouring pairs.",
+        _LIMITATIONS[manifest.model_type],
         "",
     ]
     return "\n".join(lines)

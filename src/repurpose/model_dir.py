@@ -3,6 +3,7 @@
     manifest.json     type, threshold, training settings, data hashes, validation metrics
     weights.pt        DrugBAN state dict (+ config.json, the architecture)
     model.joblib      Random Forest           model.json   XGBoost booster
+    binders.parquet   knn: every protein's known binders (sequence, id, SMILES, ECFP4 bytes)
     history.json      per-epoch curves (DrugBAN)
     MODEL_CARD.md     what it is, how it was trained, how well it does, where it falls short
 
@@ -30,13 +31,19 @@ from repurpose.errors import ModelDirectoryError
 from repurpose.metrics import BinaryMetrics
 from repurpose.pair_batch import featurize_pairs
 from repurpose.pairs import PairSet
+from repurpose.similarity_model import BINDERS_FILE, KnnIndex, KnnSettings, NearestBinder, read_binders, write_binders
 from repurpose.training import EpochRecord, ModelType, TrainingConfig, predict_probabilities
 
 MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"
 HISTORY = "history.json"
 DRUGBAN_CONFIG = "config.json"
-WEIGHT_FILES: dict[str, str] = {"drugban": "weights.pt", "rf": "model.joblib", "xgb": "model.json"}
+WEIGHT_FILES: dict[str, str] = {
+    "drugban": "weights.pt",
+    "rf": "model.joblib",
+    "xgb": "model.json",
+    "knn": BINDERS_FILE,
+}
 FORMAT_VERSION = 1
 
 
@@ -51,6 +58,7 @@ class Manifest(BaseModel):
     val_pairs: int
     best_epoch: int | None = None
     val_metrics: BinaryMetrics
+    knn: KnnSettings | None = None  # knn only: its aggregate, chosen on validation
     created_at: str
     repurpose_version: str = __version__
 
@@ -63,6 +71,7 @@ class TrainedModel:
     manifest: Manifest
     drugban: DrugBAN | None = None
     estimator: Estimator | None = None
+    knn: KnnIndex | None = None
 
     @property
     def model_type(self) -> str:
@@ -76,8 +85,16 @@ class TrainedModel:
         """Interaction probability of every pair."""
         if self.drugban is not None:
             return predict_probabilities(self.drugban, featurize_pairs(pairs.smiles, pairs.proteins, None))
+        if self.knn is not None:
+            return self.knn.score(pairs.smiles, pairs.proteins).scores
         assert self.estimator is not None
         return predict_baseline(self.estimator, pairs)
+
+    def nearest_binders(self, pairs: PairSet) -> list[NearestBinder | None]:
+        """Per pair, the most similar known binder of its protein (None: the protein has none)."""
+        if self.knn is None:
+            raise ModelDirectoryError(f"{self.path}: a {self.model_type} model holds no known binders (knn does)")
+        return self.knn.score(pairs.smiles, pairs.proteins).nearest
 
 
 def required_files(model_type: str) -> list[str]:
@@ -93,6 +110,7 @@ def save_model_dir(
     drugban: DrugBAN | None = None,
     estimator: Estimator | None = None,
     history: list[EpochRecord] | None = None,
+    knn: KnnIndex | None = None,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHT_FILES[manifest.model_type]
@@ -101,6 +119,9 @@ def save_model_dir(
         torch.save(drugban.state_dict(), weights)
         (out / DRUGBAN_CONFIG).write_text(json.dumps(drugban.config.to_dict(), indent=2) + "\n")
         (out / HISTORY).write_text(json.dumps([h.model_dump() for h in history or []], indent=2) + "\n")
+    elif manifest.model_type == "knn":
+        assert knn is not None
+        write_binders(weights, knn.binders)
     elif isinstance(estimator, XGBClassifier):
         estimator.save_model(weights)
     else:
@@ -142,6 +163,11 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
             model.load_state_dict(torch.load(weights, weights_only=True))
             model.eval()
             return TrainedModel(directory, manifest, drugban=model)
+        if manifest.model_type == "knn":
+            if manifest.knn is None:
+                raise ModelDirectoryError(f"{manifest_path}: a knn manifest needs its knn settings (aggregate, k)")
+            index = KnnIndex(read_binders(weights), manifest.knn.aggregate, manifest.knn.k)
+            return TrainedModel(directory, manifest, knn=index)
         if manifest.model_type == "xgb":
             booster = XGBClassifier()
             booster.load_model(weights)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import precision_recall_curve
 
 from repurpose.baselines import fit_baseline, predict_baseline
 from repurpose.drug_graph import parse_smiles
@@ -15,6 +16,7 @@ from repurpose.model_card import render_model_card
 from repurpose.model_dir import Manifest, TrainedModel, load_model_dir, save_model_dir, utc_now
 from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
 from repurpose.protein_encoding import normalize_protein
+from repurpose.similarity_model import fit_knn
 from repurpose.training import EpochRecord, Progress, TrainingConfig, train_drugban
 
 CHECKPOINT_DIR = "checkpoints"
@@ -74,12 +76,32 @@ def train_on_pairs(
         card = render_model_card(name, manifest, drugban=result.model, history=result.history)
         save_model_dir(out, manifest=manifest, card=card, drugban=result.model, history=result.history)
         return manifest
+    if config.model_type == "knn":  # nothing to fit: the training binders, the aggregate chosen on val
+        index, knn_settings, val_scores = fit_knn(train, val)
+        threshold = knn_threshold(val.labels, val_scores)
+        manifest = _manifest(config, train, val, binary_metrics(val.labels, val_scores, threshold))
+        manifest.knn = knn_settings
+        save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), knn=index)
+        return manifest
     estimator = fit_baseline(config.model_type, train, val, seed=config.seed)
     probabilities = predict_baseline(estimator, val)
     threshold = choose_threshold(val.labels, probabilities)
     manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
     save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), estimator=estimator)
     return manifest
+
+
+def knn_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The F1 maximum among cuts above 0: a compound that shares no bit with any binder of the
+    protein (or a protein with no binder) never interacts. If no validation pair scores above 0
+    there is no such cut to measure (every metric at it would be undefined, NaN), so the plain
+    F1 maximum stands."""
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    above = thresholds > 0
+    if not above.any():
+        return choose_threshold(labels, scores)
+    return float(thresholds[above][int(np.argmax(f1[above]))])
 
 
 def _require_trainable(path: Path | str, labels: np.ndarray, *, minimum: int) -> None:

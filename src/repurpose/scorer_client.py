@@ -83,7 +83,7 @@ async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:
     check_model_name(name)
     number = await grains.acall(ModelRegistry, name, "resolve", version or "production")
     detail = await grains.acall(ModelRegistry, name, "show", number)
-    if detail.model_type not in ("drugban", "rf", "xgb"):
+    if detail.model_type not in ("drugban", "rf", "xgb", "knn"):
         raise ModelNotFound(f"model {name}@{number} has an unknown type {detail.model_type}", name=name)
     return ResolvedModel(
         name=name,

@@ -6,7 +6,8 @@ tests and benchmarks run it in-process.
 - Models: loaded lazily from the registry's published directories (``load_published_model``),
   keyed by artifact path, at most ``max_models`` at once (Serve's multiplexing routes each
   version's requests to the replicas that hold it). DrugBAN models score by the exact fast
-  path (``FastScorer``); baselines by their own ``predict``.
+  path (``FastScorer``); baselines by their own ``predict``; a knn model's screening chunks
+  by cached fingerprints (``FingerprintCache``) and one Tanimoto product per chunk.
 - Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
   depend on the model) and per-(target, model) tensors under a byte budget, so a screen
   computes its target's side once and profiling reuses every target's.
@@ -49,10 +50,12 @@ from repurpose.drug_graph import DrugGraph
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.explanations import Explanation, explain_pair
 from repurpose.fast_scoring import CompoundCache, FastScorer, TargetTensors
+from repurpose.fingerprint_cache import FingerprintCache
 from repurpose.model_dir import TrainedModel
 from repurpose.pairs import pairs_from_columns
 from repurpose.protein_encoding import normalize_protein
 from repurpose.settings import Settings
+from repurpose.similarity_model import KnnIndex
 
 T = TypeVar("T")
 
@@ -104,6 +107,7 @@ class ScoringCore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.compounds = CompoundCache(settings.scorer_compound_cache)
+        self.fingerprints = FingerprintCache(settings.scorer_compound_cache)  # knn models' compounds
         self.targets = TargetCache(settings.scorer_target_cache_mib * 2**20)
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._model_lock = threading.Lock()
@@ -175,6 +179,9 @@ class ScoringCore:
             target = self._target(loaded, request.target_key, request.sequence)
             scores, failed = loaded.fast.score(target, request.smiles)
             failures = [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
+            self.pairs_scored += len(request.smiles) - len(failures)
+        elif loaded.trained.knn is not None:
+            scores, failures = self._knn_scores(loaded.trained.knn, request.smiles, request.sequence)
             self.pairs_scored += len(request.smiles) - len(failures)
         else:
             scores, failures = self._baseline_scores(loaded, request.smiles, request.sequence)
@@ -251,6 +258,17 @@ class ScoringCore:
         fast = loaded.fast
         assert fast is not None
         return self.targets.get((loaded.resolved.artifact_path, key), lambda: fast.target_tensors(sequence))
+
+    def _knn_scores(self, knn: KnnIndex, smiles: list[str], sequence: str) -> tuple[np.ndarray, list[CompoundError]]:
+        """A chunk against one target's binders: cached fingerprints, one Tanimoto product."""
+        try:
+            protein = normalize_protein(sequence)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        fingerprints, kept, failed = self.fingerprints.get_many(smiles)
+        scores = np.full(len(smiles), np.nan)
+        scores[kept] = knn.score_target(protein, fingerprints)
+        return scores, [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
 
     def _baseline_scores(
         self, loaded: LoadedModel, smiles: list[str], sequence: str

@@ -26,6 +26,7 @@ REDIS_PORT = 6379
 
 _SUPPORTED_DATABASES = ("sqlite", "postgresql")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class Settings(BaseSettings):
@@ -136,6 +137,11 @@ class Settings(BaseSettings):
     bundled_models_dir: Path | None = Field(
         default=None, description="Model directories registered on first `up` (default: the checkout's models/)."
     )
+    default_model: str = Field(
+        default="drugban-human",
+        description="The model whose production version `screen`, `profile`, `explain` and the gateway's predict, "
+        "explain, profile and screens use when none is named.",
+    )
 
     scorer_app: str = Field(default="scorer", description="Ray Serve application name of the scorer.")
     scorer_replicas: int = Field(default=1, ge=1, le=256, description="Scorer replicas (the autoscaling minimum).")
@@ -188,6 +194,18 @@ class Settings(BaseSettings):
         # MLflow 3 keeps its file store in maintenance mode and refuses it by default: a SQLite
         # database is its recommended local backend (run artifacts go to <home>/mlflow-artifacts).
         return uri or f"sqlite:///{_home(info) / 'mlflow.db'}"
+
+    @field_validator("default_model", mode="after")
+    @classmethod
+    def _model_name(cls, name: str) -> str:
+        # the registry's name rule (actors.model_registry.MODEL_NAME_PATTERN): a stage or version
+        # here would pin one version, and "production by merit" means following the production one
+        if not _MODEL_NAME.fullmatch(name):
+            raise ValueError(
+                f"default_model {name!r:.80} is not a model name: 1 to 64 lower-case letters, digits, '.', '_' "
+                "or '-', starting with a letter or digit (its production version is used)"
+            )
+        return name
 
     @field_validator("ray_gcs_port", mode="after")
     @classmethod

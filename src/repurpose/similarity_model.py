@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
+from sklearn.metrics import roc_auc_score
 
 from repurpose.drug_graph import parse_smiles
+from repurpose.pairs import PairSet
 
 FINGERPRINT_BITS = 2048
 FINGERPRINT_RADIUS = 2  # ECFP4: diameter 4
@@ -107,16 +113,29 @@ def score_against(
     similarity = tanimoto(queries, binders.fingerprints)
     best = similarity.argmax(axis=1)
     best_value = similarity[np.arange(n), best].astype(np.float64)
-    if aggregate == "max" or len(binders) == 1:
-        scores = best_value
-    else:
-        top = min(k, len(binders))
-        scores = np.sort(similarity, axis=1)[:, -top:].mean(axis=1, dtype=np.float64)
+    scores = best_value if aggregate == "max" else _aggregated(similarity, aggregate, k)
     nearest: list[NearestBinder | None] = [
         NearestBinder(binders.compound_ids[j], binders.smiles[j], float(v))
         for j, v in zip(best.tolist(), best_value.tolist(), strict=True)
     ]
     return SimilarityScores(scores, nearest)
+
+
+def similarity_scores(
+    binders: TargetBinders | None, queries: np.ndarray, *, aggregate: Aggregate, k: int
+) -> np.ndarray:
+    """``score_against``'s scores alone: what a screen needs, without an evidence object per row."""
+    if binders is None or len(binders) == 0:
+        return np.zeros(len(queries))
+    return _aggregated(tanimoto(queries, binders.fingerprints), aggregate, k)
+
+
+def _aggregated(similarity: np.ndarray, aggregate: Aggregate, k: int) -> np.ndarray:
+    if aggregate == "max" or similarity.shape[1] == 1:
+        return similarity.max(axis=1).astype(np.float64)
+    top = min(k, similarity.shape[1])
+    # the k largest per row without a full sort: partition, then average the last k
+    return np.partition(similarity, -top, axis=1)[:, -top:].mean(axis=1, dtype=np.float64)
 
 
 def group_binders(
@@ -134,4 +153,134 @@ def group_binders(
     return {
         protein: TargetBinders(list(found.values()), list(found), packed_fingerprints(found))
         for protein, found in per_protein.items()
+    }
+
+
+# --- the knn model: every protein's binders, one aggregate, chosen on validation ---------------
+
+BINDERS_FILE = "binders.parquet"
+FINGERPRINT_BYTES = FINGERPRINT_BITS // 8
+# The aggregates tried on validation: the nearest binder alone, or the mean of the k nearest.
+CANDIDATES: tuple[tuple[Aggregate, int], ...] = (("max", 1), ("topk", 3), ("topk", 5))
+
+
+class KnnSettings(BaseModel):
+    """How a knn model scores (recorded in its manifest) and what it was chosen from."""
+
+    aggregate: Aggregate
+    k: int = Field(ge=1, description="Binders averaged for 'topk' (1 for 'max').")
+    proteins: int = Field(description="Proteins with at least one known binder.")
+    binders: int = Field(description="(protein, compound) binder entries.")
+    val_auroc: dict[str, float] = Field(
+        default_factory=dict, description="Validation AUROC of every candidate aggregate ('max', 'top3', …)."
+    )
+
+
+def candidate_name(aggregate: Aggregate, k: int) -> str:
+    return "max" if aggregate == "max" else f"top{k}"
+
+
+@dataclass
+class KnnIndex:
+    """The known binders of every protein (by normalised sequence) and how to aggregate them."""
+
+    binders: dict[str, TargetBinders]
+    aggregate: Aggregate
+    k: int
+
+    def score(self, smiles: Sequence[str], proteins: Sequence[str]) -> SimilarityScores:
+        """Scores and nearest binders of pairs; each distinct compound is fingerprinted once."""
+        distinct = list(dict.fromkeys(smiles))
+        row_of = {s: i for i, s in enumerate(distinct)}
+        fingerprints = packed_fingerprints(distinct)
+        scores = np.zeros(len(smiles))
+        nearest: list[NearestBinder | None] = [None] * len(smiles)
+        by_protein: dict[str, list[int]] = {}
+        for i, protein in enumerate(proteins):
+            by_protein.setdefault(protein, []).append(i)
+        for protein, index in by_protein.items():
+            found = self.evidence_target(protein, fingerprints[[row_of[smiles[i]] for i in index]])
+            scores[index] = found.scores
+            for i, evidence in zip(index, found.nearest, strict=True):
+                nearest[i] = evidence
+        return SimilarityScores(scores, nearest)
+
+    def evidence_target(self, protein: str, fingerprints: np.ndarray) -> SimilarityScores:
+        """Packed fingerprints against one protein (normalised sequence), with the nearest binders."""
+        return score_against(self.binders.get(protein), fingerprints, aggregate=self.aggregate, k=self.k)
+
+    def score_target(self, protein: str, fingerprints: np.ndarray) -> np.ndarray:
+        """The scores alone (a screen's chunk): one Tanimoto product against the protein's binders."""
+        return similarity_scores(self.binders.get(protein), fingerprints, aggregate=self.aggregate, k=self.k)
+
+
+def fit_knn(train: PairSet, val: PairSet) -> tuple[KnnIndex, KnnSettings, np.ndarray]:
+    """The binders of ``train``, with the aggregate that ranks ``val`` best (AUROC; ties: the
+    simplest, ``max``); returns the index, its settings and its validation scores."""
+    assert train.labels is not None and val.labels is not None
+    binders = group_binders(train.smiles, train.proteins, train.labels)
+    tried: dict[str, float] = {}
+    best: tuple[float, Aggregate, int, np.ndarray] | None = None
+    for aggregate, k in CANDIDATES:
+        scores = KnnIndex(binders, aggregate, k).score(val.smiles, val.proteins).scores
+        auroc = float(roc_auc_score(val.labels, scores))
+        tried[candidate_name(aggregate, k)] = auroc
+        if best is None or auroc > best[0]:
+            best = (auroc, aggregate, k, scores)
+    assert best is not None
+    _, aggregate, k, val_scores = best
+    settings = KnnSettings(
+        aggregate=aggregate,
+        k=k,
+        proteins=len(binders),
+        binders=sum(len(b) for b in binders.values()),
+        val_auroc=tried,
+    )
+    return KnnIndex(binders, aggregate, k), settings, val_scores
+
+
+def write_binders(path: Path, binders: dict[str, TargetBinders]) -> None:
+    """One row per (protein, binder): sequence, compound id, SMILES, 256 fingerprint bytes."""
+    proteins, ids, smiles, prints = [], [], [], []
+    for protein, found in binders.items():
+        for j in range(len(found)):
+            proteins.append(protein)
+            ids.append(found.compound_ids[j])
+            smiles.append(found.smiles[j])
+            prints.append(found.fingerprints[j].tobytes())
+    table = pa.table(
+        {
+            "protein": pa.array(proteins, pa.string()),
+            "compound_id": pa.array(ids, pa.string()),
+            "smiles": pa.array(smiles, pa.string()),
+            "fingerprint": pa.array(prints, pa.binary(FINGERPRINT_BYTES)),
+        }
+    )
+    pq.write_table(table, path, compression="zstd")
+
+
+def read_binders(path: Path) -> dict[str, TargetBinders]:
+    """The binders ``write_binders`` wrote; ValueError says what is wrong with another file."""
+    table = pq.read_table(path)
+    missing = [c for c in ("protein", "compound_id", "smiles", "fingerprint") if c not in table.column_names]
+    if missing:
+        raise ValueError(f"missing column(s) {', '.join(missing)}")
+    if any(table.column(c).null_count for c in table.column_names):
+        raise ValueError("a binder row has an empty field")
+    raw = table.column("fingerprint").combine_chunks()
+    if not pa.types.is_fixed_size_binary(raw.type) or raw.type.byte_width != FINGERPRINT_BYTES:
+        raise ValueError(f"fingerprints are not {FINGERPRINT_BYTES}-byte ECFP4 bit vectors")
+    words = np.frombuffer(
+        raw.buffers()[1], dtype=np.uint8, count=len(raw) * FINGERPRINT_BYTES, offset=raw.offset * FINGERPRINT_BYTES
+    )
+    fingerprints = words.view(np.uint64).reshape(len(raw), WORDS)
+    proteins = table.column("protein").to_pylist()
+    ids = table.column("compound_id").to_pylist()
+    smiles = table.column("smiles").to_pylist()
+    rows: dict[str, list[int]] = {}
+    for i, protein in enumerate(proteins):
+        rows.setdefault(protein, []).append(i)
+    return {
+        protein: TargetBinders([ids[i] for i in index], [smiles[i] for i in index], fingerprints[index].copy())
+        for protein, index in rows.items()
     }

@@ -28,7 +28,7 @@ from repurpose.pairs import PairSet
 
 log = logging.getLogger(__name__)
 
-ModelType = Literal["drugban", "rf", "xgb"]
+ModelType = Literal["drugban", "rf", "xgb", "knn"]
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH_SIZE = 256
 

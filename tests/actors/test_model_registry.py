@@ -26,6 +26,7 @@ from repurpose.actors.model_registry import (
     publish_model_dir,
     register_bundled_models,
     register_model_dir,
+    training_overlap,
 )
 from repurpose.artifacts import ArtifactStore
 from repurpose.cluster import _start_hooks
@@ -41,6 +42,7 @@ from repurpose.errors import (
 from repurpose.grains import GrainClient
 from repurpose.metrics import binary_metrics
 from repurpose.model_dir import Manifest, load_model_dir
+from repurpose.pairs import PairSet
 from repurpose.settings import Settings
 from repurpose.store import list_states
 from repurpose.training import TrainingConfig
@@ -351,6 +353,53 @@ def test_evaluate_on_a_registered_dataset(
     with pytest.raises(InvalidInput, match="is not a dataset id"):
         client.call(ModelRegistry, NAME, "evaluate", 1, "abc")
     assert len(client.call(ModelRegistry, NAME, "show", 1).evaluations) == 2
+
+
+def test_training_overlap_counts_rows_with_a_training_pair() -> None:
+    def pairs(*rows: tuple[str, str]) -> PairSet:
+        return PairSet(smiles=[s for s, _ in rows], proteins=[p for _, p in rows], labels=None, sha256="-")
+
+    training = pairs(("CCO", "MKV"), ("CCN", "MKV"), ("CCO", "MAA"))
+    assert training_overlap(pairs(("CCO", "MKV"), ("CCO", "MKW"), ("CCN", "MAA"), ("CCO", "MAA")), training) == 2
+    assert training_overlap(pairs(("CCC", "MKV")), training) == 0
+
+
+@pytest.mark.slow
+def test_evaluate_defaults_to_its_own_split_and_refuses_its_training_rows(
+    client: GrainClient, artifacts: ArtifactStore
+) -> None:
+    dataset_id = register_dataset(client, SAMPLE_VAL.read_bytes(), filename="val.csv").dataset_id
+    trained = ModelLineage(
+        source="run:run-own",
+        run_id="run-own",
+        dataset_id=dataset_id,
+        split_id="random-42",
+        code_version="0.1.0",
+        training=TrainingConfig(epochs=3),
+    )
+    register_model_dir(client, NAME, BUNDLED_DIR, trained)
+
+    own: ModelEvaluation = client.call(ModelRegistry, NAME, "evaluate", 1, dataset_id)  # no split, no part
+    test_rows = load_split_pairs(artifacts, dataset_id, "random-42")["test"]
+    assert (own.split_id, own.part, own.metrics.n, own.training_overlap) == ("random-42", "test", len(test_rows), 0)
+
+    # every row holds its 20 training rows: refused, and nothing recorded
+    with pytest.raises(InvalidInput, match=r"20 of the 25 rows of dataset .* are training rows of dti-test v1"):
+        client.call(ModelRegistry, NAME, "evaluate", 1, dataset_id, None, "all")
+    assert [(e.split_id, e.part) for e in client.call(ModelRegistry, NAME, "show", 1).evaluations] == [
+        ("random-42", "test")
+    ]
+    allowed: ModelEvaluation = client.call(ModelRegistry, NAME, "evaluate", 1, dataset_id, None, "all", True)
+    assert (allowed.split_id, allowed.metrics.n, allowed.training_overlap) == (None, 25, 20)
+
+    # another split of the same rows: its test part holds rows the version trained on
+    other = load_split_pairs(artifacts, dataset_id, "random-1")["test"]
+    shared = training_overlap(other, load_split_pairs(artifacts, dataset_id, "random-42")["train"])
+    assert shared > 0  # the data make the case: random-1's test rows are mostly random-42's training rows
+    with pytest.raises(InvalidInput, match=f"{shared} of the {len(other)} rows of part test of split random-1"):
+        client.call(ModelRegistry, NAME, "evaluate", 1, dataset_id, "random-1", "test")
+    shown = client.call(ModelRegistry, NAME, "show", 1).evaluations
+    assert [(e.split_id, e.part, e.training_overlap) for e in shown] == [("random-42", "test", 0), (None, "all", 20)]
 
 
 @pytest.mark.slow

@@ -18,8 +18,10 @@ import ray
 from sqlalchemy import Engine
 
 from repurpose.actors.compound_library import LibraryNotFound, compounds_path, register_library
+from repurpose.actors.dataset_version import register_dataset
 from repurpose.actors.model_registry import (
     BUNDLED_MODEL,
+    ModelRegistry,
     bundled_models_dir,
     publish_model_dir,
     register_bundled_models,
@@ -35,19 +37,22 @@ from repurpose.actors.screening_job import (
     submit_screen,
 )
 from repurpose.actors.target_protein import TargetProtein
+from repurpose.actors.training_run import TrainingRun, start_run
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.scoring import ChunkRequest
 from repurpose.contracts.screening import SCREEN_ID_PATTERN, ScreenDetail, ScreenRequest, ScreenResults
 from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
+from repurpose.contracts.training_runs import RunRequest
 from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
 from repurpose.grains import GrainClient
+from repurpose.model_dir import load_model_dir
 from repurpose.scorer_client import ScorerClient
 from repurpose.scorer_service import deploy_scorer, stop_scorer
 from repurpose.scoring_core import ScoringCore
 from repurpose.screening_worker import RUNNER_NAME, chunk_path, featurise_chunk, results_path
 from repurpose.settings import Settings
 from tests.actors.support import kill_host
-from tests.helpers import NAMESPACE, REPO_ROOT
+from tests.helpers import NAMESPACE, REPO_ROOT, SAMPLE_TRAIN
 
 pytestmark = pytest.mark.slow
 
@@ -384,3 +389,43 @@ def test_a_screen_without_a_scorer_fails_with_the_reason(settings: Settings) -> 
         assert failed.attempts == 1  # a refusal is not a crash: no next attempt
     finally:
         client.stop()
+
+
+def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
+    client: GrainClient, settings: Settings, artifacts: ArtifactStore, scorer: Scorer, tmp_path: Path
+) -> None:
+    dataset_id = register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv", name="sample").dataset_id
+    started = start_run(client, RunRequest(dataset_id=dataset_id, model_type="knn"))
+    deadline = time.monotonic() + WAIT_SECONDS
+    run = started
+    while run.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = client.call(TrainingRun, started.run_id, "show")
+    assert run.status == "succeeded" and run.model is not None, run.error
+    version = client.call(ModelRegistry, run.model.name, "show", run.model.version)
+    assert (version.name, version.model_type, version.stage) == ("knn-sample", "knn", "candidate")
+    # The module's scorer reads its own store: publish the same content-addressed directory there.
+    local = tmp_path / "knn"
+    for path in artifacts.list(version.artifact_path):
+        artifacts.get_file(path, local / path.rsplit("/", 1)[-1])
+    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), local) == version.artifact_path
+
+    model = load_model_dir(local)
+    assert model.knn is not None
+    protein, binders = max(model.knn.binders.items(), key=lambda item: len(item[1]))
+    client.call(TargetProtein, "KNN-TARGET", "register", protein, idempotent=False)
+    rows = [f"BINDER-{i},{s},test" for i, s in enumerate(binders.smiles)]
+    library = register_library(
+        client, library_csv(50, (("BAD-RING", "C1CC"),)) + "\n".join(rows).encode() + b"\n", filename="knn.csv"
+    )
+    request = ScreenRequest(library_id=library.library_id, targets=["KNN-TARGET"], model="knn-sample@1", top=5)
+    job = submit_screen(client, request, idempotency_key="knn-screen")
+    assert job.model == "knn-sample@1"
+
+    done = wait_for(client, job.job_id, lambda d: d.status == "succeeded", "succeeded")
+    assert [f.compound_id for f in done.failures] == ["BAD-RING"]
+    ranked = read_results(artifacts, job.job_id)["KNN-TARGET"]
+    assert len(ranked) == 50 + len(binders)
+    assert {str(r["compound_id"]) for r in ranked[: len(binders)]} == {f"BINDER-{i}" for i in range(len(binders))}
+    assert all(r["score"] == 1.0 for r in ranked[: len(binders)])  # a known binder is its own nearest binder
+    assert all(0.0 <= float(r["score"]) < 1.0 for r in ranked[len(binders) :])  # type: ignore[arg-type]

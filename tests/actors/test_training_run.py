@@ -230,7 +230,9 @@ def test_run_requests_are_checked_field_by_field() -> None:
         ({"model_type": "rf", "epochs": 5}, "epochs", "rf models do not use epochs"),
         ({"model_type": "xgb", "lr": 0.1}, "lr", "xgb models do not use lr"),
         ({"model_type": "rf", "num_gpus": 1}, "num_gpus", "rf models do not use num_gpus"),
-        ({"model_type": "svm"}, "model_type", "'drugban', 'rf' or 'xgb'"),
+        ({"model_type": "knn", "batch_size": 32}, "batch_size", "knn models do not use batch_size"),
+        ({"model_type": "knn", "num_gpus": 1}, "num_gpus", "knn models do not use num_gpus"),
+        ({"model_type": "svm"}, "model_type", "'drugban', 'rf', 'xgb' or 'knn'"),
         ({"epoch": 5}, "epoch", "Extra inputs are not permitted"),
     ]
     for fields, field, message in cases:

@@ -183,6 +183,33 @@ def test_libraries_register_list_show(runner: CliRunner, cluster_home: Path, tmp
     assert f"library   {again['library_id']}" in shown.stdout and "benzene" in shown.stdout
 
 
+def test_profile_and_explain_take_a_library_compound_id(
+    runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    _, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    gefitinib = "COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
+    library = tmp_path / "named.smi"
+    library.write_text(f"{gefitinib} DB00317\nCCO ethanol\n")
+    assert runner.invoke(app, ["libraries", "register", str(library), *home]).exit_code == 0
+
+    by_id = runner.invoke(app, ["profile", "--compound", "DB00317", "--smiles", "CCO", "--top", "2", "--json", *home])
+    assert by_id.exit_code == 0, by_id.stderr
+    smiles_row, id_row = json.loads(by_id.stdout)
+    assert (smiles_row["compound_id"], smiles_row["smiles"]) == (None, "CCO")
+    assert (id_row["compound_id"], id_row["smiles"], id_row["model"]) == ("DB00317", gefitinib, "drugban-human@1")
+    text = runner.invoke(app, ["explain", "--compound", "DB00317", "--target", t1, "--top", "2", *home])
+    assert text.exit_code == 0, text.stderr
+    assert f"{t1} × DB00317 ({gefitinib}): probability" in text.stdout
+
+    missing = runner.invoke(app, ["profile", "--compound", "DB99999", *home])
+    assert missing.exit_code == 2 and "no compound 'DB99999' in the 1 registered libraries" in error_line(
+        missing.stderr
+    )
+    neither = runner.invoke(app, ["profile", *home])
+    assert neither.exit_code == 2 and "give a compound: --smiles SMILES or --compound ID" in error_line(neither.stderr)
+
+
 def test_bad_input_exits_2_with_one_line(
     runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
 ) -> None:

@@ -371,3 +371,27 @@ def test_control_and_format_characters_are_refused_in_smiles_and_ids(
     error = answer.json()
     assert error["field"] == field and error["code"] == code
     assert "control or format characters" in error["message"] and "U+" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/pre/v1/profile", "/pre/v1/explain"])
+def test_a_compound_is_a_smiles_or_a_library_compound_id(offline_gateway: TestClient, path: str) -> None:
+    protein = {"sequence": "MKV"} if path.endswith("explain") else {}
+    for body in ({"smiles": "CCO", "compound": "DB00317"}, {}):
+        answer = offline_gateway.post(path, json={**body, **protein})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "invalid_input" and "`smiles` or `compound`" in answer.json()["message"]
+    unknown = offline_gateway.post(path, json={"compound": "DB99999", **protein})
+    assert unknown.status_code == 404, unknown.text
+    error = unknown.json()
+    assert error["code"] == "compound_not_found"
+    assert "no compound 'DB99999' in any library: none is registered" in error["message"]
+
+
+def test_the_docs_say_which_model_answers_when_none_is_named(offline_gateway: TestClient) -> None:
+    schema = offline_gateway.get("/pre/openapi.json").json()
+    description = schema["info"]["description"]
+    assert "REPURPOSE_DEFAULT_MODEL" in description and "here `drugban-human`" in description
+    for body in ("PredictBody", "ExplainBody", "ProfileBody"):
+        model = schema["components"]["schemas"][body]["properties"]["model"]
+        assert "default" not in model or model["default"] is None
+        assert "cluster's default model" in model["description"]

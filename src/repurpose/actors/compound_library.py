@@ -52,7 +52,14 @@ from repurpose.contracts.screening import (
     LibraryRegistration,
     LibrarySummary,
 )
-from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, RepurposeError, TableTooLarge
+from repurpose.errors import (
+    CompoundNotFound,
+    InvalidInput,
+    InvalidTable,
+    LibraryNotFound,
+    RepurposeError,
+    TableTooLarge,
+)
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text, hidden_character
 from repurpose.store import list_states
@@ -501,6 +508,38 @@ def resolve_library(engine: Engine, reference: str) -> str:
     return next(iter(matches))
 
 
+def find_compound(engine: Engine, artifacts: ArtifactStore, compound_id: str) -> LibraryCompound:
+    """A compound of the registered libraries by its id (e.g. DB00317), with its SMILES.
+
+    No index is kept: each library's Parquet is read with a filter on ``compound_id`` (its rows
+    are sorted by id, so row-group statistics skip most of the file), oldest library first.
+    CompoundNotFound if no library holds the id; InvalidInput if libraries give it different SMILES."""
+    wanted = compound_id.strip() if isinstance(compound_id, str) else ""
+    if not wanted or len(wanted) > MAX_COMPOUND_ID_LENGTH:
+        raise InvalidInput(f"a compound id is 1 to {MAX_COMPOUND_ID_LENGTH} characters (e.g. DB00317)")
+    check_plain_text(wanted, "compound id")
+    libraries = list_libraries(engine)
+    found: dict[str, list[str]] = {}  # SMILES -> the libraries giving it
+    for library in libraries:
+        with artifacts.open_read(compounds_path(library.library_id)) as f:
+            table = pq.read_table(f, columns=["smiles"], filters=[("compound_id", "==", wanted)])
+        for smiles in table.column("smiles").to_pylist():
+            found.setdefault(smiles, []).append(library.name)
+    if not found:
+        registered = f"the {len(libraries)} registered libraries" if libraries else "any library: none is registered"
+        raise CompoundNotFound(
+            f"no compound {wanted!r:.80} in {registered}; register the library that holds it "
+            "(`repurpose libraries register FILE`) or give the SMILES",
+            compound_id=wanted,
+        )
+    if len(found) > 1:
+        shown = "; ".join(f"{s!r:.60} in {', '.join(names)}" for s, names in found.items())
+        raise InvalidInput(
+            f"compound {wanted!r:.80} has different SMILES in the registered libraries ({shown}): give the SMILES"
+        )
+    return LibraryCompound(compound_id=wanted, smiles=next(iter(found)))
+
+
 __all__ = [
     "KIND",
     "CompoundLibrary",
@@ -511,6 +550,7 @@ __all__ = [
     "build_library",
     "check_library_id",
     "compounds_path",
+    "find_compound",
     "library_content_id",
     "list_libraries",
     "register_library",

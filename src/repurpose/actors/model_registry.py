@@ -80,14 +80,17 @@ from repurpose.errors import (
     InvalidInput,
     ModelDirectoryError,
     ModelNotFound,
+    NotFound,
     PromotionRefused,
     RepurposeError,
 )
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.metrics import binary_metrics
 from repurpose.model_dir import MANIFEST, Manifest, TrainedModel, load_model_dir, required_files
+from repurpose.pairs import PairSet
 from repurpose.plain_text import check_plain_text
 from repurpose.settings import Settings
+from repurpose.split_defaults import DEFAULT_SPLIT_ID
 from repurpose.store import list_states
 
 M = TypeVar("M", bound=BaseModel)
@@ -296,30 +299,60 @@ class ModelRegistry(Grain[ModelState]):
         return [_version_summary(self.key, r) for r in self._registered().versions]
 
     async def evaluate(
-        self, version: int, dataset_id: str, split_id: str | None = None, part: str = "all"
+        self,
+        version: int,
+        dataset_id: str,
+        split_id: str | None = None,
+        part: str | None = None,
+        allow_overlap: bool = False,
     ) -> ModelEvaluation:
         """Metrics of ``version`` at its threshold on a registered dataset version (every row, or
         one part of a split, which is made and stored on the dataset if it is new); the result is
-        kept in the version's record, replacing an earlier one on the same rows."""
+        kept in the version's record, replacing an earlier one on the same rows.
+
+        With neither split nor part, on the dataset the version was trained on (its lineage), it
+        is the test part of the version's own split; elsewhere every row (``part`` defaults to
+        test with a split, else all). Rows that were training rows of the version (by lineage)
+        refuse the evaluation unless ``allow_overlap``; then their count is recorded with it."""
         record = self._version(version)
         check_dataset_id(dataset_id)
-        checked_part = _check_part(part)
+        if not isinstance(allow_overlap, bool):
+            raise InvalidInput(f"allow_overlap is true or false, not {allow_overlap!r:.40}")
+        lineage = record.lineage
+        if split_id is None and part is None and lineage.dataset_id == dataset_id and lineage.split_id:
+            split_id = lineage.split_id  # the honest default: rows it never saw in training
+        checked_part = _check_part(part if part is not None else ("test" if split_id is not None else "all"))
         spec = parse_split_id(split_id) if split_id is not None else None
         if checked_part != "all" and split_id is None:
-            raise InvalidInput(f"part {checked_part!r} is a part of a split: give the split too (e.g. random-1)")
+            raise InvalidInput(
+                f"part {checked_part!r} is a part of a split: give the split too (e.g. {DEFAULT_SPLIT_ID})"
+            )
         if checked_part == "all":
             split_id = None  # every row, whatever the split
         grains = self.context.grains
         dataset = cast(DatasetSummary, await grains.acall(DatasetVersion, dataset_id, "summary"))
         if spec is not None and split_id is not None and split_id not in dataset.splits:
             await grains.acall(DatasetVersion, dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
-        ref = _evaluate_task.remote(self.context.settings, record.artifact_path, dataset_id, split_id, checked_part)
+        training = TrainingRows(
+            who=f"{self.key} v{version}",
+            dataset_id=lineage.dataset_id,
+            split_id=lineage.split_id,
+            allow_overlap=allow_overlap,
+        )
+        ref = _evaluate_task.remote(
+            self.context.settings, record.artifact_path, dataset_id, split_id, checked_part, training
+        )
         try:
-            metrics = await await_task(ref, f"evaluating {self.key} v{version}", self.context.settings)
+            metrics, overlap = await await_task(ref, f"evaluating {self.key} v{version}", self.context.settings)
         except RayTaskError as error:
             raise _domain_error(error) from None
         evaluation = ModelEvaluation(
-            dataset_id=dataset_id, split_id=split_id, part=checked_part, metrics=metrics, evaluated_at=_now()
+            dataset_id=dataset_id,
+            split_id=split_id,
+            part=checked_part,
+            metrics=metrics,
+            evaluated_at=_now(),
+            training_overlap=overlap,
         )
         kept = [
             e for e in record.evaluations if (e.dataset_id, e.split_id, e.part) != (dataset_id, split_id, checked_part)
@@ -465,10 +498,51 @@ def _domain_error(error: RayTaskError) -> BaseException:
 # --- evaluation (a Ray task: the only place weights are loaded) ----------------------------------
 
 
+class TrainingRows(BaseModel):
+    """The training rows of a version as its lineage names them, for the overlap check."""
+
+    who: str
+    dataset_id: str | None
+    split_id: str | None
+    allow_overlap: bool = False
+
+
+def training_overlap(evaluated: PairSet, training: PairSet) -> int:
+    """How many evaluated rows are training rows: the same (canonical SMILES, protein) pair."""
+    seen = set(zip(training.smiles, training.proteins, strict=True))
+    return sum((s, p) in seen for s, p in zip(evaluated.smiles, evaluated.proteins, strict=True))
+
+
+def _checked_overlap(artifacts: ArtifactStore, pairs: PairSet, rows: str, training: TrainingRows) -> int | None:
+    """The evaluated rows that were training rows (None: the lineage does not say which rows);
+    InvalidInput if there are any and the caller did not allow them."""
+    if training.dataset_id is None or training.split_id is None:
+        return None
+    try:
+        train = load_split_pairs(artifacts, training.dataset_id, training.split_id)["train"]
+    except NotFound:  # the training dataset is gone: nothing left to compare with
+        return None
+    overlap = training_overlap(pairs, train)
+    if overlap and not training.allow_overlap:
+        raise InvalidInput(
+            f"{overlap:,} of the {len(pairs):,} rows of {rows} are training rows of {training.who} (the train part "
+            f"of split {training.split_id} of dataset {training.dataset_id[:12]}): metrics on them measure what it "
+            f"memorised, not how it predicts. Evaluate on rows it never saw (on dataset {training.dataset_id[:12]} "
+            f"with no split and no part: the test part of {training.split_id}), or pass allow_overlap "
+            "(`--allow-overlap`) to record the evaluation with its overlap"
+        )
+    return overlap
+
+
 @ray.remote(num_cpus=1)
 @reports_start
 def _evaluate_task(
-    settings: Settings, artifact_path: str, dataset_id: str, split_id: str | None, part: EvaluationPart
+    settings: Settings,
+    artifact_path: str,
+    dataset_id: str,
+    split_id: str | None,
+    part: EvaluationPart,
+    training: TrainingRows,
 ) -> Any:
     artifacts = ArtifactStore.from_settings(settings)
     if split_id is None:
@@ -479,8 +553,9 @@ def _evaluate_task(
         rows = f"part {part} of split {split_id} of dataset {dataset_id[:12]}"
     if len(pairs) == 0 or pairs.labels is None:
         raise InvalidInput(f"{rows} has no labelled rows to evaluate on; choose another part or split")
+    overlap = _checked_overlap(artifacts, pairs, rows, training)  # before the model: a refusal is cheap
     model = load_published_model(settings, artifact_path)
-    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold)
+    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold), overlap
 
 
 # --- publishing and loading model directories ----------------------------------------------------

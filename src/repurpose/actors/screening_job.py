@@ -189,7 +189,7 @@ class ScreeningJob(Grain[ScreenState]):
             await grains.acall(TargetProtein, target, "sequence")  # TargetNotFound
         from repurpose.scorer_client import resolve_model
 
-        model = await resolve_model(grains, request.model)
+        model = await resolve_model(grains, request.model or self.context.settings.default_model)
         chunk_size = request.chunk_size or self.context.settings.screening_chunk_size
         now = dt.datetime.now(dt.UTC)
         self.state = ScreenState(

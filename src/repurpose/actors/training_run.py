@@ -81,6 +81,7 @@ _TRAINING_CODE = (
     "baselines.py",
     "metrics.py",
     "pipeline.py",
+    "similarity_model.py",
 )
 
 # One watcher per (run, attempt) in this host; also the strong references the loop does not keep.

@@ -12,6 +12,7 @@ from rich.table import Column, Table
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 
 if TYPE_CHECKING:
     from repurpose.contracts.datasets import DatasetDetail, SplitSummary
@@ -100,14 +101,20 @@ def show_command(
     if detail.split_details:
         _print_splits(detail.split_details)
     else:
-        console.print("splits    none yet: `repurpose datasets split ID --kind random --seed 1`")
+        console.print(
+            f"splits    none yet: `repurpose datasets split ID --kind {DEFAULT_SPLIT_KIND} --seed {DEFAULT_SPLIT_SEED}`"
+        )
 
 
 @datasets_app.command("split")
 def split_command(
     dataset: DatasetArgument,
-    kind: Annotated[str, typer.Option("--kind", help="random, cold-drug, cold-target or scaffold.")] = "random",
-    seed: Annotated[int, typer.Option("--seed", help="The split's seed (same seed, same split).")] = 1,
+    kind: Annotated[
+        str, typer.Option("--kind", help="random, cold-drug, cold-target or scaffold.")
+    ] = DEFAULT_SPLIT_KIND,
+    seed: Annotated[
+        int, typer.Option("--seed", help="The split's seed (same seed, same split; train's default split is the same).")
+    ] = DEFAULT_SPLIT_SEED,
     fractions: Annotated[
         str | None, typer.Option("--fractions", help="train,val,test fractions (default 0.8,0.1,0.1).")
     ] = None,

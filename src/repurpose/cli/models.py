@@ -13,6 +13,7 @@ from rich.table import Column, Table
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.split_defaults import DEFAULT_SPLIT_ID
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
@@ -200,11 +201,24 @@ def evaluate_command(
         str, typer.Option("--dataset", help="A dataset id, a unique prefix of it (4+ digits) or its name.")
     ],
     split: Annotated[
-        str | None, typer.Option("--split", help="Evaluate on a part of this split (e.g. random-1, cold-drug-1).")
+        str | None,
+        typer.Option(
+            "--split",
+            help="Evaluate on a part of this split (e.g. random-42, cold-drug-1) [default: on the dataset the "
+            "version was trained on, its own split; elsewhere every row].",
+            show_default=False,
+        ),
     ] = None,
     part: Annotated[
-        str | None, typer.Option("--part", help="all, train, val or test (default: test with --split, else all).")
+        str | None, typer.Option("--part", help="all, train, val or test (default: test with a split, else all).")
     ] = None,
+    allow_overlap: Annotated[
+        bool,
+        typer.Option(
+            "--allow-overlap",
+            help="Evaluate even rows the version was trained on (by lineage), recording how many; refused otherwise.",
+        ),
+    ] = False,
     home: HomeOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
@@ -219,28 +233,30 @@ def evaluate_command(
     run_or_exit(parse_version_ref, version)
     if split is not None:
         run_or_exit(parse_split_id, split)
-    chosen = part if part is not None else ("test" if split is not None else "all")
-    if chosen not in EVALUATION_PARTS:
-        raise fail(f"--part takes one of {', '.join(EVALUATION_PARTS)}, not {chosen!r}")
-    if chosen != "all" and split is None:
-        raise fail(f"--part {chosen} is a part of a split: give --split too (e.g. --split random-1)")
+    if part is not None and part not in EVALUATION_PARTS:
+        raise fail(f"--part takes one of {', '.join(EVALUATION_PARTS)}, not {part!r}")
+    if part not in (None, "all") and split is None:
+        raise fail(f"--part {part} is a part of a split: give --split too (e.g. --split {DEFAULT_SPLIT_ID})")
     gateway = gateway_for(url, key, home)
     status = console.status(f"evaluating {name} ({version})", spinner="dots") if not as_json else None
     evaluation: ModelEvaluation
     with status or contextlib.nullcontext():
         if gateway is not None:
             number = run_or_exit(gateway.model_version, name, version).version
-            evaluation = run_or_exit(gateway.evaluate, name, str(number), dataset, split, chosen)
+            evaluation = run_or_exit(gateway.evaluate, name, str(number), dataset, split, part, allow_overlap)
         else:
             client = client_for(home)
             dataset_id = _resolve_dataset(client, dataset)
             number = _resolve(client, name, version)
-            evaluation = run_or_exit(client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, chosen)
+            evaluation = run_or_exit(
+                client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, part, allow_overlap
+            )
     if as_json:
         print_json(evaluation)
         return
     rows = "every row" if evaluation.split_id is None else f"split {evaluation.split_id}, part {evaluation.part}"
     console.print(f"{name} v{number} on dataset {evaluation.dataset_id[:12]} ({rows})", highlight=False)
+    console.print(_overlap_line(evaluation), highlight=False)
     table = Table("metric", Column("value", justify="right"))
     for key in (*METRICS_SHOWN, "threshold"):
         table.add_row(key, _number(getattr(evaluation.metrics, key)))
@@ -316,12 +332,24 @@ def _print_detail(detail: ModelVersionDetail) -> None:
     metrics.add_row("validation (training)", *_metric_cells(detail.val_metrics))
     for e in detail.evaluations:
         rows = "all rows" if e.split_id is None else f"{e.split_id} {e.part}"
-        metrics.add_row(f"{e.dataset_id[:8]} {rows}", *_metric_cells(e.metrics))
+        overlap = f" (overlap: {e.training_overlap} training rows)" if e.training_overlap else ""
+        metrics.add_row(f"{e.dataset_id[:8]} {rows}{overlap}", *_metric_cells(e.metrics))
     console.print(metrics)
     history = Table(Column("at", no_wrap=True), "stage", "reason", title="stage history", box=box.SIMPLE_HEAD)
     for change in detail.stage_history:
         history.add_row(f"{change.at:%Y-%m-%d %H:%M:%S}", change.stage, change.reason or "-")
     console.print(history)
+
+
+def _overlap_line(evaluation: ModelEvaluation) -> str:
+    if evaluation.training_overlap is None:
+        return "training rows: unknown (its lineage names no dataset split), not checked"
+    if evaluation.training_overlap == 0:
+        return "training rows: none of these rows (checked against its lineage)"
+    return (
+        f"overlap: {evaluation.training_overlap:,} of {evaluation.metrics.n:,} rows are training rows of this version: "
+        "these metrics overstate it"
+    )
 
 
 def _metric_cells(metrics: BinaryMetrics) -> list[str]:

@@ -11,15 +11,22 @@ import typer
 from rich.table import Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
-from repurpose.cli.output import JsonOption, console, print_json, run_or_exit
+from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.contracts.scoring import CompoundProfile, ResolvedModel
     from repurpose.explanations import Explanation
+    from repurpose.grains import GrainClient
 
 ModelOption = Annotated[
-    str, typer.Option("--model", help="A model name (its production version), name@version or name@stage.")
+    str | None,
+    typer.Option(
+        "--model",
+        help="A model name (its production version), name@version or name@stage "
+        "[default: the cluster's default model, REPURPOSE_DEFAULT_MODEL, drugban-human unless set].",
+        show_default=False,
+    ),
 ]
 
 
@@ -29,8 +36,12 @@ def register(app: typer.Typer) -> None:
 
 
 def profile(
-    smiles: Annotated[list[str], typer.Option("--smiles", help="A compound (repeat for up to 20).")],
-    model: ModelOption = "drugban-human",
+    smiles: Annotated[list[str] | None, typer.Option("--smiles", help="A compound (repeat for up to 20).")] = None,
+    compound: Annotated[
+        list[str] | None,
+        typer.Option("--compound", help="A compound id of a registered library, e.g. DB00317 (repeatable)."),
+    ] = None,
+    model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", min=1, max=10_000, help="Targets shown per compound.")] = 20,
     home: HomeOption = None,
     url: UrlOption = None,
@@ -38,18 +49,23 @@ def profile(
     as_json: JsonOption = False,
 ) -> None:
     """Rank every registered target for a compound: which proteins might it act on?"""
+    smiles, compound = list(smiles or []), list(compound or [])
+    if not smiles and not compound:
+        raise fail("give a compound: --smiles SMILES or --compound ID (a library compound id), repeatable")
     gateway = gateway_for(url, key, home)
     with console.status("profiling", spinner="dots") if not as_json else contextlib.nullcontext():
         if gateway is not None:
-            results = [run_or_exit(gateway.profile, compound, model, top) for compound in smiles]
+            results = [run_or_exit(gateway.profile, s, model, top) for s in smiles]
+            results += [run_or_exit(gateway.profile, None, model, top, compound=c) for c in compound]
         else:
-            results = _profile_here(home, list(smiles), model, top)
+            results = _profile_here(home, smiles, compound, model, top)
     if as_json:
         print_json([r.model_dump(mode="json") for r in results])
         return
     for result in results:
+        named = f"{result.compound_id} ({result.smiles})" if result.compound_id else result.smiles
         console.print(
-            f"{result.smiles}: {result.interacting} of {result.targets} targets at or above the threshold "
+            f"{named}: {result.interacting} of {result.targets} targets at or above the threshold "
             f"({result.model}, {result.seconds:.2f}s)",
             highlight=False,
             markup=False,
@@ -62,25 +78,42 @@ def profile(
         console.print(table)
 
 
-def _profile_here(home: Path | None, smiles: list[str], model: str, top: int) -> list[CompoundProfile]:
+def _profile_here(
+    home: Path | None, smiles: list[str], compounds: list[str], model: str | None, top: int
+) -> list[CompoundProfile]:
     from repurpose.scorer_client import ScorerClient
     from repurpose.target_profiling import aprofile_compounds
 
     client = client_for(home)
     scorer = ScorerClient(client.settings, client)
+    found = [_library_smiles(client, c) for c in compounds]
+    ids: list[str | None] = [*(None for _ in smiles), *compounds]
 
     async def work() -> list[CompoundProfile]:
-        resolved = await scorer.resolve(model)
+        resolved = await scorer.resolve(model or client.settings.default_model)
         with store_engine(client) as engine:
-            return await aprofile_compounds(scorer, engine, smiles, resolved, top)
+            return await aprofile_compounds(scorer, engine, [*smiles, *found], resolved, top)
 
-    return run_or_exit(asyncio.run, work())
+    results = run_or_exit(asyncio.run, work())
+    return [r.model_copy(update={"compound_id": i}) for r, i in zip(results, ids, strict=True)]
+
+
+def _library_smiles(client: GrainClient, compound_id: str) -> str:
+    """The SMILES of a compound of the cluster's registered libraries (exit 2 if none holds it)."""
+    from repurpose.actors.compound_library import find_compound
+    from repurpose.artifacts import ArtifactStore
+
+    with store_engine(client) as engine:
+        return run_or_exit(find_compound, engine, ArtifactStore.from_settings(client.settings), compound_id).smiles
 
 
 def explain(
-    smiles: Annotated[str, typer.Option("--smiles", help="The compound.")],
     target: Annotated[str, typer.Option("--target", help="A registered target id.")],
-    model: ModelOption = "drugban-human",
+    smiles: Annotated[str | None, typer.Option("--smiles", help="The compound; or give --compound.")] = None,
+    compound: Annotated[
+        str | None, typer.Option("--compound", help="A compound id of a registered library (e.g. DB00317).")
+    ] = None,
+    model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", min=1, max=100, help="Atoms and residue windows shown.")] = 10,
     home: HomeOption = None,
     url: UrlOption = None,
@@ -90,19 +123,25 @@ def explain(
     """The atoms and residues DrugBAN's attention weighs most for one pair."""
     from repurpose.actors.target_protein import check_target_id
 
+    if (smiles is None) == (compound is None):
+        raise fail("give the compound as --smiles or --compound (a library compound id), one of them")
     run_or_exit(check_target_id, target)
     gateway = gateway_for(url, key, home)
     explanation: Explanation
     if gateway is not None:
-        answer = run_or_exit(gateway.explain, smiles, target, model, top)
-        model_ref, explanation = answer.model, answer
+        answer = run_or_exit(gateway.explain, smiles, target, model, top, compound=compound)
+        model_ref, explanation, smiles = answer.model, answer, answer.smiles or smiles
     else:
-        model_ref, explanation = _explain_here(home, smiles, target, model, top)
+        client = client_for(home)
+        smiles = _library_smiles(client, compound) if compound is not None else smiles or ""
+        model_ref, explanation = _explain_here(client, smiles, target, model, top)
     if as_json:
-        print_json({"model": model_ref, "target": target, **explanation.model_dump(mode="json")})
+        named = {"smiles": smiles, "compound_id": compound}
+        print_json({**explanation.model_dump(mode="json"), "model": model_ref, "target": target, **named})
         return
+    shown = f"{compound} ({smiles})" if compound is not None else smiles
     console.print(
-        f"{target} × {smiles}: probability {explanation.probability:.4f} ({model_ref}, reference forward)",
+        f"{target} × {shown}: probability {explanation.probability:.4f} ({model_ref}, reference forward)",
         highlight=False,
         markup=False,
     )
@@ -116,15 +155,16 @@ def explain(
     console.print(residues)
 
 
-def _explain_here(home: Path | None, smiles: str, target: str, model: str, top: int) -> tuple[str, Explanation]:
+def _explain_here(
+    client: GrainClient, smiles: str, target: str, model: str | None, top: int
+) -> tuple[str, Explanation]:
     from repurpose.actors.target_protein import TargetProtein
     from repurpose.scorer_client import ScorerClient
 
-    client = client_for(home)
     scorer = ScorerClient(client.settings, client)
 
     async def work() -> tuple[ResolvedModel, Explanation]:
-        resolved = await scorer.resolve(model)
+        resolved = await scorer.resolve(model or client.settings.default_model)
         sequence = await client.acall(TargetProtein, target, "sequence")
         return resolved, await scorer.explain(resolved, smiles, sequence, top)
 

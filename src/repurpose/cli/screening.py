@@ -69,8 +69,14 @@ def screen(
     target: Annotated[list[str], typer.Option("--target", help="A registered target id (repeat for several).")],
     top: Annotated[int, typer.Option("--top", help="Best hits kept per target (1 to 10000).")] = 100,
     model: Annotated[
-        str, typer.Option("--model", help="name (its production version), name@VERSION or name@STAGE.")
-    ] = "drugban-human",
+        str | None,
+        typer.Option(
+            "--model",
+            help="name (its production version), name@VERSION or name@STAGE "
+            "[default: the cluster's default model, REPURPOSE_DEFAULT_MODEL, drugban-human unless set].",
+            show_default=False,
+        ),
+    ] = None,
     chunk_size: Annotated[
         int | None, typer.Option("--chunk-size", help="Compounds per scorer call (default: the cluster's).")
     ] = None,
@@ -125,7 +131,7 @@ def _submit(
     gateway: GatewayClient | None,
     library_id: str,
     targets: list[str],
-    model: str,
+    model: str | None,
     top: int,
     chunk_size: int | None,
 ) -> ScreenDetail:

@@ -13,6 +13,7 @@ from rich.table import Column, Table
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, progress_bar, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.split_defaults import DEFAULT_SPLIT_ID
 from repurpose.training import CHECKPOINT_FILE, EpochRecord, ModelType, TrainingConfig
 from repurpose.training import Progress as TrainingProgress
 
@@ -41,7 +42,9 @@ def train(
         str | None,
         typer.Option("--dataset", help="Train on a registered dataset version (id, prefix or name) on the cluster."),
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="With --dataset: the split (train/val parts).")] = "random-42",
+    split: Annotated[
+        str, typer.Option("--split", help="With --dataset: the split (train/val parts).")
+    ] = DEFAULT_SPLIT_ID,
     name: Annotated[str | None, typer.Option("--name", help="With --dataset: the registry name of the model.")] = None,
     train_file: Annotated[
         Path | None, typer.Option("--train", help="Training pairs (CSV/Parquet: SMILES,Protein,Y), trained here.")

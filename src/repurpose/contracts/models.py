@@ -99,6 +99,13 @@ class ModelEvaluation(BaseModel):
     part: EvaluationPart
     metrics: Metrics
     evaluated_at: dt.datetime
+    training_overlap: int | None = Field(
+        default=None,
+        ge=0,
+        description="Evaluated rows that are training rows of the version (same SMILES and protein as a row of "
+        "the train part of its lineage's split); an evaluation with any is refused unless allowed, and then "
+        "recorded with the count. None: its lineage names no training rows (e.g. the bundled model).",
+    )
 
 
 class ModelVersionSummary(BaseModel):

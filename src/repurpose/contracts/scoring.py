@@ -132,6 +132,7 @@ class CompoundProfile(BaseModel):
     """One compound against every registered target, ranked: the repurposing question."""
 
     smiles: str
+    compound_id: str | None = Field(default=None, description="Its library compound id, when it was named by one.")
     model: str = Field(description="The model version that scored: name@version.")
     targets: int = Field(description="Targets scored.")
     interacting: int = Field(description="Targets at or above the model's threshold.")

@@ -21,8 +21,6 @@ from repurpose.contracts.scoring import MAX_CHUNK, ResolvedModel
 LIBRARY_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SCREEN_ID_PATTERN = re.compile(r"^scr-[0-9a-f]{12}$")
 
-DEFAULT_MODEL = "drugban-human"
-"""The model a screen uses when none is named: the production version of the bundled model's name."""
 DEFAULT_TOP = 100
 MAX_TOP = 10_000
 MAX_TARGETS = 100
@@ -79,7 +77,11 @@ class ScreenRequest(BaseModel):
         validation_alias=AliasChoices("library_id", "library"), description="A registered library's full id."
     )
     targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS, description="Registered target ids.")
-    model: str = Field(default=DEFAULT_MODEL, description="name (its production version), name@3 or name@stage.")
+    model: str | None = Field(
+        default=None,
+        description="name (its production version), name@3 or name@stage; default: the production version of the "
+        "cluster's default model (setting default_model, REPURPOSE_DEFAULT_MODEL; drugban-human unless set).",
+    )
     top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP, description="Best hits kept per target.")
     chunk_size: int | None = Field(
         default=None, ge=1, le=MAX_CHUNK, description="Compounds per scorer call (default: the cluster's setting)."
@@ -103,8 +105,8 @@ class ScreenRequest(BaseModel):
 
     @field_validator("model", mode="after")
     @classmethod
-    def _model(cls, value: str) -> str:
-        return value.strip() or DEFAULT_MODEL
+    def _model(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
 
 
 class ScreenProgress(BaseModel):

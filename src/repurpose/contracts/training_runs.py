@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from repurpose.dataset_access import parse_split_id
 from repurpose.errors import InvalidInput
 from repurpose.metrics import BinaryMetrics
+from repurpose.split_defaults import DEFAULT_SPLIT_ID
 from repurpose.training import EpochRecord, ModelType
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -35,7 +36,7 @@ class RunRequest(BaseModel):
 
     dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="The dataset version (a sha256).")
     split_id: str = Field(
-        default="random-42",
+        default=DEFAULT_SPLIT_ID,
         json_schema_extra={"pattern": SPLIT_ID_PATTERN},  # checked by _split_id, with a readable message
         description="Train on its train part, select on its val part: <kind>-<seed>[-<train>-<val>-<test>], "
         "kinds random, cold-drug, cold-target, scaffold (made on the dataset if new).",

@@ -32,6 +32,9 @@ Every `/v1` route takes an API key (`Authorization: Bearer rp_…`) from `repurp
 roles: `reader` (read and score), `scientist` (also datasets, training, targets, screens),
 `admin` (everything). Errors are JSON with a stable `code`, a `message` saying what to fix and,
 for refused input, the `field`. Every answer carries an `X-Request-ID` header.
+
+Predictions, explanations, profiles and screens without a `model` use the production version of
+the cluster's default model (setting `default_model`, env `REPURPOSE_DEFAULT_MODEL`): here `{model}`.
 """
 
 
@@ -48,7 +51,7 @@ def create_app(settings: Settings, *, services: Services | None = None, standalo
     app = FastAPI(
         title="Repurpose",
         version=repurpose.__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(model=settings.default_model),
         lifespan=lifespan,
         docs_url=None,  # install_docs serves both pages with their assets: FastAPI's load them from a CDN
         redoc_url=None,

@@ -15,11 +15,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from repurpose.actors.compound_library import MAX_COMPOUND_ID_LENGTH
 from repurpose.actors.target_protein import MAX_SEQUENCE_LENGTH, check_target_id, normalize_target_sequence
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary, ModelVersionSummary
 from repurpose.contracts.scoring import MAX_PREDICT_PAIRS, PairScore
-from repurpose.contracts.screening import DEFAULT_MODEL, LibrarySummary, ScreenSummary
+from repurpose.contracts.screening import LibrarySummary, ScreenSummary
 from repurpose.contracts.targets import TargetSummary
 from repurpose.contracts.training_runs import RunSummary
 from repurpose.dataset_splits import SplitKind
@@ -29,6 +30,7 @@ from repurpose.explanations import Explanation
 from repurpose.gateway.keys import MAX_NAME_LENGTH as MAX_KEY_NAME_LENGTH
 from repurpose.gateway.keys import ApiKeySummary, Role
 from repurpose.plain_text import hidden_character
+from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 
 MAX_SMILES_LENGTH = 5_000
 MAX_REFERENCE_LENGTH = 200
@@ -131,6 +133,20 @@ ModelReference = Annotated[
     ),
     BeforeValidator(_plain),
 ]
+DEFAULT_MODEL_NOTE = (
+    "A model name (its production version), name@version or name@stage. Default: the production version of "
+    "the cluster's default model (setting default_model, env REPURPOSE_DEFAULT_MODEL; drugban-human unless set)."
+)
+CompoundId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_COMPOUND_ID_LENGTH,
+        description="A compound id of a registered library.",
+        examples=["DB00317"],
+    ),
+    BeforeValidator(_plain),
+]
 Label = Annotated[str, BeforeValidator(_plain)]
 """A name or other free text: anything printable."""
 
@@ -161,7 +177,7 @@ class PairIn(_TargetOrSequence):
 
 
 class PredictBody(Body):
-    model: ModelReference = DEFAULT_MODEL
+    model: ModelReference | None = Field(default=None, description=DEFAULT_MODEL_NOTE)
     pairs: list[PairIn] = Field(min_length=1, max_length=MAX_PREDICT_PAIRS, description="1 to 1,000 pairs.")
 
 
@@ -171,20 +187,36 @@ class Prediction(BaseModel):
     scores: list[PairScore] = Field(description="One per pair, in the request's order.")
 
 
-class ExplainBody(_TargetOrSequence):
-    smiles: Smiles
-    model: ModelReference = DEFAULT_MODEL
+class _SmilesOrCompound(Body):
+    smiles: Smiles | None = Field(default=None, description="The compound's SMILES; or give `compound`.")
+    compound: CompoundId | None = Field(
+        default=None,
+        description="A compound id of a registered library (e.g. DB00317), looked up for its SMILES; or give `smiles`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_compound(self) -> _SmilesOrCompound:
+        if (self.smiles is None) == (self.compound is None):
+            raise PydanticCustomError(
+                "invalid_input", "give the compound as `smiles` or `compound` (a library compound id), one of them"
+            )
+        return self
+
+
+class ExplainBody(_TargetOrSequence, _SmilesOrCompound):
+    model: ModelReference | None = Field(default=None, description=DEFAULT_MODEL_NOTE)
     top: int = Field(default=10, ge=1, le=100, description="Atoms and residue windows returned.")
 
 
 class ExplanationOut(Explanation):
     model: str = Field(description="The model version that explained: name@version.")
     target: str | None = None
+    smiles: str | None = Field(default=None, description="The compound explained.")
+    compound_id: str | None = Field(default=None, description="Its library compound id, when it was named by one.")
 
 
-class ProfileBody(Body):
-    smiles: Smiles
-    model: ModelReference = DEFAULT_MODEL
+class ProfileBody(_SmilesOrCompound):
+    model: ModelReference | None = Field(default=None, description=DEFAULT_MODEL_NOTE)
     top: int = Field(default=20, ge=1, le=10_000, description="Targets returned, best first.")
 
 
@@ -192,8 +224,8 @@ class ProfileBody(Body):
 
 
 class SplitBody(Body):
-    kind: SplitKind = "random"
-    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    kind: SplitKind = DEFAULT_SPLIT_KIND
+    seed: int = Field(default=DEFAULT_SPLIT_SEED, ge=0, le=2**31 - 1, description="Same seed, same split.")
     fractions: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
         default=None, min_length=3, max_length=3, description="train, val, test (default 0.8, 0.1, 0.1)."
     )
@@ -213,8 +245,18 @@ class EvaluateBody(Body):
     dataset: Label = Field(
         min_length=1, max_length=MAX_REFERENCE_LENGTH, description="A dataset id, a unique prefix (4+) or its name."
     )
-    split: Label | None = Field(default=None, max_length=100, description="Evaluate on a part of this split.")
+    split: Label | None = Field(
+        default=None,
+        max_length=100,
+        description="Evaluate on a part of this split. Default: on the dataset the version was trained on, its "
+        "own split (the test part); elsewhere every row.",
+    )
     part: EvaluationPart | None = Field(default=None, description="Default: test with a split, else all.")
+    allow_overlap: bool = Field(
+        default=False,
+        description="Evaluate even on rows that were training rows of the version (by lineage), recording how "
+        "many (training_overlap); without it such an evaluation is refused with 422.",
+    )
 
 
 class TargetBody(Body):

@@ -7,6 +7,10 @@ a target reuses that target's tensors in the scorer replica), and the scorer doe
 
 from __future__ import annotations
 
+import asyncio
+
+from repurpose.actors.compound_library import find_compound
+from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.scoring import CompoundProfile, PairToScore
 from repurpose.errors import NotFound
 from repurpose.gateway.bodies import ExplainBody, ExplanationOut, PredictBody, Prediction, ProfileBody
@@ -17,7 +21,7 @@ from repurpose.target_profiling import aprofile_compounds
 
 async def predict(*, services: Services, body: PredictBody) -> Prediction:
     with blame("model"):
-        model = await services.lookups.model(body.model)
+        model = await services.lookups.model(body.model or services.settings.default_model)
     targets = [p.target for p in body.pairs if p.target is not None]
     try:
         sequences = await services.lookups.sequences(targets) if targets else {}
@@ -42,19 +46,33 @@ async def predict(*, services: Services, body: PredictBody) -> Prediction:
 
 
 async def explain(*, services: Services, body: ExplainBody) -> ExplanationOut:
+    smiles = await _smiles(services, body.smiles, body.compound)  # first: an unknown id costs no model lookup
     with blame("model"):
-        model = await services.lookups.model(body.model)
+        model = await services.lookups.model(body.model or services.settings.default_model)
     sequence = await services.lookups.sequence(body.target) if body.target is not None else body.sequence or ""
-    with services.metrics.scorer_in_flight.track_inprogress():
-        explanation = await services.scorer.explain(model, body.smiles, sequence, body.top)
+    with services.metrics.scorer_in_flight.track_inprogress(), blame("smiles" if body.compound is None else "compound"):
+        explanation = await services.scorer.explain(model, smiles, sequence, body.top)
     services.metrics.pairs_scored.labels("explain").inc()
-    return ExplanationOut(**explanation.model_dump(), model=model.ref, target=body.target)
+    return ExplanationOut(
+        **explanation.model_dump(), model=model.ref, target=body.target, smiles=smiles, compound_id=body.compound
+    )
 
 
 async def profile(*, services: Services, body: ProfileBody) -> CompoundProfile:
+    smiles = await _smiles(services, body.smiles, body.compound)  # first: an unknown id costs no model lookup
     with blame("model"):
-        model = await services.lookups.model(body.model)
-    with services.metrics.scorer_in_flight.track_inprogress(), blame("smiles"):
-        (result,) = await aprofile_compounds(services.scorer, services.engine, [body.smiles], model, body.top)
+        model = await services.lookups.model(body.model or services.settings.default_model)
+    with services.metrics.scorer_in_flight.track_inprogress(), blame("smiles" if body.compound is None else "compound"):
+        (result,) = await aprofile_compounds(services.scorer, services.engine, [smiles], model, body.top)
     services.metrics.pairs_scored.labels("profile").inc(result.targets)
-    return result
+    return result.model_copy(update={"compound_id": body.compound})
+
+
+async def _smiles(services: Services, smiles: str | None, compound: str | None) -> str:
+    """The SMILES a body gives, or that of its library compound id (CompoundNotFound: 404)."""
+    if compound is None:
+        return smiles or ""
+    artifacts = ArtifactStore.from_settings(services.settings)
+    with blame("compound"):
+        found = await asyncio.to_thread(find_compound, services.engine, artifacts, compound)
+    return found.smiles

@@ -94,14 +94,15 @@ async def rollback(
 async def evaluate(
     services: ServicesDep, _: Writer, name: Name, version: Version, body: EvaluateBody
 ) -> ModelEvaluation:
-    """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split)."""
-    part = body.part or ("test" if body.split is not None else "all")
+    """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split).
+    With no split, on the dataset it was trained on: the test part of its own split. Rows it was
+    trained on (by lineage) are refused with 422 unless `allow_overlap`."""
     with blame("dataset"):
         dataset_id = await asyncio.to_thread(resolve_dataset, services.engine, body.dataset)
     number = await _number(services, name, version)
     with blame("split"):
         evaluation: ModelEvaluation = await services.grains.acall(
-            ModelRegistry, name, "evaluate", number, dataset_id, body.split, part
+            ModelRegistry, name, "evaluate", number, dataset_id, body.split, body.part, body.allow_overlap
         )
     return evaluation
 

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from repurpose.actors.model_registry import list_models
-from repurpose.contracts.screening import DEFAULT_MODEL
 from repurpose.gateway.bodies import Liveness, Readiness, ReadinessCheck
 from repurpose.gateway.deps import ServicesDep
 from repurpose.gateway.metrics import CONTENT_TYPE
@@ -88,7 +87,9 @@ async def _ray(services: Services) -> str:
 async def _production_model_name(services: Services) -> str:
     """A model name with a production version: the default model's if it has one."""
     models = await asyncio.to_thread(list_models, services.engine)
-    names = sorted((m.name for m in models if m.production is not None), key=lambda n: n != DEFAULT_MODEL)
+    names = sorted(
+        (m.name for m in models if m.production is not None), key=lambda n: n != services.settings.default_model
+    )
     if not names:
         raise LookupError(
             "no model version is in production: promote one (POST /v1/models/{name}/versions/{v}/promote)"

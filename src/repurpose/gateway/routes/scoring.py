@@ -22,11 +22,13 @@ async def predict(services: ServicesDep, _: Scoring, body: PredictBody) -> Predi
 
 @router.post("/explain")
 async def explain(services: ServicesDep, _: Scoring, body: ExplainBody) -> ExplanationOut:
-    """The atoms and residue windows DrugBAN's attention weighs most for one pair."""
+    """The atoms and residue windows DrugBAN's attention weighs most for one pair; the compound is a
+    SMILES or a compound id of a registered library (404 if no library holds it)."""
     return await scoring.explain(services=services, body=body)
 
 
 @router.post("/profile")
 async def profile(services: ServicesDep, _: Scoring, body: ProfileBody) -> CompoundProfile:
-    """One compound against every registered target, best first: which proteins might it act on?"""
+    """One compound against every registered target, best first: which proteins might it act on?
+    The compound is a SMILES or a compound id of a registered library (404 if no library holds it)."""
     return await scoring.profile(services=services, body=body)

@@ -55,6 +55,8 @@ async def submit_screen(
 ) -> ScreenDetail:
     """Score every compound of a registered library against registered targets with one model version."""
     scoped = f"{principal.subject}:{idempotency_key}" if idempotency_key else None  # keys are per caller
+    if body.model is None:  # this gateway's default model (the cluster's setting)
+        body = body.model_copy(update={"model": services.settings.default_model})
     return await asubmit_screen(services.grains, body, idempotency_key=scoped)
 
 
