@@ -284,6 +284,35 @@ def test_a_tiny_parquet_of_many_identical_rows_is_refused_from_its_metadata() ->
     assert build_dataset(data, limits=UploadLimits(max_rows=200_000)).report.counts.read == 200_000
 
 
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True)
+    return sink.getvalue()
+
+
+def test_parquet_values_that_decode_past_the_limit_are_refused_before_they_are_expanded() -> None:
+    # one long SMILES used by every row: a few KB on disk, 100,000 x 5,000 bytes decoded
+    rows = 100_000
+    table = pa.table({"SMILES": ["C" * 5_000] * rows, "Protein": ["MKV"] * rows, "Y": [1] * rows})
+    data = _parquet(table)
+    assert len(data) < 64 * 1024
+    with pytest.raises(TableTooLarge, match=r"^bomb\.parquet: its values decode to 500,300,000 bytes, more than the"):
+        build_dataset(data, filename="bomb.parquet", limits=UploadLimits(max_decoded_bytes=100_000_000))
+
+
+def test_parquet_with_repeated_or_nested_columns_is_refused() -> None:
+    base = {"SMILES": [ETHANOL, BENZENE, ASPIRIN], "Protein": ["MKV"] * 3, "Y": [1, 0, 1]}
+    repeated = pa.Table.from_arrays(
+        [pa.array(v) for v in base.values()] + [pa.array([1, 2, 3])] * 2, names=[*base, "x", "x"]
+    )
+    with pytest.raises(InvalidTable, match=r"repeated column name\(s\) x: name each column once"):
+        build_dataset(_parquet(repeated), filename="dup.parquet")
+    nested = pa.table({**base, "SMILES": [[ETHANOL] * 1_000] * 3})
+    with pytest.raises(InvalidTable, match=r"column SMILES holds list<.*>, not one value per row"):
+        build_dataset(_parquet(nested), filename="nested.parquet")
+    assert build_dataset(_parquet(pa.table(base))).report.counts.read == 3
+
+
 def test_csv_rows_are_counted_while_read_and_columns_are_limited() -> None:
     rows = [[ETHANOL, "MKV", 1], [BENZENE, "MKV", 0], [ASPIRIN, "MKV", 1]]
     with pytest.raises(TableTooLarge, match=r"^pairs\.csv: more than the 2 rows accepted \(max_upload_rows"):

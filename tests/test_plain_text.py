@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 
 from repurpose.actors.compound_library import build_library
 from repurpose.actors.model_registry import check_model_name
-from repurpose.actors.target_protein import check_target_id
+from repurpose.actors.target_protein import TargetState, check_target_id, list_targets
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
 from repurpose.gateway.keys import _check_name as check_key_name
 from repurpose.plain_text import check_plain_text, describe_character, hidden_character
+from repurpose.store import make_engine, save_state, upgrade
 
 
 def test_hidden_characters_are_named_with_their_position() -> None:
@@ -51,3 +55,30 @@ def test_ids_and_names_with_a_control_or_format_character_are_refused() -> None:
 def test_a_library_with_a_format_character_in_a_compound_id_is_refused() -> None:
     with pytest.raises(InvalidTable, match="control or format characters in the compound id"):
         build_library("compound_id,smiles\nA1,CCO\n\u202eB2,CCN\n".encode(), filename="lib.csv")
+
+
+def test_lone_surrogates_private_use_and_separators_are_refused() -> None:
+    # a lone surrogate is stored fine but no answer that lists it can be encoded as UTF-8
+    with pytest.raises(InvalidInput, match=r"holds the surrogate character U\+D800 at position 1"):
+        check_key_name("\ud800x")
+    assert hidden_character("a\ue000") == "the private-use character U+E000 at position 2"
+    assert hidden_character("a\u2028b") == "the separator character U+2028 (LINE SEPARATOR) at position 2"
+    assert hidden_character("Ångström ß") is None
+
+
+def test_a_stored_target_id_older_rules_let_in_does_not_break_listing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    state = TargetState(sequence="MKV", registered_at=dt.datetime.now(dt.UTC))
+    save_state(engine, "target", "EGFR\n", state.model_dump(mode="json"), expected_version=0)
+    save_state(engine, "target", "ABL1", state.model_dump(mode="json"), expected_version=0)
+    assert [t.target_id for t in list_targets(engine)] == ["ABL1", "EGFR\n"]
+    engine.dispose()
+
+
+def test_a_spinner_prints_a_file_name_as_given() -> None:
+    from repurpose.cli.datasets import _spinner
+
+    with _spinner("registering lib[/x].csv", True):  # a str spinner would raise MarkupError here
+        pass

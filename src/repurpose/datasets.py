@@ -46,7 +46,14 @@ from rdkit import Chem, rdBase
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
 from repurpose.protein_encoding import MAX_PROTEIN_LENGTH, PROTEIN_CODES, normalize_protein
-from repurpose.upload_limits import UploadLimits, check_columns, check_parquet_shape, counted, open_parquet
+from repurpose.upload_limits import (
+    UploadLimits,
+    check_columns,
+    check_parquet_shape,
+    counted,
+    open_parquet,
+    read_parquet_text_columns,
+)
 
 TableFormat = Literal["csv", "parquet"]
 _T = TypeVar("_T")
@@ -375,15 +382,12 @@ def _read_parquet(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
     indices, extra = _resolve_columns(header, label)
     if n_rows == 0:
         raise InvalidTable(f"{label}: no rows: the table has the columns but no pairs")
+    if len(set(names)) != len(names):  # a repeated name cannot be read alone: refuse it rather than read all
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise InvalidTable(f"{label}: repeated column name(s) {', '.join(map(str, repeated))}: name each column once")
     wanted = [names[i] for i in indices]
-    unique = len(set(names)) == len(names)  # a repeated name does not say which column: then read them all
-    try:
-        table = parquet.read(columns=wanted) if unique else parquet.read()  # only the three columns are decoded
-    except (pa.ArrowException, OSError) as error:
-        raise InvalidTable(f"{label}: cannot read it as Parquet: {error}") from None
-    columns = (
-        [table.column(c).to_pylist() for c in wanted] if unique else [table.column(i).to_pylist() for i in indices]
-    )
+    table = read_parquet_text_columns(data, label, wanted, limits)  # only these three, size-checked first
+    columns = [table.column(c).to_pylist() for c in wanted]
     rows = [_RawRow(n, s, p, y, None) for n, (s, p, y) in enumerate(zip(*columns, strict=True), start=1)]
     return _RawTable(rows=rows, extra_columns=extra)
 

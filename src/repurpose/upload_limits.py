@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_ROWS = 1_000_000
 DEFAULT_MAX_COLUMNS = 1_000
+# The most bytes the SMILES and Protein values of a table may decode to: 1,000,000 pairs of a
+# 100-character SMILES and a 900-residue protein. A few kilobytes of dictionary-encoded
+# Parquet can repeat one long value millions of times, so rows alone do not bound the memory.
+DEFAULT_MAX_DECODED_BYTES = 1_000_000_000
 
 _T = TypeVar("_T")
 
@@ -38,6 +43,7 @@ class UploadLimits(BaseModel):
 
     max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1)
     max_columns: int = Field(default=DEFAULT_MAX_COLUMNS, ge=1)
+    max_decoded_bytes: int = Field(default=DEFAULT_MAX_DECODED_BYTES, ge=1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:
@@ -64,6 +70,62 @@ def check_parquet_shape(parquet: pq.ParquetFile, label: str, limits: UploadLimit
             f"(max_upload_rows); split the table"
         )
     return rows
+
+
+def read_parquet_text_columns(data: bytes, label: str, columns: list[str], limits: UploadLimits) -> pa.Table:
+    """The named columns of a Parquet table, their text values held dictionary-encoded.
+
+    Refused (TableTooLarge) before anything is expanded when the column chunks' own sizes, or the
+    bytes the text values would decode to (each dictionary value's length times its uses, summed
+    on the integer indices), pass ``limits.max_decoded_bytes``; nested columns (lists, structs)
+    are refused as such: a one-row file can hold a list of millions of strings."""
+    parquet = open_parquet(data, label)
+    schema = parquet.schema_arrow
+    for name in columns:
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind):
+            raise InvalidTable(f"{label}: column {name} holds {kind}, not one value per row")
+    metadata = parquet.metadata
+    positions = [schema.get_field_index(name) for name in columns]
+    stored = sum(
+        metadata.row_group(g).column(c).total_uncompressed_size
+        for g in range(metadata.num_row_groups)
+        for c in positions
+    )
+    _check_decoded(stored, label, limits)
+    text = [name for name in columns if _is_text(schema.field(name).type)]
+    try:
+        reader = pq.ParquetFile(io.BytesIO(data), read_dictionary=text)
+        table = reader.read(columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidTable(f"{label}: cannot read it as Parquet: {error}") from None
+    decoded = 0
+    for name in text:
+        for chunk in table.column(name).chunks:
+            if isinstance(chunk, pa.DictionaryArray):
+                lengths = pc.binary_length(chunk.dictionary).cast(pa.int64())
+                decoded += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+            else:
+                decoded += chunk.nbytes
+    _check_decoded(decoded, label, limits)
+    return table
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+
+
+def _check_decoded(size: int, label: str, limits: UploadLimits) -> None:
+    if size > limits.max_decoded_bytes:
+        raise TableTooLarge(
+            f"{label}: its values decode to {size:,} bytes, more than the {limits.max_decoded_bytes:,} accepted; "
+            "split the table"
+        )
 
 
 def check_columns(columns: int, label: str, limits: UploadLimits) -> None:

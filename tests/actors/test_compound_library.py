@@ -163,3 +163,12 @@ def test_row_and_column_limits_refuse_while_reading() -> None:
     wide = ",".join(["compound_id", "smiles", *(f"x{n}" for n in range(8))]) + "\n" + "A,CCO" + ",1" * 8 + "\n"
     with pytest.raises(TableTooLarge, match=r"10 columns is more than the 5 accepted \(max_upload_columns\)"):
         build_library(wide.encode(), filename="wide.csv", limits=UploadLimits(max_columns=5))
+
+
+def test_blank_field_lines_and_old_mac_line_endings() -> None:
+    # every line blank fields: a clear refusal, not a StopIteration turned into a 500
+    with pytest.raises(InvalidTable, match=r"^x\.csv: no header: the file holds only blank lines"):
+        build_library(b",,,\n,,\n", filename="x.csv")
+    # a .smi file with CR-only line endings is two compounds, not one id holding a carriage return
+    smi = build_library(b"CCO ethanol\rc1ccccc1 benzene\r", filename="old-mac.smi")
+    assert sorted(smi.compound_ids) == ["benzene", "ethanol"]

@@ -248,6 +248,22 @@ def test_a_run_stored_before_the_checks_stays_readable() -> None:
     stored = RunRequest(dataset_id="a" * 64).model_dump() | {"split_id": "../../../etc/passwd", "seed": 2**70}
     state = RunState.model_validate({"request": stored, "status": "failed"})
     assert state.request is not None and (state.request.seed, state.request.split_id) == (2**70, "../../../etc/passwd")
+    # the gateway client reads a run's answer back as RunDetail: an rf run stored with epochs (once
+    # allowed and ignored) must still parse there
+    rf = RunRequest(dataset_id="a" * 64, model_type="rf").model_dump() | {"epochs": 5}
+    answer = {
+        "run_id": "b" * 64,
+        "status": "succeeded",
+        "request": rf,
+        "model_name": "rf-x",
+        "code_version": "c",
+        "created_at": "2026-11-01T00:00:00Z",
+        "attempts": 1,
+    }
+    detail = RunDetail.model_validate_json(json.dumps(answer))
+    assert (detail.request.model_type, detail.request.epochs) == ("rf", 5)
+    with pytest.raises(ValidationError, match="rf models do not use epochs"):
+        RunRequest.model_validate(rf)  # a new request is still checked
 
 
 def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engine: object) -> None:

@@ -200,7 +200,11 @@ def _guess_format(text: str, filename: str | None) -> LibraryFormat:
 def _read_table(text: str, label: str, delimiter: str, limits: UploadLimits) -> tuple[list[_Row], list[str]]:
     lines = (fields for fields in csv.reader(io.StringIO(text), delimiter=delimiter) if any(f.strip() for f in fields))
     try:
-        first = next(lines)  # the text is not blank: there is a line
+        first = next(lines, None)
+        if first is None:  # every line is blank or blank fields (",,,")
+            raise InvalidTable(
+                f"{label}: no header: the file holds only blank lines; a library needs compound_id,smiles"
+            )
         check_columns(len(first), label, limits)
         header = [name.strip() for name in first]
         id_index, smiles_index = _resolve_columns(header, label)
@@ -241,7 +245,7 @@ def _resolve_columns(header: list[str], label: str) -> tuple[int, int]:
 
 def _read_smi(text: str, label: str, limits: UploadLimits) -> list[_Row]:
     rows: list[_Row] = []
-    for number, line in enumerate(io.StringIO(text), start=1):
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):  # \r, \r\n or \n
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -311,7 +311,7 @@ def _summary_of(target_id: str, state: TargetState) -> TargetSummary:
     assert state.registered_at is not None
     return TargetSummary(
         target_id=target_id,
-        id_kind=check_target_id(target_id),
+        id_kind=_stored_id_kind(target_id),
         name=state.name,
         organism=state.organism,
         length=len(state.sequence),
@@ -328,6 +328,15 @@ def _best_hits(history: list[ScreeningRecord]) -> list[ScreeningHit]:
             if hit.smiles not in best or hit.score > best[hit.smiles].score:
                 best[hit.smiles] = hit
     return sorted(best.values(), key=lambda h: (-h.score, h.smiles))[:MAX_HITS_PER_SCREENING]
+
+
+def _stored_id_kind(target_id: str) -> TargetIdKind:
+    """A stored id's kind, never refused: an id an older version let in (``EGFR\\n``) must not make
+    listing every target fail."""
+    try:
+        return check_target_id(target_id)
+    except InvalidInput:
+        return "sequence" if target_id.startswith("seq-") else "gene"
 
 
 def _label(value: str | None, what: str) -> str | None:

@@ -33,10 +33,10 @@ import logging
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import ray
-from pydantic import BaseModel, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic import BaseModel, Field
 from ray.exceptions import RayActorError, RayTaskError
 from sqlalchemy import Engine
 
@@ -50,6 +50,7 @@ from repurpose.contracts.training_runs import (
     RunRequest,
     RunStatus,
     RunSummary,
+    StoredRunRequest,
 )
 from repurpose.dataset_access import parse_split_id
 from repurpose.errors import InvalidInput, RepurposeError, RunNotFound, RunStateConflict
@@ -116,7 +117,7 @@ def run_signature(request: RunRequest, code: str | None = None) -> str:
 
 
 class RunState(BaseModel):
-    request: RunRequest | None = None  # None: never started
+    request: StoredRunRequest | None = None  # None: never started
     status: RunStatus = "running"
     model_name: str = ""
     code_version: str = ""
@@ -131,18 +132,6 @@ class RunState(BaseModel):
     model: RunModelRef | None = None
     mlflow_run_id: str | None = None
     error: str | None = None
-
-    @field_validator("request", mode="wrap")
-    @classmethod
-    def _stored_request(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> RunRequest | None:
-        try:
-            return cast(RunRequest | None, handler(value))
-        except ValidationError:
-            if not isinstance(value, dict):
-                raise
-            # Stored before the request checks tightened (a seed of 2**70, a path as split id): such
-            # a run failed in its worker; it stays readable as it was, so listing runs still works.
-            return RunRequest.model_construct(**value)
 
 
 @grain(KIND)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Column, Table
+from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
@@ -190,7 +191,8 @@ def _resolve(client: GrainClient, reference: str) -> str:
 
 
 def _spinner(message: str, enabled: bool) -> contextlib.AbstractContextManager[object]:
-    return console.status(message, spinner="dots") if enabled else contextlib.nullcontext()
+    # Text: a spinner reads a str as markup whatever the console says, and a file name is not markup
+    return console.status(Text(message), spinner="dots") if enabled else contextlib.nullcontext()
 
 
 def _parse_fractions(text: str | None) -> list[float] | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich import box
 from rich.table import Column, Table
+from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
@@ -238,7 +239,7 @@ def evaluate_command(
     if part not in (None, "all") and split is None:
         raise fail(f"--part {part} is a part of a split: give --split too (e.g. --split {DEFAULT_SPLIT_ID})")
     gateway = gateway_for(url, key, home)
-    status = console.status(f"evaluating {name} ({version})", spinner="dots") if not as_json else None
+    status = console.status(Text(f"evaluating {name} ({version})"), spinner="dots") if not as_json else None
     evaluation: ModelEvaluation
     with status or contextlib.nullcontext():
         if gateway is not None:

@@ -527,7 +527,8 @@ def _register_file(
     if size > MAX_LIBRARY_BYTES:
         raise fail(f"{path}: {size:,} bytes is more than the {MAX_LIBRARY_BYTES:,} accepted; split the library")
     data = path.read_bytes()
-    status = console.status(f"registering {path.name}", spinner="dots") if not quiet else contextlib.nullcontext()
+    # Text: a spinner reads a str as markup whatever the console says, and a file name is not markup
+    status = console.status(Text(f"registering {path.name}"), spinner="dots") if not quiet else contextlib.nullcontext()
     registration: LibraryRegistration
     with status:
         if gateway is not None:

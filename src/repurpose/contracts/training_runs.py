@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 
 from repurpose.dataset_access import parse_split_id
 from repurpose.errors import InvalidInput
@@ -79,6 +88,22 @@ class RunRequest(BaseModel):
         return value
 
 
+def _stored_request(value: Any, handler: ValidatorFunctionWrapHandler) -> RunRequest:
+    try:
+        request: RunRequest = handler(value)
+        return request
+    except ValidationError:
+        if not isinstance(value, dict):
+            raise
+        # Stored before the request checks tightened (an rf run with epochs, a seed of 2**70, a path as
+        # split id): such a run stays readable as it was, so listing and showing runs still works.
+        return RunRequest.model_construct(**value)
+
+
+StoredRunRequest = Annotated[RunRequest, WrapValidator(_stored_request)]
+"""A request read back (from the store, or in an answer): checked, but kept as it was if older rules let it in."""
+
+
 class RunProgress(BaseModel):
     """Where a running run is; reported by its worker after batches and epochs."""
 
@@ -101,7 +126,7 @@ class RunModelRef(BaseModel):
 class RunDetail(BaseModel):
     run_id: str = Field(description="The run's signature: sha256 of dataset, split, model type, config, code.")
     status: RunStatus
-    request: RunRequest
+    request: StoredRunRequest
     model_name: str
     code_version: str
     created_at: dt.datetime
