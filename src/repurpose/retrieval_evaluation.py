@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
 
+from repurpose.contracts.retrieval import RetrievalResult, TargetRetrieval
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidTable, RepurposeError
 from repurpose.model_dir import TrainedModel
 from repurpose.pairs import pairs_from_columns
 from repurpose.plain_text import check_plain_text
 from repurpose.protein_encoding import normalize_protein
-from repurpose.retrieval_metrics import RetrievalSummary, TargetRetrieval, summarise, target_retrieval
+from repurpose.retrieval_metrics import summarise, target_retrieval
 
 REQUIRED_COLUMNS = ("target_id", "protein", "compound_id", "smiles")
 MAX_HELDOUT_ROWS = 100_000
@@ -68,33 +68,21 @@ class DecoyLibrary:
     dropped: int = 0  # compounds of the source no model can read
 
 
-class RetrievalResult(BaseModel):
-    """A model's retrieval figures on one held-out set and decoy library (stored with a version)."""
-
-    heldout: str = Field(description="The held-out set's name (its file name).")
-    decoys: str = Field(description="The decoy library's name.")
-    decoy_count: int
-    decoys_dropped: int = Field(0, description="Decoy compounds no model can read, left out.")
-    actives: int
-    summary: RetrievalSummary
-    novel: RetrievalSummary | None = Field(
-        None, description="The same with only the novel-chemotype actives (targets with at least one)."
-    )
-    novel_actives: int = 0
-    unscored: int = Field(0, description="Compounds the model could not score (ranked last).")
-
-
 def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> HeldOutSet:
     """Read a held-out set (CSV); InvalidTable says what is wrong with it."""
     label = name or (Path(source).name if not isinstance(source, bytes) else "held-out set")
     try:
-        frame = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source, dtype=str, nrows=MAX_HELDOUT_ROWS + 1)
+        frame = pd.read_csv(
+            io.BytesIO(source) if isinstance(source, bytes) else source, dtype=str, nrows=MAX_HELDOUT_ROWS + 1
+        )
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise InvalidTable(f"{label}: not a readable CSV table ({error})") from error
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise InvalidTable(f"{label}: missing column(s) {', '.join(missing)}; a held-out set has {', '.join(REQUIRED_COLUMNS)}")
+        raise InvalidTable(
+            f"{label}: missing column(s) {', '.join(missing)}; a held-out set has {', '.join(REQUIRED_COLUMNS)}"
+        )
     if len(frame) > MAX_HELDOUT_ROWS:
         raise InvalidTable(f"{label}: more than {MAX_HELDOUT_ROWS:,} rows")
     if frame.empty:
@@ -102,7 +90,10 @@ def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> Held
     for column in REQUIRED_COLUMNS:
         empty = frame[column].isna() | (frame[column].str.strip() == "")
         if empty.any():
-            raise InvalidTable(f"{label}: row {int(np.flatnonzero(empty)[0]) + 1} has an empty {column}", row=int(np.flatnonzero(empty)[0]) + 1)
+            raise InvalidTable(
+                f"{label}: row {int(np.flatnonzero(empty)[0]) + 1} has an empty {column}",
+                row=int(np.flatnonzero(empty)[0]) + 1,
+            )
     novel_column = frame["novel"].str.strip().str.lower() if "novel" in frame.columns else None
     if novel_column is not None and not novel_column.isin(["true", "false"]).all():
         bad = int(np.flatnonzero(~novel_column.isin(["true", "false"]))[0]) + 1
@@ -131,7 +122,9 @@ def drugbank_decoys(library_csv: Path) -> DecoyLibrary:
     """The DrugBank compounds (ids ``DB…``) of a library file with compound_id and smiles columns."""
     frame = pd.read_csv(library_csv, dtype=str)
     drugs = frame[frame["compound_id"].str.startswith(DECOY_ID_PREFIX)]
-    return readable_decoys(f"DrugBank compounds of {library_csv.name}", drugs["compound_id"].tolist(), drugs["smiles"].tolist())
+    return readable_decoys(
+        f"DrugBank compounds of {library_csv.name}", drugs["compound_id"].tolist(), drugs["smiles"].tolist()
+    )
 
 
 def readable_decoys(name: str, compound_ids: list[str], smiles: list[str]) -> DecoyLibrary:
@@ -198,7 +191,11 @@ def evaluate_retrieval(
     unscored = 0
     for done, target in enumerate(heldout.targets):
         actives = set(target.smiles) | set(target.compound_ids)
-        keep = [i for i, (c, s) in enumerate(zip(decoys.compound_ids, decoys.smiles, strict=True)) if c not in actives and s not in actives]
+        keep = [
+            i
+            for i, (c, s) in enumerate(zip(decoys.compound_ids, decoys.smiles, strict=True))
+            if c not in actives and s not in actives
+        ]
         library = [decoys.smiles[i] for i in keep] + target.smiles
         is_active = np.zeros(len(library), dtype=bool)
         is_active[len(keep) :] = True

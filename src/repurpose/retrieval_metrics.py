@@ -18,34 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel
 from rdkit.ML.Scoring import Scoring
 from sklearn.metrics import roc_auc_score
+
+from repurpose.contracts.retrieval import RetrievalSummary, TargetRetrieval
 
 BEDROC_ALPHA = 20.0
 EF_FRACTIONS = (0.01, 0.05)
 
-
-class TargetRetrieval(BaseModel):
-    """How one target's actives rank among the library."""
-
-    target: str
-    actives: int
-    decoys: int
-    auroc: float
-    ef1: float
-    ef5: float
-    bedroc: float
-
-
-class RetrievalSummary(BaseModel):
-    """Per-target figures and their unweighted means (each target counts once)."""
-
-    targets: list[TargetRetrieval]
-    mean_auroc: float
-    mean_ef1: float
-    mean_ef5: float
-    mean_bedroc: float
+__all__ = ["RetrievalSummary", "TargetRetrieval", "rank_order", "summarise", "target_retrieval"]
 
 
 def rank_order(scores: np.ndarray, is_active: np.ndarray) -> np.ndarray:

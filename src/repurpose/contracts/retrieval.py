@@ -1,0 +1,47 @@
+"""Retrieval figures at the boundaries: how a target's known actives rank among a library.
+
+Computed by ``retrieval_metrics`` and ``retrieval_evaluation``; stored with a model version,
+shown in its card, compared by the retrieval promotion gate.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TargetRetrieval(BaseModel):
+    """How one target's actives rank among the library."""
+
+    target: str
+    actives: int
+    decoys: int
+    auroc: float
+    ef1: float
+    ef5: float
+    bedroc: float
+
+
+class RetrievalSummary(BaseModel):
+    """Per-target figures and their unweighted means (each target counts once)."""
+
+    targets: list[TargetRetrieval]
+    mean_auroc: float
+    mean_ef1: float
+    mean_ef5: float
+    mean_bedroc: float
+
+
+class RetrievalResult(BaseModel):
+    """A model's retrieval figures on one held-out set and decoy library (stored with a version)."""
+
+    heldout: str = Field(description="The held-out set's name (its file name).")
+    decoys: str = Field(description="The decoy library's name.")
+    decoy_count: int
+    decoys_dropped: int = Field(0, description="Decoy compounds no model can read, left out.")
+    actives: int
+    summary: RetrievalSummary
+    novel: RetrievalSummary | None = Field(
+        None, description="The same with only the novel-chemotype actives (targets with at least one)."
+    )
+    novel_actives: int = 0
+    unscored: int = Field(0, description="Compounds the model could not score (ranked last).")
