@@ -125,8 +125,8 @@ def main() -> None:
 
     import ray
 
-    from repurpose.actors.model_registry import register_bundled_models
     from repurpose.actors.target_protein import TargetProtein
+    from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.gateway import create_key, deploy_gateway
     from repurpose.grains import GrainClient
     from repurpose.scorer_service import deploy_scorer
@@ -163,7 +163,7 @@ def main() -> None:
     )
     try:
         grains = GrainClient(settings)
-        register_bundled_models(grains)
+        register_bundled_models(grains, names=[BUNDLED_MODEL])
         grains.call(TargetProtein, TARGET_ID, "register", sequence, idempotent=False)
         deploy_scorer(settings)
         deploy_gateway(settings)

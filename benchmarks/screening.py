@@ -90,9 +90,9 @@ def cluster_figures(
     import ray
 
     from repurpose.actors.compound_library import register_library
-    from repurpose.actors.model_registry import register_bundled_models
     from repurpose.actors.screening_job import ScreeningJob, submit_screen
     from repurpose.actors.target_protein import TargetProtein
+    from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.contracts.screening import ScreenRequest
     from repurpose.grains import GrainClient
     from repurpose.scorer_service import ScorerClient, deploy_scorer
@@ -111,7 +111,7 @@ def cluster_figures(
     ray.init(address="local", num_cpus=4, include_dashboard=False, namespace=settings.ray_namespace)
     try:
         client = GrainClient(settings)
-        register_bundled_models(client)
+        register_bundled_models(client, names=[BUNDLED_MODEL])
         deploy_scorer(settings)
         client.call(TargetProtein, TARGET_GENE, "register", sequence, idempotent=False)
         table = "compound_id,smiles\n" + "".join(f"{i},{s}\n" for i, s in zip(ids, smiles, strict=True))

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem, RDLogger
 
+from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidSmiles
 from repurpose.similarity_model import packed_fingerprints, tanimoto
-from repurpose.drug_graph import parse_smiles
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "dti-union" / "pairs.csv.gz"
@@ -112,7 +112,10 @@ def main() -> None:
                     "protein": sequence,
                 }
             )
-        print(f"{accession} {gene:7s} {family:17s} positives {len(positives):4d}  drugs {len(drugs):3d}  held {len(chosen)}")
+        print(
+            f"{accession} {gene:7s} {family:17s} positives {len(positives):4d}  "
+            f"drugs {len(drugs):3d}  held {len(chosen)}"
+        )
 
     training = union.drop(index=held_rows)[["SMILES", "Protein", "Y", "source"]]
     (ROOT / "data" / "union").mkdir(parents=True, exist_ok=True)

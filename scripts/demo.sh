@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: a local one-node Ray cluster, a SQLite store and artifact
-# folders under .repurpose/ (or $REPURPOSE_HOME), the bundled DrugBAN model in production.
+# folders under .repurpose/ (or $REPURPOSE_HOME), the bundled model that retrieves best in production.
 # Screens the whole compound library against EGFR, profiles a drug against a panel of
 # targets, explains one pair, then stops the cluster (the stored state stays for a next run).
 set -euo pipefail
@@ -28,5 +28,6 @@ repurpose screen --library data/library/compounds.csv --name "shared library" --
 GEFITINIB="COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
 repurpose profile --smiles "$GEFITINIB" --top 5
 
-# Why: the atoms and residue windows the model's attention weighs most for that pair.
-repurpose explain --smiles "$GEFITINIB" --target P00533 --top 5
+# Why: the atoms and residue windows DrugBAN's attention weighs most for that pair (explanations
+# are DrugBAN's; the default model may be another type, so the bundled DrugBAN is named).
+repurpose explain --smiles "$GEFITINIB" --target P00533 --model drugban-human@1 --top 5

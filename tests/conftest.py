@@ -12,7 +12,7 @@ from repurpose.pipeline import train_model
 from repurpose.serving import ensure_serve
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
-from repurpose.training import TrainingConfig
+from repurpose.training_config import KnnTraining
 from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, service_missing, tiny_training_config
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -66,7 +66,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def knn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A knn model directory built from the BindingDB sample (read-only: copy it to change it)."""
     out = tmp_path_factory.mktemp("knn") / "knn-sample"
-    train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, TrainingConfig(model_type="knn"))
+    train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, KnnTraining())
     return out
 
 

@@ -18,7 +18,7 @@ import torch
 from repurpose.drug_graph import featurize_drug
 from repurpose.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
 from repurpose.protein_encoding import PROTEIN_CODES, encode_protein
-from repurpose.training import TrainingConfig
+from repurpose.training_config import DrugBANTraining
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "bindingdb_sample"
@@ -63,10 +63,10 @@ def write_pairs(path: Path, rows: Sequence[Sequence[object]], header: str = "SMI
     return path
 
 
-def tiny_training_config(**overrides: object) -> TrainingConfig:
+def tiny_training_config(**overrides: object) -> DrugBANTraining:
     """The DrugBAN settings of the tests' training runs (defaults: 1 epoch, seed 42)."""
     values: dict[str, object] = {"model_type": "drugban", "epochs": 1, "batch_size": 64, "seed": 42}
-    return TrainingConfig(**(values | overrides))
+    return DrugBANTraining(**(values | overrides))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,3 +154,28 @@ def free_cpus_taken() -> Iterator[float]:
     finally:
         for holder in holders:
             ray.kill(holder, no_restart=True)
+
+
+def sample_heldout_csv(targets: int = 2) -> bytes:
+    """A small held-out retrieval set from the BindingDB sample: the training binders of the
+    ``targets`` proteins with the most of them, as (target, active) pairs; each target's last active
+    is marked novel. A knn model built on the sample finds them (they are its binders)."""
+    import pandas as pd
+
+    train = pd.read_csv(SAMPLE_TRAIN)
+    positives = train[train["Y"] == 1]
+    proteins = positives["Protein"].value_counts().index[:targets]
+    lines = ["target_id,compound_id,smiles,novel,protein"]
+    for t, protein in enumerate(proteins):
+        smiles = list(dict.fromkeys(positives.loc[positives["Protein"] == protein, "SMILES"]))
+        for i, s in enumerate(smiles):
+            lines.append(f"T{t + 1},ACT-{t + 1}-{i},{s},{i == len(smiles) - 1},{protein}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def sample_decoys_csv(prefix: str = "SAMPLE") -> bytes:
+    """A decoy library (compound_id,smiles) of every distinct compound of the BindingDB sample."""
+    import pandas as pd
+
+    smiles = pd.concat([pd.read_csv(f)["SMILES"] for f in (SAMPLE_TRAIN, SAMPLE_VAL, SAMPLE_TEST)]).unique()
+    return ("\n".join(["compound_id,smiles", *(f"{prefix}-{i}," + s for i, s in enumerate(smiles))]) + "\n").encode()

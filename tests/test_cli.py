@@ -150,6 +150,46 @@ def test_resume_of_a_baseline_is_refused(runner: CliRunner, tmp_path: Path) -> N
     assert not out.exists()
 
 
+def test_train_refuses_a_setting_the_model_type_does_not_use(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    files = ["train", "--train", str(SAMPLE_VAL), "--val", str(SAMPLE_VAL), "--out", str(out)]
+    cases = [
+        (["--model-type", "rf", "--epochs", "5"], "--epochs: rf models do not use epochs (only DrugBAN does)"),
+        (["--model-type", "xgb", "--batch-size", "8"], "--batch-size: xgb models do not use batch_size"),
+        (["--model-type", "knn", "--seed", "3"], "--seed: knn models do not use seed"),
+        (["--members", "knn,xgb"], "--members: drugban models have no members"),
+        (["--model-type", "ensemble", "--epochs", "2"], "--epochs: ensemble models without a drugban member"),
+        (["--model-type", "ensemble", "--members", "knn,svm"], "'svm' is not a member type"),
+        (["--model-type", "ensemble", "--members", "knn"], "an ensemble needs two or more different member types"),
+        (["--model-type", "ensemble", "--resume"], "ensemble fits in one step"),
+        (["--model-type", "ensemble", "--members", "drugban,knn", "--lr", "0"], "--lr: Input should be greater than 0"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*files, *args])
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert message in error_line(result.stderr), (args, result.stderr)
+    assert not out.exists()
+
+
+def test_an_ensemble_trains_evaluates_and_predicts_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "ensemble"
+    smiles, protein = next(line.split(",")[:2] for line in SAMPLE_TRAIN.read_text().splitlines()[1:])
+    files = ["--train", str(SAMPLE_TRAIN), "--val", str(SAMPLE_VAL), "--out", str(out)]
+
+    trained = runner.invoke(app, ["train", *files, "--model-type", "ensemble", "--members", "knn,rf", "--seed", "5"])
+    evaluated = runner.invoke(app, ["evaluate", "--model", str(out), "--data", str(SAMPLE_TEST), "--json"])
+    predicted = runner.invoke(app, ["predict", "--model", str(out), "--smiles", smiles, "--protein", protein, "--json"])
+
+    assert trained.exit_code == 0, trained.stderr
+    assert "(ensemble; val AUROC" in " ".join(trained.stdout.split())
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert [m["model_type"] for m in training["members"]] == ["knn", "rf"] and training["members"][1]["seed"] == 5
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["n"] == 49
+    assert predicted.exit_code == 0, predicted.stderr
+    assert 0.0 < json.loads(predicted.stdout)["probability"] < 1.0
+
+
 def _script(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as a user would."""
     script = Path(sys.executable).parent / "repurpose"

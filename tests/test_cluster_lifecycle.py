@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from repurpose import head_processes
+from repurpose.bundled_models import default_model_by_merit
 from repurpose.cluster import read_cluster_info
-from repurpose.settings import REDIS_PORT
+from repurpose.settings import REDIS_PORT, Settings
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +47,8 @@ def cluster_env(gcs_port: int) -> dict[str, str]:
 def test_up_status_down_stops_only_its_own_head(tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     first_env, second_env = cluster_env(free_port()), cluster_env(free_port())
+    second_env["REPURPOSE_BUNDLED_DATA_DIR"] = str(tmp_path / "no-data")  # the union once (in the first) is enough
+    production = f"{default_model_by_merit(Settings(home=first)).default_model}@1"  # the bundled one by merit
     # the first cluster's Ray ports come from `up`'s flags, not from the environment
     gcs_port, dashboard_port = int(first_env.pop("REPURPOSE_RAY_GCS_PORT")), free_port()
     del first_env["REPURPOSE_RAY_DASHBOARD_PORT"]
@@ -71,7 +74,7 @@ def test_up_status_down_stops_only_its_own_head(tmp_path: Path) -> None:
         shown = repurpose("status", "--home", str(first), env=first_env)
         assert shown.returncode == 0, shown.stderr
         assert f"gateway     {info['gateway_url']}" in shown.stdout
-        assert "production  drugban-human@1" in shown.stdout
+        assert f"production  {production}" in shown.stdout
         assert "CPU(s) for Ray on" in shown.stdout
 
         status = repurpose("status", "--home", str(first), "--json", env=first_env)
@@ -79,7 +82,7 @@ def test_up_status_down_stops_only_its_own_head(tmp_path: Path) -> None:
         report = json.loads(status.stdout)
         assert report["ray_reachable"] is True
         assert [host["name"] for host in report["hosts"]] == ["grain-host-0"]
-        assert report["production"] == ["drugban-human@1"] and report["cores"] == os.cpu_count()
+        assert report["production"] == [production] and report["cores"] == os.cpu_count()
         if report["cpus"] > report["cores"]:  # a small machine: status says why Ray has more CPUs
             assert "at least 4" in report["cpus_note"]
 

@@ -14,7 +14,8 @@ from repurpose.metrics import binary_metrics
 from repurpose.model_dir import load_model_dir
 from repurpose.pairs import pairs_from_columns, read_pairs
 from repurpose.pipeline import evaluate_model, knn_threshold, predict_pair, train_model
-from repurpose.training import TrainingConfig
+from repurpose.training_config import KnnTraining, training_config
+from repurpose.training_evidence import EVIDENCE_FILES
 from tests.helpers import DRUG_LIKE_SMILES, SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, small_train_file
 
 BASELINES = {"rf": ("model.joblib", RandomForestClassifier), "xgb": ("model.json", XGBClassifier)}
@@ -24,7 +25,7 @@ BASELINES = {"rf": ("model.joblib", RandomForestClassifier), "xgb": ("model.json
 def baseline_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp(request.param)
     out = directory / request.param
-    train_model(small_train_file(directory), SAMPLE_VAL, out, TrainingConfig(model_type=request.param, seed=3))
+    train_model(small_train_file(directory), SAMPLE_VAL, out, training_config(request.param, seed=3))
     return out
 
 
@@ -35,7 +36,8 @@ def test_train_model_baseline_writes_loadable_dir(baseline_dir: Path) -> None:
 
     model = load_model_dir(baseline_dir, expected_type=model_type)
 
-    assert sorted(p.name for p in baseline_dir.iterdir()) == sorted(["MODEL_CARD.md", "manifest.json", weights])
+    files = ["MODEL_CARD.md", "manifest.json", weights, *EVIDENCE_FILES]  # the evidence: training_evidence
+    assert sorted(p.name for p in baseline_dir.iterdir()) == sorted(files)
     assert isinstance(model.estimator, estimator_type)
     assert model.drugban is None
     assert model.manifest.train_pairs == 60
@@ -114,7 +116,8 @@ def test_train_model_knn_keeps_the_training_binders_and_reproduces_val_metrics(k
     assert train.labels is not None and val.labels is not None
     positives = [i for i, y in enumerate(train.labels.tolist()) if y == 1]
 
-    assert sorted(p.name for p in knn_model_dir.iterdir()) == ["MODEL_CARD.md", "binders.parquet", "manifest.json"]
+    files = ["MODEL_CARD.md", "binders.parquet", "manifest.json", "training_compounds.parquet"]
+    assert sorted(p.name for p in knn_model_dir.iterdir()) == files
     assert model.knn is not None and model.manifest.knn is not None
     assert model.manifest.knn.binders == len({(train.smiles[i], train.proteins[i]) for i in positives})
     assert set(model.manifest.knn.val_auroc) == {"max", "top3", "top5"}
@@ -160,6 +163,6 @@ def test_knn_on_validation_proteins_without_binders_writes_a_readable_manifest(t
     val = tmp_path / "val.csv"
     val.write_text("SMILES,Protein,Y\nCCO,MKVLAAGIVA,1\nCCN,MKVLAAGIVA,0\n")
 
-    train_model(SAMPLE_TRAIN, val, tmp_path / "knn", TrainingConfig(model_type="knn"))
+    train_model(SAMPLE_TRAIN, val, tmp_path / "knn", KnnTraining())
 
     assert load_model_dir(tmp_path / "knn").manifest.val_metrics.n == 2

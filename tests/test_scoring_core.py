@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from repurpose.contracts.scoring import ChunkRequest, PairToScore, ProfileRequest, ResolvedModel
+from repurpose.contracts.scoring import ChunkRequest, EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
 from repurpose.fast_scoring import FastScorer
 from repurpose.model_dir import load_model_dir
 from repurpose.pairs import pairs_from_columns, read_pairs
@@ -67,3 +67,44 @@ def test_a_knn_chunk_scores_by_cached_fingerprints_as_the_model_predicts(tmp_pat
     assert second == first.model_copy(update={"seconds": second.seconds})
     assert core.fingerprints.misses == len(smiles)  # the second chunk parsed nothing
     assert len(core.compounds) == 0  # no DrugBAN featurisation for a knn model
+
+
+def test_evidence_for_a_screens_hits_and_every_profile_row(tmp_path: Path, knn_model_dir: Path) -> None:
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(knn_model_dir)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    assert trained.knn is not None
+    protein, binders = max(trained.knn.binders.items(), key=lambda item: len(item[1]))
+    other = next(p for p in trained.knn.binders if p != protein)
+    far = "CCCCCCCCCCCCCCCC(=O)O"
+
+    answer = core.evidence_now(EvidenceRequest(model=resolved, sequence=protein, smiles=[binders.smiles[0], far]))
+    profile = core.profile_now(
+        ProfileRequest(model=resolved, smiles=binders.smiles[0], targets=[("a", protein), ("b", other)])
+    )
+
+    assert answer.evidence is not None
+    known, unknown = answer.evidence
+    assert (known.nearest_binder_smiles, known.nearest_binder_tanimoto, known.in_domain) == (
+        binders.smiles[0],
+        1.0,
+        True,
+    )
+    assert unknown.max_training_tanimoto is not None and unknown.max_training_tanimoto < 0.3 and not unknown.in_domain
+    assert profile.evidence is not None and len(profile.evidence) == 2
+    assert profile.evidence[0] == known  # the same compound against the same target
+    assert profile.evidence[1].nearest_binder_smiles in trained.knn.binders[other].smiles
+    assert profile.evidence[1].max_training_tanimoto == 1.0  # the domain does not depend on the target
+
+
+def test_a_model_without_training_data_answers_no_evidence(tmp_path: Path) -> None:
+    core, model = core_with_bundled_model(tmp_path)
+    core._models[model.artifact_path].trained.__dict__["evidence"] = None  # an older directory
+
+    answer = core.evidence_now(EvidenceRequest(model=model, sequence=random_protein(300), smiles=[DRUG_LIKE_SMILES]))
+    profile = core.profile_now(
+        ProfileRequest(model=model, smiles=DRUG_LIKE_SMILES, targets=[("t", random_protein(300))])
+    )
+
+    assert answer.evidence is None and profile.evidence is None

@@ -8,12 +8,14 @@ import csv
 import io
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.scoring import ChunkScores, CompoundError
+from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError
 from repurpose.contracts.screening import MAX_TOP
+from repurpose.drug_likeness import drug_like_issue
 from repurpose.screen_results import (
     ScoresSource,
     csv_stream,
@@ -22,9 +24,17 @@ from repurpose.screen_results import (
     rows_table,
     score_batches,
 )
-from repurpose.screening_worker import chunk_path, merge_results, read_results, results_path, write_chunk
+from repurpose.screening_worker import (
+    RESULTS_SCHEMA,
+    chunk_path,
+    merge_results,
+    read_results,
+    results_path,
+    write_chunk,
+)
 
 JOB = "scr-0123456789ab"
+HALOPERIDOL = "O=C(CCCN1CCC(O)(c2ccc(Cl)cc2)CC1)c1ccc(F)cc1"
 TARGETS = ["EGFR", "ABL1"]
 COMPOUNDS = MAX_TOP + 7  # more than the most a top-K answer gives
 CHUNK = 4_000
@@ -61,7 +71,7 @@ def test_every_score_streams_as_csv_and_parquet_in_rank_order(artifacts: Artifac
     scored = COMPOUNDS - 1
     text = b"".join(csv_stream(score_batches(artifacts, finished(), batch_rows=1_000))).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert text.startswith("target_id,rank,compound_id,smiles,score\n")
+    assert text.startswith("target_id,rank,compound_id,smiles,score,drug_like,drug_like_issue,nearest_binder_id,")
     assert len(rows) == 2 * scored > MAX_TOP
     assert [(r["target_id"], int(r["rank"])) for r in rows] == [(t, k) for t in TARGETS for k in range(1, scored + 1)]
     egfr = [float(r["score"]) for r in rows[:scored]]
@@ -104,5 +114,58 @@ def test_a_running_job_streams_the_chunks_done_ranked_among_themselves(artifacts
 def test_top_k_rows_as_parquet_keep_the_results_schema(artifacts: ArtifactStore) -> None:
     best = read_results(artifacts, JOB, TARGETS, 3)
     back = pq.read_table(io.BytesIO(b"".join(parquet_stream(rows_table(best).to_batches()))))
-    assert back.schema.names == ["target_id", "compound_id", "smiles", "score", "rank"]
+    assert back.schema == RESULTS_SCHEMA
     assert back.column("rank").to_pylist() == [1, 2, 3, 1, 2, 3]
+
+
+def test_results_carry_the_drug_like_flag_on_every_row_and_evidence_on_the_kept_hits(tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    job, smiles = "scr-00000000000e", ["CCO", "[Na+].[Cl-]", HALOPERIDOL, "C1CC", HALOPERIDOL + ".Cl"]
+    ids = ["ETHANOL", "SALT", "HALOPERIDOL", "BROKEN", "HALOPERIDOL-HCL"]
+    scores = ChunkScores(
+        scores=[0.69, 0.5, 0.4, None, 0.1],
+        failures=[CompoundError(index=3, smiles="C1CC", reason="unclosed ring")],
+        seconds=0.1,
+    )
+    issues = [drug_like_issue(s) for s in smiles]
+    evidence = {2: BinderEvidence(nearest_binder_smiles=HALOPERIDOL, nearest_binder_tanimoto=1.0, in_domain=True)}
+    write_chunk(store, chunk_path(job, "DRD2", 0), 0, ids, smiles, scores, issues, evidence)
+    merge_results(store, job, ["DRD2"], 1)
+
+    with store.open_read(results_path(job)) as f:
+        table = pq.read_table(f)
+    every = read_results(store, job, ["DRD2"], 10)
+    drug_like = read_results(store, job, ["DRD2"], 10, drug_like_only=True)
+    text = b"".join(csv_stream(score_batches(store, finished_job(job, ["DRD2"])))).decode()
+
+    assert table.schema == RESULTS_SCHEMA
+    assert table.column("drug_like").to_pylist() == [False, False, True, True]
+    assert table.column("nearest_binder_tanimoto").to_pylist() == [None, None, 1.0, None]
+    assert [(r.rank, r.compound_id, r.drug_like_issue) for r in every[:2]] == [
+        (1, "ETHANOL", "3 heavy atoms"),
+        (2, "SALT", "no carbon (inorganic)"),
+    ]
+    assert [(r.rank, r.compound_id, r.in_domain) for r in drug_like] == [
+        (1, "HALOPERIDOL", True),
+        (2, "HALOPERIDOL-HCL", None),
+    ]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[2]["nearest_binder_tanimoto"] == "1.0" and rows[2]["drug_like"] == "True"
+    assert rows[0]["drug_like_issue"] == "3 heavy atoms" and rows[0]["nearest_binder_smiles"] == ""
+
+
+def test_chunks_written_before_the_evidence_columns_still_merge(tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    job = "scr-00000000000f"
+    old = pa.table({"row": [0], "compound_id": ["A"], "smiles": ["CCO"], "score": [0.5], "error": [None]})
+    with store.open_write(chunk_path(job, "DRD2", 0)) as f:
+        pq.write_table(old, f)
+
+    merge_results(store, job, ["DRD2"], 1)
+
+    (row,) = read_results(store, job, ["DRD2"], 5)
+    assert (row.compound_id, row.score, row.drug_like, row.nearest_binder_smiles) == ("A", 0.5, None, None)
+
+
+def finished_job(job: str, targets: list[str]) -> ScoresSource:
+    return ScoresSource(job_id=job, status="succeeded", complete=True, targets=targets, results_path=results_path(job))

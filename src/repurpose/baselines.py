@@ -20,6 +20,7 @@ from xgboost import XGBClassifier
 
 from repurpose.drug_graph import parse_smiles
 from repurpose.pairs import PairSet
+from repurpose.training_config import ForestTraining, XGBTraining
 
 MORGAN_BITS = 2048
 MORGAN_RADIUS = 2
@@ -63,32 +64,35 @@ def pair_features(smiles: Sequence[str], proteins: Sequence[str]) -> np.ndarray:
     return out
 
 
-def fit_baseline(model_type: str, train: PairSet, val: PairSet, *, seed: int) -> Estimator:
-    """Fit a Random Forest ('rf') or XGBoost ('xgb'); XGBoost stops early on validation loss."""
+def fit_baseline(config: ForestTraining | XGBTraining, train: PairSet, val: PairSet) -> Estimator:
+    """Fit a Random Forest or XGBoost with ``config``'s parameters (the ones its manifest
+    records); XGBoost stops early on validation log-loss."""
     assert train.labels is not None and val.labels is not None
     x_train = pair_features(train.smiles, train.proteins)
-    if model_type == "rf":
-        forest = RandomForestClassifier(n_estimators=500, n_jobs=-1, random_state=seed, min_samples_leaf=1)
+    if isinstance(config, ForestTraining):
+        forest = RandomForestClassifier(
+            n_estimators=config.n_estimators,
+            min_samples_leaf=config.min_samples_leaf,
+            max_features=config.max_features,
+            n_jobs=-1,
+            random_state=config.seed,
+        )
         forest.fit(x_train, train.labels)
         return forest
-    if model_type == "xgb":
-        booster = XGBClassifier(
-            n_estimators=2000,
-            learning_rate=0.05,
-            max_depth=8,
-            subsample=0.8,
-            colsample_bytree=0.3,
-            tree_method="hist",
-            n_jobs=len(os.sched_getaffinity(0)),
-            random_state=seed,
-            early_stopping_rounds=100,
-            eval_metric="logloss",
-        )
-        booster.fit(
-            x_train, train.labels, eval_set=[(pair_features(val.smiles, val.proteins), val.labels)], verbose=False
-        )
-        return booster
-    raise ValueError(f"unknown baseline {model_type!r}")
+    booster = XGBClassifier(
+        n_estimators=config.n_estimators,
+        learning_rate=config.learning_rate,
+        max_depth=config.max_depth,
+        subsample=config.subsample,
+        colsample_bytree=config.colsample_bytree,
+        tree_method="hist",
+        n_jobs=len(os.sched_getaffinity(0)),
+        random_state=config.seed,
+        early_stopping_rounds=config.early_stopping_rounds,
+        eval_metric="logloss",
+    )
+    booster.fit(x_train, train.labels, eval_set=[(pair_features(val.smiles, val.proteins), val.labels)], verbose=False)
+    return booster
 
 
 def predict_baseline(estimator: Estimator, pairs: PairSet) -> np.ndarray:

@@ -53,6 +53,20 @@ def on_start(hook: StartHook) -> StartHook:
     return hook
 
 
+ConfigureHook = Callable[[Settings], Settings]
+"""Runs on an ``up`` that starts or joins Ray, before anything starts, and settles the settings
+the grain hosts, the scorer, the gateway and every later command (through cluster.json) run
+with: e.g. the default model, chosen by merit among the bundled models unless the user named one."""
+
+_configure_hooks: list[ConfigureHook] = []
+
+
+def on_configure(hook: ConfigureHook) -> ConfigureHook:
+    """Register ``hook`` to settle the settings of every ``up`` that starts (or joins) a cluster."""
+    _configure_hooks.append(hook)
+    return hook
+
+
 class ClusterInfo(BaseModel):
     ray_address: str
     started_head: bool  # whether ``up`` started the Ray head (then ``down`` stops it)
@@ -95,7 +109,8 @@ def read_cluster_info(home: Path) -> ClusterInfo | None:
 
 
 def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: None) -> tuple[ClusterInfo, list[str]]:
-    """Start or join Ray, migrate the store, start the grain hosts and run the start hooks.
+    """Settle the settings (configure hooks), start or join Ray, migrate the store, start the grain
+    hosts and run the start hooks.
 
     Returns the cluster's info and the lines the start hooks reported. Running ``up`` on a
     home whose cluster is already up reconnects and re-runs the (idempotent) hooks.
@@ -107,13 +122,16 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
         settings, address, started_head = existing.settings, existing.ray_address, existing.started_head
         dashboard_url = existing.dashboard_url
         log(f"cluster already up at {address}")
-    elif settings.ray_address:
-        address, started_head = settings.ray_address, False
-        dashboard_url = None
-    else:
-        address, started_head = _start_head(settings, log), True
-        started_now = True
-        dashboard_url = f"http://127.0.0.1:{settings.ray_dashboard_port}"
+    else:  # a cluster already up keeps the settings it started with; a new one settles its own
+        for configure in _configure_hooks:
+            settings = configure(settings)
+        if settings.ray_address:
+            address, started_head = settings.ray_address, False
+            dashboard_url = None
+        else:
+            address, started_head = _start_head(settings, log), True
+            started_now = True
+            dashboard_url = f"http://127.0.0.1:{settings.ray_dashboard_port}"
     if started_now:
         session = head_processes.session_of_gcs_port(settings.ray_gcs_port)
     else:  # still up (a stale cluster.json names a session that is gone)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
 from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail
+from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.scoring import CompoundProfile
 from repurpose.contracts.screening import (
     LibraryDetail,
@@ -158,6 +159,19 @@ class GatewayClient:
         body = {"dataset": dataset, "split": split, "part": part, "allow_overlap": allow_overlap}
         # an evaluation replaces the one on the same rows: sending it again changes nothing
         return _parse(self._send("POST", path, json=body, repeatable=True), ModelEvaluation)
+
+    def evaluate_retrieval(
+        self, name: str, version: str, data: bytes, filename: str, decoys: str | None = None
+    ) -> RetrievalResult:
+        path = f"/v1/models/{_segment(name)}/versions/{_segment(version)}/retrieval"
+        form = {"decoys": decoys} if decoys else None
+        # the result replaces the one on the same held-out set and decoys: sending it again changes nothing
+        response = self._send("POST", path, files={"file": (filename, data)}, data=form, repeatable=True)
+        return _parse(response, RetrievalResult)
+
+    def card(self, name: str, version: str) -> str:
+        """A version's model card (Markdown)."""
+        return self._send("GET", f"/v1/models/{_segment(name)}/versions/{_segment(version)}/card").text
 
     # --- targets ----------------------------------------------------------------------------------
 

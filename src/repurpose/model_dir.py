@@ -3,18 +3,23 @@
     manifest.json     type, threshold, training settings, data hashes, validation metrics
     weights.pt        DrugBAN state dict (+ config.json, the architecture)
     model.joblib      Random Forest           model.json   XGBoost booster
-    binders.parquet   knn: every protein's known binders (sequence, id, SMILES, ECFP4 bytes)
+    binders.parquet   every protein's training binders (sequence, id, SMILES, ECFP4 bytes): a knn
+                      model's weights; for every type, with training_compounds.parquet (every
+                      distinct training compound), the evidence beside its hits (training_evidence)
+    members/<type>/   ensemble: each member's own model directory (its stack in the manifest)
     history.json      per-epoch curves (DrugBAN)
     MODEL_CARD.md     what it is, how it was trained, how well it does, where it falls short
 
-Loading checks that every file is there and that the type is the one asked for.
+Loading checks that every file is there and that the type is the one asked for; an ensemble
+loads its members too.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,12 +32,15 @@ from xgboost import XGBClassifier
 from repurpose import __version__
 from repurpose.baselines import Estimator, predict_baseline
 from repurpose.drugban import DrugBAN, DrugBANConfig
+from repurpose.ensemble_model import EnsembleStack
 from repurpose.errors import ModelDirectoryError
 from repurpose.metrics import BinaryMetrics
 from repurpose.pair_batch import featurize_pairs
 from repurpose.pairs import PairSet
 from repurpose.similarity_model import BINDERS_FILE, KnnIndex, KnnSettings, NearestBinder, read_binders, write_binders
-from repurpose.training import EpochRecord, ModelType, TrainingConfig, predict_probabilities
+from repurpose.training import EpochRecord, predict_probabilities
+from repurpose.training_config import ModelType, TrainingConfig
+from repurpose.training_evidence import TrainingEvidence, read_training_evidence
 
 MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"
@@ -59,6 +67,7 @@ class Manifest(BaseModel):
     best_epoch: int | None = None
     val_metrics: BinaryMetrics
     knn: KnnSettings | None = None  # knn only: its aggregate, chosen on validation
+    ensemble: EnsembleStack | None = None  # ensemble only: its members and their weights
     created_at: str
     repurpose_version: str = __version__
 
@@ -72,10 +81,17 @@ class TrainedModel:
     drugban: DrugBAN | None = None
     estimator: Estimator | None = None
     knn: KnnIndex | None = None
+    members: list[TrainedModel] = field(default_factory=list)  # an ensemble's, in its stack's order
 
     @property
     def model_type(self) -> str:
         return self.manifest.model_type
+
+    @functools.cached_property
+    def evidence(self) -> TrainingEvidence | None:
+        """Its training binders and compounds, read on first use (None: an older directory
+        without them; a knn model's binders are its own)."""
+        return read_training_evidence(self.path, self.knn.binders if self.knn is not None else None)
 
     @property
     def threshold(self) -> float:
@@ -85,6 +101,8 @@ class TrainedModel:
         """Interaction probability of every pair."""
         if self.drugban is not None:
             return predict_probabilities(self.drugban, featurize_pairs(pairs.smiles, pairs.proteins, None))
+        if self.members:
+            return self.stack.combine([member.predict(pairs) for member in self.members])
         if self.knn is not None:
             return self.knn.score(pairs.smiles, pairs.proteins).scores
         assert self.estimator is not None
@@ -92,14 +110,59 @@ class TrainedModel:
 
     def nearest_binders(self, pairs: PairSet) -> list[NearestBinder | None]:
         """Per pair, the most similar known binder of its protein (None: the protein has none)."""
-        if self.knn is None:
+        knn = self.knn or next((m.knn for m in self.members if m.knn is not None), None)
+        if knn is None:
             raise ModelDirectoryError(f"{self.path}: a {self.model_type} model holds no known binders (knn does)")
-        return self.knn.score(pairs.smiles, pairs.proteins).nearest
+        return knn.score(pairs.smiles, pairs.proteins).nearest
+
+    @property
+    def stack(self) -> EnsembleStack:
+        """An ensemble's stack (ModelDirectoryError for any other type)."""
+        if self.manifest.ensemble is None:
+            raise ModelDirectoryError(f"{self.path}: a {self.model_type} model has no ensemble stack")
+        return self.manifest.ensemble
 
 
 def required_files(model_type: str) -> list[str]:
-    files = [MANIFEST, CARD, WEIGHT_FILES[model_type]]
+    """The files a model directory of ``model_type`` holds at its top (an ensemble: its members'
+    directories besides, see ``model_files``)."""
+    files = [MANIFEST, CARD, *([WEIGHT_FILES[model_type]] if model_type in WEIGHT_FILES else [])]
     return [*files, DRUGBAN_CONFIG, HISTORY] if model_type == "drugban" else files
+
+
+def model_files(directory: Path, manifest: Manifest) -> list[str]:
+    """The relative (``/``-separated) paths of the files that make up the model in ``directory``:
+    its top-level files (not hidden ones, nor folders such as ``checkpoints/``) and, for an
+    ensemble, its members' model files. ModelDirectoryError names a missing one."""
+    missing = [f for f in required_files(manifest.model_type) if not (directory / f).is_file()]
+    if missing:
+        raise ModelDirectoryError(
+            f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
+        )
+    files = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    if manifest.model_type == "ensemble":
+        if manifest.ensemble is None:
+            raise ModelDirectoryError(
+                f"{directory / MANIFEST}: an ensemble manifest needs its stack (members, weights)"
+            )
+        for member in manifest.ensemble.members:
+            inner = directory / member.path
+            member_manifest = _member_manifest(inner, member.model_type)
+            files += [f"{member.path}/{name}" for name in model_files(inner, member_manifest)]
+    return files
+
+
+def _member_manifest(directory: Path, model_type: str) -> Manifest:
+    try:
+        manifest = Manifest.model_validate_json((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ModelDirectoryError(f"{directory}: the ensemble's {model_type} member is missing") from None
+    except (ValidationError, OSError, UnicodeDecodeError) as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+        raise ModelDirectoryError(f"{directory / MANIFEST}: unreadable manifest: {reason}") from None
+    if manifest.model_type != model_type:
+        raise ModelDirectoryError(f"{directory}: holds a {manifest.model_type} model, not the {model_type} member")
+    return manifest
 
 
 def save_model_dir(
@@ -112,20 +175,23 @@ def save_model_dir(
     history: list[EpochRecord] | None = None,
     knn: KnnIndex | None = None,
 ) -> Path:
+    """Write a model directory; an ensemble's members are model directories written before it
+    (``members/<type>/``), so for one only the card and the manifest are written here."""
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / WEIGHT_FILES[manifest.model_type]
-    if manifest.model_type == "drugban":
+    if manifest.model_type == "ensemble":
+        assert manifest.ensemble is not None
+    elif manifest.model_type == "drugban":
         assert drugban is not None
-        torch.save(drugban.state_dict(), weights)
+        torch.save(drugban.state_dict(), out / WEIGHT_FILES["drugban"])
         (out / DRUGBAN_CONFIG).write_text(json.dumps(drugban.config.to_dict(), indent=2) + "\n")
         (out / HISTORY).write_text(json.dumps([h.model_dump() for h in history or []], indent=2) + "\n")
     elif manifest.model_type == "knn":
         assert knn is not None
-        write_binders(weights, knn.binders)
+        write_binders(out / WEIGHT_FILES["knn"], knn.binders)
     elif isinstance(estimator, XGBClassifier):
-        estimator.save_model(weights)
+        estimator.save_model(out / WEIGHT_FILES["xgb"])
     else:
-        joblib.dump(estimator, weights, compress=3)  # ~4x smaller for a forest, loads as fast
+        joblib.dump(estimator, out / WEIGHT_FILES["rf"], compress=3)  # ~4x smaller for a forest, loads as fast
     (out / CARD).write_text(card)
     (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")  # last: marks it complete
     return out
@@ -155,6 +221,8 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
         raise ModelDirectoryError(
             f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
         )
+    if manifest.model_type == "ensemble":
+        return _load_ensemble(directory, manifest)
     weights = directory / WEIGHT_FILES[manifest.model_type]
     try:
         if manifest.model_type == "drugban":
@@ -176,6 +244,20 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
     except (RuntimeError, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError) as error:
         reason = _load_failure(error)
         raise ModelDirectoryError(f"{weights}: cannot load the {manifest.model_type} weights: {reason}") from None
+
+
+def _load_ensemble(directory: Path, manifest: Manifest) -> TrainedModel:
+    if manifest.ensemble is None:
+        raise ModelDirectoryError(f"{directory / MANIFEST}: an ensemble manifest needs its stack (members, weights)")
+    members = []
+    for member in manifest.ensemble.members:
+        inner = directory / member.path
+        if not (inner / MANIFEST).is_file():
+            raise ModelDirectoryError(
+                f"{directory}: the ensemble's {member.model_type} member ({member.path}) is missing"
+            )
+        members.append(load_model_dir(inner, expected_type=member.model_type))
+    return TrainedModel(directory, manifest, members=members)
 
 
 def _load_failure(error: Exception) -> str:

@@ -10,14 +10,24 @@ from sklearn.metrics import precision_recall_curve
 
 from repurpose.baselines import fit_baseline, predict_baseline
 from repurpose.drug_graph import parse_smiles
+from repurpose.ensemble_model import fit_stack, member_path
 from repurpose.errors import InvalidInput
 from repurpose.metrics import BinaryMetrics, binary_metrics, choose_threshold
 from repurpose.model_card import render_model_card
 from repurpose.model_dir import Manifest, TrainedModel, load_model_dir, save_model_dir, utc_now
 from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
 from repurpose.protein_encoding import normalize_protein
-from repurpose.similarity_model import fit_knn
-from repurpose.training import EpochRecord, Progress, TrainingConfig, train_drugban
+from repurpose.similarity_model import fit_knn, parse_candidate
+from repurpose.training import EpochRecord, Progress, train_drugban
+from repurpose.training_config import (
+    DrugBANTraining,
+    EnsembleTraining,
+    ForestTraining,
+    KnnTraining,
+    TrainingConfig,
+    XGBTraining,
+)
+from repurpose.training_evidence import record_training_evidence
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -58,17 +68,40 @@ def train_on_pairs(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     train_source: str = "training pairs",
     val_source: str = "validation pairs",
+    checkpoint_dir: Path | None = None,
+    evidence: bool = True,
 ) -> Manifest:
-    """``train_model`` on pairs in memory (e.g. a stored dataset version's split); checkpoints
-    go to ``out/checkpoints``. The sources name the pairs in error messages."""
+    """``train_model`` on pairs in memory (e.g. a stored dataset version's split); DrugBAN's
+    checkpoints go to ``checkpoint_dir`` (default ``out/checkpoints``; an ensemble's DrugBAN
+    member's to the ensemble's). The sources name the pairs in error messages. ``evidence``: write
+    the training evidence files (``training_evidence``) into ``out``."""
     if train.labels is None or val.labels is None:
         raise InvalidInput(f"{train_source if train.labels is None else val_source}: training needs labelled pairs")
     _require_trainable(train_source, train.labels, minimum=2)
     _require_trainable(val_source, val.labels, minimum=2)
+    if evidence:  # every type: the evidence beside its hits (training_evidence); an ensemble's, not each member's
+        record_training_evidence(out, train)
     name = out.name
-    if config.model_type == "drugban":
+    if isinstance(config, EnsembleTraining):
+        return _train_ensemble(
+            train,
+            val,
+            out,
+            config,
+            resume=resume,
+            on_progress=on_progress,
+            on_epoch=on_epoch,
+            sources=(train_source, val_source),
+        )
+    if isinstance(config, DrugBANTraining):
         result = train_drugban(
-            train, val, config, out / CHECKPOINT_DIR, resume=resume, on_progress=on_progress, on_epoch=on_epoch
+            train,
+            val,
+            config,
+            checkpoint_dir or out / CHECKPOINT_DIR,
+            resume=resume,
+            on_progress=on_progress,
+            on_epoch=on_epoch,
         )
         threshold = choose_threshold(val.labels, result.val_probabilities)
         manifest = _manifest(config, train, val, binary_metrics(val.labels, result.val_probabilities, threshold))
@@ -76,18 +109,59 @@ def train_on_pairs(
         card = render_model_card(name, manifest, drugban=result.model, history=result.history)
         save_model_dir(out, manifest=manifest, card=card, drugban=result.model, history=result.history)
         return manifest
-    if config.model_type == "knn":  # nothing to fit: the training binders, the aggregate chosen on val
-        index, knn_settings, val_scores = fit_knn(train, val)
+    if isinstance(config, KnnTraining):  # nothing to fit: the training binders, the aggregate chosen on val
+        index, knn_settings, val_scores = fit_knn(train, val, [parse_candidate(a) for a in config.aggregates])
         threshold = knn_threshold(val.labels, val_scores)
         manifest = _manifest(config, train, val, binary_metrics(val.labels, val_scores, threshold))
         manifest.knn = knn_settings
         save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), knn=index)
         return manifest
-    estimator = fit_baseline(config.model_type, train, val, seed=config.seed)
+    assert isinstance(config, ForestTraining | XGBTraining)
+    estimator = fit_baseline(config, train, val)
     probabilities = predict_baseline(estimator, val)
     threshold = choose_threshold(val.labels, probabilities)
     manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
     save_model_dir(out, manifest=manifest, card=render_model_card(name, manifest), estimator=estimator)
+    return manifest
+
+
+def _train_ensemble(
+    train: PairSet,
+    val: PairSet,
+    out: Path,
+    config: EnsembleTraining,
+    *,
+    resume: bool,
+    on_progress: Callable[[Progress], None] | None,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    sources: tuple[str, str],
+) -> Manifest:
+    """Each member into ``out/members/<type>`` on the training pairs, then the stack on the
+    members' validation scores (as their saved directories compute them)."""
+    assert val.labels is not None
+    scores = []
+    for member in config.members:
+        member_out = out / member_path(member.model_type)
+        train_on_pairs(
+            train,
+            val,
+            member_out,
+            member,
+            resume=resume,
+            on_progress=on_progress,
+            on_epoch=on_epoch,
+            train_source=sources[0],
+            val_source=sources[1],
+            checkpoint_dir=out / CHECKPOINT_DIR,
+            evidence=False,
+        )
+        scores.append(load_model_dir(member_out).predict(val))
+    stack = fit_stack(config.member_types, scores, val.labels)
+    probabilities = stack.combine(scores)
+    threshold = choose_threshold(val.labels, probabilities)
+    manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
+    manifest.ensemble = stack
+    save_model_dir(out, manifest=manifest, card=render_model_card(out.name, manifest))
     return manifest
 
 

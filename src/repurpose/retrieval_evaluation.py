@@ -14,13 +14,15 @@ actives among the decoys.
 
 Each model type scores a library by its fastest exact path: DrugBAN by ``FastScorer`` (each
 compound featurised once for all targets), knn by one Tanimoto product per target, the
-baselines and ensembles by their own ``predict``.
+baselines by their own ``predict``, an ensemble by each of its members' paths.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,7 @@ class HeldOutTarget:
 class HeldOutSet:
     name: str
     targets: list[HeldOutTarget]
+    sha256: str | None = None  # of its pairs (content_digest): the same set under any name or row order
 
     @property
     def actives(self) -> int:
@@ -66,6 +69,7 @@ class DecoyLibrary:
     compound_ids: list[str]
     smiles: list[str]
     dropped: int = 0  # compounds of the source no model can read
+    sha256: str | None = None  # of the compounds ranked (content_digest), in any order
 
 
 def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> HeldOutSet:
@@ -115,7 +119,12 @@ def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> Held
                 novel=None if novel_column is None else (novel_column[rows.index] == "true").tolist(),
             )
         )
-    return HeldOutSet(name=label, targets=targets)
+    pairs = (
+        (t.target_id, t.sequence, c, s, None if t.novel is None else t.novel[i])
+        for t in targets
+        for i, (c, s) in enumerate(zip(t.compound_ids, t.smiles, strict=True))
+    )
+    return HeldOutSet(name=label, targets=targets, sha256=content_digest(pairs))
 
 
 def drugbank_decoys(library_csv: Path) -> DecoyLibrary:
@@ -136,7 +145,17 @@ def readable_decoys(name: str, compound_ids: list[str], smiles: list[str]) -> De
         compound_ids=[compound_ids[i] for i in kept],
         smiles=[smiles[i] for i in kept],
         dropped=len(smiles) - len(kept),
+        sha256=content_digest((compound_ids[i], smiles[i]) for i in kept),
     )
+
+
+def content_digest(rows: Iterable[tuple[object, ...]]) -> str:
+    """sha256 of rows in sorted order (one JSON array a row): the same rows give the same digest
+    whatever their order or the file's name, so results on the same set can be compared."""
+    digest = hashlib.sha256()
+    for line in sorted(json.dumps(row, ensure_ascii=False) for row in rows):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
 
 
 def _readable(smiles: str) -> bool:
@@ -154,7 +173,11 @@ LibraryScorer = Callable[[str, Sequence[str]], np.ndarray]
 
 def library_scorer(model: TrainedModel) -> LibraryScorer:
     """``score(sequence, smiles) -> probabilities`` by the model type's fastest exact path; NaN
-    where a compound cannot be scored."""
+    where a compound cannot be scored. An ensemble combines its members' scores, each by its own path."""
+    if model.members:
+        members = [library_scorer(member) for member in model.members]
+        stack = model.stack
+        return lambda sequence, smiles: stack.combine([score(sequence, smiles) for score in members])
     if model.drugban is not None:
         from repurpose.fast_scoring import FastScorer
 
@@ -183,9 +206,11 @@ def evaluate_retrieval(
     decoys: DecoyLibrary,
     *,
     on_target: Callable[[int, int], None] | None = None,
+    scorer: LibraryScorer | None = None,
 ) -> RetrievalResult:
-    """Rank every target's actives among the decoys (minus its actives) with ``model``."""
-    score = library_scorer(model)
+    """Rank every target's actives among the decoys (minus its actives) with ``model``, scored by
+    ``scorer`` (default: ``library_scorer(model)``; a benchmark passes it wrapped in a timer)."""
+    score = scorer or library_scorer(model)
     per_target: list[TargetRetrieval] = []
     novel_per_target: list[TargetRetrieval] = []
     unscored = 0
@@ -214,6 +239,8 @@ def evaluate_retrieval(
     return RetrievalResult(
         heldout=heldout.name,
         decoys=decoys.name,
+        heldout_sha256=heldout.sha256,
+        decoys_sha256=decoys.sha256,
         decoy_count=len(decoys.smiles),
         decoys_dropped=decoys.dropped,
         actives=heldout.actives,

@@ -14,6 +14,8 @@ from ray.serve.handle import DeploymentHandle
 from repurpose.contracts.scoring import (
     ChunkRequest,
     ChunkScores,
+    EvidenceAnswer,
+    EvidenceRequest,
     PairScore,
     PairToScore,
     ProfileRequest,
@@ -24,6 +26,7 @@ from repurpose.contracts.scoring import (
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
+from repurpose.training_config import MODEL_TYPES
 
 if TYPE_CHECKING:
     from repurpose.explanations import Explanation
@@ -56,6 +59,9 @@ class ScorerClient:
     async def profile(self, request: ProfileRequest) -> ProfileScores:
         return await self._call("profile", request.model, request)
 
+    async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+        return await self._call("evidence", request.model, request)
+
     async def explain(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
         return await self._call("explain", model, smiles, sequence, top)
 
@@ -83,12 +89,14 @@ async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:
     check_model_name(name)
     number = await grains.acall(ModelRegistry, name, "resolve", version or "production")
     detail = await grains.acall(ModelRegistry, name, "show", number)
-    if detail.model_type not in ("drugban", "rf", "xgb", "knn"):
+    if detail.model_type not in MODEL_TYPES:
         raise ModelNotFound(f"model {name}@{number} has an unknown type {detail.model_type}", name=name)
+    stack = detail.manifest.ensemble
     return ResolvedModel(
         name=name,
         version=detail.version,
         model_type=detail.model_type,
         artifact_path=detail.artifact_path,
         threshold=detail.threshold,
+        members=stack.member_types if stack is not None else [],
     )

@@ -13,8 +13,8 @@ it from anywhere in the cluster (the screening runner, the gateway, the CLI).
   can fill. Requests of many pairs and screening chunks are batches already; screening chunks
   come featurised by the runner (``ChunkRequest.graphs``), so the replica only runs the model.
 - Lanes: predictions take the replica's interactive executor, profiles and explanations its
-  analysis executor, screening chunks its bulk executor (``ScoringCore``), so a prediction
-  never queues behind a chunk or a long profile.
+  analysis executor, screening chunks and their hits' evidence its bulk executor
+  (``ScoringCore``), so a prediction never queues behind a chunk or a long profile.
 - Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
   replicas and autoscaling bounds from the settings.
 """
@@ -33,6 +33,8 @@ from repurpose.cluster import on_start
 from repurpose.contracts.scoring import (
     ChunkRequest,
     ChunkScores,
+    EvidenceAnswer,
+    EvidenceRequest,
     PairScore,
     PairToScore,
     ProfileRequest,
@@ -123,6 +125,10 @@ def build_scorer(settings: Settings) -> serve.Application:
         async def profile(self, request: ProfileRequest) -> ProfileScores:
             await self._current_model()
             return await self.core.profile(request)
+
+        async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+            await self._current_model()
+            return await self.core.evidence(request)
 
         async def explain(self, smiles: str, sequence: str, top: int) -> Explanation:
             model = await self._current_model()

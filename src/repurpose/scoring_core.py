@@ -7,7 +7,8 @@ tests and benchmarks run it in-process.
   keyed by artifact path, at most ``max_models`` at once (Serve's multiplexing routes each
   version's requests to the replicas that hold it). DrugBAN models score by the exact fast
   path (``FastScorer``); baselines by their own ``predict``; a knn model's screening chunks
-  by cached fingerprints (``FingerprintCache``) and one Tanimoto product per chunk.
+  by cached fingerprints (``FingerprintCache``) and one Tanimoto product per chunk; an ensemble
+  by each of its members' own paths, their scores combined by its stack (exact per pair).
 - Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
   depend on the model) and per-(target, model) tensors under a byte budget, so a screen
   computes its target's side once and profiling reuses every target's.
@@ -15,6 +16,9 @@ tests and benchmarks run it in-process.
   computes many targets' tensors) and bulk screening chunks run on three single-thread
   executors, so a prediction never waits in a queue behind a chunk or a cold profile (they
   share the CPUs, not a queue).
+- Evidence: the model directory's training data (``TrainedModel.evidence``) gives a screen's
+  best hits (``evidence``, bulk lane) and every profile row the target's nearest training binder
+  and the compound's applicability domain (``training_evidence``).
 - Screening chunks usually arrive featurised (``ChunkRequest.graphs``: the screening runner
   runs RDKit while this replica computes the previous chunk), so the bulk lane only runs the
   model; a chunk of SMILES alone is featurised here, through the compound cache.
@@ -30,15 +34,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 
 from repurpose.contracts.scoring import (
+    BinderEvidence,
     ChunkRequest,
     ChunkScores,
     CompoundError,
+    EvidenceAnswer,
+    EvidenceRequest,
     PairScore,
     PairToScore,
     ProfileRequest,
@@ -47,6 +54,7 @@ from repurpose.contracts.scoring import (
     ScorerStats,
 )
 from repurpose.drug_graph import DrugGraph
+from repurpose.ensemble_model import EnsembleStack
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.explanations import Explanation, explain_pair
 from repurpose.fast_scoring import CompoundCache, FastScorer, TargetTensors
@@ -67,6 +75,20 @@ class LoadedModel:
     resolved: ResolvedModel
     trained: TrainedModel
     fast: FastScorer | None  # DrugBAN only
+    cache_key: str = ""  # its target tensors' key in the cache (default: its artifact path)
+    members: list[LoadedModel] = field(default_factory=list)  # an ensemble's, in its stack's order
+
+    def __post_init__(self) -> None:
+        self.cache_key = self.cache_key or self.resolved.artifact_path
+
+    @property
+    def stack(self) -> EnsembleStack:
+        return self.trained.stack
+
+    @property
+    def reads_graphs(self) -> bool:
+        """Whether it (or a member) scores DrugBAN graphs: its compounds are featurised."""
+        return self.fast is not None or any(m.reads_graphs for m in self.members)
 
 
 class TargetCache:
@@ -128,13 +150,24 @@ class ScoringCore:
         from repurpose.actors.model_registry import load_published_model
 
         trained = load_published_model(self.settings, resolved.artifact_path)
-        fast = FastScorer(trained.drugban, self.compounds) if trained.drugban is not None else None
-        loaded = LoadedModel(resolved, trained, fast)
+        loaded = self._loaded(resolved, trained, resolved.artifact_path)
         with self._model_lock:
             self._models[resolved.artifact_path] = loaded
             while len(self._models) > self.settings.scorer_max_models:
                 self._models.popitem(last=False)
         return loaded
+
+    def _loaded(self, resolved: ResolvedModel, trained: TrainedModel, cache_key: str) -> LoadedModel:
+        fast = FastScorer(trained.drugban, self.compounds) if trained.drugban is not None else None
+        members = (
+            [
+                self._loaded(resolved, member, f"{cache_key}/{entry.path}")
+                for entry, member in zip(trained.stack.members, trained.members, strict=True)
+            ]
+            if trained.members
+            else []
+        )
+        return LoadedModel(resolved, trained, fast, cache_key, members)
 
     def forget(self, artifact_path: str) -> None:
         """Drop a model (Serve's multiplexing evicted it); its target tensors age out of the cache."""
@@ -159,6 +192,10 @@ class ScoringCore:
         """Analysis lane: the attention behind one pair (the reference forward)."""
         return await self._run(self._analysis, self.explain_now, model, smiles, sequence, top)
 
+    async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+        """Bulk lane (a screen's best hits): what the model's training data says of each compound."""
+        return await self._run(self._bulk, self.evidence_now, request)
+
     async def _run(self, lane: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(lane, function, *args)
 
@@ -167,30 +204,40 @@ class ScoringCore:
     def score_chunk_now(self, request: ChunkRequest) -> ChunkScores:
         started = time.perf_counter()
         loaded = self.load(request.model)
-        if loaded.fast is not None and request.graphs is not None:  # featurised by the caller
-            target = self._target(loaded, request.target_key, request.sequence)
-            graphs: list[DrugGraph | None] = request.graphs
-            kept = [i for i, g in enumerate(graphs) if g is not None]
-            scores = np.full(len(graphs), np.nan)
-            scores[kept] = loaded.fast.score_graphs(target, [g for g in graphs if g is not None])
-            failures: list[CompoundError] = []  # the caller knows why the others failed
-            self.pairs_scored += len(kept)
-        elif loaded.fast is not None:
-            target = self._target(loaded, request.target_key, request.sequence)
-            scores, failed = loaded.fast.score(target, request.smiles)
-            failures = [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
-            self.pairs_scored += len(request.smiles) - len(failures)
-        elif loaded.trained.knn is not None:
-            scores, failures = self._knn_scores(loaded.trained.knn, request.smiles, request.sequence)
-            self.pairs_scored += len(request.smiles) - len(failures)
-        else:
-            scores, failures = self._baseline_scores(loaded, request.smiles, request.sequence)
-            self.pairs_scored += len(request.smiles) - len(failures)
+        scores, failures = self._chunk_scores(loaded, request)
+        self.pairs_scored += int(np.count_nonzero(~np.isnan(scores)))
         return ChunkScores(
             scores=[None if np.isnan(s) else float(s) for s in scores],
             failures=failures,
             seconds=time.perf_counter() - started,
         )
+
+    def _chunk_scores(self, loaded: LoadedModel, request: ChunkRequest) -> tuple[np.ndarray, list[CompoundError]]:
+        """A chunk's scores (NaN where a compound failed) and the failures the caller does not know."""
+        if loaded.members:
+            parts = [self._chunk_scores(member, request) for member in loaded.members]
+            scores = loaded.stack.combine([s for s, _ in parts])  # NaN where any member failed
+            graphs = request.graphs
+            failures: dict[int, CompoundError] = {}
+            for _, member_failures in parts:  # one failure per compound, none the caller reported already
+                for f in member_failures:
+                    if graphs is None or graphs[f.index] is not None:
+                        failures.setdefault(f.index, f)
+            return scores, [failures[i] for i in sorted(failures)]
+        if loaded.fast is not None and request.graphs is not None:  # featurised by the caller
+            target = self._target(loaded, request.target_key, request.sequence)
+            graphs_given: list[DrugGraph | None] = request.graphs
+            kept = [i for i, g in enumerate(graphs_given) if g is not None]
+            scores = np.full(len(graphs_given), np.nan)
+            scores[kept] = loaded.fast.score_graphs(target, [g for g in graphs_given if g is not None])
+            return scores, []  # the caller knows why the others failed
+        if loaded.fast is not None:
+            target = self._target(loaded, request.target_key, request.sequence)
+            scores, failed = loaded.fast.score(target, request.smiles)
+            return scores, [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
+        if loaded.trained.knn is not None:
+            return self._knn_scores(loaded.trained.knn, request.smiles, request.sequence)
+        return self._baseline_scores(loaded, request.smiles, request.sequence)
 
     def predict_now(self, model: ResolvedModel, pairs: list[PairToScore]) -> list[PairScore]:
         loaded = self.load(model)
@@ -201,23 +248,30 @@ class ScoringCore:
                 if pair.sequence not in checked:
                     normalize_protein(pair.sequence)
                     checked.add(pair.sequence)
-                self.compounds.get(pair.smiles) if loaded.fast is not None else None
+                self.compounds.get(pair.smiles) if loaded.reads_graphs or loaded.members else None
             except RepurposeError as error:
                 raise InvalidInput(f"pair {i}: {error.message}") from None
-        if loaded.fast is not None:
-            by_target: dict[str, list[int]] = {}
-            for i, pair in enumerate(pairs):
-                by_target.setdefault(pair.target_key or _sequence_key(pair.sequence), []).append(i)
-            for key, index in by_target.items():
-                target = self._target(loaded, key, pairs[index[0]].sequence)
-                graphs = [self.compounds.get(pairs[i].smiles) for i in index]
-                probabilities[index] = loaded.fast.score_graphs(target, graphs)
-        else:
-            table = pairs_from_columns([p.smiles for p in pairs], [p.sequence for p in pairs], source="request")
-            probabilities[:] = loaded.trained.predict(table)
+        probabilities[:] = self._pair_scores(loaded, pairs)
         self.pairs_scored += len(pairs)
         threshold = loaded.resolved.threshold
         return [PairScore(probability=float(p), interacts=bool(p >= threshold)) for p in probabilities]
+
+    def _pair_scores(self, loaded: LoadedModel, pairs: list[PairToScore]) -> np.ndarray:
+        """Valid pairs' probabilities: DrugBAN by the fast path per target, an ensemble by its members'."""
+        if loaded.members:
+            return loaded.stack.combine([self._pair_scores(member, pairs) for member in loaded.members])
+        if loaded.fast is None:
+            table = pairs_from_columns([p.smiles for p in pairs], [p.sequence for p in pairs], source="request")
+            return loaded.trained.predict(table)
+        probabilities = np.empty(len(pairs))
+        by_target: dict[str, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            by_target.setdefault(pair.target_key or _sequence_key(pair.sequence), []).append(i)
+        for key, index in by_target.items():
+            target = self._target(loaded, key, pairs[index[0]].sequence)
+            graphs = [self.compounds.get(pairs[i].smiles) for i in index]
+            probabilities[index] = loaded.fast.score_graphs(target, graphs)
+        return probabilities
 
     def profile_now(self, request: ProfileRequest) -> ProfileScores:
         started = time.perf_counter()
@@ -226,29 +280,62 @@ class ScoringCore:
             graph = self.compounds.get(request.smiles)
         except RepurposeError as error:
             raise InvalidInput(error.message) from None
+        scores, computed = self._profile_scores(loaded, request, graph)
+        self.pairs_scored += len(request.targets)
+        return ProfileScores(
+            scores=[float(s) for s in scores],
+            seconds=time.perf_counter() - started,
+            targets_computed=computed,
+            evidence=self._profile_evidence(loaded, request),
+        )
+
+    def _profile_scores(self, loaded: LoadedModel, request: ProfileRequest, graph: DrugGraph) -> tuple[np.ndarray, int]:
+        """One compound against the request's targets; and how many targets' tensors were computed."""
+        if loaded.members:
+            parts = [self._profile_scores(member, request, graph) for member in loaded.members]
+            return loaded.stack.combine([s for s, _ in parts]), sum(c for _, c in parts)
         if loaded.fast is None:
             smiles = [request.smiles] * len(request.targets)
             table = pairs_from_columns(smiles, [s for _, s in request.targets], source="targets")
-            scores = loaded.trained.predict(table)
-            computed = 0
-        else:
-            computed = 0
-            tensors = []
-            for key, sequence in request.targets:
-                target, fresh = self._target_fresh(loaded, key, sequence)
-                tensors.append(target)
-                computed += fresh
-            scores = loaded.fast.profile_graph(graph, tensors)
-        self.pairs_scored += len(request.targets)
-        return ProfileScores(
-            scores=[float(s) for s in scores], seconds=time.perf_counter() - started, targets_computed=computed
-        )
+            return loaded.trained.predict(table), 0
+        computed = 0
+        tensors = []
+        for key, sequence in request.targets:
+            target, fresh = self._target_fresh(loaded, key, sequence)
+            tensors.append(target)
+            computed += fresh
+        return loaded.fast.profile_graph(graph, tensors), computed
 
     def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
         loaded = self.load(model)
         if loaded.trained.drugban is None:
             raise InvalidInput(f"explanations need a DrugBAN model; {model.ref} is {model.model_type}")
         return explain_pair(loaded.trained.drugban, smiles, sequence, top_atoms=top, top_residues=top)
+
+    def evidence_now(self, request: EvidenceRequest) -> EvidenceAnswer:
+        evidence = self.load(request.model).trained.evidence
+        if evidence is None:
+            return EvidenceAnswer(evidence=None)
+        try:
+            protein = normalize_protein(request.sequence)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        fingerprints, kept, _ = self.fingerprints.get_many(request.smiles)  # a hit was scored: RDKit read it
+        out = [BinderEvidence() for _ in request.smiles]
+        for i, found in zip(kept, evidence.evidence(protein, fingerprints), strict=True):
+            out[i] = found
+        return EvidenceAnswer(evidence=out)
+
+    def _profile_evidence(self, loaded: LoadedModel, request: ProfileRequest) -> list[BinderEvidence] | None:
+        """Per target, the compound's nearest training binder; its domain once (the same for all)."""
+        evidence = loaded.trained.evidence
+        if evidence is None:
+            return None
+        fingerprints, kept, _ = self.fingerprints.get_many([request.smiles])
+        if not kept:
+            return None
+        domain = evidence.max_training_similarity(fingerprints)
+        return [evidence.evidence(normalize_protein(s), fingerprints, domain)[0] for _, s in request.targets]
 
     def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
         return self._target_fresh(loaded, key, sequence)[0]
@@ -257,7 +344,7 @@ class ScoringCore:
         """The target's tensors for this model, and whether they were computed now."""
         fast = loaded.fast
         assert fast is not None
-        return self.targets.get((loaded.resolved.artifact_path, key), lambda: fast.target_tensors(sequence))
+        return self.targets.get((loaded.cache_key, key), lambda: fast.target_tensors(sequence))
 
     def _knn_scores(self, knn: KnnIndex, smiles: list[str], sequence: str) -> tuple[np.ndarray, list[CompoundError]]:
         """A chunk against one target's binders: cached fingerprints, one Tanimoto product."""

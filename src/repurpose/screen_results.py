@@ -8,7 +8,8 @@ then read it with the functions below, one record batch at a time, so no screen 
 whole in memory:
 
 - ``score_batches``: record batches with the results file's columns (target_id, compound_id,
-  smiles, score, rank), by target in the request's order, then rank (best first);
+  smiles, score, rank and the evidence columns: ``drug_like`` on every row, the training data's
+  evidence on the hits the job kept), by target in the request's order, then rank (best first);
 - ``csv_stream`` and ``parquet_stream``: the bytes of a download (the CSV has the columns and
   number format of ``ScreenResults.to_csv``, the Parquet the results file's schema);
 - ``score_page``: rows ``offset`` to ``offset + limit`` of that order, and how many there are,
@@ -27,11 +28,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.screening import ScreenResultRow, ScreenResults, ScreenStatus
+from repurpose.contracts.screening import RESULT_COLUMNS, ScreenResultRow, ScreenResults, ScreenStatus, csv_cells
 from repurpose.screening_worker import RESULTS_SCHEMA, ranked_scores
 
 BATCH_ROWS = 8_192
-CSV_COLUMNS = ("target_id", "rank", "compound_id", "smiles", "score")
+CSV_COLUMNS = RESULT_COLUMNS
 MAX_PAGE = 10_000
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 COMPLETE_HEADER = "X-Results-Complete"
@@ -67,14 +68,14 @@ def score_batches(
 
 
 def csv_stream(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """A header line, then the rows of each batch (scores as ``repr``: no digit lost)."""
+    """A header line, then the rows of each batch (``csv_cells``: numbers as ``repr``, no digit lost)."""
     yield (",".join(CSV_COLUMNS) + "\n").encode()
     for batch in batches:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         columns = [batch.column(name).to_pylist() for name in CSV_COLUMNS]
-        for target_id, rank, compound_id, smiles, score in zip(*columns, strict=True):
-            writer.writerow([target_id, rank, compound_id, smiles, repr(score)])
+        for values in zip(*columns, strict=True):
+            writer.writerow(csv_cells(values))
         yield buffer.getvalue().encode()
 
 

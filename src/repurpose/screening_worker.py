@@ -35,14 +35,21 @@ order; chunks the grain recorded before the attempt started are skipped):
    once, so the scorer's bulk lane always has work queued while the runner writes and reports a
    finished chunk. An attempt's first request is empty: the replica loads the model and computes
    the target's tensors while the first piece is featurised;
-3. the chunk's scores go to ``screens/<job>/<target>/chunk-<n>.parquet`` (row, compound_id,
-   smiles, score, error; atomic) — durable *before* it is reported;
-4. ``ScreeningJob.chunk_done(attempt, report)`` with the chunk's best hits and failures. The
+3. evidence for the chunk's hits that enter the best ``kept_top`` the attempt has seen for the
+   target (``ScorerClient.evidence``: the nearest training binder and the applicability domain
+   of each): the only compounds that can be among the job's kept hits, so a screen asks for
+   evidence for about its kept hits, not for every compound. Every compound's drug-like flag
+   (``drug_likeness``, no RDKit molecule) is computed in the featurising thread beside the
+   graphs, once per compound; with ``drug_like_only`` only drug-like compounds are hits;
+4. the chunk's scores go to ``screens/<job>/<target>/chunk-<n>.parquet`` (row, compound_id,
+   smiles, score, error, the evidence columns; atomic) — durable *before* it is reported;
+5. ``ScreeningJob.chunk_done(attempt, report)`` with the chunk's best hits and failures. The
    grain answers False when this attempt is stale or the job was cancelled: the attempt stops.
 
 At the end the attempt merges the chunks into ``screens/<job>/results.parquet`` (target_id,
-compound_id, smiles, score, rank; one row group per target, ranked by score, ties by compound id;
-failed compounds left out) and returns the outcome.
+compound_id, smiles, score, rank and the evidence columns: ``drug_like`` for every row, the
+training data's evidence for the hits that got it, null beyond; one row group per target, ranked
+by score, ties by compound id; failed compounds left out) and returns the outcome.
 
 Errors: bad input (a library, target or model that is gone; no scorer) fails the job; anything
 else (the scorer restarting, a lost grain call, I/O) is a crash, and the grain starts the next
@@ -53,6 +60,7 @@ watching an attempt sees the failure and starts its next attempt on the restarte
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -70,9 +78,18 @@ import ray
 from pydantic import BaseModel, Field
 
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.scoring import ChunkRequest, ChunkScores, CompoundError, ResolvedModel
-from repurpose.contracts.screening import ScreenFailure, ScreenHit, ScreenResultRow
+from repurpose.contracts.scoring import (
+    BinderEvidence,
+    ChunkRequest,
+    ChunkScores,
+    CompoundError,
+    EvidenceAnswer,
+    EvidenceRequest,
+    ResolvedModel,
+)
+from repurpose.contracts.screening import EVIDENCE_COLUMNS, ScreenFailure, ScreenHit, ScreenResultRow
 from repurpose.drug_graph import DrugGraph, featurize_drug
+from repurpose.drug_likeness import drug_like_issue
 from repurpose.errors import ClusterError, RepurposeError
 from repurpose.settings import Settings
 
@@ -96,6 +113,16 @@ RETRY_PAUSE_SECONDS = 1.0
 MAX_REASON_LENGTH = 300
 MAX_SMILES_SHOWN = 300
 
+_EVIDENCE_TYPES = {
+    "drug_like": pa.bool_(),
+    "drug_like_issue": pa.string(),
+    "nearest_binder_id": pa.string(),
+    "nearest_binder_smiles": pa.string(),
+    "nearest_binder_tanimoto": pa.float64(),
+    "max_training_tanimoto": pa.float64(),
+    "in_domain": pa.bool_(),
+}
+EVIDENCE_FIELDS = [pa.field(name, _EVIDENCE_TYPES[name]) for name in EVIDENCE_COLUMNS]
 CHUNK_SCHEMA = pa.schema(
     [
         pa.field("row", pa.int64(), nullable=False),
@@ -103,6 +130,7 @@ CHUNK_SCHEMA = pa.schema(
         pa.field("smiles", pa.string(), nullable=False),
         pa.field("score", pa.float64()),
         pa.field("error", pa.string()),
+        *EVIDENCE_FIELDS,
     ]
 )
 RESULTS_SCHEMA = pa.schema(
@@ -112,6 +140,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field("smiles", pa.string(), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
         pa.field("rank", pa.int64(), nullable=False),
+        *EVIDENCE_FIELDS,
     ]
 )
 
@@ -139,6 +168,7 @@ class ScreeningTask(BaseModel):
     model: ResolvedModel
     chunk_size: int
     kept_top: int = Field(description="Best hits per chunk sent to the grain.")
+    drug_like_only: bool = Field(default=False, description="Hits are drug-like compounds only.")
     skip: dict[str, list[int]] = Field(default_factory=dict, description="Chunks recorded already, per target.")
     settings: Settings
 
@@ -306,10 +336,33 @@ def start_runner(settings: Settings) -> int:
 
 @dataclass
 class _Prepared:
-    """A chunk ready for the scorer: the request (featurised for DrugBAN) and RDKit's refusals."""
+    """A chunk ready for the scorer: the request (featurised for DrugBAN), RDKit's refusals and
+    why each compound is not drug-like (None: it is)."""
 
     request: ChunkRequest
     failures: list[CompoundError]
+    issues: list[str | None]
+
+
+class RunningTop:
+    """The best ``kept`` hit keys (-score, compound id) an attempt has seen for one target.
+
+    A hit outside them cannot be among the job's kept hits (those are the best of a superset),
+    so only the hits this admits get evidence."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self.keys: list[tuple[float, str]] = []
+
+    def admit(self, keys: Sequence[tuple[float, str]]) -> list[int]:
+        """Add ``keys``; the positions of those now among the best ``kept``."""
+        entered = []
+        for position, key in enumerate(keys):
+            if len(self.keys) < self.kept or key < self.keys[-1]:
+                bisect.insort(self.keys, key)
+                del self.keys[self.kept :]
+                entered.append(position)
+        return entered
 
 
 async def execute_screening(
@@ -345,7 +398,10 @@ async def execute_screening(
 
     skip = {target: set(chunks) for target, chunks in task.skip.items()}
     plan = [(t, n) for t in task.targets for n in range(task.chunks) if n not in skip.get(t, set())]
-    featurise = task.model.model_type == "drugban"  # baselines read SMILES
+    featurise = task.model.reads_graphs  # DrugBAN (alone or in an ensemble) reads graphs; the others SMILES
+    issues_of: dict[int, list[str | None]] = {}  # by a piece's first row: once per compound, not per target
+    running = {target: RunningTop(task.kept_top) for target in task.targets}
+    evidence_kept = [True]  # False once the scorer says the model keeps no training data
 
     def bounds(n: int) -> tuple[int, int]:
         return n * task.chunk_size, min((n + 1) * task.chunk_size, task.compounds)
@@ -355,7 +411,18 @@ async def execute_screening(
         request = ChunkRequest(
             model=task.model, target_key=target, sequence=sequences[target], smiles=smiles[lo:hi], graphs=graphs
         )
-        return _Prepared(request, failures)
+        if lo not in issues_of:
+            issues_of[lo] = [drug_like_issue(s) for s in smiles[lo:hi]]
+        return _Prepared(request, failures, issues_of[lo])
+
+    async def evidence_for(target: str, hits: list[str]) -> list[BinderEvidence] | None:
+        if not hits or not evidence_kept[0]:
+            return None
+        asked = EvidenceRequest(model=task.model, sequence=sequences[target], smiles=hits)
+        answer: EvidenceAnswer = await _retried(scorer.evidence, asked)
+        if answer.evidence is None:
+            evidence_kept[0] = False
+        return answer.evidence
 
     async def one(target: str, n: int, pieces: list[asyncio.Future[_Prepared]]) -> bool:
         prepared: list[_Prepared] = []
@@ -370,10 +437,17 @@ async def execute_screening(
                 pending.cancel()
         lo, hi = bounds(n)
         ids, chunk_smiles = compound_ids[lo:hi], smiles[lo:hi]
-        await asyncio.to_thread(
-            write_chunk, artifacts, chunk_path(task.job_id, target, n), lo, ids, chunk_smiles, scores
+        issues = [issue for piece in prepared for issue in piece.issues]
+        best = best_rows(scores.scores, ids, task.kept_top, issues if task.drug_like_only else None)
+        fresh = [best[j] for j in running[target].admit([(-(scores.scores[i] or 0.0), ids[i]) for i in best])]
+        found = await evidence_for(target, [chunk_smiles[i] for i in fresh])
+        evidence = dict(zip(fresh, found, strict=True)) if found is not None else {}
+        path = chunk_path(task.job_id, target, n)
+        await asyncio.to_thread(write_chunk, artifacts, path, lo, ids, chunk_smiles, scores, issues, evidence)
+        hits = chunk_report(
+            target, n, ids, chunk_smiles, scores, task.kept_top, issues=issues, evidence=evidence, best=best
         )
-        return await report(chunk_report(target, n, ids, chunk_smiles, scores, task.kept_top))
+        return await report(hits)
 
     # Featurisation runs ahead in its thread (piece after piece, FEATURISED_AHEAD chunks beyond
     # the chunks sent) while IN_FLIGHT chunks are with the scorer or being written and reported.
@@ -461,20 +535,24 @@ async def _first_done(in_flight: set[asyncio.Task[bool]]) -> tuple[bool, int]:
 
 async def _score(scorer: Any, request: ChunkRequest) -> ChunkScores:
     """The scorer's answer, retried (a replica restarting) unless it refuses the request."""
+    scores: ChunkScores = await _retried(scorer.score_chunk, request)
+    if len(scores.scores) != len(request.smiles):
+        raise RuntimeError(f"the scorer answered {len(scores.scores)} scores for {len(request.smiles)} compounds")
+    return scores
+
+
+async def _retried(call: Callable[[Any], Awaitable[Any]], request: Any) -> Any:
+    """``call(request)``'s answer, tried again (a replica restarting) unless it refuses the request."""
     for attempt in range(1, CHUNK_TRIES + 1):
         try:
-            scores: ChunkScores = await scorer.score_chunk(request)
+            return await call(request)
         except RepurposeError:
             raise
         except Exception as error:
             if attempt == CHUNK_TRIES:
                 raise
-            logger.warning("scoring a chunk failed (%s); trying again", error)
+            logger.warning("a scorer call failed (%s); trying again", error)
             await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt)
-            continue
-        if len(scores.scores) != len(request.smiles):
-            raise RuntimeError(f"the scorer answered {len(scores.scores)} scores for {len(request.smiles)} compounds")
-        return scores
     raise AssertionError("unreachable")
 
 
@@ -490,15 +568,41 @@ def _check_scorer(scorer: Any, app: str) -> None:
         ) from None
 
 
+def best_rows(
+    scores: Sequence[float | None], compound_ids: Sequence[str], kept: int, issues: Sequence[str | None] | None = None
+) -> list[int]:
+    """The positions of the best ``kept`` scored compounds (by score, ties by compound id); with
+    ``issues`` (per compound why it is not drug-like), of the drug-like ones only."""
+    scored = [i for i, s in enumerate(scores) if s is not None and (issues is None or issues[i] is None)]
+    scored.sort(key=lambda i: (-(scores[i] or 0.0), compound_ids[i]))
+    return scored[:kept]
+
+
 def chunk_report(
-    target_id: str, chunk: int, compound_ids: Sequence[str], smiles: Sequence[str], scores: ChunkScores, kept: int
+    target_id: str,
+    chunk: int,
+    compound_ids: Sequence[str],
+    smiles: Sequence[str],
+    scores: ChunkScores,
+    kept: int,
+    *,
+    issues: Sequence[str | None] | None = None,
+    evidence: dict[int, BinderEvidence] | None = None,
+    best: list[int] | None = None,
 ) -> ChunkReport:
-    """The chunk's best ``kept`` hits (by score, ties by compound id) and its failures."""
-    scored = [(s, i) for i, s in enumerate(scores.scores) if s is not None]
-    scored.sort(key=lambda item: (-item[0], compound_ids[item[1]]))
+    """The chunk's best ``kept`` hits (``best``: their positions, ``best_rows``) with their
+    drug-like flags (``issues``) and evidence (by position; none where not given), and its failures."""
+    rows = best if best is not None else best_rows(scores.scores, compound_ids, kept)
     hits = [
-        ScreenHit(rank=rank, compound_id=compound_ids[i], smiles=smiles[i], score=s)
-        for rank, (s, i) in enumerate(scored[:kept], start=1)
+        ScreenHit(
+            rank=rank,
+            compound_id=compound_ids[i],
+            smiles=smiles[i],
+            score=scores.scores[i] or 0.0,
+            **_flags(issues[i] if issues is not None else None, issues is not None),
+            **(evidence[i].model_dump() if evidence and i in evidence else {}),
+        )
+        for rank, i in enumerate(rows, start=1)
     ]
     failures = [
         ScreenFailure(
@@ -531,6 +635,10 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _flags(issue: str | None, known: bool) -> dict[str, Any]:
+    return {"drug_like": issue is None, "drug_like_issue": issue} if known else {}
+
+
 # --- artifacts -----------------------------------------------------------------------------------
 
 
@@ -548,10 +656,21 @@ def write_chunk(
     compound_ids: Sequence[str],
     smiles: Sequence[str],
     scores: ChunkScores,
+    issues: Sequence[str | None] | None = None,
+    evidence: dict[int, BinderEvidence] | None = None,
 ) -> None:
+    """A chunk's rows; ``issues`` (why each compound is not drug-like) and ``evidence`` (by
+    position) fill the evidence columns, null where not given or the compound failed."""
     errors: list[str | None] = [None] * len(compound_ids)
     for failure in scores.failures:
         errors[failure.index] = failure.reason
+    columns: dict[str, list[Any]] = {name: [None] * len(compound_ids) for name in EVIDENCE_COLUMNS}
+    for i, score in enumerate(scores.scores):
+        if score is not None and issues is not None:
+            columns["drug_like"][i], columns["drug_like_issue"][i] = issues[i] is None, issues[i]
+    for i, found in (evidence or {}).items():
+        for name, value in found.model_dump().items():
+            columns[name][i] = value
     table = pa.Table.from_arrays(
         [
             pa.array(range(first_row, first_row + len(compound_ids)), type=pa.int64()),
@@ -559,6 +678,7 @@ def write_chunk(
             pa.array(list(smiles), type=pa.string()),
             pa.array(scores.scores, type=pa.float64()),
             pa.array(errors, type=pa.string()),
+            *(pa.array(columns[f.name], type=f.type) for f in EVIDENCE_FIELDS),
         ],
         schema=CHUNK_SCHEMA,
     )
@@ -566,13 +686,16 @@ def write_chunk(
         pq.write_table(table, f, compression="zstd")
 
 
+_RANKED_COLUMNS = ["compound_id", "smiles", "score", *EVIDENCE_COLUMNS]
+
+
 def ranked_scores(artifacts: ArtifactStore, job_id: str, target_id: str, chunks: Sequence[int]) -> pa.Table:
     """A target's scored compounds from the given chunks, best first (ties by compound id), ranked."""
     parts = []
     for n in chunks:
         with artifacts.open_read(chunk_path(job_id, target_id, n)) as f:
-            parts.append(pq.read_table(f, columns=["compound_id", "smiles", "score"]))
-    table = pa.concat_tables(parts) if parts else CHUNK_SCHEMA.empty_table().select(["compound_id", "smiles", "score"])
+            parts.append(_with_evidence_columns(pq.read_table(f)).select(_RANKED_COLUMNS))
+    table = pa.concat_tables(parts) if parts else CHUNK_SCHEMA.empty_table().select(_RANKED_COLUMNS)
     table = table.filter(pc.is_valid(table.column("score")))
     table = table.sort_by([("score", "descending"), ("compound_id", "ascending")])
     return pa.Table.from_arrays(
@@ -582,9 +705,18 @@ def ranked_scores(artifacts: ArtifactStore, job_id: str, target_id: str, chunks:
             table.column("smiles"),
             table.column("score"),
             pa.array(range(1, table.num_rows + 1), type=pa.int64()),
+            *(table.column(name) for name in EVIDENCE_COLUMNS),
         ],
         schema=RESULTS_SCHEMA,
     )
+
+
+def _with_evidence_columns(table: pa.Table) -> pa.Table:
+    """A chunk written before the evidence columns existed (a job resumed across an upgrade): nulls."""
+    for field in EVIDENCE_FIELDS:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, type=field.type))
+    return table
 
 
 def merge_results(artifacts: ArtifactStore, job_id: str, targets: Sequence[str], chunks: int) -> int:
@@ -598,22 +730,39 @@ def merge_results(artifacts: ArtifactStore, job_id: str, targets: Sequence[str],
     return rows
 
 
-def read_results(artifacts: ArtifactStore, job_id: str, targets: Sequence[str], top: int) -> list[ScreenResultRow]:
-    """The best ``top`` per target from ``results.parquet``, by target (in the given order), then rank."""
+def read_results(
+    artifacts: ArtifactStore, job_id: str, targets: Sequence[str], top: int, drug_like_only: bool = False
+) -> list[ScreenResultRow]:
+    """The best ``top`` per target from ``results.parquet``, by target (in the given order), then
+    rank; ``drug_like_only``: of the drug-like compounds, ranked among themselves (as the job's hits)."""
+    filters: list[Any] = [("target_id", "in", list(targets))]
+    filters.append(("drug_like", "=", True) if drug_like_only else ("rank", "<=", top))
     with artifacts.open_read(results_path(job_id)) as f:
-        table = pq.read_table(f, filters=[("rank", "<=", top), ("target_id", "in", list(targets))])
+        table = pq.read_table(f, filters=filters)
     by_target: dict[str, list[ScreenResultRow]] = {t: [] for t in targets}
     for row in table.to_pylist():
         by_target[row["target_id"]].append(ScreenResultRow(**row))
-    return [row for t in targets for row in sorted(by_target[t], key=lambda r: r.rank)]
+    return [row for t in targets for row in _reranked(sorted(by_target[t], key=lambda r: r.rank)[:top])]
 
 
 def read_partial_results(
-    artifacts: ArtifactStore, job_id: str, done: dict[str, list[int]], targets: Sequence[str], top: int
+    artifacts: ArtifactStore,
+    job_id: str,
+    done: dict[str, list[int]],
+    targets: Sequence[str],
+    top: int,
+    drug_like_only: bool = False,
 ) -> list[ScreenResultRow]:
     """The best ``top`` per target among the chunks recorded so far (a running or stopped job)."""
     out: list[ScreenResultRow] = []
     for target in targets:
         table = ranked_scores(artifacts, job_id, target, sorted(done.get(target, [])))
-        out.extend(ScreenResultRow(**row) for row in table.slice(0, top).to_pylist())
+        if drug_like_only:
+            table = table.filter(pc.fill_null(table.column("drug_like"), False))
+        out.extend(_reranked([ScreenResultRow(**row) for row in table.slice(0, top).to_pylist()]))
     return out
+
+
+def _reranked(rows: list[ScreenResultRow]) -> list[ScreenResultRow]:
+    """Rows in rank order, ranked 1, 2, … among themselves (the drug-like ones among every score)."""
+    return [row if row.rank == rank else row.model_copy(update={"rank": rank}) for rank, row in enumerate(rows, 1)]

@@ -134,13 +134,29 @@ class Settings(BaseSettings):
         le=1,
         description="Gate: how far below the current production version's validation AUROC a new one may be.",
     )
+    promotion_max_retrieval_drop: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Gate: how far below the production version's mean BEDROC and mean AUROC on the same "
+        "held-out retrieval set (and decoys) a new one may be.",
+    )
     bundled_models_dir: Path | None = Field(
-        default=None, description="Model directories registered on first `up` (default: the checkout's models/)."
+        default=None,
+        description="Model directories registered on `up`, each as version 1 of its folder's name (default: the "
+        "checkout's models/).",
+    )
+    bundled_data_dir: Path | None = Field(
+        default=None,
+        description="Bundled data: the union dataset and the library whose DrugBank compounds are the default "
+        "decoys of retrieval evaluations (default: the checkout's data/).",
     )
     default_model: str = Field(
         default="drugban-human",
         description="The model whose production version `screen`, `profile`, `explain` and the gateway's predict, "
-        "explain, profile and screens use when none is named.",
+        "explain, profile and screens use when none is named. Unless set, `up` makes it the bundled model with the "
+        "best retrieval (mean BEDROC on the held-out set), which it puts in production; drugban-human when no "
+        "bundled model has retrieval figures.",
     )
 
     scorer_app: str = Field(default="scorer", description="Ray Serve application name of the scorer.")

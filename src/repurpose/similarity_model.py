@@ -180,6 +180,15 @@ def candidate_name(aggregate: Aggregate, k: int) -> str:
     return "max" if aggregate == "max" else f"top{k}"
 
 
+def parse_candidate(name: str) -> tuple[Aggregate, int]:
+    """``candidate_name``'s inverse: 'max' or 'top<k>' (k >= 2)."""
+    if name == "max":
+        return "max", 1
+    if name.startswith("top") and name[3:].isdigit() and int(name[3:]) >= 2:
+        return "topk", int(name[3:])
+    raise ValueError(f"{name!r} is not a knn aggregate: 'max' or 'top<k>' with k >= 2")
+
+
 @dataclass
 class KnnIndex:
     """The known binders of every protein (by normalised sequence) and how to aggregate them."""
@@ -214,14 +223,16 @@ class KnnIndex:
         return similarity_scores(self.binders.get(protein), fingerprints, aggregate=self.aggregate, k=self.k)
 
 
-def fit_knn(train: PairSet, val: PairSet) -> tuple[KnnIndex, KnnSettings, np.ndarray]:
-    """The binders of ``train``, with the aggregate that ranks ``val`` best (AUROC; ties: the
-    simplest, ``max``); returns the index, its settings and its validation scores."""
+def fit_knn(
+    train: PairSet, val: PairSet, candidates: Sequence[tuple[Aggregate, int]] = CANDIDATES
+) -> tuple[KnnIndex, KnnSettings, np.ndarray]:
+    """The binders of ``train``, with the candidate aggregate that ranks ``val`` best (AUROC;
+    ties: the first tried); returns the index, its settings and its validation scores."""
     assert train.labels is not None and val.labels is not None
     binders = group_binders(train.smiles, train.proteins, train.labels)
     tried: dict[str, float] = {}
     best: tuple[float, Aggregate, int, np.ndarray] | None = None
-    for aggregate, k in CANDIDATES:
+    for aggregate, k in candidates:
         scores = KnnIndex(binders, aggregate, k).score(val.smiles, val.proteins).scores
         auroc = float(roc_auc_score(val.labels, scores))
         tried[candidate_name(aggregate, k)] = auroc

@@ -3,6 +3,10 @@
 The registered targets' sequences are read from the store in one query, then each compound
 goes to the scorer as one request: with every target's tensors cached there, scoring a
 compound against all of them is one pass (``FastScorer.profile_graph``).
+
+Every row carries its evidence: the target's nearest binder in the model's training data and
+the compound's applicability domain (from the scorer, which holds the model's training data),
+and whether the compound is a drug-like hit at all (``drug_likeness``; the same on every row).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from repurpose.actors.target_protein import KIND as TARGET_KIND
 from repurpose.actors.target_protein import TargetState
 from repurpose.contracts.scoring import CompoundProfile, ProfileHit, ProfileRequest, ResolvedModel
 from repurpose.drug_graph import canonical_smiles
+from repurpose.drug_likeness import drug_like_issue
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.scorer_client import ScorerClient
 from repurpose.store import list_states
@@ -57,6 +62,8 @@ async def aprofile_compounds(
         )
         scores = np.asarray(answer.scores)
         order = np.argsort(-scores, kind="stable")[:top]
+        issue = drug_like_issue(text)
+        evidence = answer.evidence
         results.append(
             CompoundProfile(
                 smiles=text,
@@ -69,6 +76,9 @@ async def aprofile_compounds(
                         name=targets[i][2],
                         probability=float(scores[i]),
                         interacts=bool(scores[i] >= model.threshold),
+                        drug_like=issue is None,
+                        drug_like_issue=issue,
+                        **(evidence[i].model_dump() if evidence is not None else {}),
                     )
                     for i in order
                 ],

@@ -13,32 +13,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from repurpose.drugban import DrugBAN, DrugBANConfig
 from repurpose.errors import CheckpointError
 from repurpose.metrics import binary_metrics
 from repurpose.pair_batch import DrugBANInputs, featurize_pairs
 from repurpose.pairs import PairSet
+from repurpose.training_config import DrugBANTraining
+from repurpose.training_config import ModelType as ModelType  # where older code imports them from
+from repurpose.training_config import TrainingConfig as TrainingConfig
 
 log = logging.getLogger(__name__)
 
-ModelType = Literal["drugban", "rf", "xgb", "knn"]
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH_SIZE = 256
-
-
-class TrainingConfig(BaseModel):
-    model_type: ModelType = "drugban"
-    epochs: int = Field(100, ge=1, le=10_000)
-    batch_size: int = Field(64, ge=2, le=4096)
-    lr: float = Field(5e-5, gt=0, lt=1)
-    seed: int = 42
 
 
 class EpochRecord(BaseModel):
@@ -82,7 +76,7 @@ def predict_probabilities(model: DrugBAN, inputs: DrugBANInputs, batch_size: int
 def train_drugban(
     train: PairSet,
     val: PairSet,
-    config: TrainingConfig,
+    config: DrugBANTraining,
     checkpoint_dir: Path,
     *,
     resume: bool = False,

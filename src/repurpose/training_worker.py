@@ -38,7 +38,8 @@ from repurpose.model_dir import Manifest
 from repurpose.pipeline import CHECKPOINT_DIR, train_on_pairs
 from repurpose.settings import Settings
 from repurpose.tracking import RunTracker
-from repurpose.training import CHECKPOINT_FILE, EpochRecord, Progress, TrainingConfig
+from repurpose.training import CHECKPOINT_FILE, EpochRecord, Progress
+from repurpose.training_config import TrainingConfig, drugban_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,7 @@ class TrainingJob(BaseModel):
 
     @property
     def config(self) -> TrainingConfig:
-        r = self.request
-        return TrainingConfig(model_type=r.model_type, epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, seed=r.seed)
+        return self.request.training_config()
 
 
 class WorkerOutcome(BaseModel):
@@ -140,7 +140,8 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
         )
         tracker.log_params(
             {
-                **job.config.model_dump(),
+                "model_type": job.config.model_type,
+                **job.config.params(),  # the type's own parameters only
                 "dataset_id": job.request.dataset_id,
                 "split_id": job.request.split_id,
                 "code_version": job.code_version,
@@ -148,7 +149,8 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
                 "val_pairs": len(split["val"]),
             }
         )
-        clock = _Clock(job.config.epochs)
+        drugban = drugban_config(job.config)
+        clock = _Clock(drugban.epochs if drugban is not None else 1)
 
         def on_progress(p: Progress) -> None:
             if clock.due():

@@ -15,21 +15,17 @@ from sqlalchemy import Engine
 
 from repurpose.actors.dataset_version import DatasetVersion, register_dataset
 from repurpose.actors.model_registry import (
-    BUNDLED_MODEL,
     ModelRegistry,
-    bundled_models_dir,
     check_model_name,
     list_models,
     load_published_model,
     model_cache_dir,
     parse_version_ref,
     publish_model_dir,
-    register_bundled_models,
     register_model_dir,
     training_overlap,
 )
 from repurpose.artifacts import ArtifactStore
-from repurpose.cluster import _start_hooks
 from repurpose.contracts.models import ModelEvaluation, ModelLineage, ModelVersionDetail
 from repurpose.dataset_access import load_dataset_pairs, load_split_pairs
 from repurpose.errors import (
@@ -45,11 +41,11 @@ from repurpose.model_dir import Manifest, load_model_dir
 from repurpose.pairs import PairSet
 from repurpose.settings import Settings
 from repurpose.store import list_states
-from repurpose.training import TrainingConfig
+from repurpose.training_config import DrugBANTraining
 from tests.actors.support import host_pid, kill_host
 from tests.helpers import REPO_ROOT, SAMPLE_VAL
 
-BUNDLED_DIR = REPO_ROOT / "models" / BUNDLED_MODEL
+BUNDLED_DIR = REPO_ROOT / "models" / "drugban-human"
 NAME = "dti-test"
 
 
@@ -69,7 +65,7 @@ def model_variant(directory: Path, auroc: float, tag: str = "") -> Path:
 
 
 def lineage(run: str = "run-1") -> ModelLineage:
-    return ModelLineage(source=f"run:{run}", run_id=run, code_version="0.1.0", training=TrainingConfig(epochs=3))
+    return ModelLineage(source=f"run:{run}", run_id=run, code_version="0.1.0", training=DrugBANTraining(epochs=3))
 
 
 def register(client: GrainClient, tmp_path: Path, *aurocs: float, name: str = NAME) -> list[ModelVersionDetail]:
@@ -235,8 +231,8 @@ def test_every_stage_gate_refuses_with_its_rule(client: GrainClient, tmp_path: P
     forced = promote(client, 3, "production", reason="hotfix", force=True)
     assert forced.stage == "production"
     assert forced.stage_history[-1].reason == (
-        "hotfix (forced past the metric gates: its validation AUROC 0.9000 is 0.0500 below production "
-        "version 1's 0.9500, more than the 0.0200 allowed (promotion_max_auroc_drop))"
+        "hotfix (forced past the metric gates: on the validation pairs both were validated on, its AUROC 0.9000 "
+        "is 0.0500 below production version 1's 0.9500, more than the 0.0200 allowed (promotion_max_auroc_drop))"
     )
     old = client.call(ModelRegistry, NAME, "show", 1)
     assert (old.stage, old.stage_history[-1].reason) == ("archived", "replaced in production by version 3")
@@ -375,7 +371,7 @@ def test_evaluate_defaults_to_its_own_split_and_refuses_its_training_rows(
         dataset_id=dataset_id,
         split_id="random-42",
         code_version="0.1.0",
-        training=TrainingConfig(epochs=3),
+        training=DrugBANTraining(epochs=3),
     )
     register_model_dir(client, NAME, BUNDLED_DIR, trained)
 
@@ -430,38 +426,3 @@ def test_state_survives_killing_the_host(client: GrainClient, tmp_path: Path) ->
 
     assert [client.call(ModelRegistry, NAME, "show", v) for v in (1, 2)] == before
     assert client.call(ModelRegistry, NAME, "rollback", idempotent=False).version == 1  # the history survived
-
-
-@pytest.mark.slow
-def test_bundled_model_is_registered_once(client: GrainClient, engine: Engine, tmp_path: Path) -> None:
-    assert register_bundled_models in _start_hooks
-    assert bundled_models_dir(client.settings) == REPO_ROOT / "models"
-    elsewhere = GrainClient(client.settings.with_overrides(bundled_models_dir=tmp_path / "none"))
-    assert register_bundled_models(elsewhere) == [
-        f"no bundled model at {tmp_path / 'none' / BUNDLED_MODEL}: the cluster starts without drugban-human"
-    ]
-    assert list_models(engine) == []
-
-    assert register_bundled_models(client) == ["registered the bundled model drugban-human v1 (production)"]
-    assert register_bundled_models(client) == []
-
-    (model,) = list_models(engine)
-    assert (model.name, model.versions, model.production) == (BUNDLED_MODEL, 1, 1)
-    detail = client.call(ModelRegistry, BUNDLED_MODEL, "show")
-    assert detail.lineage.source == "bundled:drugban-human" and detail.lineage.code_version == "0.1.0"
-    assert [(c.stage, c.reason) for c in detail.stage_history] == [
-        ("candidate", "registered from bundled:drugban-human"),
-        ("staging", "bundled model"),
-        ("production", "bundled model"),
-    ]
-
-
-@pytest.mark.slow
-def test_bundled_model_hook_finishes_an_interrupted_start(client: GrainClient) -> None:
-    manifest = Manifest.model_validate_json((BUNDLED_DIR / "manifest.json").read_text())
-    bundled = ModelLineage(source="bundled:drugban-human", code_version="0.1.0", training=manifest.training)
-    register_model_dir(client, BUNDLED_MODEL, BUNDLED_DIR, bundled)  # registered, never promoted
-
-    assert register_bundled_models(client) == ["registered the bundled model drugban-human v1 (production)"]
-    assert client.call(ModelRegistry, BUNDLED_MODEL, "summary").production == 1
-    assert register_bundled_models(client) == []

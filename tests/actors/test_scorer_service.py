@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from repurpose.actors.model_registry import ModelRegistry, register_bundled_models, register_model_dir
+from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.target_protein import TargetProtein
+from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import ChunkRequest, ChunkScores, CompoundProfile, PairToScore, ResolvedModel
 from repurpose.errors import InvalidInput, ModelNotFound
@@ -25,7 +26,7 @@ from repurpose.model_dir import load_model_dir
 from repurpose.scorer_service import ScorerClient, deploy_scorer, stop_scorer
 from repurpose.settings import Settings
 from repurpose.target_profiling import aprofile_compounds
-from repurpose.training import TrainingConfig
+from repurpose.training_config import DrugBANTraining
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,8 @@ VAL = pd.read_csv(ROOT / "data" / "human" / "random" / "val.csv")
 def scorer(client: GrainClient, settings: Settings, tiny_model_dir: Path) -> Iterator[ScorerClient]:
     """The bundled model (drugban-human v1) and a second version (v2, the tiny model), and a
     scorer application of this test's own."""
-    assert register_bundled_models(client)
-    lineage = ModelLineage(source="test", code_version="test", training=TrainingConfig())
+    assert register_bundled_models(client, names=[BUNDLED_MODEL])
+    lineage = ModelLineage(source="test", code_version="test", training=DrugBANTraining())
     register_model_dir(client, "drugban-human", tiny_model_dir, lineage)
     scorer_settings = settings.with_overrides(scorer_app=f"scorer-{uuid.uuid4().hex[:8]}", scorer_batch_wait_ms=50)
     deploy_scorer(scorer_settings)

@@ -15,17 +15,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import ray
+from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine
 
 from repurpose.actors.compound_library import LibraryNotFound, compounds_path, register_library
 from repurpose.actors.dataset_version import register_dataset
-from repurpose.actors.model_registry import (
-    BUNDLED_MODEL,
-    ModelRegistry,
-    bundled_models_dir,
-    publish_model_dir,
-    register_bundled_models,
-)
+from repurpose.actors.model_registry import ModelRegistry, publish_model_dir, register_model_dir
 from repurpose.actors.screening_job import (
     ScreeningJob,
     ScreenNotFound,
@@ -39,18 +34,24 @@ from repurpose.actors.screening_job import (
 from repurpose.actors.target_protein import TargetProtein
 from repurpose.actors.training_run import TrainingRun, start_run
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.scoring import ChunkRequest
-from repurpose.contracts.screening import SCREEN_ID_PATTERN, ScreenDetail, ScreenRequest, ScreenResults
+from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
+from repurpose.bundled_paths import bundled_models_dir
+from repurpose.contracts.models import ModelLineage
+from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
+from repurpose.contracts.screening import SCREEN_ID_PATTERN, ScreenDetail, ScreenRequest, ScreenResultRow, ScreenResults
 from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
 from repurpose.contracts.training_runs import RunRequest
 from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
 from repurpose.grains import GrainClient
 from repurpose.model_dir import load_model_dir
+from repurpose.pairs import pairs_from_columns
 from repurpose.scorer_client import ScorerClient
 from repurpose.scorer_service import deploy_scorer, stop_scorer
 from repurpose.scoring_core import ScoringCore
 from repurpose.screening_worker import RUNNER_NAME, chunk_path, featurise_chunk, results_path
 from repurpose.settings import Settings
+from repurpose.target_profiling import aprofile_compounds
+from repurpose.training_config import EnsembleTraining, KnnTraining, XGBTraining
 from tests.actors.support import kill_host
 from tests.helpers import NAMESPACE, REPO_ROOT, SAMPLE_TRAIN
 
@@ -108,7 +109,7 @@ def library_targets(count: int = 2) -> dict[str, str]:
 
 def prepare(client: GrainClient, compounds: int = COMPOUNDS) -> tuple[str, dict[str, str]]:
     """The bundled model in production, two registered targets and a library; (library id, targets)."""
-    register_bundled_models(client)
+    register_bundled_models(client, names=[BUNDLED_MODEL])
     targets = library_targets()
     for target_id, sequence in targets.items():
         client.call(TargetProtein, target_id, "register", sequence, idempotent=False)
@@ -259,7 +260,7 @@ def test_featurised_chunks_travel_through_serve_and_score_exactly(
 ) -> None:
     """A ChunkRequest with graphs pickles through Serve; its scores are the SMILES path's, failures
     are left to the caller, and the screening runner's process has no PyTorch."""
-    register_bundled_models(client)
+    register_bundled_models(client, names=[BUNDLED_MODEL])
     _, *rows = LIBRARY_FILE.read_text().splitlines()
     smiles = [row.split(",")[1] for row in rows[:50]] + ["XYZ", "C1CC"]
     sequence = next(iter(library_targets().values()))
@@ -429,3 +430,107 @@ def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
     assert {str(r["compound_id"]) for r in ranked[: len(binders)]} == {f"BINDER-{i}" for i in range(len(binders))}
     assert all(r["score"] == 1.0 for r in ranked[: len(binders)])  # a known binder is its own nearest binder
     assert all(0.0 <= float(r["score"]) < 1.0 for r in ranked[len(binders) :])  # type: ignore[arg-type]
+    # evidence on every kept hit: its nearest training binder (one of its own, Tanimoto 1), the domain
+    hits, known = done.best[0].hits, min(5, len(binders))
+    assert len(hits) == 5 and all(h.nearest_binder_tanimoto == 1.0 and h.in_domain for h in hits[:known])
+    assert all(h.nearest_binder_smiles in binders.smiles and h.in_domain is not None for h in hits)
+    assert all(h.drug_like is not None and h.max_training_tanimoto is not None for h in hits)
+    assert [r["nearest_binder_tanimoto"] for r in ranked[:5]] == [h.nearest_binder_tanimoto for h in hits]
+    assert all(r["drug_like"] is not None for r in ranked)  # and the drug-like flag on every score
+    from_state: ScreenResults = client.call(ScreeningJob, job.job_id, "results")
+    assert [r.model_dump(exclude={"target_id"}) for r in from_state.rows] == [h.model_dump() for h in hits]
+
+
+def test_a_screen_keeps_only_drug_like_hits_when_asked(
+    client: GrainClient, artifacts: ArtifactStore, scorer: Scorer, knn_model_dir: Path
+) -> None:
+    """Ethanol and a salt are flagged hits of a plain screen and no hits of a drug-like-only one;
+    every score stays in the results either way."""
+    manifest = load_model_dir(knn_model_dir).manifest
+    lineage = ModelLineage(source="test", code_version=manifest.repurpose_version, training=manifest.training)
+    version = register_model_dir(client, "knn-drug-like", knn_model_dir, lineage)
+    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), knn_model_dir) == version.artifact_path
+    model = load_model_dir(knn_model_dir)
+    assert model.knn is not None
+    protein = max(model.knn.binders.items(), key=lambda item: len(item[1]))[0]
+    client.call(TargetProtein, "DL-TARGET", "register", protein, idempotent=False)
+    library = register_library(
+        client, library_csv(40, (("ETHANOL", "CCO"), ("SALT", "[Na+].[Cl-]"))), filename="dl.csv"
+    )
+    hits: dict[bool, dict[str, ScreenResultRow]] = {}
+    for only in (False, True):
+        request = ScreenRequest(
+            library_id=library.library_id,
+            targets=["DL-TARGET"],
+            model=f"knn-drug-like@{version.version}",
+            top=50,
+            drug_like_only=only,
+        )
+        job = submit_screen(client, request)
+        wait_for(client, job.job_id, lambda d: d.status == "succeeded", "succeeded")
+        rows = client.call(ScreeningJob, job.job_id, "results").rows
+        assert [r.rank for r in rows] == list(range(1, len(rows) + 1))
+        hits[only] = {r.compound_id: r for r in rows}
+        assert len(read_results(artifacts, job.job_id)["DL-TARGET"]) == 42  # every score either way
+    assert (hits[False]["ETHANOL"].drug_like, hits[False]["ETHANOL"].drug_like_issue) == (False, "3 heavy atoms")
+    assert (hits[False]["SALT"].drug_like, hits[False]["SALT"].drug_like_issue) == (False, "no carbon (inorganic)")
+    assert set(hits[True]) == set(hits[False]) - {"ETHANOL", "SALT"} and all(r.drug_like for r in hits[True].values())
+
+
+def test_an_ensemble_run_is_screened_and_profiled_by_its_members(
+    client: GrainClient, settings: Settings, artifacts: ArtifactStore, scorer: Scorer, engine: Engine, tmp_path: Path
+) -> None:
+    """Train an ensemble (knn + xgb) on the cluster, publish it with its members, screen and
+    profile with it through the scorer: the same probabilities as the model directory's."""
+    dataset_id = register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv", name="sample").dataset_id
+    started = start_run(client, RunRequest(dataset_id=dataset_id, model_type="ensemble"))
+    deadline = time.monotonic() + WAIT_SECONDS
+    run = started
+    while run.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = client.call(TrainingRun, started.run_id, "show")
+    assert run.status == "succeeded" and run.model is not None, run.error
+    version = client.call(ModelRegistry, run.model.name, "show", run.model.version)
+    assert (version.name, version.model_type) == ("ensemble-sample", "ensemble")
+    assert version.lineage.training == EnsembleTraining(members=(KnnTraining(), XGBTraining()))  # its own settings
+    assert run.mlflow_run_id is not None
+    params = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_run(run.mlflow_run_id).data.params
+    assert (params["members"], params["xgb.n_estimators"], params["xgb.seed"]) == ("knn,xgb", "2000", "42")
+    assert not any("epochs" in key or key == "lr" for key in params)
+    # published with its members' directories; the scorer reads its own store: publish it there too
+    local = tmp_path / "ensemble"
+    for path in artifacts.list(version.artifact_path):
+        artifacts.get_file(path, local / path.removeprefix(f"{version.artifact_path}/"))
+    assert (local / "members" / "xgb" / "model.json").is_file()
+    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), local) == version.artifact_path
+
+    model = load_model_dir(local)
+    knn = model.members[0].knn
+    assert knn is not None
+    protein, binders = max(knn.binders.items(), key=lambda item: len(item[1]))
+    client.call(TargetProtein, "ENS-TARGET", "register", protein, idempotent=False)
+    rows = [f"BINDER-{i},{s},test" for i, s in enumerate(binders.smiles)]
+    library = register_library(
+        client, library_csv(40, (("BAD-RING", "C1CC"),)) + "\n".join(rows).encode() + b"\n", filename="ens.csv"
+    )
+    request = ScreenRequest(library_id=library.library_id, targets=["ENS-TARGET"], model="ensemble-sample@1", top=5)
+    done = wait_for(client, submit_screen(client, request).job_id, lambda d: d.status == "succeeded", "succeeded")
+
+    assert [f.compound_id for f in done.failures] == ["BAD-RING"]  # once, though two members refused it
+    ranked = read_results(artifacts, done.job_id)["ENS-TARGET"]
+    assert len(ranked) == 40 + len(binders)
+    smiles = [str(r["smiles"]) for r in ranked]
+    expected = model.predict(pairs_from_columns(smiles, [protein] * len(smiles), source="results"))
+    assert [float(r["score"]) for r in ranked] == pytest.approx(expected.tolist(), abs=1e-9)  # type: ignore[arg-type]
+
+    scorer_client = ScorerClient(settings, client)
+
+    async def profile() -> list[CompoundProfile]:
+        resolved = await scorer_client.resolve("ensemble-sample@1")
+        assert resolved.members == ["knn", "xgb"] and not resolved.reads_graphs
+        return await aprofile_compounds(scorer_client, engine, [binders.smiles[0]], resolved, top=5)
+
+    (profiled,) = asyncio.run(profile())
+    (hit,) = [h for h in profiled.hits if h.target_id == "ENS-TARGET"]
+    alone = model.predict(pairs_from_columns([profiled.smiles], [protein], source="profile"))[0]
+    assert hit.probability == pytest.approx(alone, abs=1e-9)

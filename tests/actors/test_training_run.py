@@ -232,7 +232,12 @@ def test_run_requests_are_checked_field_by_field() -> None:
         ({"model_type": "rf", "num_gpus": 1}, "num_gpus", "rf models do not use num_gpus"),
         ({"model_type": "knn", "batch_size": 32}, "batch_size", "knn models do not use batch_size"),
         ({"model_type": "knn", "num_gpus": 1}, "num_gpus", "knn models do not use num_gpus"),
-        ({"model_type": "svm"}, "model_type", "'drugban', 'rf', 'xgb' or 'knn'"),
+        ({"model_type": "knn", "seed": 3}, "seed", "knn models do not use seed"),
+        ({"model_type": "svm"}, "model_type", "'drugban', 'rf', 'xgb', 'knn' or 'ensemble'"),
+        ({"model_type": "rf", "members": ["knn", "xgb"]}, "members", "rf models have no members"),
+        ({"model_type": "ensemble", "members": ["knn"]}, "members", "two or more different member types"),
+        ({"model_type": "ensemble", "epochs": 3}, "epochs", "ensemble models without a drugban member do not use"),
+        ({"model_type": "ensemble", "num_gpus": 1}, "num_gpus", "without a drugban member do not use num_gpus"),
         ({"epoch": 5}, "epoch", "Extra inputs are not permitted"),
     ]
     for fields, field, message in cases:
@@ -240,6 +245,9 @@ def test_run_requests_are_checked_field_by_field() -> None:
             RunRequest.model_validate_json(json.dumps({"dataset_id": dataset, **fields}))
         first = refused.value.errors()[0]
         assert first["loc"] == (field,) and message in first["msg"], (fields, first)
+    with pytest.raises(ValidationError) as refused:
+        RunRequest.model_validate({"dataset_id": dataset, "model_type": "ensemble", "members": ["knn", "svm"]})
+    assert refused.value.errors()[0]["loc"] == ("members", 1)  # the CLI names --members
     rf = RunRequest.model_validate_json(json.dumps({"dataset_id": dataset, "model_type": "rf", "seed": 2**32 - 1}))
     assert RunRequest.model_validate_json(rf.model_dump_json()) == rf  # a baseline's echoed request reads back
 
@@ -264,6 +272,28 @@ def test_a_run_stored_before_the_checks_stays_readable() -> None:
     assert (detail.request.model_type, detail.request.epochs) == ("rf", 5)
     with pytest.raises(ValidationError, match="rf models do not use epochs"):
         RunRequest.model_validate(rf)  # a new request is still checked
+
+
+def test_a_run_records_only_its_types_settings() -> None:
+    old_defaults = {"epochs": 100, "batch_size": 64, "lr": 5e-5, "seed": 42, "num_gpus": 0}  # once in every request
+    rf = RunRequest.model_validate({"dataset_id": "a" * 64, "model_type": "rf", **old_defaults})
+    knn = RunRequest.model_validate({"dataset_id": "a" * 64, "model_type": "knn", **old_defaults})
+    assert (rf.epochs, rf.batch_size, rf.lr, rf.seed) == (None, None, None, 42)
+    assert (knn.epochs, knn.seed) == (None, None)
+    assert rf.training_config().model_dump() == {
+        "model_type": "rf",
+        "seed": 42,
+        "n_estimators": 500,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt",
+    }
+    assert RunRequest(dataset_id="a" * 64).drugban_epochs() == 100 and rf.drugban_epochs() is None
+    ensemble = RunRequest.model_validate_json(
+        json.dumps({"dataset_id": "a" * 64, "model_type": "ensemble", "members": ["drugban", "knn"], "epochs": 2})
+    )
+    config = ensemble.training_config()
+    assert config.model_type == "ensemble" and config.params()["drugban.epochs"] == 2
+    assert ensemble.drugban_epochs() == 2
 
 
 def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engine: object) -> None:
@@ -293,5 +323,9 @@ def test_signature_covers_what_decides_the_weights() -> None:
     assert run_signature(base) != run_signature(base.model_copy(update={"split_id": "cold-drug-1"}))
     assert run_signature(base) != run_signature(base, code="0.1.0+000000000000")
     rf = base.model_copy(update={"model_type": "rf"})
-    assert run_signature(rf) == run_signature(rf.model_copy(update={"epochs": 5}))  # a forest has no epochs
+    assert run_signature(rf) == run_signature(RunRequest(dataset_id="a" * 64, model_type="rf", seed=42))  # default
+    assert run_signature(rf) != run_signature(RunRequest(dataset_id="a" * 64, model_type="rf", seed=3))
+    ensemble = RunRequest(dataset_id="a" * 64, model_type="ensemble")
+    assert run_signature(ensemble) == run_signature(ensemble.model_copy(update={"members": ["knn", "xgb"]}))
+    assert run_signature(ensemble) != run_signature(ensemble.model_copy(update={"members": ["knn", "rf"]}))
     assert default_model_name("drugban", "Human random / train") == "drugban-human-random-train"

@@ -14,7 +14,7 @@ from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from tests.actors.test_model_registry import BUNDLED_DIR, lineage, model_variant
 from tests.cli.test_datasets_cli import error_line
-from tests.helpers import SAMPLE_VAL
+from tests.helpers import SAMPLE_VAL, sample_decoys_csv, sample_heldout_csv
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +92,65 @@ def test_models_evaluate(runner: CliRunner, cluster_home: Path, settings: Settin
 
     shown = json.loads(runner.invoke(app, ["models", "show", NAME, "--version", "1", "--json", *home]).stdout)
     assert [(e["split_id"], e["part"]) for e in shown["evaluations"]] == [(None, "all"), ("random-1", "test")]
+
+
+def test_models_evaluate_retrieval_show_and_card(
+    runner: CliRunner, cluster_home: Path, settings: Settings, knn_model_dir: Path, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    register_model_dir(GrainClient(settings), NAME, knn_model_dir, lineage())
+    heldout = tmp_path / "heldout-small.csv"
+    heldout.write_bytes(sample_heldout_csv())
+    decoys = tmp_path / "sample-decoys.csv"
+    decoys.write_bytes(sample_decoys_csv())
+    retrieval = ["models", "evaluate", NAME, "1", "--retrieval", str(heldout)]
+
+    text = runner.invoke(app, [*retrieval, "--decoys", str(decoys), *home])
+
+    assert text.exit_code == 0, text.stderr
+    out = text.stdout
+    assert "registered library" in out  # the decoy file, as `screen --library FILE` does
+    assert "dti-cli v1 on heldout-small.csv: 7 held-out actives of 2 targets ranked among 241 decoys" in out
+    for label in ("target", "EF 1 %", "EF 5 %", "BEDROC", "T1", "T2", "mean", "novel chemotypes, mean"):
+        assert label in out, label
+    as_json = runner.invoke(app, [*retrieval, "--decoys", "sample-decoys", "--json", *home])  # the library's name
+    assert as_json.exit_code == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert (result["heldout"], result["actives"], result["novel_actives"]) == ("heldout-small.csv", 7, 2)
+    assert [t["target"] for t in result["summary"]["targets"]] == ["T1", "T2"]
+    mean_line = next(line for line in out.splitlines() if "│ mean " in line)
+    assert (
+        f"{result['summary']['mean_bedroc']:.3f}" in mean_line and f"{result['summary']['mean_auroc']:.3f}" in mean_line
+    )
+
+    shown = runner.invoke(app, ["models", "show", NAME, *home])
+    assert shown.exit_code == 0, shown.stderr
+    assert "retrieval (means over targets)" in shown.stdout and "heldout-small.csv" in shown.stdout
+    assert f"{result['summary']['mean_bedroc']:.3f}" in shown.stdout
+    detail = json.loads(runner.invoke(app, ["models", "show", NAME, "--json", *home]).stdout)
+    assert detail["retrieval"] == [result]
+
+    card = runner.invoke(app, ["models", "card", NAME, *home])
+    assert card.exit_code == 0, card.stderr
+    assert card.stdout.startswith("# Model card: knn-sample")
+    assert "## Retrieval" in card.stdout and "### heldout-small.csv among 241 decoys" in card.stdout
+    assert json.loads(runner.invoke(app, ["models", "card", NAME, "--json", *home]).stdout)["card"] == card.stdout
+
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("SMILES,Protein,Y\nCCO,MKV,1\n")
+    cases = [
+        ([*retrieval[:4], "--retrieval", str(tmp_path / "none.csv")], "none.csv: no such file"),
+        ([*retrieval[:4], "--retrieval", str(bad)], "pairs.csv: missing column(s) target_id, protein, compound_id"),
+        ([*retrieval, "--dataset", "x"], "give --dataset (pair metrics) or --retrieval FILE"),
+        (retrieval[:4], "give --dataset (pair metrics) or --retrieval FILE"),
+        ([*retrieval, "--split", "random-42"], "--split, --part and --allow-overlap go with --dataset"),
+        ([*retrieval, "--decoys", "no-such-library"], "no compound library matches 'no-such-library'"),
+        ([*retrieval[:4], "--dataset", "x", "--decoys", str(decoys)], "--decoys goes with --retrieval FILE"),
+    ]
+    for args, message in cases:
+        result_ = runner.invoke(app, [*args, *home])
+        assert result_.exit_code == 2, (args, result_.stdout, result_.stderr)
+        assert message in error_line(result_.stderr), args
 
 
 def test_models_bad_input_exits_2_with_one_line(

@@ -36,6 +36,8 @@ def test_train_on_the_cluster_then_list_show_and_dedup(runner: CliRunner, cluste
     shown = runner.invoke(app, ["runs", "show", run_id[:8], *home])
     assert shown.exit_code == 0, shown.stderr
     assert f"run       {run_id}" in shown.stdout and "status    succeeded (attempts 1)" in shown.stdout
+    settings = next(line for line in shown.stdout.splitlines() if line.startswith("settings"))
+    assert "500 trees" in settings and "seed 3" in settings and "epochs" not in settings  # its own parameters
 
     cancelled = runner.invoke(app, ["runs", "cancel", run_id[:8], *home])
     assert cancelled.exit_code == 2
@@ -56,6 +58,10 @@ def test_train_bad_input_exits_2_with_one_line(runner: CliRunner, cluster_home: 
         (["train", "--dataset", "sample", "--seed", str(2**70)], "--seed: Input should be less than or equal to"),
         (["train", "--dataset", "sample", "--model-type", "rf", "--epochs", "5"], "--epochs: rf models do not use"),
         (["train", "--dataset", "sample", "--model-type", "xgb", "--gpus", "1"], "--gpus: xgb models do not use"),
+        (["train", "--dataset", "sample", "--model-type", "knn", "--seed", "3"], "--seed: knn models do not use seed"),
+        (["train", "--dataset", "sample", "--members", "knn,xgb"], "--members: drugban models have no members"),
+        (["train", "--dataset", "sample", "--model-type", "ensemble", "--members", "knn"], "--members: an ensemble"),
+        (["train", "--dataset", "sample", "--model-type", "ensemble", "--lr", "0.1"], "--lr: ensemble models without"),
         (["train", "--dataset", "sample", "--out", "x"], "--dataset trains on the cluster"),
         (["train", "--epochs", "2"], "give --dataset ID (train on the cluster), or --train FILE"),
         (["runs", "show", "abc"], "'abc' is not a run id"),

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from repurpose.actors.model_registry import register_bundled_models
+from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.cli import app
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
@@ -34,7 +34,7 @@ def settings(settings: Settings, scorer: Scorer) -> Settings:
 
 def setup_cluster(runner: CliRunner, home: list[str], settings: Settings, tmp_path: Path) -> tuple[Path, list[str]]:
     """The bundled model, two targets (through the CLI) and a library file; (file, target ids)."""
-    register_bundled_models(GrainClient(settings))
+    register_bundled_models(GrainClient(settings), names=[BUNDLED_MODEL])
     targets = library_targets()
     for target_id, sequence in targets.items():
         added = runner.invoke(app, ["targets", "add", target_id, "--sequence", sequence, *home])
@@ -62,14 +62,18 @@ def test_screen_a_file_then_show_results_list_and_cancel(
     assert "skipped   2 compound(s) that could not be featurised:" in out
     assert "BAD-RING: invalid SMILES 'C1CC': unclosed ring" in out
     assert f"best hits for {t1}" in out and f"best hits for {t2}" in out
+    assert "drug-like" in out and "nearest binder" in out and "domain" in out  # the evidence columns
     job_id = out.split("screen ", 1)[1].split(" ", 1)[0]
     assert job_id.startswith("scr-") and len(job_id) == 16
 
     # A registered library by name; --json prints the final detail only.
-    again = runner.invoke(app, ["screen", "--library", "sample", "--target", t1, "--chunk-size", "7", "--json", *home])
+    again = runner.invoke(
+        app, ["screen", "--library", "sample", "--target", t1, "--chunk-size", "7", "--drug-like", "--json", *home]
+    )
     assert again.exit_code == 0, again.stderr
     detail = json.loads(again.stdout)
     assert (detail["status"], detail["targets"], detail["chunk_size"]) == ("succeeded", [t1], 7)
+    assert detail["request"]["drug_like_only"] and all(h["drug_like"] for h in detail["best"][0]["hits"])
     assert detail["progress"]["chunks_done"] == 9 and detail["failures_total"] == 2
     second_id = detail["job_id"]
 
@@ -90,6 +94,7 @@ def test_screen_a_file_then_show_results_list_and_cancel(
     assert [(r["target_id"], r["rank"]) for r in rows] == [(t, str(k)) for t in (t1, t2) for k in range(1, 6)]
     scores = [float(r["score"]) for r in rows[:5]]
     assert scores == sorted(scores, reverse=True)
+    assert all(r["drug_like"] in ("True", "False") and r["in_domain"] in ("True", "False") for r in rows)
 
     out_file = tmp_path / "deep.json"
     deep = runner.invoke(
@@ -198,6 +203,10 @@ def test_profile_and_explain_take_a_library_compound_id(
     smiles_row, id_row = json.loads(by_id.stdout)
     assert (smiles_row["compound_id"], smiles_row["smiles"]) == (None, "CCO")
     assert (id_row["compound_id"], id_row["smiles"], id_row["model"]) == ("DB00317", gefitinib, "drugban-human@1")
+    assert {h["drug_like_issue"] for h in smiles_row["hits"]} == {"3 heavy atoms"}  # ethanol: flagged on every row
+    assert all(h["drug_like"] and h["in_domain"] for h in id_row["hits"])  # gefitinib is in Human's training data
+    table = runner.invoke(app, ["profile", "--compound", "DB00317", "--top", "2", *home])
+    assert table.exit_code == 0 and "drug-like: yes; in the model's domain" in table.stdout, table.stderr
     text = runner.invoke(app, ["explain", "--compound", "DB00317", "--target", t1, "--top", "2", *home])
     assert text.exit_code == 0, text.stderr
     assert f"{t1} × DB00317 ({gefitinib}): probability" in text.stdout

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from ray import serve
 
-from repurpose.actors.model_registry import register_bundled_models
+from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.gateway import create_key, deploy_gateway, stop_gateway
 from repurpose.grains import GrainClient
 from repurpose.scorer_service import deploy_scorer, stop_scorer
@@ -94,7 +94,7 @@ def gateway_settings(ray_cluster: None, serve_http_port: int, tmp_path_factory: 
 def gateway(gateway_settings: Settings) -> Iterator[Gateway]:
     settings = gateway_settings
     grains = GrainClient(settings)
-    assert register_bundled_models(grains)  # drugban-human v1, in production
+    assert register_bundled_models(grains, names=[BUNDLED_MODEL])  # drugban-human v1, in production
     deploy_scorer(settings)
     deploy_gateway(settings, route_prefix="/")
     url = f"http://127.0.0.1:{settings.gateway_port}"

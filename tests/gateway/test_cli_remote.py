@@ -11,10 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
+from repurpose.actors.model_registry import register_model_dir
 from repurpose.cli import app
+from repurpose.contracts.screening import RESULT_COLUMNS
+from tests.actors.test_model_registry import lineage
 from tests.cli.test_datasets_cli import error_line
 from tests.gateway.conftest import Gateway
-from tests.helpers import SAMPLE_TRAIN, random_protein
+from tests.helpers import SAMPLE_TRAIN, random_protein, sample_heldout_csv
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +85,7 @@ def test_scoring_and_a_screen_through_the_gateway(remote: Callable[..., Result],
     job = screened["job_id"]
     assert f"screen    {job}" in ok(remote("screens", "show", job))
     rows = ok(remote("screens", "results", job, "--format", "csv")).splitlines()
-    assert rows[0] == "target_id,rank,compound_id,smiles,score" and len(rows) == 3
+    assert rows[0] == ",".join(RESULT_COLUMNS) and len(rows) == 3
     every = tmp_path / "every.parquet"
     wrote = ok(remote("screens", "results", job, "--all", "--format", "parquet", "--out", str(every)))
     assert f"wrote every score (2 row(s), parquet) to {every}" in wrote
@@ -131,3 +134,25 @@ def test_refusals_are_one_line_and_exit_2(remote: Callable[..., Result], gateway
     assert nowhere.exit_code == 2 and "cannot reach the gateway at http://127.0.0.1:9" in error_line(nowhere.stderr)
     both = runner.invoke(app, ["models", "list", "--url", gateway.url, "--home", "/tmp/somewhere"])
     assert both.exit_code == 2 and "give one of them" in error_line(both.stderr)
+
+
+def test_retrieval_evaluation_through_the_gateway(
+    remote: Callable[..., Result], gateway: Gateway, knn_model_dir: Path, tmp_path: Path
+) -> None:
+    register_model_dir(gateway.grains, "remote-knn", knn_model_dir, lineage())
+    heldout = tmp_path / "remote-heldout.csv"
+    heldout.write_bytes(sample_heldout_csv())
+
+    out = ok(remote("models", "evaluate", "remote-knn", "1", "--retrieval", str(heldout)))  # the default decoys
+
+    assert "remote-knn v1 on remote-heldout.csv: 7 held-out actives of 2 targets ranked among" in out
+    assert "decoys (DrugBank compounds of compounds.csv)" in out and "novel chemotypes, mean" in out
+    assert "retrieval (means over targets)" in ok(remote("models", "show", "remote-knn"))
+    card = ok(remote("models", "card", "remote-knn", "--version", "1"))
+    assert "## Retrieval" in card and "### remote-heldout.csv among" in card
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("target_id,protein,compound_id\nT1,MKV,C1\n")
+    refused = remote("models", "evaluate", "remote-knn", "1", "--retrieval", str(bad))
+    assert refused.exit_code == 2
+    assert "bad.csv: missing column(s) smiles" in error_line(refused.stderr)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.cli import app
 from repurpose.contracts.models import ModelLineage
-from repurpose.training import TrainingConfig
+from repurpose.training_config import DrugBANTraining
 from tests.cli.test_datasets_cli import error_line
 from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
 from tests.helpers import REPO_ROOT, random_protein
@@ -32,7 +32,7 @@ COMPOUND = "TEST-GEFITINIB-1"  # an id no other test's library holds
 @pytest.fixture(scope="module")
 def other_default(gateway: Gateway) -> Iterator[str]:
     """A gateway on the package's cluster whose default model is OTHER, in production there."""
-    lineage = ModelLineage(source="test:default", code_version="0.1.0", training=TrainingConfig(epochs=3))
+    lineage = ModelLineage(source="test:default", code_version="0.1.0", training=DrugBANTraining(epochs=3))
     detail = register_model_dir(gateway.grains, OTHER, REPO_ROOT / "models" / "drugban-human", lineage)
     for stage in ("staging", "production"):
         gateway.grains.call(ModelRegistry, OTHER, "promote", detail.version, stage)

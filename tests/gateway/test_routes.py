@@ -6,6 +6,7 @@ import csv
 import io
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +14,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from repurpose.actors.model_registry import register_model_dir
+from tests.actors.test_model_registry import lineage
 from tests.gateway.conftest import Gateway
-from tests.helpers import REPO_ROOT, SAMPLE_TRAIN, SAMPLE_VAL
+from tests.helpers import REPO_ROOT, SAMPLE_TRAIN, SAMPLE_VAL, sample_decoys_csv, sample_heldout_csv
 
 pytestmark = pytest.mark.slow
 
@@ -191,6 +194,10 @@ def test_explain_and_profile(http: httpx.Client) -> None:
     assert profile["targets"] >= 1 and 1 <= len(profile["hits"]) <= 3
     probabilities = [h["probability"] for h in profile["hits"]]
     assert probabilities == sorted(probabilities, reverse=True)
+    # every row's evidence: the target's nearest training binder, the domain, drug-likeness
+    assert all(h["drug_like"] is True and h["drug_like_issue"] is None for h in profile["hits"])
+    assert all(isinstance(h["in_domain"], bool) and 0 <= h["max_training_tanimoto"] <= 1 for h in profile["hits"])
+    assert all("nearest_binder_smiles" in h and "nearest_binder_tanimoto" in h for h in profile["hits"])
 
 
 def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
@@ -233,6 +240,7 @@ def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
 
     results = http.get(f"/v1/screens/{job_id}/results", params={"top": 3}).json()
     assert results["complete"] and len(results["rows"]) == 6
+    assert all(isinstance(r["drug_like"], bool) and isinstance(r["in_domain"], bool) for r in results["rows"])
     as_csv = http.get(f"/v1/screens/{job_id}/results", params={"top": 3, "format": "csv", "target": "ABL1"})
     assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
@@ -251,6 +259,8 @@ def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
     assert as_parquet.status_code == 200 and as_parquet.headers["content-type"] == "application/vnd.apache.parquet"
     abl1 = pq.read_table(io.BytesIO(as_parquet.content))
     assert abl1.column("score").to_pylist() == [float(r["score"]) for r in every_rows[60:]]
+    assert abl1.column("drug_like").null_count == 0 and abl1.column("in_domain").slice(0, 5).null_count == 0
+    assert every_rows[0]["max_training_tanimoto"] != "" and every_rows[-1]["drug_like"] in ("True", "False")
     pages, offset = [], 0
     while offset is not None:
         page = http.get(f"/v1/screens/{job_id}/results", params={"all": "true", "limit": 50, "offset": offset}).json()
@@ -297,3 +307,36 @@ def test_operations_health_readiness_and_metrics(http: httpx.Client, gateway: Ga
         "repurpose_scorer_predict_batch_size_bucket",
     ):
         assert name in text, name
+
+
+def test_retrieval_evaluation_and_the_model_card(http: httpx.Client, gateway: Gateway, knn_model_dir: Path) -> None:
+    register_model_dir(gateway.grains, "gw-knn", knn_model_dir, lineage())
+    library = upload(http, "/v1/libraries", "gw-decoys.csv", sample_decoys_csv(prefix="GW"))
+    assert library.status_code in (200, 201), library.text
+    path = "/v1/models/gw-knn/versions/latest/retrieval"
+
+    response = http.post(path, files={"file": ("gw-heldout.csv", sample_heldout_csv())}, data={"decoys": "gw-decoys"})
+
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["heldout"], result["actives"], result["decoy_count"]) == ("gw-heldout.csv", 7, 241)
+    assert [t["target"] for t in result["summary"]["targets"]] == ["T1", "T2"] and result["novel"] is not None
+    assert result["decoys"].startswith("library gw-decoys (")
+    assert http.get("/v1/models/gw-knn/versions/1").json()["retrieval"] == [result]
+
+    card = http.get("/v1/models/gw-knn/versions/1/card")
+    assert card.status_code == 200 and card.headers["content-type"].startswith("text/markdown")
+    assert card.text.startswith("# Model card: knn-sample")
+    assert "## Retrieval" in card.text and "### gw-heldout.csv among 241 decoys" in card.text
+
+    bad = http.post(path, files={"file": ("bad.csv", b"SMILES,Protein,Y\nCCO,MKV,1\n")})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["field"] == "file" and "bad.csv: missing column(s) target_id" in bad.json()["message"]
+    unknown = http.post(path, files={"file": ("h.csv", sample_heldout_csv())}, data={"decoys": "no-such-library"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "library_not_found", unknown.text
+    assert http.post("/v1/models/gw-knn/versions/9/retrieval", files={"file": ("h.csv", b"x")}).status_code == 404
+    with gateway.client("reader") as reader:
+        refused = reader.post(path, files={"file": ("h.csv", sample_heldout_csv())})
+        assert refused.status_code == 403, refused.text
+        assert reader.get("/v1/models/gw-knn/versions/1/card").status_code == 200
+    assert http.get("/v1/models/gw-knn/versions/1").json()["retrieval"] == [result]  # refusals recorded nothing

@@ -12,9 +12,10 @@ Left out, and why:
 - ``positive_data_acceptance`` (schema-valid input must be accepted): JSON Schema cannot say that
   a string is a valid SMILES, that an id is registered or that a target's sequence matches the
   stored one, so schema-valid requests rightly get 422, 404 and 409 here;
-- ``negative_data_rejection`` on the two multipart uploads (POST /v1/datasets, /v1/libraries)
-  only: every form part is bytes on the wire, so its "wrong type" mutations (an object for the
-  file, an array for the name) arrive as a valid file and a valid name.
+- ``negative_data_rejection`` on the three multipart uploads (POST /v1/datasets, /v1/libraries,
+  /v1/models/{name}/versions/{version}/retrieval) only: every form part is bytes on the wire, so
+  its "wrong type" mutations (an object for the file, an array for the name) arrive as a valid
+  file and a valid name.
 
 No operation is excluded.
 
@@ -32,9 +33,9 @@ from pathlib import Path
 
 import pytest
 
-from repurpose.actors.model_registry import register_bundled_models
 from repurpose.actors.screening_job import ScreeningJob, list_screens
 from repurpose.actors.training_run import TrainingRun, list_runs
+from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.gateway import create_key
 from repurpose.grains import GrainClient
 from repurpose.store import make_engine, upgrade
@@ -51,7 +52,7 @@ CONFIG = """
 positive_data_acceptance.enabled = false
 
 [[operations]]
-include-path = ["/v1/datasets", "/v1/libraries"]
+include-path = ["/v1/datasets", "/v1/libraries", "/v1/models/{name}/versions/{version}/retrieval"]
 include-method = "POST"
 checks.negative_data_rejection.enabled = false
 """
@@ -66,7 +67,7 @@ def fuzz_gateway(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> 
     upgrade(settings.database_url)
     grains = GrainClient(settings)
     try:
-        assert register_bundled_models(grains)
+        assert register_bundled_models(grains, names=[BUNDLED_MODEL])
         key = create_key(grains, "admin", name="schemathesis").key
         for url in deploy_variant(settings, "/fuzz"):
             yield Gateway(url=url, settings=settings, grains=grains, keys={"admin": key})

@@ -5,7 +5,8 @@ is what makes "versions 1, 2, 3… without gaps" and "one production version per
 without any locking: calls to a grain take turns.
 
 A version is a *published* model directory: ``publish_model_dir`` copies a local directory's
-files (not its subfolders, e.g. ``checkpoints/``) to ``model-dirs/<sha256 of the files>/`` in
+files (not its subfolders, e.g. ``checkpoints/``, but an ensemble's member directories) to
+``model-dirs/<sha256 of the files>/`` in
 the artifact store, ``manifest.json`` last (it marks the copy complete). The same files always
 land on the same path, so publishing again changes nothing and ``add_version`` recognises a
 directory it has seen (it answers with the version it has). Weights are loaded lazily, only
@@ -22,19 +23,20 @@ Stages and their gates (``promote``; ``PromotionRefused`` names the rule that re
     production → archived                   only when another version is promoted to
                                             production, or by ``rollback``
 
-Reaching production also takes metric gates on the validation AUROC of the version's manifest:
-at least ``settings.promotion_min_auroc``, and at most ``settings.promotion_max_auroc_drop``
-below the version in production. ``force=True`` skips these two (never the stage rules) and the
-stage change's reason says so.
+Reaching production also takes the metric gates of ``promotion_gates``: a validation AUROC of
+at least ``settings.promotion_min_auroc``, and no regression against the version in production
+on any evaluation set both were measured on (the same validation pairs, dataset part or
+held-out retrieval set); with no such set the gate refuses and says how to make one.
+``force=True`` skips the metric gates (never the stage rules) and the stage change's reason says so.
 
-The state holds every version's record (summary, lineage, manifest, stage history and the
-latest evaluation per dataset, split and part) and the production history: the versions that
+The state holds every version's record (summary, lineage, manifest, stage history, the latest
+evaluation per dataset, split and part, and the latest retrieval result per held-out set and
+decoys: ``evaluate`` and ``record_retrieval``) and the production history: the versions that
 entered production, in order. ``rollback`` archives the current production version, pops it off
 that history and puts the one before it back in production.
 
-On ``repurpose up`` the start hook ``register_bundled_models`` registers the bundled
-``models/drugban-human`` as version 1 of ``drugban-human`` and promotes it to production (once:
-a name with versions is left alone), so a fresh cluster can score at once.
+On ``repurpose up`` the bundled model directories are registered here by ``bundled_models``
+(the one that retrieves best in production), so a fresh cluster can score at once.
 """
 
 from __future__ import annotations
@@ -55,10 +57,9 @@ from pydantic import BaseModel, Field, ValidationError
 from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
 
-import repurpose
 from repurpose.actors.dataset_version import DatasetVersion
+from repurpose.actors.promotion_gates import gate_failures
 from repurpose.artifacts import ArtifactStore
-from repurpose.cluster import on_start
 from repurpose.cluster_tasks import await_task, reports_start
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.models import (
@@ -74,6 +75,7 @@ from repurpose.contracts.models import (
     StageChange,
     StoredManifest,
 )
+from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.dataset_access import check_dataset_id, load_dataset_pairs, load_split_pairs, parse_split_id
 from repurpose.errors import (
     ArtifactNotFound,
@@ -86,7 +88,8 @@ from repurpose.errors import (
 )
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.metrics import binary_metrics
-from repurpose.model_dir import MANIFEST, Manifest, TrainedModel, load_model_dir, required_files
+from repurpose.model_card import registry_card
+from repurpose.model_dir import CARD, MANIFEST, Manifest, TrainedModel, load_model_dir, model_files
 from repurpose.pairs import PairSet
 from repurpose.plain_text import check_plain_text
 from repurpose.settings import Settings
@@ -100,7 +103,7 @@ MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MODEL_DIRS_PREFIX = "model-dirs"
 MAX_REASON_LENGTH = 500
 MAX_EVALUATIONS = 50  # per version: the latest per (dataset, split, part), oldest dropped first
-BUNDLED_MODEL = "drugban-human"
+MAX_RETRIEVALS = 20  # per version: the latest per (held-out set, decoys), oldest dropped first
 
 _ARTIFACT_PATH = re.compile(rf"^{MODEL_DIRS_PREFIX}/(?P<sha>[0-9a-f]{{64}})$")
 _STAGE_RULES = "the stages run candidate → staging → production; candidate and staging versions can be archived"
@@ -155,6 +158,7 @@ class VersionRecord(BaseModel):
     lineage: ModelLineage
     stage_history: list[StageChange] = Field(default_factory=list)
     evaluations: list[ModelEvaluation] = Field(default_factory=list)
+    retrieval: list[RetrievalResult] = Field(default_factory=list)  # absent in states stored before it
 
 
 class ModelState(BaseModel):
@@ -231,7 +235,7 @@ class ModelRegistry(Grain[ModelState]):
             return self._detail(record)
 
         current = self._production()
-        failures = self._metric_gate_failures(record, current)
+        failures = gate_failures(self.key, record, current, self.context.settings)
         if failures and not force:
             raise PromotionRefused(
                 f"{who} cannot go to production: {'; '.join(failures)}; "
@@ -360,6 +364,28 @@ class ModelRegistry(Grain[ModelState]):
         record.evaluations = [*kept, evaluation][-MAX_EVALUATIONS:]
         return evaluation
 
+    def record_retrieval(self, version: int, result: RetrievalResult) -> ModelVersionDetail:
+        """Keep a retrieval evaluation of ``version`` (``version_retrieval`` computes one on the
+        cluster; bundled models bring theirs), replacing an earlier one on the same held-out set
+        and decoys (by name); the promotion gates compare it with production's on the same set."""
+        record = self._version(version)
+        result = _validated(RetrievalResult, result, "retrieval result")
+        _check_finite(result)
+        kept = [r for r in record.retrieval if (r.heldout, r.decoys) != (result.heldout, result.decoys)]
+        record.retrieval = [*kept, result][-MAX_RETRIEVALS:]
+        return self._detail(record)
+
+    async def card(self, version: int) -> str:
+        """The version's model card: the one its directory holds, then what the registry knows of it
+        (stage, evaluations, retrieval)."""
+        record = self._version(version)
+        path = f"{record.artifact_path}/{CARD}"
+        try:
+            stored = (await asyncio.to_thread(self.context.artifacts.get_bytes, path)).decode("utf-8", "replace")
+        except ArtifactNotFound:
+            stored = f"# Model card: {self.key}\n\n(the model directory holds no {CARD})\n"
+        return registry_card(stored, self._detail(record))
+
     # --- helpers ---
 
     def _registered(self) -> ModelState:
@@ -384,34 +410,13 @@ class ModelRegistry(Grain[ModelState]):
         history = self.state.production_history
         return self.state.versions[history[-1] - 1] if history else None
 
-    def _metric_gate_failures(self, record: VersionRecord, current: VersionRecord | None) -> list[str]:
-        settings = self.context.settings
-        auroc = record.manifest.val_metrics.auroc
-        if not math.isfinite(auroc):
-            return ["it has no validation AUROC (not a number)"]
-        failures = []
-        if auroc < settings.promotion_min_auroc:
-            failures.append(
-                f"its validation AUROC {auroc:.4f} is below the minimum {settings.promotion_min_auroc:.4f} "
-                "(promotion_min_auroc)"
-            )
-        if current is not None:
-            reference = current.manifest.val_metrics.auroc
-            drop = reference - auroc
-            if math.isfinite(reference) and drop > settings.promotion_max_auroc_drop + 1e-12:
-                failures.append(
-                    f"its validation AUROC {auroc:.4f} is {drop:.4f} below production version {current.version}'s "
-                    f"{reference:.4f}, more than the {settings.promotion_max_auroc_drop:.4f} allowed "
-                    "(promotion_max_auroc_drop)"
-                )
-        return failures
-
     def _detail(self, record: VersionRecord) -> ModelVersionDetail:
         return ModelVersionDetail(
             **_version_summary(self.key, record).model_dump(),
             lineage=record.lineage,
             stage_history=list(record.stage_history),
             evaluations=list(record.evaluations),
+            retrieval=list(record.retrieval),
             manifest=record.manifest,
         )
 
@@ -483,6 +488,16 @@ def _validated(model: type[M], value: Any, what: str) -> M:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or what
         raise InvalidInput(f"invalid {what}: {where}: {first['msg']}") from None
+
+
+def _check_finite(result: RetrievalResult) -> None:
+    """Refuse figures that are not numbers: JSON (and PostgreSQL's JSONB) cannot hold them."""
+    summaries = [result.summary, *([result.novel] if result.novel is not None else [])]
+    for summary in summaries:
+        values = [summary.mean_auroc, summary.mean_ef1, summary.mean_ef5, summary.mean_bedroc]
+        values += [v for t in summary.targets for v in (t.auroc, t.ef1, t.ef5, t.bedroc)]
+        if not all(math.isfinite(v) for v in values):
+            raise InvalidInput(f"the retrieval result on {result.heldout!r:.80} holds a figure that is not a number")
 
 
 def _now() -> dt.datetime:
@@ -566,14 +581,15 @@ def publish_model_dir(artifacts: ArtifactStore, local_dir: Path) -> str:
 
     Content-addressed and idempotent: a directory published already is not copied again. The
     directory is checked first (a manifest, the files its model type needs): ModelDirectoryError
-    otherwise. Subfolders (``checkpoints/``) and hidden files are not part of the model."""
+    otherwise. Subfolders (``checkpoints/``) and hidden files are not part of the model, except an
+    ensemble's members (``members/<type>/``, each a model directory: ``model_dir.model_files``)."""
     directory = Path(local_dir)
     files = _model_files(directory)
     path = f"{MODEL_DIRS_PREFIX}/{_files_digest(files)}"
     if artifacts.exists(f"{path}/{MANIFEST}"):
         return path
-    for file in sorted(files, key=lambda f: f.name == MANIFEST):  # the manifest last: it marks completion
-        artifacts.put_file(f"{path}/{file.name}", file)
+    for name, file in sorted(files.items(), key=lambda item: item[0] == MANIFEST):  # the manifest last: it
+        artifacts.put_file(f"{path}/{name}", file)  # marks the copy complete
     return path
 
 
@@ -636,32 +652,29 @@ def _read_manifest(directory: Path) -> Manifest:
         raise ModelDirectoryError(f"{path}: unreadable manifest: {reason}") from None
 
 
-def _model_files(directory: Path) -> list[Path]:
+def _model_files(directory: Path) -> dict[str, Path]:
+    """The model's files by relative path (``/``-separated; a flat directory's are its file names)."""
     if not directory.is_dir():
         raise ModelDirectoryError(f"{directory}: no such model directory")
-    manifest = _read_manifest(directory)
-    missing = [f for f in required_files(manifest.model_type) if not (directory / f).is_file()]
-    if missing:
-        raise ModelDirectoryError(
-            f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
-        )
-    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    return {name: directory / name for name in model_files(directory, _read_manifest(directory))}
 
 
-def _files_digest(files: list[Path]) -> str:
-    """sha256 over the files' names and contents, in name order."""
+def _files_digest(files: dict[str, Path]) -> str:
+    """sha256 over the files' relative paths and contents, in path order (a flat directory's
+    digest is the same as when only top-level files were published)."""
     digest = hashlib.sha256()
-    for file in sorted(files, key=lambda f: f.name):
+    for name in sorted(files):
         content = hashlib.sha256()
-        with open(file, "rb") as f:
+        with open(files[name], "rb") as f:
             while chunk := f.read(1 << 20):
                 content.update(chunk)
-        digest.update(f"{file.name}\0{content.hexdigest()}\n".encode())
+        digest.update(f"{name}\0{content.hexdigest()}\n".encode())
     return digest.hexdigest()
 
 
 def _download(artifacts: ArtifactStore, artifact_path: str, sha: str, cache: Path) -> None:
-    names = [p.rsplit("/", 1)[-1] for p in artifacts.list(artifact_path)]
+    prefix = f"{artifact_path}/"
+    names = [p.removeprefix(prefix) for p in artifacts.list(artifact_path) if p.startswith(prefix)]
     if MANIFEST not in names:
         raise ArtifactNotFound(
             f"no published model directory at {artifacts.url_for(artifact_path)}", path=artifact_path
@@ -669,9 +682,9 @@ def _download(artifacts: ArtifactStore, artifact_path: str, sha: str, cache: Pat
     cache.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache.parent / f".tmp-{sha[:16]}-{uuid.uuid4().hex}"
     try:
-        for name in names:
-            artifacts.get_file(f"{artifact_path}/{name}", temporary / name)
-        files = [temporary / name for name in names]
+        files = {name: temporary / name for name in names}
+        for name, local in files.items():
+            artifacts.get_file(f"{artifact_path}/{name}", local)
         if _files_digest(files) != sha:
             raise ModelDirectoryError(f"{artifacts.url_for(artifact_path)}: the files do not match their content hash")
         try:
@@ -694,46 +707,3 @@ def list_models(engine: Engine) -> list[ModelSummary]:
         if state.versions:
             summaries.append(_summary_of(stored.key, state))
     return summaries
-
-
-# --- the bundled model ---------------------------------------------------------------------------
-
-
-def bundled_models_dir(settings: Settings) -> Path:
-    """``settings.bundled_models_dir``, else the ``models/`` folder of the checkout."""
-    if settings.bundled_models_dir is not None:
-        return settings.bundled_models_dir
-    return Path(repurpose.__file__).resolve().parents[2] / "models"
-
-
-@on_start
-def register_bundled_models(client: GrainClient) -> list[str]:
-    """Register the bundled DrugBAN model as version 1 of ``drugban-human`` in production, if that
-    name has no versions yet. Returns the lines to print (none when it was there already)."""
-    directory = bundled_models_dir(client.settings) / BUNDLED_MODEL
-    try:
-        existing: list[ModelVersionSummary] = client.call(ModelRegistry, BUNDLED_MODEL, "versions")
-    except ModelNotFound:
-        existing = []
-    if any(v.stage == "production" for v in existing) or len(existing) > 1:
-        return []
-    if existing and existing[0].stage not in ("candidate", "staging"):
-        return []  # someone retired it on purpose
-    if not existing and not (directory / MANIFEST).is_file():
-        return [f"no bundled model at {directory}: the cluster starts without {BUNDLED_MODEL}"]
-    try:
-        if existing:  # an earlier start registered it but stopped before promoting it
-            detail = client.call(ModelRegistry, BUNDLED_MODEL, "show", 1)
-            if detail.lineage.source != f"bundled:{BUNDLED_MODEL}":
-                return []
-        else:
-            manifest = _read_manifest(directory)
-            lineage = ModelLineage(
-                source=f"bundled:{BUNDLED_MODEL}", code_version=manifest.repurpose_version, training=manifest.training
-            )
-            detail = register_model_dir(client, BUNDLED_MODEL, directory, lineage)
-        for stage in ("staging", "production"):
-            detail = client.call(ModelRegistry, BUNDLED_MODEL, "promote", detail.version, stage, "bundled model")
-    except RepurposeError as error:
-        return [f"the bundled model {BUNDLED_MODEL} is not in production: {error.message}"]
-    return [f"registered the bundled model {BUNDLED_MODEL} v{detail.version} ({detail.stage})"]

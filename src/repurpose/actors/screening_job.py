@@ -16,7 +16,9 @@ What the state keeps, updated by every ``chunk_done`` (each written through):
 - the chunks done per target (a new attempt skips them), progress (pairs done and total,
   pairs per second of the current attempt, ETA) and a log of attempts;
 - per target the best ``kept_top`` hits so far: ``min(top, 1000, 10000 // targets)``, so a
-  state stays small; results beyond that are read from the Parquet files;
+  state stays small; results beyond that are read from the Parquet files. Each hit carries its
+  evidence (drug-like flag, nearest training binder, applicability domain); with the request's
+  ``drug_like_only`` only drug-like compounds are hits, ranked among themselves;
 - failed compounds (featurisation is the same for every target, so they are counted on the
   first target's chunks): the exact count and the first ``MAX_FAILURES_LISTED``.
 
@@ -306,19 +308,17 @@ class ScreeningJob(Grain[ScreenState]):
         complete = state.status == "succeeded"
         artifacts = self.context.artifacts
         if top <= state.kept_top or all(len(state.top[t]) < state.kept_top for t in targets):
-            rows = [
-                ScreenResultRow(target_id=t, rank=h.rank, compound_id=h.compound_id, smiles=h.smiles, score=h.score)
-                for t in targets
-                for h in state.top[t][:top]
-            ]
+            rows = [ScreenResultRow(target_id=t, **h.model_dump()) for t in targets for h in state.top[t][:top]]
             source: ResultsSource = "state"
         elif complete:
             assert state.results_path is not None
-            rows = await asyncio.to_thread(read_results, artifacts, self.key, targets, top)
+            only = state.request.drug_like_only
+            rows = await asyncio.to_thread(read_results, artifacts, self.key, targets, top, only)
             source = "parquet"
         else:
             done = {t: list(state.done[t]) for t in targets}
-            rows = await asyncio.to_thread(read_partial_results, artifacts, self.key, done, targets, top)
+            only = state.request.drug_like_only
+            rows = await asyncio.to_thread(read_partial_results, artifacts, self.key, done, targets, top, only)
             source = "chunks"
         return ScreenResults(
             job_id=self.key,
@@ -378,6 +378,7 @@ class ScreeningJob(Grain[ScreenState]):
             model=state.model,
             chunk_size=state.chunk_size,
             kept_top=state.kept_top,
+            drug_like_only=state.request.drug_like_only,
             skip={t: list(d) for t, d in state.done.items()},
             settings=settings,
         )

@@ -79,6 +79,8 @@ _TRAINING_CODE = (
     "pair_batch.py",
     "drugban.py",
     "training.py",
+    "training_config.py",
+    "ensemble_model.py",
     "baselines.py",
     "metrics.py",
     "pipeline.py",
@@ -102,10 +104,10 @@ def code_version() -> str:
 
 
 def run_signature(request: RunRequest, code: str | None = None) -> str:
-    """The run id: what decides the trained weights, hashed (resources and names are not in it)."""
-    settings: dict[str, Any] = {"seed": request.seed}
-    if request.model_type == "drugban":
-        settings |= {"epochs": request.epochs, "batch_size": request.batch_size, "lr": request.lr}
+    """The run id: what decides the trained weights, hashed (resources and names are not in it):
+    the type's own parameters, so a setting left out and the same setting given at its default
+    make one run."""
+    settings: dict[str, Any] = request.training_config().model_dump(mode="json", exclude={"model_type"})
     document = {
         "dataset_id": request.dataset_id,
         "split_id": request.split_id,
@@ -466,7 +468,7 @@ def _summary_of(run_id: str, state: RunState) -> RunSummary:
         model_name=state.model_name,
         dataset_id=state.request.dataset_id,
         split_id=state.request.split_id,
-        epochs=state.request.epochs,
+        epochs=state.request.drugban_epochs(),
         created_at=state.created_at,
         model=state.model,
         val_auroc=state.val_metrics.auroc if state.val_metrics is not None else None,

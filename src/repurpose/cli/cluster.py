@@ -77,12 +77,14 @@ def up(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Start (or join) the cluster: Ray, migrations, grain hosts, the bundled model, the scorer, the gateway."""
-    # imported for their on_start hooks, which run in this order: the scorer's deployment, the
-    # bundled model's registration, the index of target sequences, the gateway's deployment (and
-    # its first admin key)
-    from repurpose import scorer_service  # noqa: F401
-    from repurpose.actors import model_registry, target_protein  # noqa: F401
+    """Start (or join) the cluster: Ray, migrations, grain hosts, bundled data and models, the scorer, the gateway."""
+    # imported for their hooks: bundled_models' on_configure (the default model by merit) and the
+    # on_start hooks, which run in this order: the scorer's deployment, the bundled datasets' and
+    # models' registration, the index of target sequences, the gateway's deployment (and its
+    # first admin key)
+    from repurpose import scorer_service  # noqa: F401, I001 (the order is the hooks')
+    from repurpose import bundled_models  # noqa: F401
+    from repurpose.actors import target_protein  # noqa: F401
     from repurpose.cluster import start_cluster
     from repurpose.gateway.deployment import ADMIN_KEY_FILE  # and its on_start hook
 

@@ -1,9 +1,10 @@
-"""``repurpose models list|show|promote|rollback|evaluate``: the model registry on the cluster."""
+"""``repurpose models list|show|promote|rollback|evaluate|card``: the model registry on the cluster."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +19,8 @@ from repurpose.split_defaults import DEFAULT_SPLIT_ID
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
+    from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary
+    from repurpose.gateway_client import GatewayClient
     from repurpose.grains import GrainClient
     from repurpose.metrics import BinaryMetrics
 
@@ -55,7 +58,7 @@ def list_command(
         print_json([m.model_dump(mode="json") for m in models])
         return
     if not models:
-        console.print("no models registered yet: `repurpose up` registers the bundled drugban-human")
+        console.print("no models registered yet: `repurpose up` registers the bundled models (models/)")
         return
     table = Table(
         "name",
@@ -199,8 +202,11 @@ def evaluate_command(
     name: NameArgument,
     version: VersionArgument,
     dataset: Annotated[
-        str, typer.Option("--dataset", help="A dataset id, a unique prefix of it (4+ digits) or its name.")
-    ],
+        str | None,
+        typer.Option(
+            "--dataset", help="A dataset id, a unique prefix of it (4+ digits) or its name.", show_default=False
+        ),
+    ] = None,
     split: Annotated[
         str | None,
         typer.Option(
@@ -220,18 +226,47 @@ def evaluate_command(
             help="Evaluate even rows the version was trained on (by lineage), recording how many; refused otherwise.",
         ),
     ] = False,
+    retrieval: Annotated[
+        Path | None,
+        typer.Option(
+            "--retrieval",
+            help="Instead of a dataset: a held-out set (CSV: target_id, protein, compound_id, smiles[, novel]) whose "
+            "actives are ranked among decoys, per target (AUROC, EF 1 %, EF 5 %, BEDROC); stored with the version.",
+            show_default=False,
+        ),
+    ] = None,
+    decoys: Annotated[
+        str | None,
+        typer.Option(
+            "--decoys",
+            help="With --retrieval: a library file (CSV with compound_id,smiles, or .smi) or a registered library "
+            "[default: the DrugBank compounds of the bundled data/library/compounds.csv].",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split)."""
+    """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split);
+    or, with --retrieval, how early it ranks held-out actives among decoys."""
     from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
     from repurpose.contracts.models import EVALUATION_PARTS
     from repurpose.dataset_access import parse_split_id
 
     run_or_exit(check_model_name, name)
     run_or_exit(parse_version_ref, version)
+    if (dataset is None) == (retrieval is None):
+        raise fail("give --dataset (pair metrics) or --retrieval FILE (held-out actives among decoys), one of them")
+    if retrieval is not None:
+        if split is not None or part is not None or allow_overlap:
+            raise fail("--split, --part and --allow-overlap go with --dataset, not with --retrieval")
+        _evaluate_retrieval(name, version, retrieval, decoys, home, url, key, as_json)
+        return
+    if decoys is not None:
+        raise fail("--decoys goes with --retrieval FILE")
+    assert dataset is not None
     if split is not None:
         run_or_exit(parse_split_id, split)
     if part is not None and part not in EVALUATION_PARTS:
@@ -265,7 +300,132 @@ def evaluate_command(
     console.print(table)
 
 
+@models_app.command("card")
+def card_command(
+    name: NameArgument,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="A number, latest or a stage (default: production, else the latest)."),
+    ] = None,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A version's model card (Markdown): its directory's card, then its stage, evaluations and retrieval."""
+    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
+
+    run_or_exit(check_model_name, name)
+    if version is not None:
+        run_or_exit(parse_version_ref, version)
+    gateway = gateway_for(url, key, home)
+    card: str
+    if gateway is not None:
+        if version is None:
+            version = "production" if run_or_exit(gateway.model, name).summary.production is not None else "latest"
+        card = run_or_exit(gateway.card, name, version)
+    else:
+        client = client_for(home)
+        number = _resolve(client, name, version) if version is not None else None
+        number = number or run_or_exit(client.call, ModelRegistry, name, "show").version
+        card = run_or_exit(client.call, ModelRegistry, name, "card", number)
+    if as_json:
+        print_json({"name": name, "card": card})
+        return
+    console.print(card, markup=False, highlight=False, soft_wrap=True, end="")
+
+
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _evaluate_retrieval(
+    name: str,
+    version: str,
+    heldout: Path,
+    decoys: str | None,
+    home: Path | None,
+    url: str | None,
+    key: str | None,
+    as_json: bool,
+) -> None:
+    """``models evaluate --retrieval``: rank the held-out actives among decoys on the cluster, print the figures."""
+    from repurpose.actors.version_retrieval import MAX_HELDOUT_BYTES, evaluate_version_retrieval
+
+    if not heldout.is_file():
+        raise fail(f"--retrieval {heldout}: no such file")
+    size = heldout.stat().st_size
+    if size > MAX_HELDOUT_BYTES:
+        raise fail(f"{heldout}: {size:,} bytes is more than the {MAX_HELDOUT_BYTES:,} a held-out set may have")
+    data = heldout.read_bytes()
+    gateway = gateway_for(url, key, home)
+    client = client_for(home) if gateway is None else None
+    library_id = _decoy_library(client, gateway, decoys, quiet=as_json) if decoys is not None else None
+    status = console.status(Text(f"ranking {heldout.name} with {name} ({version})"), spinner="dots")
+    result: RetrievalResult
+    with status if not as_json else contextlib.nullcontext():
+        if gateway is not None:
+            number = run_or_exit(gateway.model_version, name, version).version
+            result = run_or_exit(gateway.evaluate_retrieval, name, str(number), data, heldout.name, library_id)
+        else:
+            assert client is not None
+            number = _resolve(client, name, version)
+            result = run_or_exit(
+                evaluate_version_retrieval, client, name, number, data, filename=heldout.name, decoys=library_id
+            )
+    if as_json:
+        print_json(result)
+        return
+    _print_retrieval(f"{name} v{number}", result)
+
+
+def _decoy_library(client: GrainClient | None, gateway: GatewayClient | None, decoys: str, *, quiet: bool) -> str:
+    """The id of the decoy library: a file is registered first (content-addressed: once)."""
+    from repurpose.cli.screening import _library_id, _register_file
+
+    path = Path(decoys)
+    if path.is_file():
+        return _register_file(client, gateway, path, None, quiet=quiet).library_id
+    return _library_id(client, gateway, decoys)
+
+
+def _print_retrieval(who: str, result: RetrievalResult) -> None:
+    summary = result.summary
+    console.print(
+        f"{who} on {result.heldout}: {result.actives:,} held-out actives of {len(summary.targets)} targets ranked "
+        f"among {result.decoy_count:,} decoys ({result.decoys})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(
+        Column("target", no_wrap=True),
+        Column("actives", justify="right"),
+        Column("AUROC", justify="right"),
+        Column("EF 1 %", justify="right"),
+        Column("EF 5 %", justify="right"),
+        Column("BEDROC", justify="right"),
+    )
+    for t in summary.targets:
+        table.add_row(t.target, str(t.actives), f"{t.auroc:.3f}", f"{t.ef1:.1f}", f"{t.ef5:.1f}", f"{t.bedroc:.3f}")
+    table.add_section()
+    table.add_row("mean", str(result.actives), *_retrieval_means(summary))
+    if result.novel is not None:
+        table.add_row("novel chemotypes, mean", str(result.novel_actives), *_retrieval_means(result.novel))
+    console.print(table)
+    if result.novel is None:
+        console.print("novel chemotypes: none marked in this held-out set (its novel column)", highlight=False)
+    if result.decoys_dropped:
+        console.print(f"left out {result.decoys_dropped} decoy compound(s) no model can read", highlight=False)
+    if result.unscored:
+        console.print(f"ranked last {result.unscored} compound(s) the model could not score", highlight=False)
+
+
+def _retrieval_means(summary: RetrievalSummary) -> list[str]:
+    return [
+        f"{summary.mean_auroc:.3f}",
+        f"{summary.mean_ef1:.1f}",
+        f"{summary.mean_ef5:.1f}",
+        f"{summary.mean_bedroc:.3f}",
+    ]
 
 
 def _resolve(client: GrainClient, name: str, ref: str) -> int:
@@ -312,8 +472,7 @@ def _print_detail(detail: ModelVersionDetail) -> None:
         f"registered  {detail.created_at:%Y-%m-%d %H:%M} UTC",
         f"artifact    {detail.artifact_path}",
         f"source      {lineage.source} (code {lineage.code_version})",
-        f"training    {training.model_type}, {training.epochs} epochs, batch {training.batch_size}, "
-        f"lr {training.lr:g}, seed {training.seed}{best}",
+        f"training    {training.model_type}: {training.describe()}{best}",
     ]
     if lineage.run_id or lineage.dataset_id:
         lines.insert(
@@ -336,6 +495,23 @@ def _print_detail(detail: ModelVersionDetail) -> None:
         overlap = f" (overlap: {e.training_overlap} training rows)" if e.training_overlap else ""
         metrics.add_row(f"{e.dataset_id[:8]} {rows}{overlap}", *_metric_cells(e.metrics))
     console.print(metrics)
+    if detail.retrieval:
+        retrieval = Table(
+            Column("held-out set", overflow="fold"),
+            Column("decoys", justify="right"),
+            Column("actives", justify="right"),
+            Column("AUROC", justify="right"),
+            Column("EF 1 %", justify="right"),
+            Column("EF 5 %", justify="right"),
+            Column("BEDROC", justify="right"),
+            title="retrieval (means over targets)",
+            box=box.SIMPLE_HEAD,
+        )
+        for r in detail.retrieval:
+            retrieval.add_row(r.heldout, f"{r.decoy_count:,}", str(r.actives), *_retrieval_means(r.summary))
+            if r.novel is not None:  # the decoys' names are in `models card`
+                retrieval.add_row("  novel", "", str(r.novel_actives), *_retrieval_means(r.novel))
+        console.print(retrieval)
     history = Table(Column("at", no_wrap=True), "stage", "reason", title="stage history", box=box.SIMPLE_HEAD)
     for change in detail.stage_history:
         history.add_row(f"{change.at:%Y-%m-%d %H:%M:%S}", change.stage, change.reason or "-")

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.evidence import EVIDENCE_NOTE, evidence_cells, evidence_columns, short
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
-    from repurpose.contracts.scoring import CompoundProfile, ResolvedModel
+    from repurpose.contracts.scoring import CompoundProfile, ProfileHit, ResolvedModel
     from repurpose.explanations import Explanation
     from repurpose.grains import GrainClient
 
@@ -63,19 +64,41 @@ def profile(
         print_json([r.model_dump(mode="json") for r in results])
         return
     for result in results:
-        named = f"{result.compound_id} ({result.smiles})" if result.compound_id else result.smiles
+        named = f"{result.compound_id} ({short(result.smiles)})" if result.compound_id else short(result.smiles)
         console.print(
             f"{named}: {result.interacting} of {result.targets} targets at or above the threshold "
             f"({result.model}, {result.seconds:.2f}s)",
             highlight=False,
             markup=False,
         )
-        table = Table("rank", "target", "name", "probability", "interacts")
+        if result.hits:
+            console.print(_compound_evidence(result.hits[0]), highlight=False, markup=False)
+        table = Table(
+            "rank", "target", "name", Column("probability", justify="right"), "interacts", *evidence_columns(False)
+        )
         for rank, hit in enumerate(result.hits, start=1):
             table.add_row(
-                str(rank), hit.target_id, hit.name or "", f"{hit.probability:.4f}", "yes" if hit.interacts else ""
+                str(rank),
+                hit.target_id,
+                hit.name or "",
+                f"{hit.probability:.4f}",
+                "yes" if hit.interacts else "",
+                *evidence_cells(hit, drug_like=False),
             )
         console.print(table)
+    if any(result.hits for result in results):
+        console.print(EVIDENCE_NOTE, highlight=False, markup=False, soft_wrap=True)
+
+
+def _compound_evidence(hit: ProfileHit) -> str:
+    """What holds for the compound on every row: drug-likeness and the applicability domain."""
+    drug_like = "yes" if hit.drug_like else f"no ({hit.drug_like_issue})"
+    if hit.max_training_tanimoto is None:
+        domain = "unknown (the model keeps no training data)"
+    else:
+        where = "in" if hit.in_domain else "OUT of"
+        domain = f"{where} the model's domain (nearest training compound: Tanimoto {hit.max_training_tanimoto:.2f})"
+    return f"drug-like: {drug_like}; {domain}"
 
 
 def _profile_here(

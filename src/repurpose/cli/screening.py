@@ -18,6 +18,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.evidence import EVIDENCE_NOTE, hit_cells, hit_columns, shows_smiles
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
@@ -81,6 +82,14 @@ def screen(
         int | None, typer.Option("--chunk-size", help="Compounds per scorer call (default: the cluster's).")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="With a library file: the library's name.")] = None,
+    drug_like: Annotated[
+        bool,
+        typer.Option(
+            "--drug-like",
+            help="Keep only drug-like compounds as hits (no inorganics, metals or fragments under 6 heavy atoms); "
+            "every score stays in the results, flagged.",
+        ),
+    ] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Submit the job and return.")] = False,
     home: HomeOption = None,
     url: UrlOption = None,
@@ -110,7 +119,7 @@ def screen(
         if name is not None:
             raise fail("--name names a library registered from a file; --library is not a file here")
         library_id = _library_id(client, gateway, library)
-    detail = _submit(client, gateway, library_id, target, model, top, chunk_size)
+    detail = _submit(client, gateway, library_id, target, model, top, chunk_size, drug_like)
     if not as_json:
         _say(
             f"screen {detail.job_id} started: {detail.compounds:,} compounds × {len(detail.targets)} target(s) "
@@ -134,12 +143,20 @@ def _submit(
     model: str | None,
     top: int,
     chunk_size: int | None,
+    drug_like_only: bool = False,
 ) -> ScreenDetail:
     from repurpose.actors.screening_job import submit_screen, validated_request
 
     request = run_or_exit(
         validated_request,
-        {"library_id": library_id, "targets": targets, "model": model, "top": top, "chunk_size": chunk_size},
+        {
+            "library_id": library_id,
+            "targets": targets,
+            "model": model,
+            "top": top,
+            "chunk_size": chunk_size,
+            "drug_like_only": drug_like_only,
+        },
     )
     if gateway is not None:
         # a retried submit (the CLI retries 429 and 503) must not start a second job
@@ -210,17 +227,15 @@ def _print_outcome(detail: ScreenDetail) -> None:
 
 
 def _print_best(detail: ScreenDetail) -> None:
+    only = " (drug-like only)" if detail.request.drug_like_only else ""
     for entry in detail.best:
-        table = Table(
-            Column("rank", justify="right"),
-            Column("score", justify="right"),
-            "compound",
-            "SMILES",
-            title=f"best hits for {entry.target_id}",
-        )
+        smiles = shows_smiles(console)
+        table = Table(*hit_columns(smiles), title=f"best hits for {entry.target_id}{only}")
         for hit in entry.hits[:SHOWN_HITS]:
-            table.add_row(str(hit.rank), f"{hit.score:.4f}", Text(hit.compound_id), Text(hit.smiles))
+            table.add_row(*hit_cells(hit, smiles))
         console.print(table)
+    if any(entry.hits for entry in detail.best):
+        _say(EVIDENCE_NOTE)
 
 
 def _print_failures(detail: ScreenDetail) -> None:
@@ -478,16 +493,13 @@ def _rows_in(path: Path, file_format: str) -> int:
 def _print_results_table(results: ScreenResults) -> None:
     if not results.complete:
         _say(f"partial results: screen {results.job_id} is {results.status}")
-    table = Table(
-        Column("target", no_wrap=True),
-        Column("rank", justify="right"),
-        Column("score", justify="right"),
-        Column("compound", no_wrap=True),
-        "SMILES",
-    )
+    smiles = shows_smiles(console)
+    table = Table(Column("target", no_wrap=True), *hit_columns(smiles))
     for r in results.rows:
-        table.add_row(r.target_id, str(r.rank), f"{r.score:.4f}", Text(r.compound_id), Text(r.smiles))
+        table.add_row(Text(r.target_id), *hit_cells(r, smiles))
     console.print(table)
+    if results.rows:
+        _say(EVIDENCE_NOTE)
 
 
 @screens_app.command("cancel")

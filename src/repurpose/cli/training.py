@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,12 +14,14 @@ from rich.table import Column, Table
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, progress_bar, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.errors import RepurposeError
 from repurpose.split_defaults import DEFAULT_SPLIT_ID
-from repurpose.training import CHECKPOINT_FILE, EpochRecord, ModelType, TrainingConfig
+from repurpose.training import CHECKPOINT_FILE, EpochRecord
 from repurpose.training import Progress as TrainingProgress
+from repurpose.training_config import ModelType, TrainingConfig, drugban_config, unused_reason, used_settings
 
 if TYPE_CHECKING:
-    from repurpose.contracts.training_runs import RunDetail
+    from repurpose.contracts.training_runs import RunDetail, RunRequest
     from repurpose.gateway_client import GatewayClient
     from repurpose.grains import GrainClient
 
@@ -52,10 +55,14 @@ def train(
     val_file: Annotated[Path | None, typer.Option("--val", help="Validation pairs: best epoch and threshold.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="With --train: the model directory to write.")] = None,
     model_type: Annotated[ModelType, typer.Option("--model-type")] = "drugban",
-    epochs: Annotated[int, typer.Option(min=1)] = 100,
-    batch_size: Annotated[int, typer.Option(min=2)] = 64,
-    lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
-    seed: Annotated[int, typer.Option(min=0)] = 42,
+    members: Annotated[
+        str | None,
+        typer.Option("--members", help="Ensemble only: member types, comma-separated (default knn,xgb)."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="DrugBAN only (default 100).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=2, help="DrugBAN only (default 64).")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="DrugBAN only (default 5e-05).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Every type but knn (default 42).")] = None,
     resume: Annotated[bool, typer.Option(help="With --train: continue from the last checkpoint in --out.")] = False,
     cpus: Annotated[float | None, typer.Option("--cpus", help="With --dataset: CPUs for the worker.")] = None,
     gpus: Annotated[float, typer.Option("--gpus", min=0, help="With --dataset: GPUs for the worker.")] = 0,
@@ -65,18 +72,55 @@ def train(
     key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a model: from pair files into a directory (--train/--val/--out), or as a cluster run (--dataset)."""
+    """Train a model: from pair files into a directory (--train/--val/--out), or as a cluster run (--dataset).
+
+    Each model type takes only the settings it uses (an ensemble: those of its members)."""
+    member_list = _member_list(members)
     if dataset is not None:
         if train_file is not None or val_file is not None or out is not None or resume:
             raise fail("--dataset trains on the cluster: leave out --train, --val, --out and --resume")
         gateway = gateway_for(url, key, home)
-        _train_on_cluster(
-            dataset, split, name, model_type, epochs, batch_size, lr, seed, cpus, gpus, detach, home, gateway, as_json
-        )
+        settings = _Settings(member_list, epochs, batch_size, lr, seed)
+        _train_on_cluster(dataset, split, name, model_type, settings, cpus, gpus, detach, home, gateway, as_json)
         return
     if train_file is None or val_file is None or out is None:
         raise fail("give --dataset ID (train on the cluster), or --train FILE --val FILE --out DIR (train here)")
-    _train_here(train_file, val_file, out, model_type, epochs, batch_size, lr, seed, resume)
+    _train_here(train_file, val_file, out, model_type, _Settings(member_list, epochs, batch_size, lr, seed), resume)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The model type's settings as given on the command line (None: left out)."""
+
+    members: list[str] | None
+    epochs: int | None
+    batch_size: int | None
+    lr: float | None
+    seed: int | None
+
+
+def _member_list(members: str | None) -> list[str] | None:
+    return None if members is None else [m.strip() for m in members.split(",")]
+
+
+def _checked_config(model_type: ModelType, settings: _Settings) -> TrainingConfig:
+    """The training config, or one line naming the option the type does not use (or a bad value)."""
+    from pydantic import ValidationError
+
+    from repurpose.training_config import training_config
+
+    used = used_settings(model_type, settings.members)
+    for name, value in vars(settings).items():
+        if value is not None and name not in used:
+            raise fail(f"--{name.replace('_', '-')}: {unused_reason(model_type, name)}")
+    try:
+        return training_config(model_type, **vars(settings))
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"] else "settings"
+        raise fail(f"--{field.replace('_', '-')}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    except RepurposeError as error:
+        raise fail(error.message) from None
 
 
 def _train_here(
@@ -84,16 +128,13 @@ def _train_here(
     val_file: Path,
     out: Path,
     model_type: ModelType,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
+    settings: _Settings,
     resume: bool,
 ) -> None:
     from repurpose.pipeline import CHECKPOINT_DIR, train_model
 
-    config = TrainingConfig(model_type=model_type, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    if resume and model_type != "drugban":
+    config = _checked_config(model_type, settings)
+    if resume and drugban_config(config) is None:
         raise fail(f"--resume continues a DrugBAN training from its checkpoint; {model_type} fits in one step")
     if resume and not (out / CHECKPOINT_DIR / CHECKPOINT_FILE).exists():
         errors.print(f"note: no checkpoint in {out / CHECKPOINT_DIR}: training from the first epoch", highlight=False)
@@ -112,7 +153,7 @@ def _train_here(
             )
 
         if model_type != "drugban":
-            progress.update(task, description=f"fitting {model_type}")
+            progress.update(task, description=f"fitting {model_type}")  # an ensemble's DrugBAN member shows epochs
         manifest = run_or_exit(
             train_model, train_file, val_file, out, config, resume=resume, on_progress=on_progress, on_epoch=on_epoch
         )
@@ -128,10 +169,7 @@ def _train_on_cluster(
     split: str,
     name: str | None,
     model_type: ModelType,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
+    settings: _Settings,
     cpus: float | None,
     gpus: float,
     detach: bool,
@@ -154,10 +192,11 @@ def _train_on_cluster(
             dataset_id=_NO_DATASET_YET,
             split_id=split,
             model_type=model_type,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
+            members=settings.members,  # type: ignore[arg-type]  # RunRequest checks the names
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            seed=settings.seed,
             model_name=name,
             num_cpus=cpus,
             num_gpus=gpus,
@@ -206,7 +245,7 @@ def _run_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Ca
 def _follow(read: Callable[[str], RunDetail], detail: RunDetail, *, quiet: bool) -> RunDetail:
     """Poll the run until it finishes, with a progress bar over its epochs."""
     with progress_bar() as bar:
-        task = bar.add_task("starting", total=detail.request.epochs, visible=not quiet)
+        task = bar.add_task("starting", total=detail.request.drugban_epochs() or 1, visible=not quiet)
         shown = len(detail.history)
         while detail.status == "running":
             time.sleep(POLL_SECONDS)
@@ -293,7 +332,7 @@ def show_command(
     console.print(f"status    {detail.status} (attempts {detail.attempts})", highlight=False)
     console.print(f"model     {detail.model_name} ({r.model_type}), code {detail.code_version}", highlight=False)
     console.print(f"data      dataset {r.dataset_id[:12]} split {r.split_id}", highlight=False)
-    console.print(f"settings  epochs {r.epochs}, batch {r.batch_size}, lr {r.lr:g}, seed {r.seed}", highlight=False)
+    console.print(f"settings  {_settings_line(r)}", highlight=False)
     if detail.resumed_from_epoch:
         console.print(f"resumed   after epoch {detail.resumed_from_epoch}", highlight=False)
     p = detail.progress
@@ -311,6 +350,17 @@ def show_command(
     if detail.mlflow_run_id:
         console.print(f"mlflow    run {detail.mlflow_run_id}", highlight=False)
     _print_outcome(detail)
+
+
+def _settings_line(request: RunRequest) -> str:
+    """The run's own parameters (a request stored under older rules: the fields it holds)."""
+    from pydantic import ValidationError
+
+    try:
+        return request.training_config().describe()
+    except (RepurposeError, ValidationError):
+        r = request
+        return f"epochs {r.epochs}, batch {r.batch_size}, lr {r.lr}, seed {r.seed}"
 
 
 @runs_app.command("cancel")

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer
 
+from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.metrics import BinaryMetrics
 from repurpose.model_dir import Manifest
 from repurpose.training import TrainingConfig
@@ -127,6 +128,11 @@ class ModelVersionDetail(ModelVersionSummary):
     lineage: ModelLineage
     stage_history: list[StageChange] = Field(description="Every stage it has been in, oldest first.")
     evaluations: list[ModelEvaluation] = Field(description="Latest per dataset, split and part; oldest first.")
+    retrieval: list[RetrievalResult] = Field(
+        default_factory=list,
+        description="Retrieval evaluations (held-out actives ranked among decoys): the latest per held-out set and "
+        "decoy library; oldest first.",
+    )
     manifest: StoredManifest
 
 

@@ -36,6 +36,10 @@ class RetrievalResult(BaseModel):
 
     heldout: str = Field(description="The held-out set's name (its file name).")
     decoys: str = Field(description="The decoy library's name.")
+    heldout_sha256: str | None = Field(
+        None, description="The held-out set's content (its pairs, in any order); two results compare when it is equal."
+    )
+    decoys_sha256: str | None = Field(None, description="The decoys ranked (their ids and SMILES, in any order).")
     decoy_count: int
     decoys_dropped: int = Field(0, description="Decoy compounds no model can read, left out.")
     actives: int

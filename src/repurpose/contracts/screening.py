@@ -12,11 +12,12 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from repurpose.contracts.scoring import MAX_CHUNK, ResolvedModel
+from repurpose.contracts.scoring import MAX_CHUNK, HitEvidence, ResolvedModel
 
 LIBRARY_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SCREEN_ID_PATTERN = re.compile(r"^scr-[0-9a-f]{12}$")
@@ -33,6 +34,17 @@ LibraryFormat = Literal["csv", "tsv", "smi"]
 ScreenStatus = Literal["running", "succeeded", "failed", "cancelled"]
 ResultsSource = Literal["state", "parquet", "chunks"]
 FINISHED_SCREEN: tuple[ScreenStatus, ...] = ("succeeded", "failed", "cancelled")
+EVIDENCE_COLUMNS = (
+    "drug_like",
+    "drug_like_issue",
+    "nearest_binder_id",
+    "nearest_binder_smiles",
+    "nearest_binder_tanimoto",
+    "max_training_tanimoto",
+    "in_domain",
+)
+RESULT_COLUMNS = ("target_id", "rank", "compound_id", "smiles", "score", *EVIDENCE_COLUMNS)
+"""A result row's columns in CSV downloads (the Parquet results add none and drop none)."""
 
 
 # --- libraries -----------------------------------------------------------------------------------
@@ -86,6 +98,12 @@ class ScreenRequest(BaseModel):
     chunk_size: int | None = Field(
         default=None, ge=1, le=MAX_CHUNK, description="Compounds per scorer call (default: the cluster's setting)."
     )
+    drug_like_only: bool = Field(
+        default=False,
+        description="Keep only drug-like compounds as hits (see the hits' drug_like). Off by default: a screen "
+        "answers with the model's own ranking, every hit flagged, and a fragment or metallodrug library "
+        "would lose what it was screened for; every score stays in the results (all=true) either way.",
+    )
 
     @field_validator("library_id", mode="after")
     @classmethod
@@ -124,7 +142,9 @@ class ScreenProgress(BaseModel):
         return self.pairs_done / self.pairs_total if self.pairs_total else 1.0
 
 
-class ScreenHit(BaseModel):
+class ScreenHit(HitEvidence):
+    """A kept hit with its evidence (None where the model keeps no training data)."""
+
     rank: int = Field(ge=1, description="1 = the best score for the target (ties by compound id).")
     compound_id: str
     smiles: str
@@ -191,7 +211,10 @@ class ScreenDetail(ScreenSummary):
     created: bool = Field(default=False, description="True in the answer to the submit that started the job.")
 
 
-class ScreenResultRow(BaseModel):
+class ScreenResultRow(HitEvidence):
+    """A result row: the evidence is filled for the hits a job kept (its best ``kept_top`` per
+    target at least), None beyond; ``drug_like`` for every scored compound."""
+
     target_id: str
     rank: int
     compound_id: str
@@ -214,10 +237,17 @@ class ScreenResults(BaseModel):
     next_offset: int | None = Field(default=None, description="With all=true: the next page's offset; None at the end.")
 
     def to_csv(self) -> str:
-        """The rows as CSV: target_id, rank, compound_id, smiles, score (repr: no digit lost)."""
+        """The rows as CSV, ``RESULT_COLUMNS`` (``csv_cells``)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["target_id", "rank", "compound_id", "smiles", "score"])
+        writer.writerow(RESULT_COLUMNS)
         for row in self.rows:
-            writer.writerow([row.target_id, row.rank, row.compound_id, row.smiles, repr(row.score)])
+            values = row.model_dump()
+            writer.writerow(csv_cells(values[c] for c in RESULT_COLUMNS))
         return buffer.getvalue()
+
+
+def csv_cells(values: Iterable[object]) -> list[object]:
+    """A result row's CSV cells (its values in ``RESULT_COLUMNS`` order): numbers as ``repr`` (no
+    digit lost), None as an empty cell."""
+    return [repr(v) if isinstance(v, float) else "" if v is None else v for v in values]

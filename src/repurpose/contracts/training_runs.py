@@ -21,7 +21,19 @@ from repurpose.dataset_access import parse_split_id
 from repurpose.errors import InvalidInput
 from repurpose.metrics import BinaryMetrics
 from repurpose.split_defaults import DEFAULT_SPLIT_ID
-from repurpose.training import EpochRecord, ModelType
+from repurpose.training import EpochRecord
+from repurpose.training_config import (
+    DEFAULT_SEED,
+    DRUGBAN_DEFAULTS,
+    MemberType,
+    ModelType,
+    TrainingConfig,
+    drugban_config,
+    parse_members,
+    training_config,
+    unused_reason,
+    used_settings,
+)
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
@@ -29,8 +41,12 @@ MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 # Letters, digits, '.' and '-' only (no path): parse_split_id then checks the kind, seed and fractions.
 SPLIT_ID_PATTERN = r"^[a-z][a-z0-9.-]{0,79}$"
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and XGBoost take as a seed
-# The settings only DrugBAN uses: a baseline (rf, xgb) fits in one step, on the CPU.
-DRUGBAN_ONLY = ("epochs", "batch_size", "lr", "num_gpus")
+# The settings some model types do not use (training_config.used_settings says which use what):
+# left out (None) they take the type's default; a request giving one its type does not use is refused.
+# The values every request carried before they were optional: a stored request holding one for a
+# type that never used it reads as if it had left it out.
+TYPE_SETTINGS = ("members", "epochs", "batch_size", "lr", "seed", "num_gpus")
+_LEGACY_DEFAULTS: dict[str, Any] = {**DRUGBAN_DEFAULTS, "seed": DEFAULT_SEED, "num_gpus": 0}
 
 
 class RunRequest(BaseModel):
@@ -51,10 +67,20 @@ class RunRequest(BaseModel):
         "kinds random, cold-drug, cold-target, scaffold (made on the dataset if new).",
     )
     model_type: ModelType = "drugban"
-    epochs: int = Field(default=100, ge=1, le=10_000, description="DrugBAN epochs (a baseline takes none).")
-    batch_size: int = Field(default=64, ge=2, le=4096)
-    lr: float = Field(default=5e-5, gt=0, lt=1)
-    seed: int = Field(default=42, ge=0, le=MAX_SEED, description="0 to 2**32-1.")
+    members: list[MemberType] | None = Field(
+        default=None, description="Ensemble only: the member model types (default knn and xgb)."
+    )
+    epochs: int | None = Field(
+        default=None, ge=1, le=10_000, description="DrugBAN (or an ensemble's DrugBAN member) only; default 100."
+    )
+    batch_size: int | None = Field(default=None, ge=2, le=4096, description="DrugBAN only; default 64.")
+    lr: float | None = Field(default=None, gt=0, lt=1, description="DrugBAN only; default 5e-05.")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="0 to 2**32-1; default 42 (every type but knn, which draws nothing).",
+    )
     model_name: str | None = Field(
         default=None,
         pattern=MODEL_NAME_PATTERN,
@@ -77,15 +103,46 @@ class RunRequest(BaseModel):
             raise ValueError(error.message) from None
         return value
 
-    @field_validator(*DRUGBAN_ONLY, mode="after")
+    @field_validator("members", mode="after")
     @classmethod
-    def _drugban_only(cls, value: float, info: ValidationInfo) -> float:
-        # Compared with the default, not "was it sent": a stored or echoed request holds every field.
+    def _members(cls, value: list[MemberType] | None) -> list[MemberType] | None:
+        if value is None:
+            return None
+        try:
+            return parse_members(value)
+        except InvalidInput as error:
+            raise ValueError(error.message) from None
+
+    @field_validator(*TYPE_SETTINGS, mode="after")
+    @classmethod
+    def _used_by_the_type(cls, value: Any, info: ValidationInfo) -> Any:
         model_type = info.data.get("model_type", "drugban")
         name = info.field_name or ""
-        if model_type != "drugban" and value != cls.model_fields[name].default:
-            raise ValueError(f"{model_type} models do not use {name} (only DrugBAN does): leave it out")
-        return value
+        unset = cls.model_fields[name].default
+        if value == unset or name in used_settings(model_type, info.data.get("members")):
+            return value
+        if name in _LEGACY_DEFAULTS and value == _LEGACY_DEFAULTS[name]:
+            return unset  # an echoed or stored request from before these settings were optional
+        raise ValueError(unused_reason(model_type, name))
+
+    def training_config(self) -> TrainingConfig:
+        """What the worker trains with: the settings given, the type's defaults for the others."""
+        return training_config(
+            self.model_type,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            seed=self.seed,
+            members=self.members,
+        )
+
+    def drugban_epochs(self) -> int | None:
+        """The epochs a DrugBAN (or an ensemble's DrugBAN member) trains; None: no DrugBAN."""
+        try:
+            found = drugban_config(self.training_config())
+        except (InvalidInput, ValidationError):  # a request stored under older rules
+            return self.epochs
+        return found.epochs if found is not None else None
 
 
 def _stored_request(value: Any, handler: ValidatorFunctionWrapHandler) -> RunRequest:
@@ -152,7 +209,7 @@ class RunSummary(BaseModel):
     model_name: str
     dataset_id: str
     split_id: str
-    epochs: int
+    epochs: int | None = Field(default=None, description="DrugBAN epochs (None: the model type has none).")
     created_at: dt.datetime
     model: RunModelRef | None = None
     val_auroc: float | None = None

@@ -1,15 +1,19 @@
-"""``/v1/models``: the registry's names and versions; promotion, rollback and evaluation."""
+"""``/v1/models``: the registry's names and versions; promotion, rollback, evaluation, model cards."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, File, Form, Path, UploadFile
+from fastapi.responses import PlainTextResponse
 
+from repurpose.actors.compound_library import resolve_library
 from repurpose.actors.dataset_version import resolve_dataset
 from repurpose.actors.model_registry import ModelRegistry, list_models
+from repurpose.actors.version_retrieval import aevaluate_version_retrieval
 from repurpose.contracts.models import ModelEvaluation, ModelVersionDetail
+from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.gateway.bodies import (
     MODEL_NAME_PATTERN,
     VERSION_PATTERN,
@@ -105,6 +109,55 @@ async def evaluate(
             ModelRegistry, name, "evaluate", number, dataset_id, body.split, body.part, body.allow_overlap
         )
     return evaluation
+
+
+@router.post("/{name}/versions/{version}/retrieval", responses=responses(413))
+async def evaluate_retrieval(
+    services: ServicesDep,
+    _: Writer,
+    name: Name,
+    version: Version,
+    file: Annotated[
+        UploadFile,
+        File(description="The held-out set: CSV with target_id, protein, compound_id, smiles (and optionally novel)."),
+    ],
+    decoys: Annotated[
+        str | None,
+        Form(
+            min_length=1,
+            max_length=200,
+            description="A registered library (id, unique prefix or name) as the decoys. Default: the DrugBank "
+            "compounds of the bundled library.",
+        ),
+    ] = None,
+) -> RetrievalResult:
+    """Rank each target's held-out actives among the decoys with the version (per target AUROC, EF 1 % and
+    5 %, BEDROC; their means, novel chemotypes apart) and store the result with the version."""
+    number = await _number(services, name, version)
+    library_id = None
+    if decoys is not None:
+        with blame("decoys"):
+            library_id = await asyncio.to_thread(resolve_library, services.engine, decoys)
+    data = await file.read()
+    with blame("file"):
+        result = await aevaluate_version_retrieval(
+            services.grains, name, number, data, filename=file.filename, decoys=library_id
+        )
+    return result
+
+
+@router.get(
+    "/{name}/versions/{version}/card",
+    # no response_class: it would document the JSON error answers as text too
+    responses={
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "The model card (Markdown)."}
+    },
+)
+async def card(services: ServicesDep, _: Reader, name: Name, version: Version) -> PlainTextResponse:
+    """A version's model card: its directory's card, then its stage, evaluations and retrieval results."""
+    number = await _number(services, name, version)
+    text: str = await services.grains.acall(ModelRegistry, name, "card", number)
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
 async def _number(services: Services, name: str, version: str) -> int:

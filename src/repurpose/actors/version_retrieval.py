@@ -1,0 +1,152 @@
+"""Retrieval evaluation of a registered model version on the cluster (`models evaluate --retrieval`).
+
+A held-out set (a CSV of (target, active) pairs, see ``retrieval_evaluation``) is ranked among
+decoys: a registered compound library, or by default the DrugBank compounds of the bundled
+library (``<bundled data>/library/compounds.csv``). The work runs as a Ray task (one CPU,
+started within ``settings.task_start_timeout_seconds`` or refused with ``ClusterBusy``) that
+loads the version's published directory; the result is then recorded on the version with the
+registry grain's ``record_retrieval``. The grain is not held while the task runs (scoring a
+library against every target takes a while), so the version's other calls do not wait on it.
+
+    result = evaluate_version_retrieval(client, "knn-union", 1, data, filename="heldout.csv")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import ray
+from ray.exceptions import RayTaskError
+
+from repurpose.actors.compound_library import CompoundLibrary
+from repurpose.actors.model_registry import ModelRegistry, check_model_name, load_published_model
+from repurpose.artifacts import ArtifactStore
+from repurpose.bundled_paths import bundled_data_dir
+from repurpose.cluster_tasks import await_task, get_task, reports_start
+from repurpose.contracts.models import ModelVersionDetail
+from repurpose.contracts.retrieval import RetrievalResult
+from repurpose.contracts.screening import LibrarySummary
+from repurpose.errors import InvalidInput, InvalidTable, RepurposeError
+from repurpose.grains import GrainClient
+from repurpose.retrieval_evaluation import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
+from repurpose.settings import Settings
+
+MAX_HELDOUT_BYTES = 64 * 2**20
+DEFAULT_DECOY_LIBRARY = Path("library") / "compounds.csv"
+
+
+def default_decoys_file(settings: Settings) -> Path:
+    """The library whose DrugBank compounds are the decoys when none is named."""
+    return bundled_data_dir(settings) / DEFAULT_DECOY_LIBRARY
+
+
+def evaluate_version_retrieval(
+    client: GrainClient,
+    name: str,
+    version: int,
+    heldout: bytes,
+    *,
+    filename: str | None = None,
+    decoys: str | None = None,
+) -> RetrievalResult:
+    """Rank the held-out actives (a CSV file's bytes) among ``decoys`` (a registered library's id;
+    None: the default decoys) with version ``version`` of ``name``, and record the result on that
+    version. Blocks; ``aevaluate_version_retrieval`` is the same for async code."""
+    _check_upload(heldout, filename)
+    check_model_name(name)
+    detail: ModelVersionDetail = client.call(ModelRegistry, name, "show", version)
+    library = None if decoys is None else client.call(CompoundLibrary, decoys, "summary")
+    task = _retrieval_task.remote(client.settings, detail.artifact_path, heldout, filename, library)
+    try:
+        result: RetrievalResult = get_task(task, _what(name, version, filename), client.settings)
+    except RayTaskError as error:
+        raise _domain_error(error) from None
+    client.call(ModelRegistry, name, "record_retrieval", version, result)
+    return result
+
+
+async def aevaluate_version_retrieval(
+    client: GrainClient,
+    name: str,
+    version: int,
+    heldout: bytes,
+    *,
+    filename: str | None = None,
+    decoys: str | None = None,
+) -> RetrievalResult:
+    """``evaluate_version_retrieval`` for async code (the gateway)."""
+    _check_upload(heldout, filename)
+    check_model_name(name)
+    detail: ModelVersionDetail = await client.acall(ModelRegistry, name, "show", version)
+    library = None if decoys is None else await client.acall(CompoundLibrary, decoys, "summary")
+    task = _retrieval_task.remote(client.settings, detail.artifact_path, heldout, filename, library)
+    try:
+        result: RetrievalResult = await await_task(task, _what(name, version, filename), client.settings)
+    except RayTaskError as error:
+        raise _domain_error(error) from None
+    await client.acall(ModelRegistry, name, "record_retrieval", version, result)
+    return result
+
+
+def _what(name: str, version: int, filename: str | None) -> str:
+    return f"ranking {filename or 'the held-out set'} with {name} v{version}"
+
+
+def _check_upload(data: bytes, filename: str | None) -> None:
+    if not isinstance(data, bytes):
+        raise InvalidInput(f"a held-out set is the file's bytes, not {type(data).__name__}")
+    if filename is not None and (not isinstance(filename, str) or len(filename) > 500):
+        raise InvalidInput("a held-out set's file name is text of at most 500 characters")
+    if len(data) > MAX_HELDOUT_BYTES:  # refuse before shipping it to a task
+        raise InvalidTable(
+            f"{filename or 'held-out set'}: {len(data):,} bytes is more than the {MAX_HELDOUT_BYTES:,} accepted"
+        )
+
+
+@ray.remote(num_cpus=1)
+@reports_start
+def _retrieval_task(
+    settings: Settings, artifact_path: str, heldout: bytes, filename: str | None, library: LibrarySummary | None
+) -> RetrievalResult:
+    from repurpose.retrieval_evaluation import evaluate_retrieval
+
+    held = read_heldout(heldout, name=Path(filename).name if filename else None)
+    decoys = _decoys(settings, library)
+    _check_decoys_remain(held, decoys)  # before the model: a refusal is cheap
+    model = load_published_model(settings, artifact_path)
+    return evaluate_retrieval(model, held, decoys)
+
+
+def _decoys(settings: Settings, library: LibrarySummary | None) -> DecoyLibrary:
+    if library is not None:
+        with ArtifactStore.from_settings(settings).open_read(library.compounds_path) as f:
+            table = pq.read_table(f, columns=["compound_id", "smiles"])
+        ids, smiles = table.column("compound_id").to_pylist(), table.column("smiles").to_pylist()
+        return readable_decoys(f"library {library.name} ({library.library_id[:12]})", ids, smiles)
+    path = default_decoys_file(settings)
+    if not path.is_file():
+        raise InvalidInput(
+            f"no default decoy library at {path} (bundled_data_dir): name a registered library or a library file "
+            "as the decoys (`--decoys`)"
+        )
+    return drugbank_decoys(path)
+
+
+def _check_decoys_remain(held: HeldOutSet, decoys: DecoyLibrary) -> None:
+    """Every target needs decoys that are not its own actives, or nothing ranks."""
+    for target in held.targets:
+        actives = set(target.smiles) | set(target.compound_ids)
+        if all(c in actives or s in actives for c, s in zip(decoys.compound_ids, decoys.smiles, strict=True)):
+            raise InvalidInput(
+                f"{held.name}: target {target.target_id} has no decoy left in {decoys.name} "
+                f"({len(decoys.smiles):,} readable compounds) once its actives are taken out; use a larger "
+                "decoy library"
+            )
+
+
+def _domain_error(error: RayTaskError) -> BaseException:
+    """The domain error the task raised, as itself; anything else as Ray reported it."""
+    cause: Any = getattr(error, "cause", None)
+    return cause if isinstance(cause, RepurposeError) else error
