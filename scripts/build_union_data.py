@@ -9,7 +9,9 @@ writes, deterministically (seed 42):
 
 The held-out set: for each of the targets below (well studied, of different families), half of
 its positives among the library's DrugBank compounds, drawn at random, leave the training data;
-the other half stay, so that a model still learns the target. ``novel`` marks the held-out
+the other half stay, so that a model still learns the target, and are listed with role
+``known``: a retrieval evaluation neither ranks them nor counts them as decoys. The hold-out is
+per pair: a held-out active may stay in the training data paired with other proteins. ``novel`` marks the held-out
 actives whose ECFP4 Tanimoto to every training binder of the target is below 0.4: similarity
 search cannot find those, a model that learned the target must.
 
@@ -80,6 +82,7 @@ def main() -> None:
     drugbank = library[library["compound_id"].str.startswith("DB")].copy()
     drugbank["canonical"] = drugbank["smiles"].map(canonical)
     drug_id = dict(zip(drugbank["canonical"], drugbank["compound_id"], strict=True))
+    library_id = dict(zip(library["smiles"].map(canonical), library["compound_id"], strict=True))
     proteins = pd.read_csv(LIBRARY / "targets.csv")
     sequence_of = dict(zip(proteins["gene"], proteins["sequence"], strict=True))
 
@@ -109,6 +112,21 @@ def main() -> None:
                     "smiles": row["SMILES"],
                     "nearest_training_tanimoto": round(float(nearest), 4),
                     "novel": bool(nearest < NOVEL_BELOW),
+                    "role": "active",
+                    "protein": sequence,
+                }
+            )
+        for _, row in training_binders.drop_duplicates("canonical").iterrows():
+            heldout.append(
+                {
+                    "target_id": accession,
+                    "gene": gene,
+                    "family": family,
+                    "compound_id": library_id.get(row["canonical"], f"union-{row.name}"),
+                    "smiles": row["SMILES"],
+                    "nearest_training_tanimoto": 1.0,
+                    "novel": False,
+                    "role": "known",
                     "protein": sequence,
                 }
             )
@@ -122,10 +140,11 @@ def main() -> None:
     training.to_parquet(ROOT / "data" / "union" / "pairs.parquet", index=False, compression="zstd")
     (ROOT / "data" / "retrieval").mkdir(parents=True, exist_ok=True)
     pd.DataFrame(heldout).to_csv(ROOT / "data" / "retrieval" / "heldout.csv", index=False, lineterminator="\n")
-    novel = sum(bool(h["novel"]) for h in heldout)
+    novel = sum(bool(h["novel"]) for h in heldout if h["role"] == "active")
+    actives = sum(h["role"] == "active" for h in heldout)
     print(
         f"training pairs {len(training)} (dropped {dropped} unencodable, {len(held_rows)} held out); "
-        f"held-out actives {len(heldout)} over {len(TARGETS)} targets, {novel} novel chemotypes"
+        f"held-out actives {actives} over {len(TARGETS)} targets, {novel} novel chemotypes"
     )
 
 

@@ -2,15 +2,19 @@
 
 A held-out set is a table of (target, active) pairs: ``target_id``, ``protein`` (the sequence),
 ``compound_id``, ``smiles`` and optionally ``novel`` (true where the active's ECFP4 Tanimoto to
-every training binder of the target is below 0.4: similarity search cannot find it). The
+every training binder of the target is below 0.4: similarity search cannot find it) and
+``role``: ``active`` (the default: a held-out active, ranked) or ``known`` (a binder of the
+target the models may have trained on: never ranked, and never a decoy either, since a known
+binder counted as a decoy would punish a model for finding it). The
 bundled one is ``data/retrieval/heldout.csv`` (``scripts/build_union_data.py`` says how it was
 drawn from the union, whose bundled training data it is kept out of).
 
 Per target the library is the decoys (by default the DrugBank compounds of the bundled
-library, ``data/library/compounds.csv``) minus that target's actives, plus its actives; the
-model scores every compound against the target, and ``retrieval_metrics`` says how early the
-actives come. Novel chemotypes are reported apart: the same figures with only the novel
-actives among the decoys.
+library, ``data/library/compounds.csv``) minus that target's actives and known binders
+(matched by compound id or canonical SMILES), plus its actives; the model scores every
+compound against the target, and ``retrieval_metrics`` says how early the actives come.
+Novel chemotypes are reported apart: the same figures with only the novel actives among the
+decoys.
 
 Each model type scores a library by its fastest exact path: DrugBAN by ``FastScorer`` (each
 compound featurised once for all targets), knn by one Tanimoto product per target, the
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rdkit import Chem, rdBase
 
 from repurpose.contracts.retrieval import RetrievalResult, TargetRetrieval
 from repurpose.drug_graph import parse_smiles
@@ -40,7 +45,8 @@ from repurpose.retrieval_metrics import summarise, target_retrieval
 
 REQUIRED_COLUMNS = ("target_id", "protein", "compound_id", "smiles")
 MAX_HELDOUT_ROWS = 100_000
-DECOY_ID_PREFIX = "DB"  # DrugBank identifiers: the approved and investigational drugs
+DECOY_ID_PREFIX = "DB"
+ROLES = ("active", "known")  # DrugBank identifiers: the approved and investigational drugs
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class HeldOutTarget:
     compound_ids: list[str]
     smiles: list[str]
     novel: list[bool] | None  # None: the file does not say
+    known_ids: frozenset[str] = frozenset()  # binders that are neither ranked nor decoys
+    known_smiles: frozenset[str] = frozenset()  # canonical
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,17 @@ def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> Held
                 f"{label}: row {int(np.flatnonzero(empty)[0]) + 1} has an empty {column}",
                 row=int(np.flatnonzero(empty)[0]) + 1,
             )
+    roles = frame["role"].fillna("active").str.strip().str.lower() if "role" in frame.columns else None
+    if roles is not None and not roles.isin(ROLES).all():
+        bad = int(np.flatnonzero(~roles.isin(ROLES))[0]) + 1
+        raise InvalidTable(f"{label}: row {bad}: role is {' or '.join(ROLES)}", row=bad)
+    known = frame[roles == "known"] if roles is not None else frame.iloc[:0]
+    frame = frame[roles == "active"] if roles is not None else frame
+    if frame.empty:
+        raise InvalidTable(f"{label}: no row with role active: nothing to rank")
     novel_column = frame["novel"].str.strip().str.lower() if "novel" in frame.columns else None
     if novel_column is not None and not novel_column.isin(["true", "false"]).all():
-        bad = int(np.flatnonzero(~novel_column.isin(["true", "false"]))[0]) + 1
+        bad = int(frame.index[np.flatnonzero(~novel_column.isin(["true", "false"]))[0]]) + 1
         raise InvalidTable(f"{label}: row {bad}: novel is true or false", row=bad)
     targets: list[HeldOutTarget] = []
     for target_id, rows in frame.groupby("target_id", sort=False):
@@ -110,6 +126,7 @@ def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> Held
             raise InvalidTable(f"{label}: target {target} has {len(sequences)} different sequences")
         smiles = [s.strip() for s in rows["smiles"]]
         pairs_from_columns(smiles, [next(iter(sequences))] * len(smiles), source=f"{label} ({target})")
+        binders = known[known["target_id"].str.strip() == target]
         targets.append(
             HeldOutTarget(
                 target_id=target,
@@ -117,14 +134,28 @@ def read_heldout(source: str | Path | bytes, *, name: str | None = None) -> Held
                 compound_ids=[c.strip() for c in rows["compound_id"]],
                 smiles=smiles,
                 novel=None if novel_column is None else (novel_column[rows.index] == "true").tolist(),
+                known_ids=frozenset(c.strip() for c in binders["compound_id"]),
+                known_smiles=frozenset(canonical_smiles(s.strip()) for s in binders["smiles"]),
             )
         )
-    pairs = (
+    pairs = [
         (t.target_id, t.sequence, c, s, None if t.novel is None else t.novel[i])
         for t in targets
         for i, (c, s) in enumerate(zip(t.compound_ids, t.smiles, strict=True))
-    )
+    ]
+    pairs += [
+        (str(t), "known", str(c), str(s), None)
+        for t, c, s in known[["target_id", "compound_id", "smiles"]].itertuples(index=False)
+    ]
     return HeldOutSet(name=label, targets=targets, sha256=content_digest(pairs))
+
+
+def canonical_smiles(smiles: str) -> str:
+    """RDKit's canonical form, so that one compound written two ways is one compound (the text
+    itself where RDKit cannot read it: such a compound is not ranked anyway)."""
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    return smiles if mol is None else Chem.MolToSmiles(mol)
 
 
 def drugbank_decoys(library_csv: Path) -> DecoyLibrary:
@@ -214,12 +245,14 @@ def evaluate_retrieval(
     per_target: list[TargetRetrieval] = []
     novel_per_target: list[TargetRetrieval] = []
     unscored = 0
+    decoy_canonical = [canonical_smiles(s) for s in decoys.smiles]
     for done, target in enumerate(heldout.targets):
-        actives = set(target.smiles) | set(target.compound_ids)
+        excluded_ids = set(target.compound_ids) | target.known_ids
+        excluded_smiles = {canonical_smiles(s) for s in target.smiles} | target.known_smiles
         keep = [
             i
-            for i, (c, s) in enumerate(zip(decoys.compound_ids, decoys.smiles, strict=True))
-            if c not in actives and s not in actives
+            for i, (c, s) in enumerate(zip(decoys.compound_ids, decoy_canonical, strict=True))
+            if c not in excluded_ids and s not in excluded_smiles
         ]
         library = [decoys.smiles[i] for i in keep] + target.smiles
         is_active = np.zeros(len(library), dtype=bool)
