@@ -29,5 +29,6 @@ GEFITINIB="COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
 repurpose profile --smiles "$GEFITINIB" --top 5
 
 # Why: the atoms and residue windows DrugBAN's attention weighs most for that pair (explanations
-# are DrugBAN's; the default model may be another type, so the bundled DrugBAN is named).
-repurpose explain --smiles "$GEFITINIB" --target P00533 --model drugban-human@1 --top 5
+# are DrugBAN's: with a default model of another type, explain uses drugban-human, the setting
+# explain_model, and names the version that explained).
+repurpose explain --smiles "$GEFITINIB" --target P00533 --top 5

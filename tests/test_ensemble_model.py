@@ -14,7 +14,7 @@ from repurpose.actors.model_registry import load_published_model, publish_model_
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.scoring import ChunkRequest, PairToScore, ProfileRequest, ResolvedModel
 from repurpose.ensemble_model import EnsembleStack, StackMember, feature_values, fit_stack
-from repurpose.errors import ModelDirectoryError
+from repurpose.errors import InvalidInput, ModelDirectoryError
 from repurpose.model_dir import CARD, MANIFEST, load_model_dir, model_files
 from repurpose.pairs import pairs_from_columns, read_pairs
 from repurpose.pipeline import CHECKPOINT_DIR, evaluate_model, train_model
@@ -161,8 +161,9 @@ def test_the_scorer_and_retrieval_score_it_by_its_members_paths(ensemble_dir: Pa
     )
     core._models[resolved.artifact_path] = core._loaded(resolved, model, resolved.artifact_path)
 
-    chunk = core.score_chunk_now(ChunkRequest(model=resolved, target_key="t", sequence=protein, smiles=[*smiles, BAD]))
     predicted = core.predict_now(resolved, [PairToScore(smiles=s, sequence=protein) for s in smiles])
+    featurised = len(core.compounds)  # no DrugBAN member: a prediction featurises nothing for one
+    chunk = core.score_chunk_now(ChunkRequest(model=resolved, target_key="t", sequence=protein, smiles=[*smiles, BAD]))
     targets = [("a", protein), ("b", test.proteins[-1])]
     profile = core.profile_now(ProfileRequest(model=resolved, smiles=smiles[0], targets=targets))
 
@@ -172,6 +173,9 @@ def test_the_scorer_and_retrieval_score_it_by_its_members_paths(ensemble_dir: Pa
     pairs = pairs_from_columns([smiles[0]] * 2, [protein, test.proteins[-1]], source="test")
     np.testing.assert_allclose(profile.scores, model.predict(pairs), rtol=1e-6)
     np.testing.assert_allclose(library_scorer(model)(protein, smiles), expected, rtol=1e-6)
+    assert featurised == 0
+    with pytest.raises(InvalidInput, match=r"pair 1: invalid SMILES 'C1CC': unclosed ring"):
+        core.predict_now(resolved, [PairToScore(smiles=s, sequence=protein) for s in (smiles[0], BAD)])
 
 
 @pytest.mark.slow

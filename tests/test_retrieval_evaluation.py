@@ -76,7 +76,7 @@ def test_bad_held_out_files_are_refused_with_the_reason(rows: list[str], message
 
 
 def test_missing_columns_are_named() -> None:
-    with pytest.raises(InvalidTable, match="missing column.*protein"):
+    with pytest.raises(InvalidTable, match=r"missing column.*protein"):
         read_heldout(b"target_id,compound_id,smiles\nT1,A1,CCO\n")
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 import time
 from pathlib import Path
+
+import pytest
 
 from repurpose.contracts.scoring import ChunkRequest, EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
 from repurpose.fast_scoring import FastScorer
@@ -12,6 +16,7 @@ from repurpose.model_dir import load_model_dir
 from repurpose.pairs import pairs_from_columns, read_pairs
 from repurpose.scoring_core import LoadedModel, ScoringCore
 from repurpose.settings import Settings
+from repurpose.training_evidence import TRAINING_COMPOUNDS_FILE
 from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TRAIN, random_protein
 
 BUNDLED = REPO_ROOT / "models" / "drugban-human"
@@ -108,3 +113,26 @@ def test_a_model_without_training_data_answers_no_evidence(tmp_path: Path) -> No
     )
 
     assert answer.evidence is None and profile.evidence is None
+
+
+def test_a_damaged_evidence_file_is_logged_once_and_the_scores_still_answer(
+    tmp_path: Path, knn_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = shutil.copytree(knn_model_dir, tmp_path / "knn")
+    (directory / TRAINING_COMPOUNDS_FILE).write_bytes(b"not parquet")
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(directory)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    train = read_pairs(SAMPLE_TRAIN)
+    protein, smiles = train.proteins[0], train.smiles[0]
+
+    with caplog.at_level(logging.WARNING, logger="repurpose.model_dir"):
+        answers = [core.evidence_now(EvidenceRequest(model=resolved, sequence=protein, smiles=[smiles])) for _ in "ab"]
+        profile = core.profile_now(ProfileRequest(model=resolved, smiles=smiles, targets=[("t", protein)]))
+
+    assert [a.evidence for a in answers] == [None, None] and profile.evidence is None
+    assert profile.scores == trained.predict(pairs_from_columns([smiles], [protein])).tolist()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "repurpose.model_dir"]
+    assert len(warnings) == 1, warnings  # read (and logged) once
+    assert TRAINING_COMPOUNDS_FILE in warnings[0] and "no training evidence" in warnings[0]

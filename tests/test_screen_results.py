@@ -169,3 +169,28 @@ def test_chunks_written_before_the_evidence_columns_still_merge(tmp_path: Path) 
 
 def finished_job(job: str, targets: list[str]) -> ScoresSource:
     return ScoresSource(job_id=job, status="succeeded", complete=True, targets=targets, results_path=results_path(job))
+
+
+def test_a_screen_finished_before_the_evidence_columns_downloads_whole(tmp_path: Path) -> None:
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    job = "scr-00000000001a"
+    old_names = ("target_id", "compound_id", "smiles", "score", "rank")  # no evidence columns yet
+    old_schema = pa.schema(RESULTS_SCHEMA.field(name) for name in old_names)
+    columns = {"target_id": ["DRD2"] * 2, "compound_id": ["A", "B"], "smiles": ["CCO", "CCN"], "score": [0.9, 0.5]}
+    old = pa.table({**columns, "rank": [1, 2]}, schema=old_schema)
+    with store.open_write(results_path(job)) as f:
+        pq.write_table(old, f)
+    source = finished_job(job, ["DRD2"])
+
+    text = b"".join(csv_stream(score_batches(store, source))).decode()
+    table = pq.read_table(io.BytesIO(b"".join(parquet_stream(score_batches(store, source)))))
+    page = results_page(store, source, 0, 10)
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["compound_id"], r["rank"], r["drug_like"], r["nearest_binder_smiles"]) for r in rows] == [
+        ("A", "1", "", ""),
+        ("B", "2", "", ""),
+    ]
+    assert table.schema == RESULTS_SCHEMA and table.column("compound_id").to_pylist() == ["A", "B"]
+    assert table.column("drug_like").to_pylist() == [None, None]
+    assert [(r.compound_id, r.score, r.drug_like) for r in page.rows] == [("A", 0.9, None), ("B", 0.5, None)]

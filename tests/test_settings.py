@@ -116,3 +116,11 @@ def test_the_default_model_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_pat
     for bad in ("knn-union@3", "KNN", "", "knn union"):  # a name (its production version), nothing else
         with pytest.raises(ValidationError, match=r"default_model .* is not a model name"):
             Settings(home=tmp_path, default_model=bad)
+
+
+def test_the_explain_model_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).explain_model == "drugban-human"  # the DrugBAN explain falls back to
+    monkeypatch.setenv("REPURPOSE_EXPLAIN_MODEL", "drugban-union")
+    assert Settings(home=tmp_path).explain_model == "drugban-union"
+    with pytest.raises(ValidationError, match=r"explain_model 'drugban-human@1' is not a model name"):
+        Settings(home=tmp_path, explain_model="drugban-human@1")

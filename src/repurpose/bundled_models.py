@@ -27,12 +27,16 @@ goes to production, as before.
 The configure hook ``default_model_by_merit`` makes that best model the cluster's default model
 (``settings.default_model``: what ``screen``, ``profile``, ``predict`` and the gateway use when
 no model is named) unless the user named one; a user's default that is a bundled model goes to
-production as well, or those commands would find no production version of it.
+production as well, or those commands would find no production version of it. That choice is
+made before anything is registered, so the start hook settles it after registering: a default
+with no production version (its promotion failed, a model of the user's holds the name, it was
+never registered) gives way to a name that has one, with a line (``_settle_default``).
 
 Once per name: a name with versions is left as it is, except that a bundled version 1 still in
 candidate or staging moves on (an earlier start stopped halfway, or it is the best now), and
 its retrieval figures are recorded with it (``record_retrieval``) while the directory is the
-one registered (the same manifest).
+one registered (the same manifest) and the version holds no figures on that held-out set yet
+(a user's re-evaluation on it stays).
 """
 
 from __future__ import annotations
@@ -48,8 +52,14 @@ from pydantic import ValidationError
 from repurpose.actors.model_registry import ModelRegistry, check_model_name, register_model_dir
 from repurpose.bundled_data import BundledSplit, bundled_train_parts
 from repurpose.bundled_paths import bundled_models_dir
-from repurpose.cluster import on_configure, on_start
-from repurpose.contracts.models import ModelLineage, ModelStage, ModelVersionDetail, ModelVersionSummary
+from repurpose.cluster import on_configure, on_start, settle
+from repurpose.contracts.models import (
+    ModelLineage,
+    ModelStage,
+    ModelSummary,
+    ModelVersionDetail,
+    ModelVersionSummary,
+)
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
@@ -137,7 +147,7 @@ def choose_production(models: list[BundledModel]) -> MeritChoice:
     measured = [m for m in models if m.retrieval is not None]
     if not measured:
         return MeritChoice(best=None, ranked=[], set_aside=[])
-    groups: dict[tuple[str, str], list[BundledModel]] = {}
+    groups: dict[tuple[str, str, str], list[BundledModel]] = {}
     for model in measured:
         groups.setdefault(_evaluation_set(model), []).append(model)
     compared = max(groups.values(), key=len)  # the first of equals: models come sorted by name
@@ -173,7 +183,78 @@ def register_bundled_models(client: GrainClient, names: Collection[str] | None =
         f"{m.name}'s {RETRIEVAL_FILE} is on another held-out set or decoys than the others': not compared"
         for m in choice.set_aside
     )
+    lines.extend(_settle_default(client, models, choice))
     return lines
+
+
+def _settle_default(client: GrainClient, models: list[BundledModel], choice: MeritChoice) -> list[str]:
+    """Make sure the default model has a production version, or every screen, profile and
+    prediction that names no model fails. Chosen before anything was registered, it may have none:
+    its promotion or retrieval record failed, a model of the user's holds the name, or it is not
+    registered. Then the default becomes (``cluster.settle``) the first of these that has one: the
+    bundled models by merit, the flagship, the other bundled models; failing that, the first of
+    their bundled versions 1 that goes to production. The lines to print."""
+    default = client.settings.default_model
+    if _production_version(client, default) is not None:
+        return []
+    order = [*(m.name for m in choice.ranked), BUNDLED_MODEL, *(m.name for m in models)]
+    candidates = [name for name in dict.fromkeys(order) if name != default]
+    for name in candidates:
+        version = _production_version(client, name)
+        if version is not None:
+            return [_fall_back(client, default, name, version)]
+    lines: list[str] = []
+    bundled = {m.name: m for m in models}
+    for model in (bundled[name] for name in candidates if name in bundled):
+        try:
+            if _promote_in_place_of(client, model, default):
+                return [
+                    *lines,
+                    f"moved the bundled model {model.name} v1 to production",
+                    _fall_back(client, default, model.name, 1),
+                ]
+        except RepurposeError as error:
+            lines.append(f"the bundled model {model.name} cannot stand in as the default model: {error.message}")
+    lines.append(
+        f"the cluster's default model {default} (setting default_model) has no production version, nor has any "
+        "bundled model: `screen`, `profile`, `explain` and `predict` need --model until one is promoted"
+    )
+    return lines
+
+
+def _production_version(client: GrainClient, name: str) -> int | None:
+    try:
+        summary: ModelSummary = client.call(ModelRegistry, name, "summary")
+    except ModelNotFound:
+        return None
+    return summary.production
+
+
+def _promote_in_place_of(client: GrainClient, model: BundledModel, default: str) -> bool:
+    """Move ``model``'s bundled version 1 to production as the default model in place of
+    ``default``; False when the name holds anything else (the user's versions, an archived one)."""
+    try:
+        versions: list[ModelVersionSummary] = client.call(ModelRegistry, model.name, "versions")
+    except ModelNotFound:
+        return False  # its registration failed (a line says why)
+    if len(versions) != 1 or versions[0].stage not in ("candidate", "staging"):
+        return False
+    detail: ModelVersionDetail = client.call(ModelRegistry, model.name, "show", 1)
+    if detail.lineage.source != model.source or detail.manifest.model_dump_json() != model.manifest.model_dump_json():
+        return False
+    reason = f"bundled model, the cluster's default model in place of {default} (no production version)"
+    for stage in ("staging", "production"):
+        if detail.stage != stage:
+            detail = client.call(ModelRegistry, model.name, "promote", 1, stage, reason)
+    return True
+
+
+def _fall_back(client: GrainClient, default: str, name: str, version: int) -> str:
+    settle(client, default_model=name)
+    return (
+        f"the cluster's default model is {name} (v{version} in production) in place of {default}, which has no "
+        "production version (setting default_model)"
+    )
 
 
 def _settle(
@@ -199,8 +280,11 @@ def _settle(
         else:
             lineage, split = lineages.of(model)
             detail = register_model_dir(client, model.name, model.directory, lineage)
-        if model.retrieval is not None and model.retrieval not in detail.retrieval:
-            detail = client.call(ModelRegistry, model.name, "record_retrieval", 1, model.retrieval)
+        # once per held-out set: a later evaluation on it (`models evaluate --retrieval` on the
+        # cluster) replaced the bundled figures on purpose, and a second `up` must not undo that
+        measured = model.retrieval
+        if measured is not None and all(r.evaluation_set != measured.evaluation_set for r in detail.retrieval):
+            detail = client.call(ModelRegistry, model.name, "record_retrieval", 1, measured)
         moved = False
         settled = len(existing) > 1 or any(v.stage in ("production", "archived") for v in existing)
         if not settled:  # ours, alone, in candidate or staging: an earlier start stopped, or it is the best now
@@ -302,11 +386,11 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
 
 
-def _evaluation_set(model: BundledModel) -> tuple[str, str]:
-    """What its figures were measured on: the held-out set and decoys (by content where known)."""
-    result = model.retrieval
-    assert result is not None
-    return (result.heldout_sha256 or result.heldout, result.decoys_sha256 or result.decoys)
+def _evaluation_set(model: BundledModel) -> tuple[str, str, str]:
+    """What its figures were measured on: the held-out set and decoys (by content where known, as
+    the registry and the retrieval gate compare them)."""
+    assert model.retrieval is not None
+    return model.retrieval.evaluation_set
 
 
 def _target(production: bool) -> str:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import ray
 from pydantic import BaseModel, ValidationError
@@ -42,7 +43,11 @@ _RAY_START_ATTEMPTS = 3
 _MIN_LOGICAL_CPUS = 4
 
 StartHook = Callable[[GrainClient], list[str]]
-"""Runs once the hosts answer (e.g. registering the bundled model); returns lines to print."""
+"""Runs once the hosts answer (e.g. registering the bundled model); returns lines to print.
+
+A hook may settle a setting that needs the running cluster with ``settle`` (the bundled models'
+hook: the default model, once it is known which names have a production version): the hooks
+after it, cluster.json and so every later command get the settled settings."""
 
 _start_hooks: list[StartHook] = []
 
@@ -65,6 +70,13 @@ def on_configure(hook: ConfigureHook) -> ConfigureHook:
     """Register ``hook`` to settle the settings of every ``up`` that starts (or joins) a cluster."""
     _configure_hooks.append(hook)
     return hook
+
+
+def settle(client: GrainClient, **changes: Any) -> None:
+    """From a start hook: change settings of the cluster being started (``start_cluster`` writes them
+    to cluster.json). The grain hosts keep the settings they started with: what they read of these
+    (the default model) their callers pass them (e.g. ``submit_screen`` names the model)."""
+    client.settings = client.settings.with_overrides(**changes)
 
 
 class ClusterInfo(BaseModel):
@@ -162,9 +174,18 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
         auth_token_path=token,
     )
     _write_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
+    return run_start_hooks(client, info)
+
+
+def run_start_hooks(client: GrainClient, info: ClusterInfo) -> tuple[ClusterInfo, list[str]]:
+    """Run the start hooks in order; the cluster's info with the settings they settled (written to
+    cluster.json again when they changed) and the lines they reported."""
     reported: list[str] = []
     for hook in _start_hooks:
         reported.extend(hook(client))
+    if client.settings != info.settings:
+        info = info.model_copy(update={"settings": client.settings})
+        _write_atomically(cluster_file(info.settings.home), info.model_dump_json(indent=2))
     return info, reported
 
 

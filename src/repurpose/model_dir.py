@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import pickle
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ WEIGHT_FILES: dict[str, str] = {
     "knn": BINDERS_FILE,
 }
 FORMAT_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 class Manifest(BaseModel):
@@ -90,8 +93,13 @@ class TrainedModel:
     @functools.cached_property
     def evidence(self) -> TrainingEvidence | None:
         """Its training binders and compounds, read on first use (None: an older directory
-        without them; a knn model's binders are its own)."""
-        return read_training_evidence(self.path, self.knn.binders if self.knn is not None else None)
+        without them; a knn model's binders are its own). A damaged evidence file is logged once,
+        naming it, and the model scores without evidence: the scores do not depend on it."""
+        try:
+            return read_training_evidence(self.path, self.knn.binders if self.knn is not None else None)
+        except ModelDirectoryError as error:
+            logger.warning("%s; its scores carry no training evidence", error.message)
+            return None  # cached as well: not read (nor logged) again
 
     @property
     def threshold(self) -> float:

@@ -6,6 +6,7 @@ stays free of it. The deployment itself lives in ``scorer_service``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ray import serve
@@ -77,6 +78,34 @@ class ScorerClient:
             if isinstance(cause, RepurposeError):
                 raise cause from None
             raise
+
+
+async def resolve_explainer(
+    resolve: Callable[[str], Awaitable[ResolvedModel]], settings: Settings, reference: str | None
+) -> ResolvedModel:
+    """The model that explains a pair: the one named; else the default model if it is a DrugBAN
+    (explanations are DrugBAN's attention), else ``settings.explain_model``'s production version,
+    else its staging one (``up`` puts the flagship in staging when a union model wins production).
+    ``resolve`` resolves a reference (the gateway's is cached); ModelNotFound when none is a DrugBAN."""
+    if reference is not None:
+        return await resolve(reference)
+    default, explainer = settings.default_model, settings.explain_model
+    tried: list[str] = []
+    candidates = [default, *([f"{explainer}@production"] if explainer != default else []), f"{explainer}@staging"]
+    for candidate in candidates:
+        try:
+            model = await resolve(candidate)
+        except ModelNotFound:
+            tried.append(f"{candidate}: none")
+            continue
+        if model.model_type == "drugban":
+            return model
+        tried.append(f"{candidate}: {model.ref} is {model.model_type}")
+    raise ModelNotFound(
+        f"no DrugBAN model to explain with (the default model, then setting explain_model: {'; '.join(tried)}): "
+        "name one (--model, or `model` over HTTP)",
+        name=explainer,
+    )
 
 
 async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:

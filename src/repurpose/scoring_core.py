@@ -243,12 +243,19 @@ class ScoringCore:
         loaded = self.load(model)
         probabilities = np.empty(len(pairs))
         checked: set[str] = set()  # a 1,000-pair request usually names a few proteins: check each once
+        unread: dict[int, str] = {}
+        if not loaded.reads_graphs:  # no DrugBAN (member) to featurise for: RDKit reads each SMILES (cached)
+            _, _, failed = self.fingerprints.get_many([pair.smiles for pair in pairs])
+            unread = {f.index: f.reason for f in failed}
         for i, pair in enumerate(pairs):  # validate first: one bad pair refuses the request
             try:
                 if pair.sequence not in checked:
                     normalize_protein(pair.sequence)
                     checked.add(pair.sequence)
-                self.compounds.get(pair.smiles) if loaded.reads_graphs or loaded.members else None
+                if loaded.reads_graphs:
+                    self.compounds.get(pair.smiles)  # featurised here, then read by the fast path
+                elif i in unread:
+                    raise InvalidInput(unread[i])
             except RepurposeError as error:
                 raise InvalidInput(f"pair {i}: {error.message}") from None
         probabilities[:] = self._pair_scores(loaded, pairs)

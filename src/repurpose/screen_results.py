@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.screening import RESULT_COLUMNS, ScreenResultRow, ScreenResults, ScreenStatus, csv_cells
-from repurpose.screening_worker import RESULTS_SCHEMA, ranked_scores
+from repurpose.screening_worker import RESULTS_SCHEMA, ranked_scores, with_evidence_columns
 
 BATCH_ROWS = 8_192
 CSV_COLUMNS = RESULT_COLUMNS
@@ -57,14 +57,24 @@ def score_batches(
     if source.results_path is not None:
         wanted = pa.array(source.targets, type=pa.string())
         with artifacts.open_read(source.results_path) as f:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=RESULTS_SCHEMA.names):
+            results = pq.ParquetFile(f)
+            # a screen finished before an upgrade lacks the newer columns: read those it has
+            present = set(results.schema_arrow.names)
+            columns = [name for name in RESULTS_SCHEMA.names if name in present]
+            for batch in results.iter_batches(batch_size=batch_rows, columns=columns):
                 kept = batch.filter(pc.is_in(batch.column("target_id"), value_set=wanted))
                 if kept.num_rows:
-                    yield kept
+                    yield kept if len(columns) == len(RESULTS_SCHEMA) else _completed(kept)
         return
     for target in source.targets:
         table = ranked_scores(artifacts, source.job_id, target, sorted(source.done.get(target, [])))
         yield from table.to_batches(max_chunksize=batch_rows)
+
+
+def _completed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of an older results file with the missing evidence columns as nulls (results schema)."""
+    table = with_evidence_columns(pa.Table.from_batches([batch])).select(RESULTS_SCHEMA.names)
+    return table.cast(RESULTS_SCHEMA).combine_chunks().to_batches()[0]
 
 
 def csv_stream(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:

@@ -694,7 +694,7 @@ def ranked_scores(artifacts: ArtifactStore, job_id: str, target_id: str, chunks:
     parts = []
     for n in chunks:
         with artifacts.open_read(chunk_path(job_id, target_id, n)) as f:
-            parts.append(_with_evidence_columns(pq.read_table(f)).select(_RANKED_COLUMNS))
+            parts.append(with_evidence_columns(pq.read_table(f)).select(_RANKED_COLUMNS))
     table = pa.concat_tables(parts) if parts else CHUNK_SCHEMA.empty_table().select(_RANKED_COLUMNS)
     table = table.filter(pc.is_valid(table.column("score")))
     table = table.sort_by([("score", "descending"), ("compound_id", "ascending")])
@@ -711,8 +711,9 @@ def ranked_scores(artifacts: ArtifactStore, job_id: str, target_id: str, chunks:
     )
 
 
-def _with_evidence_columns(table: pa.Table) -> pa.Table:
-    """A chunk written before the evidence columns existed (a job resumed across an upgrade): nulls."""
+def with_evidence_columns(table: pa.Table) -> pa.Table:
+    """A chunk or results file written before the evidence columns existed (a job resumed, or a
+    screen finished, before an upgrade): the missing ones as nulls."""
     for field in EVIDENCE_FIELDS:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, type=field.type))

@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         default=2 * 2**20, ge=1024, description="Largest JSON request body (1,000 pairs with sequences fit)."
     )
     gateway_max_upload_bytes: int = Field(
-        default=64 * 2**20, ge=1024, description="Largest file upload (dataset or compound library)."
+        default=64 * 2**20,
+        ge=1024,
+        description="Largest file upload (dataset, compound library or held-out retrieval set).",
     )
     max_upload_rows: int = Field(
         default=1_000_000,
@@ -156,7 +158,13 @@ class Settings(BaseSettings):
         description="The model whose production version `screen`, `profile`, `explain` and the gateway's predict, "
         "explain, profile and screens use when none is named. Unless set, `up` makes it the bundled model with the "
         "best retrieval (mean BEDROC on the held-out set), which it puts in production; drugban-human when no "
-        "bundled model has retrieval figures.",
+        "bundled model has retrieval figures. A default left with no production version gives way on `up` to a "
+        "bundled model that has one (it says so).",
+    )
+    explain_model: str = Field(
+        default="drugban-human",
+        description="The DrugBAN model `explain` and the gateway's explain use when none is named and the default "
+        "model is no DrugBAN (explanations are DrugBAN's attention): its production version, else its staging one.",
     )
 
     scorer_app: str = Field(default="scorer", description="Ray Serve application name of the scorer.")
@@ -211,14 +219,14 @@ class Settings(BaseSettings):
         # database is its recommended local backend (run artifacts go to <home>/mlflow-artifacts).
         return uri or f"sqlite:///{_home(info) / 'mlflow.db'}"
 
-    @field_validator("default_model", mode="after")
+    @field_validator("default_model", "explain_model", mode="after")
     @classmethod
-    def _model_name(cls, name: str) -> str:
+    def _model_name(cls, name: str, info: ValidationInfo) -> str:
         # the registry's name rule (actors.model_registry.MODEL_NAME_PATTERN): a stage or version
         # here would pin one version, and "production by merit" means following the production one
         if not _MODEL_NAME.fullmatch(name):
             raise ValueError(
-                f"default_model {name!r:.80} is not a model name: 1 to 64 lower-case letters, digits, '.', '_' "
+                f"{info.field_name} {name!r:.80} is not a model name: 1 to 64 lower-case letters, digits, '.', '_' "
                 "or '-', starting with a letter or digit (its production version is used)"
             )
         return name

@@ -13,7 +13,8 @@ A model directory's manifest, a registered version's lineage and an MLflow run r
 Manifests written before each type kept its own parameters gave every type DrugBAN's
 (``epochs``, ``batch_size``, ``lr``, ``seed``). A type reading one drops those it never used,
 so the manifests of the bundled models (content-hashed: never rewritten) load as they are; any
-other unknown field is refused.
+other unknown field is refused. (Their retrieval figures are no manifest field: they are a
+separate file beside it, ``retrieval.json``, see ``bundled_models``.)
 """
 
 from __future__ import annotations

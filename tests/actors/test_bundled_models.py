@@ -136,7 +136,10 @@ def test_bundled_union_and_models_register_once_the_best_retrieval_in_production
         "registered the bundled model delta-sample v1 (staging)",
         "registered the bundled model gamma-sample v1 (staging)",
         notes[1],
+        "the cluster's default model is beta-union (v1 in production) in place of drugban-human, which has no "
+        "production version (setting default_model)",  # no drugban-human among these models
     ]
+    assert client.settings.default_model == "beta-union"  # settled: cluster.json gets it
     stages = {m.name: (m.versions, m.production) for m in list_models(engine)}
     assert stages == {n: (1, None) for n in ("alpha-union", "delta-sample", "gamma-sample")} | {"beta-union": (1, 1)}
 
@@ -162,7 +165,9 @@ def test_bundled_union_and_models_register_once_the_best_retrieval_in_production
     evaluation = client.call(ModelRegistry, "alpha-union", "evaluate", 1, union.dataset_id, idempotent=False)
     assert (evaluation.split_id, evaluation.part, evaluation.training_overlap) == (DEFAULT_SPLIT_ID, "test", 0)
 
-    # a second `up`: nothing new, only the notes again
+    # a second `up`: nothing new, only the notes again; a re-evaluation on the bundled figures' set stays
+    mine = retrieval(0.45, 0.91).model_copy(update={"heldout": "heldout-again.csv"})  # the same content
+    assert client.call(ModelRegistry, "alpha-union", "record_retrieval", 1, mine).retrieval == [mine]
     before = [client.call(ModelRegistry, m.name, "show", 1) for m in list_models(engine)]
     splits = client.call(DatasetVersion, union.dataset_id, "splits")
     assert register_bundled_datasets(client) == []
@@ -180,6 +185,53 @@ def test_bundled_union_and_models_register_once_the_best_retrieval_in_production
         notes[1],
     ]
     assert client.call(ModelRegistry, "beta-union", "summary").production == 1
+
+
+def test_a_default_left_without_a_production_version_gives_way_to_the_next_best(
+    client: GrainClient, engine: Engine, bundled: Path
+) -> None:
+    # `up` chose beta-union by merit before registering anything; a model of the user's holds the name
+    models = bundled / "models"
+    mine = ModelLineage(source="run:mine", code_version="0.1.0", training=KnnTraining())
+    register_model_dir(client, "beta-union", models / "gamma-sample", mine)
+    merit = GrainClient(client.settings.with_overrides(default_model="beta-union"))
+    lines = register_bundled_models(merit)
+    assert lines[-2:] == [
+        "moved the bundled model gamma-sample v1 to production",  # the next best by retrieval
+        "the cluster's default model is gamma-sample (v1 in production) in place of beta-union, which has no "
+        "production version (setting default_model)",
+    ]
+    assert merit.settings.default_model == "gamma-sample"
+    assert {m.name: m.production for m in list_models(engine)} == {
+        "alpha-union": None,
+        "beta-union": None,  # the user's, untouched
+        "delta-sample": None,
+        "gamma-sample": 1,
+    }
+    history = client.call(ModelRegistry, "gamma-sample", "show", 1).stage_history
+    (change,) = [c for c in history if c.stage == "production"]
+    assert change.reason == "bundled model, the cluster's default model in place of beta-union (no production version)"
+    assert not any("default model" in line for line in register_bundled_models(merit))  # settled: said once
+
+
+def test_a_default_whose_promotion_fails_gives_way_or_says_none_could(client: GrainClient, engine: Engine) -> None:
+    # the AUROC floor refuses every small model: beta-union (the best) and each one tried after it
+    strict = GrainClient(client.settings.with_overrides(default_model="beta-union", promotion_min_auroc=0.999))
+    lines = register_bundled_models(strict)
+    refused = [line.split(":")[0] for line in lines if line.startswith("the bundled model ")]
+    assert refused == [
+        "the bundled model beta-union is not in production",
+        *(
+            f"the bundled model {name} cannot stand in as the default model"
+            for name in ("gamma-sample", "alpha-union", "delta-sample")  # by merit, then the others
+        ),
+    ]
+    assert lines[-1] == (
+        "the cluster's default model beta-union (setting default_model) has no production version, nor has any "
+        "bundled model: `screen`, `profile`, `explain` and `predict` need --model until one is promoted"
+    )
+    assert strict.settings.default_model == "beta-union"
+    assert all(m.production is None for m in list_models(engine))
 
 
 def test_the_default_model_is_the_best_by_retrieval_unless_named(settings: Settings) -> None:
@@ -202,7 +254,9 @@ def test_missing_bundled_data_prints_a_line_and_union_models_register_without_li
 
     nowhere = GrainClient(client.settings.with_overrides(bundled_models_dir=tmp_path / "none"))
     assert register_bundled_models(nowhere) == [
-        f"no bundled models at {tmp_path / 'none'}: the cluster starts without them"
+        f"no bundled models at {tmp_path / 'none'}: the cluster starts without them",
+        "the cluster's default model drugban-human (setting default_model) has no production version, nor has any "
+        "bundled model: `screen`, `profile`, `explain` and `predict` need --model until one is promoted",
     ]
     assert list_models(engine) == []
 
@@ -212,6 +266,8 @@ def test_missing_bundled_data_prints_a_line_and_union_models_register_without_li
         "production by merit: alpha-union v1, the only bundled model with retrieval figures (mean BEDROC 0.400, "
         "mean AUROC 0.900 over 1 target of heldout.csv); the cluster's default model stays drugban-human "
         "(setting default_model)",
+        "the cluster's default model is alpha-union (v1 in production) in place of drugban-human, which has no "
+        "production version (setting default_model)",
     ]
     lineage = client.call(ModelRegistry, "alpha-union", "show", 1).lineage
     assert (lineage.dataset_id, lineage.split_id) == (None, None)

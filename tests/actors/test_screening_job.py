@@ -359,6 +359,11 @@ def test_bad_requests_are_refused_before_anything_runs(client: GrainClient, engi
         submit_screen(client, ScreenRequest(**{**good, "targets": ["not a target!"]}))
     with pytest.raises(ModelNotFound):
         submit_screen(client, ScreenRequest(**good, model="no-such-model"))
+    # no model named: the submitter's default (cluster.json's, which `up` may settle after the hosts
+    # started with theirs), not the grain host's
+    settled = GrainClient(client.settings.with_overrides(default_model="settled-default"))
+    with pytest.raises(ModelNotFound, match="no model named 'settled-default'"):
+        submit_screen(settled, ScreenRequest(**good))
     with pytest.raises(InvalidInput, match="is not a model name"):
         submit_screen(client, ScreenRequest(**good, model="Bad Model"))
     with pytest.raises(InvalidInput, match="invalid screen request: top: Input should be less than or equal to 10000"):

@@ -58,11 +58,14 @@ def test_evaluate_records_the_result_with_the_version(client: GrainClient, engin
     again = evaluate_version_retrieval(
         client, NAME, 1, heldout, filename="sample-heldout.csv", decoys=library.library_id
     )
-    other = result.model_copy(update={"heldout": "another-set.csv"})
-    detail = client.call(ModelRegistry, NAME, "record_retrieval", 1, other)
-    assert [r.heldout for r in detail.retrieval] == ["sample-heldout.csv", "another-set.csv"]  # the same set: replaced
-    assert detail.retrieval[0] == again
-    assert [r.heldout for r in stored_retrieval(engine, NAME, 1)] == ["sample-heldout.csv", "another-set.csv"]
+    assert client.call(ModelRegistry, NAME, "show", 1).retrieval == [again]  # the same set: replaced
+    # results are kept per set as the gates compare them: by content, whatever the file's name
+    other = result.model_copy(update={"heldout_sha256": "f" * 64})  # another set, also sample-heldout.csv
+    assert client.call(ModelRegistry, NAME, "record_retrieval", 1, other).retrieval == [again, other]
+    renamed = again.model_copy(update={"heldout": "renamed.csv"})  # the first set under another name
+    detail = client.call(ModelRegistry, NAME, "record_retrieval", 1, renamed)
+    assert detail.retrieval == [other, renamed]
+    assert stored_retrieval(engine, NAME, 1) == [other, renamed]
 
     card: str = client.call(ModelRegistry, NAME, "card", 1)
     assert card.startswith("# Model card: knn-sample")  # the directory's own card first
@@ -117,6 +120,9 @@ def test_bad_held_out_sets_and_decoys_are_refused_and_nothing_is_recorded(
     for data, decoys, error, message in cases:
         with pytest.raises(error, match=message):
             evaluate_version_retrieval(client, NAME, 1, data, filename="pairs.csv", decoys=decoys)
+    for hidden in ("held\u202eout.csv", "heldout\x1b[2J.csv"):  # it names the result in the card
+        with pytest.raises(InvalidInput, match=r"held-out file name .* holds the (format|control) character"):
+            evaluate_version_retrieval(client, NAME, 1, heldout, filename=hidden, decoys=library)
     with pytest.raises(ModelNotFound, match="model knn-retrieval has no version 2"):
         evaluate_version_retrieval(client, NAME, 2, heldout, filename="pairs.csv", decoys=library)
     one_target = sample_heldout_csv(targets=1)
@@ -149,6 +155,19 @@ def _result(bedroc: float, auroc: float) -> RetrievalResult:
             "summary": {"targets": [target], **means},
         }
     )
+
+
+def test_a_second_set_of_the_same_name_does_not_hide_a_regression(client: GrainClient, tmp_path: Path) -> None:
+    for i in range(2):  # the same validation pairs: that gate passes, the retrieval gate decides
+        register_model_dir(client, NAME, model_variant(tmp_path, 0.95, str(i)), lineage())
+    to_production(client, 1, NAME)
+    client.call(ModelRegistry, NAME, "record_retrieval", 1, _result(bedroc=0.60, auroc=0.95))
+    client.call(ModelRegistry, NAME, "record_retrieval", 2, _result(bedroc=0.30, auroc=0.95))  # worse on that set
+    elsewhere = _result(bedroc=0.90, auroc=0.99).model_copy(update={"heldout_sha256": "c" * 64})  # heldout.csv too
+    kept = client.call(ModelRegistry, NAME, "record_retrieval", 2, elsewhere).retrieval
+    assert [r.heldout_sha256 for r in kept] == ["a" * 64, "c" * 64]  # both kept: the regression stays visible
+    with pytest.raises(PromotionRefused, match=r"its retrieval mean BEDROC 0\.3000 is 0\.3000 below production"):
+        to_production(client, 2, NAME)
 
 
 def test_production_gates_compare_versions_on_the_same_set(client: GrainClient, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,8 +14,10 @@ from typer.testing import CliRunner
 
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.cli import app
+from repurpose.cli.scoring import _explain_here
 from repurpose.contracts.models import ModelLineage
-from repurpose.training_config import DrugBANTraining
+from repurpose.grains import GrainClient
+from repurpose.training_config import DrugBANTraining, KnnTraining
 from tests.cli.test_datasets_cli import error_line
 from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
 from tests.helpers import REPO_ROOT, random_protein
@@ -22,6 +25,7 @@ from tests.helpers import REPO_ROOT, random_protein
 pytestmark = pytest.mark.slow
 
 OTHER = "dti-default"
+KNN_DEFAULT = "knn-default"  # a default model of another type than DrugBAN (a union model by merit)
 TARGET = "DFLT1"
 SEQUENCE = random_protein(120, seed=77)
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -37,6 +41,16 @@ def other_default(gateway: Gateway) -> Iterator[str]:
     for stage in ("staging", "production"):
         gateway.grains.call(ModelRegistry, OTHER, "promote", detail.version, stage)
     yield from deploy_variant(gateway.settings, "/other-default", default_model=OTHER)
+
+
+@pytest.fixture(scope="module")
+def knn_default(gateway: Gateway, knn_model_dir: Path) -> Iterator[str]:
+    """A gateway on the package's cluster whose default model is a knn model, in production there."""
+    lineage = ModelLineage(source="test:knn-default", code_version="0.1.0", training=KnnTraining())
+    detail = register_model_dir(gateway.grains, KNN_DEFAULT, knn_model_dir, lineage)
+    for stage in ("staging", "production"):  # forced: the small model's validation AUROC is no test here
+        gateway.grains.call(ModelRegistry, KNN_DEFAULT, "promote", detail.version, stage, None, True)
+    yield from deploy_variant(gateway.settings, "/knn-default", default_model=KNN_DEFAULT)
 
 
 def client(gateway: Gateway, url: str) -> httpx.Client:
@@ -97,7 +111,7 @@ def test_profile_and_explain_take_a_library_compound_id(gateway: Gateway) -> Non
     runner, remote = CliRunner(), ["--url", gateway.url, "--key", gateway.keys["scientist"]]
     profile = runner.invoke(app, ["profile", "--compound", COMPOUND, "--top", "2", *remote])
     assert profile.exit_code == 0, profile.stderr
-    assert f"{COMPOUND} ({GEFITINIB}):" in profile.stdout
+    assert f"{COMPOUND} ({GEFITINIB[:24]}" in profile.stdout  # the header shortens long SMILES
     explain = runner.invoke(app, ["explain", "--compound", COMPOUND, "--target", TARGET, "--json", *remote])
     assert explain.exit_code == 0, explain.stderr
     assert (json.loads(explain.stdout)["compound_id"], json.loads(explain.stdout)["smiles"]) == (COMPOUND, GEFITINIB)
@@ -106,3 +120,31 @@ def test_profile_and_explain_take_a_library_compound_id(gateway: Gateway) -> Non
     assert missing.exit_code == 2 and "no compound 'NO-SUCH-COMPOUND'" in error_line(missing.stderr)
     both = runner.invoke(app, ["explain", "--smiles", ASPIRIN, "--compound", COMPOUND, "--target", TARGET, *remote])
     assert both.exit_code == 2 and "--smiles or --compound" in error_line(both.stderr)
+
+
+def test_explain_without_a_model_uses_a_drugban_when_the_default_model_is_none(
+    gateway: Gateway, knn_default: str
+) -> None:
+    pair = {"smiles": ASPIRIN, "target": TARGET, "top": 2}
+    with client(gateway, knn_default) as http:
+        assert http.put(f"/v1/targets/{TARGET}", json={"sequence": SEQUENCE}).status_code in (200, 201)
+        explained = http.post("/v1/explain", json=pair)
+        assert explained.status_code == 200, explained.text
+        assert explained.json()["model"] == "drugban-human@1"  # the setting explain_model, in production here
+        named = http.post("/v1/explain", json={**pair, "model": KNN_DEFAULT})  # named: used as named
+        assert named.status_code == 422, named.text
+        assert named.json()["message"] == f"explanations need a DrugBAN model; {KNN_DEFAULT}@1 is knn"
+        predicted = http.post("/v1/predict", json={"pairs": [{"smiles": ASPIRIN, "target": TARGET}]})
+        assert predicted.status_code == 200, predicted.text
+        assert predicted.json()["model"] == f"{KNN_DEFAULT}@1"  # scoring still uses the default model
+
+    remote = ["--url", knn_default, "--key", gateway.keys["reader"]]
+    explain = CliRunner().invoke(app, ["explain", "--smiles", ASPIRIN, "--target", TARGET, "--json", *remote])
+    assert explain.exit_code == 0, explain.stderr
+    assert json.loads(explain.stdout)["model"] == "drugban-human@1"  # it says which model explained
+
+    # the CLI on the cluster itself (no gateway): the same choice
+    here = GrainClient(gateway.settings.with_overrides(default_model=KNN_DEFAULT))
+    ref, explanation = _explain_here(here, ASPIRIN, TARGET, None, 2)
+    assert ref == "drugban-human@1"
+    assert explanation.probability == explained.json()["probability"]

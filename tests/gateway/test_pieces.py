@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -38,10 +39,11 @@ from repurpose.gateway.auth import PERMISSIONS, AuthMiddleware, KeyVerifier, Per
 from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.errors import _field_name, status_of
 from repurpose.gateway.keys import KIND, ApiKeyState, hash_secret, parse_key, secret_matches
-from repurpose.gateway.limits import RateLimiter
+from repurpose.gateway.limits import BodyLimitMiddleware, RateLimiter
 from repurpose.gateway.metrics import SCORER_STATS_MAX_AGE_SECONDS, ScorerStatsCollector
 from repurpose.gateway.paths import route_path
 from repurpose.gateway.request_ids import RequestIdFilter, RequestIdMiddleware
+from repurpose.gateway.routes import UPLOAD_PATHS
 from repurpose.settings import Settings
 from repurpose.store import make_engine, save_state, upgrade
 
@@ -395,3 +397,55 @@ def test_the_docs_say_which_model_answers_when_none_is_named(offline_gateway: Te
         model = schema["components"]["schemas"][body]["properties"]["model"]
         assert "default" not in model or model["default"] is None
         assert "cluster's default model" in model["description"]
+
+
+MAX_JSON, MAX_FILE = 1_000, 10_000
+
+
+@pytest.mark.parametrize(
+    ("path", "declared", "message"),
+    [
+        ("/v1/models/knn-union/versions/2/retrieval", MAX_JSON + 1, None),  # a held-out set: the upload limit
+        ("/pre/v1/models/knn-union/versions/latest/retrieval/", MAX_FILE, None),
+        ("/v1/models/knn-union/versions/2/retrieval", MAX_FILE + 1, "10,000 bytes accepted for an upload"),
+        ("/v1/datasets", MAX_FILE + 1, "for an upload (gateway_max_upload_bytes); split the file"),
+        ("/v1/models/knn-union/versions/2/evaluate", MAX_JSON + 1, "1,000 bytes accepted (gateway_max_body_bytes)"),
+        ("/v1/models/a/b/versions/2/retrieval", MAX_JSON + 1, "send fewer pairs"),  # one segment per name
+    ],
+)
+def test_held_out_uploads_count_as_uploads_against_the_body_limits(path: str, declared: int, message: str) -> None:
+    reached: list[str] = []
+    sent: list[Message] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": "/pre" if path.startswith("/pre/") else "",
+        "headers": [(b"content-length", str(declared).encode())],
+    }
+    limits = BodyLimitMiddleware(inner, max_body=MAX_JSON, max_upload=MAX_FILE, upload_paths=UPLOAD_PATHS)
+    asyncio.run(limits(scope, receive, send))
+
+    if message is None:
+        assert reached == [path] and not sent
+        return
+    body = json.loads(b"".join(m.get("body", b"") for m in sent))
+    assert sent[0]["status"] == 413 and body["code"] == "body_too_large" and not reached
+    assert message in body["message"]
+    if "retrieval" in path and "upload" in message:
+        assert "split the held-out set" in body["message"] and "pairs" not in body["message"]
+
+
+def test_every_upload_path_is_a_route_of_the_gateway(offline_gateway: TestClient) -> None:
+    paths = offline_gateway.get("/pre/openapi.json").json()["paths"]
+    assert all("post" in paths.get(template, {}) for template in UPLOAD_PATHS), sorted(paths)

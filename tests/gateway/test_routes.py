@@ -332,6 +332,9 @@ def test_retrieval_evaluation_and_the_model_card(http: httpx.Client, gateway: Ga
     bad = http.post(path, files={"file": ("bad.csv", b"SMILES,Protein,Y\nCCO,MKV,1\n")})
     assert bad.status_code == 422, bad.text
     assert bad.json()["field"] == "file" and "bad.csv: missing column(s) target_id" in bad.json()["message"]
+    hidden = http.post(path, files={"file": ("held\u202eout.csv", sample_heldout_csv())})
+    assert hidden.status_code == 422 and hidden.json()["field"] == "file", hidden.text
+    assert "held-out file name" in hidden.json()["message"] and "U+202E" in hidden.json()["message"]
     unknown = http.post(path, files={"file": ("h.csv", sample_heldout_csv())}, data={"decoys": "no-such-library"})
     assert unknown.status_code == 404 and unknown.json()["code"] == "library_not_found", unknown.text
     assert http.post("/v1/models/gw-knn/versions/9/retrieval", files={"file": ("h.csv", b"x")}).status_code == 404

@@ -367,11 +367,12 @@ class ModelRegistry(Grain[ModelState]):
     def record_retrieval(self, version: int, result: RetrievalResult) -> ModelVersionDetail:
         """Keep a retrieval evaluation of ``version`` (``version_retrieval`` computes one on the
         cluster; bundled models bring theirs), replacing an earlier one on the same held-out set
-        and decoys (by name); the promotion gates compare it with production's on the same set."""
+        and decoys: the same key the promotion gates compare by (``evaluation_set``: by content
+        where recorded), so two different sets of one file name are both kept."""
         record = self._version(version)
         result = _validated(RetrievalResult, result, "retrieval result")
         _check_finite(result)
-        kept = [r for r in record.retrieval if (r.heldout, r.decoys) != (result.heldout, result.decoys)]
+        kept = [r for r in record.retrieval if r.evaluation_set != result.evaluation_set]
         record.retrieval = [*kept, result][-MAX_RETRIEVALS:]
         return self._detail(record)
 

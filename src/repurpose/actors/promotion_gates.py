@@ -23,7 +23,7 @@ validation AUROC: it compares with nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from repurpose.contracts.models import ModelEvaluation
@@ -92,9 +92,9 @@ def gate_failures(name: str, candidate: Evaluated, champion: Evaluated | None, s
             )
 
     retrieval_drop = settings.promotion_max_retrieval_drop
-    held = {_retrieval_key(r): r for r in champion.retrieval}
+    held = {r.evaluation_set: r for r in champion.retrieval}
     for mine_r in candidate.retrieval:
-        other_r = held.get(_retrieval_key(mine_r))
+        other_r = held.get(mine_r.evaluation_set)
         if other_r is None:
             continue
         compared += 1
@@ -135,10 +135,3 @@ def _evaluation_key(evaluation: ModelEvaluation) -> tuple[str, str | None, str]:
 def _rows(evaluation: ModelEvaluation) -> str:
     rows = "every row" if evaluation.split_id is None else f"part {evaluation.part} of split {evaluation.split_id}"
     return f"dataset {evaluation.dataset_id[:12]} ({rows})"
-
-
-def _retrieval_key(result: RetrievalResult) -> Hashable:
-    """The same held-out set and decoys: by content where the result records it, else by name."""
-    if result.heldout_sha256 is not None and result.decoys_sha256 is not None:
-        return "content", result.heldout_sha256, result.decoys_sha256
-    return "name", result.heldout, result.decoys

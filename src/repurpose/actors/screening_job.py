@@ -569,7 +569,7 @@ def _first_line(error: BaseException) -> str:
 
 def submit_screen(client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None) -> ScreenDetail:
     """Submit a screen (see the module docs); ``idempotency_key`` makes a retried submit count once."""
-    request = validated_request(request)
+    request = _with_model(validated_request(request), client)
     job_id = new_screen_id(idempotency_key)
     detail: ScreenDetail = client.call(
         ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
@@ -581,12 +581,20 @@ async def asubmit_screen(
     client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None
 ) -> ScreenDetail:
     """``submit_screen`` for async code (the gateway)."""
-    request = validated_request(request)
+    request = _with_model(validated_request(request), client)
     job_id = new_screen_id(idempotency_key)
     detail: ScreenDetail = await client.acall(
         ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
     )
     return detail
+
+
+def _with_model(request: ScreenRequest, client: GrainClient) -> ScreenRequest:
+    """The request naming the caller's default model when it names none: the cluster's settled one
+    (cluster.json; ``up`` may settle it after the grain hosts started with theirs)."""
+    if request.model is not None:
+        return request
+    return request.model_copy(update={"model": client.settings.default_model})
 
 
 def _call_key(idempotency_key: str | None, request: ScreenRequest) -> str | None:

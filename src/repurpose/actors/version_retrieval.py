@@ -30,6 +30,7 @@ from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
 from repurpose.errors import InvalidInput, InvalidTable, RepurposeError
 from repurpose.grains import GrainClient
+from repurpose.plain_text import check_plain_text
 from repurpose.retrieval_evaluation import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
 from repurpose.settings import Settings
 
@@ -99,6 +100,8 @@ def _check_upload(data: bytes, filename: str | None) -> None:
         raise InvalidInput(f"a held-out set is the file's bytes, not {type(data).__name__}")
     if filename is not None and (not isinstance(filename, str) or len(filename) > 500):
         raise InvalidInput("a held-out set's file name is text of at most 500 characters")
+    if filename is not None:  # it names the result: stored, listed and printed in the model card
+        check_plain_text(filename, "held-out file name")
     if len(data) > MAX_HELDOUT_BYTES:  # refuse before shipping it to a task
         raise InvalidTable(
             f"{filename or 'held-out set'}: {len(data):,} bytes is more than the {MAX_HELDOUT_BYTES:,} accepted"

@@ -25,7 +25,19 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         help="A model name (its production version), name@version or name@stage "
-        "[default: the cluster's default model, REPURPOSE_DEFAULT_MODEL, drugban-human unless set].",
+        "[default: the cluster's default model: the bundled model `up` chose by retrieval merit, or "
+        "REPURPOSE_DEFAULT_MODEL where set].",
+        show_default=False,
+    ),
+]
+
+ExplainModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="A DrugBAN model: a name (its production version), name@version or name@stage [default: the "
+        "cluster's default model if it is a DrugBAN, else the production (or staging) version of the setting "
+        "explain_model, REPURPOSE_EXPLAIN_MODEL, drugban-human unless set].",
         show_default=False,
     ),
 ]
@@ -136,7 +148,7 @@ def explain(
     compound: Annotated[
         str | None, typer.Option("--compound", help="A compound id of a registered library (e.g. DB00317).")
     ] = None,
-    model: ModelOption = None,
+    model: ExplainModelOption = None,
     top: Annotated[int, typer.Option("--top", min=1, max=100, help="Atoms and residue windows shown.")] = 10,
     home: HomeOption = None,
     url: UrlOption = None,
@@ -182,12 +194,12 @@ def _explain_here(
     client: GrainClient, smiles: str, target: str, model: str | None, top: int
 ) -> tuple[str, Explanation]:
     from repurpose.actors.target_protein import TargetProtein
-    from repurpose.scorer_client import ScorerClient
+    from repurpose.scorer_client import ScorerClient, resolve_explainer
 
     scorer = ScorerClient(client.settings, client)
 
     async def work() -> tuple[ResolvedModel, Explanation]:
-        resolved = await scorer.resolve(model or client.settings.default_model)
+        resolved = await resolve_explainer(scorer.resolve, client.settings, model)
         sequence = await client.acall(TargetProtein, target, "sequence")
         return resolved, await scorer.explain(resolved, smiles, sequence, top)
 

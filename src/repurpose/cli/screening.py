@@ -74,7 +74,8 @@ def screen(
         typer.Option(
             "--model",
             help="name (its production version), name@VERSION or name@STAGE "
-            "[default: the cluster's default model, REPURPOSE_DEFAULT_MODEL, drugban-human unless set].",
+            "[default: the cluster's default model: the bundled model `up` chose by retrieval merit, or "
+            "REPURPOSE_DEFAULT_MODEL where set].",
             show_default=False,
         ),
     ] = None,

@@ -49,3 +49,12 @@ class RetrievalResult(BaseModel):
     )
     novel_actives: int = 0
     unscored: int = Field(0, description="Compounds the model could not score (ranked last).")
+
+    @property
+    def evaluation_set(self) -> tuple[str, str, str]:
+        """What the figures were measured on: the held-out set and decoys by content where the result
+        records it, else by name. Results with equal keys compare (the retrieval gate) and replace
+        each other (a version keeps one per set); two different files both named heldout.csv do not."""
+        if self.heldout_sha256 is not None and self.decoys_sha256 is not None:
+            return ("content", self.heldout_sha256, self.decoys_sha256)
+        return ("name", self.heldout, self.decoys)

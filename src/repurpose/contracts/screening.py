@@ -92,7 +92,8 @@ class ScreenRequest(BaseModel):
     model: str | None = Field(
         default=None,
         description="name (its production version), name@3 or name@stage; default: the production version of the "
-        "cluster's default model (setting default_model, REPURPOSE_DEFAULT_MODEL; drugban-human unless set).",
+        "cluster's default model: the bundled model that `up` puts in production for its retrieval merit, or the "
+        "setting default_model (REPURPOSE_DEFAULT_MODEL) where set.",
     )
     top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP, description="Best hits kept per target.")
     chunk_size: int | None = Field(

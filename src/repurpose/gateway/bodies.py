@@ -135,7 +135,8 @@ ModelReference = Annotated[
 ]
 DEFAULT_MODEL_NOTE = (
     "A model name (its production version), name@version or name@stage. Default: the production version of "
-    "the cluster's default model (setting default_model, env REPURPOSE_DEFAULT_MODEL; drugban-human unless set)."
+    "the cluster's default model: the bundled model that `up` puts in production for its retrieval merit (best "
+    "mean BEDROC on the held-out set), or the setting default_model (env REPURPOSE_DEFAULT_MODEL) where set."
 )
 CompoundId = Annotated[
     str,
@@ -204,7 +205,12 @@ class _SmilesOrCompound(Body):
 
 
 class ExplainBody(_TargetOrSequence, _SmilesOrCompound):
-    model: ModelReference | None = Field(default=None, description=DEFAULT_MODEL_NOTE)
+    model: ModelReference | None = Field(
+        default=None,
+        description="A DrugBAN model: a name (its production version), name@version or name@stage. Default: the "
+        "cluster's default model if it is a DrugBAN, else the production (or staging) version of the setting "
+        "explain_model (env REPURPOSE_EXPLAIN_MODEL; drugban-human unless set).",
+    )
     top: int = Field(default=10, ge=1, le=100, description="Atoms and residue windows returned.")
 
 

@@ -12,8 +12,9 @@ is read; a body sent without one is counted as it arrives and refused when it pa
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
@@ -95,33 +96,41 @@ class RateLimitMiddleware:
 
 
 class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int, upload: bool) -> None:
+    def __init__(self, limit: int, upload_advice: str | None) -> None:
         what, advice = (
-            ("for an upload (gateway_max_upload_bytes)", "split the file")
-            if upload
+            ("for an upload (gateway_max_upload_bytes)", upload_advice)
+            if upload_advice is not None
             else ("(gateway_max_body_bytes)", "send fewer pairs per request")
         )
         super().__init__(413, f"the request body is larger than the {limit:,} bytes accepted {what}; {advice}")
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit: the upload limit on ``upload_paths``, the JSON one elsewhere."""
+    """413 for bodies over the limit: the upload limit on ``upload_paths``, the JSON one elsewhere.
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_paths: Collection[str]) -> None:
+    ``upload_paths`` maps route templates (``/v1/models/{name}/versions/{version}/retrieval``: a
+    ``{…}`` matches one path segment) to what the 413 tells the caller to do instead."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_paths: Mapping[str, str]) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
-        self.upload_paths = frozenset(upload_paths)
+        self.upload_paths = [(_route_pattern(template), advice) for template, advice in upload_paths.items()]
+
+    def upload_advice(self, path: str) -> str | None:
+        """What to do with too large a file on ``path`` (a route path); None: not an upload route."""
+        path = path.rstrip("/")
+        return next((advice for pattern, advice in self.upload_paths if pattern.fullmatch(path)), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = route_path(scope).rstrip("/") in self.upload_paths
-        limit = self.max_upload if upload else self.max_body
+        advice = self.upload_advice(route_path(scope))
+        limit = self.max_upload if advice is not None else self.max_body
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await error_response(413, "body_too_large", BodyTooLarge(limit, upload).detail)(scope, receive, send)
+            await error_response(413, "body_too_large", BodyTooLarge(limit, advice).detail)(scope, receive, send)
             return
         received = 0
 
@@ -131,10 +140,16 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit, upload)  # FastAPI passes an HTTPException on to the handlers
+                    raise BodyTooLarge(limit, advice)  # FastAPI passes an HTTPException on to the handlers
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    """``/v1/models/{name}/retrieval`` as a regular expression: each ``{…}`` one path segment."""
+    parts = re.split(r"(\{[^/{}]+\})", template.rstrip("/"))
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -16,6 +16,7 @@ from repurpose.errors import NotFound
 from repurpose.gateway.bodies import ExplainBody, ExplanationOut, PredictBody, Prediction, ProfileBody
 from repurpose.gateway.errors import blame
 from repurpose.gateway.services import Services
+from repurpose.scorer_client import resolve_explainer
 from repurpose.target_profiling import aprofile_compounds
 
 
@@ -47,8 +48,8 @@ async def predict(*, services: Services, body: PredictBody) -> Prediction:
 
 async def explain(*, services: Services, body: ExplainBody) -> ExplanationOut:
     smiles = await _smiles(services, body.smiles, body.compound)  # first: an unknown id costs no model lookup
-    with blame("model"):
-        model = await services.lookups.model(body.model or services.settings.default_model)
+    with blame("model"):  # without one named: a DrugBAN (explanations are its attention)
+        model = await resolve_explainer(services.lookups.model, services.settings, body.model)
     sequence = await services.lookups.sequence(body.target) if body.target is not None else body.sequence or ""
     with services.metrics.scorer_in_flight.track_inprogress(), blame("smiles" if body.compound is None else "compound"):
         explanation = await services.scorer.explain(model, smiles, sequence, body.top)

@@ -23,6 +23,10 @@ ROUTERS = (
     screens.router,
     keys.router,
 )
-UPLOAD_PATHS = (datasets.UPLOAD_PATH, libraries.UPLOAD_PATH)
+UPLOAD_PATHS = {  # route template -> what a 413 for too large a file tells the caller to do
+    datasets.UPLOAD_PATH: "split the file",
+    libraries.UPLOAD_PATH: "split the file",
+    models.RETRIEVAL_PATH: "split the held-out set (each target is ranked on its own: a file per target)",
+}
 
 __all__ = ["ROUTERS", "UPLOAD_PATHS"]

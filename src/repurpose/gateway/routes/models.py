@@ -27,6 +27,9 @@ from repurpose.gateway.deps import Manager, Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 from repurpose.gateway.services import Services
 
+RETRIEVAL_PATH = "/v1/models/{name}/versions/{version}/retrieval"
+"""Takes a file (the held-out set): the upload body limit applies (``UPLOAD_PATHS``)."""
+
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=responses(401, 403, 404, 422, 429, 503))
 
 Name = Annotated[
@@ -111,7 +114,7 @@ async def evaluate(
     return evaluation
 
 
-@router.post("/{name}/versions/{version}/retrieval", responses=responses(413))
+@router.post(RETRIEVAL_PATH.removeprefix("/v1/models"), responses=responses(413))
 async def evaluate_retrieval(
     services: ServicesDep,
     _: Writer,
