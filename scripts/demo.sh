@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: a local one-node Ray cluster, a SQLite store and artifact
 # folders under .repurpose/ (or $REPURPOSE_HOME), the bundled model that retrieves best in production.
-# Screens the whole compound library against EGFR, profiles a drug against a panel of
-# targets, explains one pair, then stops the cluster (the stored state stays for a next run).
+# Shows why that model is in production (its retrieval of held-out actives), screens the
+# library's 4,318 approved and investigational drugs against EGFR, profiles a drug against a
+# panel of targets, explains one pair, then stops the cluster (the stored state stays).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -21,8 +22,16 @@ for target in P00533:EGFR P07550:ADRB2 P14416:DRD2 P35968:KDR P35354:PTGS2; do
     repurpose targets add "${target%%:*}" --sequence "$(sequence "${target%%:*}")" --name "${target##*:}"
 done
 
-# Virtual screening: all 10,947 library compounds against EGFR, the best 10 kept.
-repurpose screen --library data/library/compounds.csv --name "shared library" --target P00533 --top 10
+# Production by merit: every bundled model, and the retrieval of the one in production (its
+# held-out actives of 14 targets ranked among the library's DrugBank compounds).
+repurpose models list
+repurpose models evaluate knn-union 1 --retrieval data/retrieval/heldout.csv
+
+# Repurposing by screening: which approved or investigational drugs (the DrugBank compounds of
+# the library) might act on EGFR? The best 10 kept, each with its evidence.
+drugs="$REPURPOSE_HOME/drugbank.csv"
+grep -E '^(compound_id|DB)' data/library/compounds.csv > "$drugs"
+repurpose screen --library "$drugs" --name "DrugBank compounds" --target P00533 --top 10
 
 # Repurposing: which of the registered targets might gefitinib (an EGFR inhibitor) act on?
 GEFITINIB="COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
