@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python benchmarks/grain_activations.py
 	$(BIN)/python benchmarks/screening.py
 	$(BIN)/python benchmarks/gateway.py
+	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/cold_target.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,7 @@ repurpose models evaluate knn-union 1 --retrieval data/retrieval/heldout.csv
 # Repurposing by screening: which approved or investigational drugs (the DrugBank compounds of
 # the library) might act on EGFR? The best 10 kept, each with its evidence.
 drugs="$REPURPOSE_HOME/drugbank.csv"
+echo "\$ grep -E '^(compound_id|DB)' data/library/compounds.csv > \"\$REPURPOSE_HOME/drugbank.csv\""
 grep -E '^(compound_id|DB)' data/library/compounds.csv > "$drugs"
 repurpose screen --library "$drugs" --name "DrugBank compounds" --target P00533 --top 10
 
