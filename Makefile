@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/gateway.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/cold_target.py
+	$(BIN)/python benchmarks/knn_fingerprints.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
