@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
+from repurpose.contracts.scoring import HitEvidence
 from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, small_train_file
 
 METRIC_KEYS = {"auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold", "n"}
@@ -70,7 +71,9 @@ def test_predict_json_gives_probability_and_verdict(runner: CliRunner, tiny_mode
 
     assert result.exit_code == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) == {"probability", "threshold", "interacts"}
+    # the verdict, then the evidence of the model directory's training data (HitEvidence)
+    assert set(answer) == {"probability", "threshold", "interacts", *HitEvidence.model_fields}
+    assert answer["drug_like"] is True
     assert 0.0 <= answer["probability"] <= 1.0
     assert answer["interacts"] == (answer["probability"] >= answer["threshold"])
 
