@@ -11,7 +11,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
-from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 
@@ -50,10 +50,7 @@ def register_command(
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    size = file.stat().st_size
-    if size > DEFAULT_MAX_BYTES:
-        raise fail(f"{file}: {size:,} bytes is more than the {DEFAULT_MAX_BYTES:,} accepted; split the table")
-    data = file.read_bytes()
+    data = read_capped(file, DEFAULT_MAX_BYTES, "accepted; split the table")
     gateway = gateway_for(url, key, home)
     with _spinner(f"validating {file.name}", not as_json):
         if gateway is not None:

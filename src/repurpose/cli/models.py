@@ -13,7 +13,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
-from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
+from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.split_defaults import DEFAULT_SPLIT_ID
 
@@ -353,10 +353,7 @@ def _evaluate_retrieval(
 
     if not heldout.is_file():
         raise fail(f"--retrieval {heldout}: no such file")
-    size = heldout.stat().st_size
-    if size > MAX_HELDOUT_BYTES:
-        raise fail(f"{heldout}: {size:,} bytes is more than the {MAX_HELDOUT_BYTES:,} a held-out set may have")
-    data = heldout.read_bytes()
+    data = read_capped(heldout, MAX_HELDOUT_BYTES, "a held-out set may have")
     gateway = gateway_for(url, key, home)
     client = client_for(home) if gateway is None else None
     library_id = _decoy_library(client, gateway, decoys, quiet=as_json) if decoys is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -41,6 +42,15 @@ def fail(message: str) -> typer.Exit:
     """Print ``error: message`` as one stderr line; ``raise fail(...)`` exits with status 2."""
     errors.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def read_capped(path: Path, limit: int, beyond: str) -> bytes:
+    """The bytes of an upload file, refused before reading when over ``limit``; ``beyond`` ends
+    the message ("accepted; split the table")."""
+    size = path.stat().st_size
+    if size > limit:
+        raise fail(f"{path}: {size:,} bytes is more than the {limit:,} {beyond}")
+    return path.read_bytes()
 
 
 def warn(message: str) -> None:

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.evidence import EVIDENCE_NOTE, hit_cells, hit_columns, shows_smiles
-from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit
+from repurpose.cli.output import JsonOption, console, errors, fail, print_json, read_capped, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 
 if TYPE_CHECKING:
@@ -536,10 +536,7 @@ def _register_file(
 ) -> LibraryRegistration:
     from repurpose.actors.compound_library import MAX_LIBRARY_BYTES, register_library
 
-    size = path.stat().st_size
-    if size > MAX_LIBRARY_BYTES:
-        raise fail(f"{path}: {size:,} bytes is more than the {MAX_LIBRARY_BYTES:,} accepted; split the library")
-    data = path.read_bytes()
+    data = read_capped(path, MAX_LIBRARY_BYTES, "accepted; split the library")
     # Text: a spinner reads a str as markup whatever the console says, and a file name is not markup
     status = console.status(Text(f"registering {path.name}"), spinner="dots") if not quiet else contextlib.nullcontext()
     registration: LibraryRegistration
