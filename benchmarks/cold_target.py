@@ -23,13 +23,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from repurpose.classification_metrics import binary_metrics
+from repurpose.contracts.training import ForestTraining, training_config
 from repurpose.dataset_splits import split_rows
 from repurpose.datasets import build_dataset
-from repurpose.metrics import binary_metrics
 from repurpose.model_dir import load_model_dir
 from repurpose.pairs import PairSet, pairs_from_columns
 from repurpose.pipeline import train_on_pairs
-from repurpose.training_config import training_config
 
 ROOT = Path(__file__).resolve().parents[1]
 UNION = ROOT / "data" / "union" / "pairs.parquet"
@@ -40,6 +40,9 @@ SPLIT_SEED = 42
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("types", nargs="*", default=["knn", "xgb"], choices=["knn", "xgb", "rf", "ensemble"])
+    # the bundled rf-union is a smaller forest than the type's default (see scripts/train_bundled_models.py)
+    parser.add_argument("--trees", type=int, default=None, help="rf: number of trees (default: the type's)")
+    parser.add_argument("--min-leaf", type=int, default=None, help="rf: min samples per leaf (default: the type's)")
     args = parser.parse_args()
     build = build_dataset(UNION, name="union")
     split = split_rows(build.rows, kind=SPLIT_KIND, seed=SPLIT_SEED)
@@ -58,7 +61,11 @@ def main() -> None:
         for model_type in args.types:
             started = time.perf_counter()
             out = Path(work) / model_type
-            train_on_pairs(train, val, out, training_config(model_type), evidence=False)
+            config = training_config(model_type)
+            if isinstance(config, ForestTraining):
+                forest = {"n_estimators": args.trees, "min_samples_leaf": args.min_leaf}
+                config = config.model_copy(update={k: v for k, v in forest.items() if v is not None})
+            train_on_pairs(train, val, out, config, evidence=False)
             model = load_model_dir(out)
             assert test.labels is not None
             metrics = binary_metrics(test.labels, model.predict(test), model.threshold)

@@ -35,7 +35,8 @@ from typing import Any
 
 import ray
 
-from repurpose.actors.target_protein import TargetProtein, check_target_id
+from repurpose.actors.target_protein import TargetProtein
+from repurpose.contracts.targets import check_target_id
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from repurpose.store import upgrade

@@ -24,7 +24,7 @@ from rdkit.Chem import rdFingerprintGenerator
 from rich.console import Console
 from rich.table import Table
 
-from repurpose.protein_encoding import normalize_protein
+from repurpose.contracts.targets import normalize_protein
 from repurpose.retrieval_evaluation import canonical_smiles, drugbank_decoys, read_heldout
 from repurpose.retrieval_metrics import summarise, target_retrieval
 

@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from repurpose.model_dir import MANIFEST, Manifest
+from repurpose.contracts.manifest import Manifest
+from repurpose.model_dir import MANIFEST
 from repurpose.pairs import read_pairs
 from repurpose.training_evidence import record_training_evidence
 

@@ -4,7 +4,8 @@ Each trains on the ``random-42`` split of the bundled union dataset (``data/unio
 built as ``repurpose up`` registers it), so the registry's lineage of a bundled union model names
 exactly the rows it learned from. The held-out retrieval actives are not in that dataset at all.
 
-    .venv/bin/python scripts/train_bundled_models.py knn xgb rf
+    .venv/bin/python scripts/train_bundled_models.py knn xgb
+    .venv/bin/python scripts/train_bundled_models.py rf --trees 200 --min-leaf 3
     .venv/bin/python scripts/train_bundled_models.py ensemble [--members knn,xgb]
     .venv/bin/python scripts/train_bundled_models.py drugban --epochs 6 --lr 1e-4 [--resume]
 
@@ -32,14 +33,14 @@ import time
 from pathlib import Path
 
 from repurpose.bundled_models import RETRIEVAL_FILE
+from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
+from repurpose.contracts.training import ForestTraining, training_config
 from repurpose.dataset_splits import split_rows
 from repurpose.datasets import build_dataset
 from repurpose.model_dir import MANIFEST, load_model_dir
 from repurpose.pairs import PairSet, pairs_from_columns
 from repurpose.pipeline import CHECKPOINT_DIR, train_on_pairs
 from repurpose.retrieval_evaluation import DecoyLibrary, HeldOutSet, drugbank_decoys, evaluate_retrieval, read_heldout
-from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
-from repurpose.training_config import training_config
 
 ROOT = Path(__file__).resolve().parents[1]
 UNION = ROOT / "data" / "union" / "pairs.parquet"
@@ -107,6 +108,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--resume", action="store_true")
+    # a forest of 500 fully grown trees on the union is ~60 MB even compressed: too big to ship
+    parser.add_argument("--trees", type=int, default=None, help="rf: number of trees (default: the type's)")
+    parser.add_argument("--min-leaf", type=int, default=None, help="rf: min samples per leaf (default: the type's)")
     args = parser.parse_args()
     unknown = [t for t in args.types if t not in TYPES]
     if unknown:
@@ -127,6 +131,9 @@ def main() -> None:
         drugban = {"epochs": args.epochs, "lr": args.lr} if trains_drugban else {}
         seed = None if model_type == "knn" else DEFAULT_SPLIT_SEED
         config = training_config(model_type, seed=seed, members=members, **drugban)
+        if isinstance(config, ForestTraining):
+            forest = {"n_estimators": args.trees, "min_samples_leaf": args.min_leaf}
+            config = config.model_copy(update={k: v for k, v in forest.items() if v is not None})
         started = time.perf_counter()
         manifest = train_on_pairs(
             train,

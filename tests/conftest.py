@@ -4,20 +4,43 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import ray
 
+from repurpose.artifacts import ArtifactStore
+from repurpose.bundled_models import BUNDLED_MODEL
+from repurpose.bundled_paths import bundled_models_dir
+from repurpose.contracts.training import KnnTraining
 from repurpose.pipeline import train_model
+from repurpose.published_models import publish_model_dir
+from repurpose.scorer_service import deploy_scorer, stop_scorer
 from repurpose.serving import ensure_serve
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
-from repurpose.training_config import KnnTraining
-from tests.helpers import NAMESPACE, SAMPLE_TRAIN, SAMPLE_VAL, free_port, service_missing, tiny_training_config
-
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.helpers import (
+    NAMESPACE,
+    SAMPLE_TRAIN,
+    SAMPLE_VAL,
+    Scorer,
+    free_port,
+    postgres_database,
+    tiny_training_config,
+)
 
 _SERVE_HTTP: dict[str, int] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scenario tests (marker ``scenario``: real ``repurpose up`` clusters in subprocesses) run first,
+    before the session's own Ray cluster (``ray_cluster``) starts and takes CPUs and memory.
+
+    A test that does not use the session's Ray cluster times out by the signal method: it fails,
+    and the run goes on (the thread method of pyproject.toml, for tests a Ray call can block, ends it).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("scenario") is None)  # stable: the rest keep their order
+    for item in items:
+        if "ray_cluster" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(method="signal"))
 
 
 @pytest.fixture(scope="session")
@@ -70,26 +93,38 @@ def knn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def screening_scorer(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer]:
+    """The scorer as a Serve application of its own for a module that screens, deleted after it (its
+    replica holds a CPU: not kept for the whole session)."""
+    settings = Settings(
+        home=tmp_path_factory.mktemp("scorer"),
+        ray_namespace=NAMESPACE,
+        scorer_app=f"scorer-test-{uuid.uuid4().hex[:8]}",
+        scorer_num_cpus=1,
+    )
+    # The registry's versions name content-addressed directories: the same path in every store.
+    publish_model_dir(ArtifactStore.from_settings(settings), bundled_models_dir(settings) / BUNDLED_MODEL)
+    deploy_scorer(settings)
+    try:
+        yield Scorer(settings.scorer_app, settings)
+    finally:
+        stop_scorer(settings)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at its end."""
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        service_missing(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
-    name = f"repurpose_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("repurpose_test") as url:
+        yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database on each backend."""
-    if request.param == "sqlite":
+    """A migrated, empty database: a SQLite file, or the session's PostgreSQL database where a test or
+    a package parametrises ``store_url`` (indirectly, on ``STORES``: ``both_stores`` in tests/helpers.py)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
         upgrade(url)
         yield url

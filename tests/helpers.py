@@ -1,30 +1,44 @@
-"""Factories shared by the tests: paths to the sample data, proteins, pair files, batches."""
+"""What the tests share besides fixtures: paths to the sample data, proteins, pair files, batches, model
+directories and lineages, the CLI's error line, grain hosts' pids and bounded waits."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import shutil
 import socket
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
 import pytest
 import torch
 
+from repurpose.contracts.manifest import Manifest
+from repurpose.contracts.models import ModelLineage, ModelVersionDetail
+from repurpose.contracts.training import DrugBANTraining
 from repurpose.drug_graph import featurize_drug
 from repurpose.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
 from repurpose.protein_encoding import PROTEIN_CODES, encode_protein
-from repurpose.training_config import DrugBANTraining
+from repurpose.settings import Settings
+
+if TYPE_CHECKING:
+    from repurpose.grains import GrainClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "bindingdb_sample"
 SAMPLE_TRAIN = SAMPLE_DIR / "train.csv"
 SAMPLE_VAL = SAMPLE_DIR / "val.csv"
 SAMPLE_TEST = SAMPLE_DIR / "test.csv"
+BUNDLED_DIR = REPO_ROOT / "models" / "drugban-human"
+LIBRARY_FILE = REPO_ROOT / "data" / "library" / "compounds.csv"
+TARGETS_FILE = REPO_ROOT / "data" / "library" / "targets.csv"
+
+T = TypeVar("T")
 
 NAMESPACE = f"repurpose-test-{uuid.uuid4().hex[:8]}"
 """The Ray namespace of the test session's cluster (``ray_cluster``) and grain hosts."""
@@ -42,12 +56,157 @@ def service_missing(what: str) -> NoReturn:
     pytest.skip(what)
 
 
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server of the tests (trust auth); every test database is made and dropped through it."""
+
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""The store backends, as ``store_url``'s parameters."""
+
+both_stores = pytest.mark.parametrize("store_url", STORES, indirect=True)
+"""Runs a test on SQLite and on PostgreSQL: where the store's dialect matters (queries, JSONB)."""
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped on exit. A server that does not
+    answer skips the test, or fails it under CI (``service_missing``)."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_ADMIN}: {str(exc).strip()}")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def error_line(stderr: str) -> str:
+    """The single line a refused command writes to stderr."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def poll(fetch: Callable[[], T], done: Callable[[T], bool], seconds: float, what: str, pause: float = 0.2) -> T:
+    """Call ``fetch`` until ``done`` holds for its answer (returned); fail this test (only), naming
+    ``what`` and the last answer, after ``seconds``. ``done`` may fail the test itself, e.g. on an
+    answer that can no longer change."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not reached in {seconds:g} s; last: {value!r}", pytrace=False)
+        time.sleep(pause)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str, pause: float = 0.2) -> None:
+    """Poll ``condition`` until it holds; fail this test (only) naming ``what`` after ``seconds``."""
+    poll(condition, bool, seconds, what, pause)
+
+
+def host_pid(client: GrainClient, kind: Any, key: str) -> int:
+    """The pid of the process of the grain host that holds grain ``(kind, key)``."""
+    name = client.host_for(kind, key)
+    return next(s.pid for s in client.stats() if s.name == name)
+
+
+def kill_host(client: GrainClient, kind: Any, key: str) -> int:
+    """Kill the host holding grain ``(kind, key)`` (Ray restarts it); returns the killed pid."""
+    import ray
+
+    name = client.host_for(kind, key)
+    pid = host_pid(client, kind, key)
+    ray.kill(ray.get_actor(name, namespace=client.settings.ray_namespace), no_restart=False)
+    return pid
+
+
+def wait_for_new_host(client: GrainClient, kind: Any, key: str, killed_pid: int, seconds: float = 60.0) -> int:
+    """Wait until Ray has replaced the host ``killed_pid`` of grain ``(kind, key)`` (a kill is
+    asynchronous); the new host's pid."""
+    from ray.exceptions import RayError
+
+    def replaced() -> bool:
+        with contextlib.suppress(RayError):
+            return host_pid(client, kind, key) != killed_pid
+        return False
+
+    wait_until(replaced, seconds, f"the grain host (pid {killed_pid}) of {kind} {key!r} replaced")
+    return host_pid(client, kind, key)
+
+
+def model_variant(directory: Path, auroc: float, tag: str = "") -> Path:
+    """A copy of the bundled model directory whose manifest says validation AUROC ``auroc``.
+
+    Each (auroc, tag) gives other files, so another content address and another version."""
+    out = directory / f"variant-{auroc}-{tag}"
+    out.mkdir(parents=True)
+    for file in BUNDLED_DIR.iterdir():
+        shutil.copyfile(file, out / file.name)
+    manifest = Manifest.model_validate_json((BUNDLED_DIR / "manifest.json").read_text())
+    manifest.val_metrics.auroc = auroc
+    manifest.created_at = f"{manifest.created_at} {tag}"
+    (out / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
+    return out
+
+
+def lineage(run: str = "run-1") -> ModelLineage:
+    """The lineage the tests register model directories with."""
+    return ModelLineage(source=f"run:{run}", run_id=run, code_version="0.1.0", training=DrugBANTraining(epochs=3))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorer:
+    """A scorer deployed as a Serve application of its own (fixture ``screening_scorer``)."""
+
+    app: str
+    settings: Settings  # the scorer's own: its artifact store holds the bundled model
+
+
+BAD_LIBRARY_ROWS = (("BAD-RING", "C1CC"), ("BAD-XYZ", "XYZ"))
+"""Compounds (id, SMILES) no screen can featurise."""
+
+
+def promote(client: GrainClient, name: str, version: int, stage: str, **kwargs: object) -> ModelVersionDetail:
+    """Move version ``version`` of model ``name`` to ``stage`` (the registry's gates apply)."""
+    from repurpose.actors.model_registry import ModelRegistry
+
+    detail: ModelVersionDetail = client.call(ModelRegistry, name, "promote", version, stage, **kwargs)
+    return detail
+
+
+def to_production(client: GrainClient, name: str, version: int, **kwargs: object) -> ModelVersionDetail:
+    """Through staging into production (``kwargs``: the production step's, e.g. reason, force)."""
+    promote(client, name, version, "staging")
+    return promote(client, name, version, "production", **kwargs)
+
+
+def library_csv(compounds: int, bad_rows: Sequence[tuple[str, str]] = BAD_LIBRARY_ROWS) -> bytes:
+    """The first ``compounds`` of the bundled library, plus ``bad_rows`` (id, SMILES) at the end."""
+    header, *rows = LIBRARY_FILE.read_text().splitlines()
+    extra = [f"{compound_id},{smiles},test" for compound_id, smiles in bad_rows]
+    return ("\n".join([header, *rows[:compounds], *extra]) + "\n").encode()
+
+
+def library_targets(count: int = 2) -> dict[str, str]:
+    """The first ``count`` targets of the bundled list: id -> sequence."""
+    _, *rows = TARGETS_FILE.read_text().splitlines()
+    return dict(row.split(",", 1) for row in rows[:count])  # type: ignore[misc]
 
 
 def random_protein(length: int, seed: int = 0) -> str:
@@ -125,8 +284,6 @@ def free_cpus_taken() -> Iterator[float]:
     """Hold every CPU of the test cluster that is free (as a run's training workers would); yields
     how many. Ray's count of free CPUs lags a moment behind tasks ending, so hold until it reads 0
     twice in a row. Released on exit."""
-    import time
-
     import ray
 
     @ray.remote

@@ -8,9 +8,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from repurpose.classification_metrics import binary_metrics
 from repurpose.cli import app
 from repurpose.contracts.scoring import HitEvidence
-from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL, small_train_file
+from repurpose.model_dir import load_model_dir
+from repurpose.pairs import read_pairs
+from repurpose.pipeline import predict_pair
+from tests.helpers import (
+    DRUG_LIKE_SMILES,
+    REPO_ROOT,
+    SAMPLE_TEST,
+    SAMPLE_TRAIN,
+    SAMPLE_VAL,
+    error_line,
+    small_train_file,
+)
 
 METRIC_KEYS = {"auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1", "threshold", "n"}
 
@@ -20,12 +32,18 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def error_line(stderr: str) -> str:
-    """The single line a refused command writes to stderr."""
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
-    assert lines[0].startswith("error: ")
-    return lines[0]
+def test_the_command_line_loads_without_the_ml_stack_ray_or_the_store() -> None:
+    # `repurpose --help` and every command sent to a gateway import no more than this (start-up
+    # time): Ray, the actors, PyTorch, RDKit, pandas and SQLAlchemy load only where a command runs
+    # here. A fresh interpreter: this one has imported everything already.
+    code = (
+        "import json, sys\n"
+        "import repurpose.cli\n"
+        "heavy = ('torch', 'rdkit', 'ray', 'pandas', 'sqlalchemy', 'repurpose.actors', 'repurpose.grains')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == []
 
 
 def test_predict_broken_smiles_exits_2_with_one_error_line(tiny_model_dir: Path) -> None:
@@ -74,7 +92,8 @@ def test_predict_json_gives_probability_and_verdict(runner: CliRunner, tiny_mode
     # the verdict, then the evidence of the model directory's training data (HitEvidence)
     assert set(answer) == {"probability", "threshold", "interacts", *HitEvidence.model_fields}
     assert answer["drug_like"] is True
-    assert 0.0 <= answer["probability"] <= 1.0
+    model = load_model_dir(tiny_model_dir)
+    assert answer["probability"] == pytest.approx(predict_pair(model, DRUG_LIKE_SMILES, "MKVL"), abs=1e-6)
     assert answer["interacts"] == (answer["probability"] >= answer["threshold"])
 
 
@@ -239,7 +258,10 @@ def test_bundled_models_evaluate_from_a_fresh_install(model: str) -> None:
     manifest = json.loads((REPO_ROOT / "models" / model / "manifest.json").read_text())
     assert metrics["threshold"] == pytest.approx(manifest["val_metrics"]["threshold"])
     assert metrics["n"] == sum(1 for _ in SAMPLE_TEST.open()) - 1
-    assert 0.0 <= metrics["auroc"] <= 1.0
+    loaded, test = load_model_dir(REPO_ROOT / "models" / model), read_pairs(SAMPLE_TEST)
+    assert test.labels is not None
+    expected = binary_metrics(test.labels, loaded.predict(test), loaded.threshold)
+    assert metrics == pytest.approx(expected.model_dump(), abs=1e-9)  # the figures of its scores, here
 
 
 def test_knn_trains_evaluates_and_predicts_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:

@@ -1,15 +1,13 @@
-"""Start hooks that settle a setting once the cluster runs (the default model, after the bundled
-models are registered): the hooks after them and cluster.json get it (no Ray needed here)."""
+"""Start steps that settle a setting once the cluster runs (the default model, after the bundled
+models are registered): the steps after them and cluster.json get it (no Ray needed here)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
-import pytest
-
 from repurpose import cluster
-from repurpose.cluster import ClusterInfo, read_cluster_info, run_start_hooks, settle
+from repurpose.cluster import ClusterInfo, read_cluster_info, run_start_steps, settle
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 
@@ -25,13 +23,11 @@ def info_of(settings: Settings) -> ClusterInfo:
     )
 
 
-def test_a_setting_settled_by_a_start_hook_reaches_later_hooks_and_cluster_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_setting_settled_by_a_start_step_reaches_later_steps_and_cluster_json(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, default_model="beta-union")
     info = info_of(settings)
     cluster_json = cluster.cluster_file(tmp_path)
-    cluster_json.write_text(info.model_dump_json())  # what start_cluster wrote before the hooks
+    cluster_json.write_text(info.model_dump_json())  # what start_cluster wrote before the steps
 
     def registers(client: GrainClient) -> list[str]:
         settle(client, default_model="gamma-sample")  # beta-union ended with no production version
@@ -40,8 +36,7 @@ def test_a_setting_settled_by_a_start_hook_reaches_later_hooks_and_cluster_json(
     def deploys(client: GrainClient) -> list[str]:  # the gateway's deployment reads the settled default
         return [f"default {client.settings.default_model}"]
 
-    monkeypatch.setattr(cluster, "_start_hooks", [registers, deploys])
-    settled, lines = run_start_hooks(GrainClient(settings), info)
+    settled, lines = run_start_steps(GrainClient(settings), info, [registers, deploys])
     assert lines == ["settled", "default gamma-sample"]
     assert settled.settings.default_model == "gamma-sample"
     assert settled.settings.model_dump(exclude={"default_model"}) == settings.model_dump(exclude={"default_model"})
@@ -51,6 +46,5 @@ def test_a_setting_settled_by_a_start_hook_reaches_later_hooks_and_cluster_json(
     # nothing settled: the file stays as start_cluster wrote it
     cluster_json.write_text(info.model_dump_json())
     before = cluster_json.stat().st_mtime_ns
-    monkeypatch.setattr(cluster, "_start_hooks", [deploys])
-    assert run_start_hooks(GrainClient(settings), info) == (info, ["default beta-union"])
+    assert run_start_steps(GrainClient(settings), info, [deploys]) == (info, ["default beta-union"])
     assert cluster_json.stat().st_mtime_ns == before

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from repurpose.artifacts import ArtifactStore
+from repurpose.contracts.splits import parse_split_id, split_id_for
 from repurpose.dataset_access import (
     check_dataset_id,
     compute_split,
@@ -15,9 +16,7 @@ from repurpose.dataset_access import (
     load_rows,
     load_split_indices,
     load_split_pairs,
-    parse_split_id,
     rows_path,
-    split_id_for,
 )
 from repurpose.datasets import build_dataset, rows_to_parquet
 from repurpose.errors import DatasetNotFound, InvalidInput, InvalidTable

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repurpose.dataset_splits import SPLIT_KINDS, SplitResult, murcko_scaffold, split_rows
+from repurpose.contracts.splits import SPLIT_KINDS
+from repurpose.dataset_splits import SplitResult, murcko_scaffold, split_rows
 from repurpose.datasets import build_dataset
 from repurpose.errors import InvalidInput
 from tests.helpers import REPO_ROOT, SAMPLE_TRAIN
@@ -183,10 +184,9 @@ def test_one_default_split_everywhere() -> None:
     from typer.main import get_command
 
     from repurpose.cli import app
+    from repurpose.contracts.splits import DEFAULT_SPLIT_ID, DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, split_id_for
     from repurpose.contracts.training_runs import RunRequest
-    from repurpose.dataset_access import split_id_for
     from repurpose.gateway.bodies import SplitBody
-    from repurpose.split_defaults import DEFAULT_SPLIT_ID, DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 
     def defaults(*path: str) -> dict[str, object]:
         command = get_command(app)

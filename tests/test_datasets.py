@@ -11,14 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem
 
-from repurpose.datasets import (
-    DatasetBuild,
-    ValidationReport,
-    build_dataset,
-    content_id,
-    rows_from_parquet,
-    rows_to_parquet,
-)
+from repurpose.contracts.datasets import ValidationReport
+from repurpose.datasets import DatasetBuild, build_dataset, content_id, rows_from_parquet, rows_to_parquet
 from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
 from repurpose.settings import Settings
 from repurpose.upload_limits import UploadLimits

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from repurpose.contracts.datasets import DescriptorProfile
 from repurpose.datasets import build_dataset
 from repurpose.descriptors import (
     COMPOUND_DESCRIPTORS,
     PROFILE_FEATURES,
     QUANTILE_LEVELS,
-    DescriptorProfile,
     bin_counts,
     describe_compound,
     describe_compounds,

@@ -10,19 +10,21 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from repurpose.actors.model_registry import load_published_model, publish_model_dir
 from repurpose.artifacts import ArtifactStore
+from repurpose.classification_metrics import binary_metrics
+from repurpose.contracts.manifest import EnsembleStack, StackMember
 from repurpose.contracts.scoring import ChunkRequest, PairToScore, ProfileRequest, ResolvedModel
-from repurpose.ensemble_model import EnsembleStack, StackMember, feature_values, fit_stack
+from repurpose.contracts.training import EnsembleTraining, training_config
+from repurpose.ensemble_model import combine, feature_values, fit_stack
 from repurpose.errors import InvalidInput, ModelDirectoryError
 from repurpose.model_dir import CARD, MANIFEST, load_model_dir, model_files
 from repurpose.pairs import pairs_from_columns, read_pairs
 from repurpose.pipeline import CHECKPOINT_DIR, evaluate_model, train_model
+from repurpose.published_models import load_published_model, publish_model_dir
 from repurpose.retrieval_evaluation import library_scorer
 from repurpose.scoring_core import ScoringCore
-from repurpose.screening_worker import featurise_chunk
+from repurpose.screening_attempt import featurise_chunk
 from repurpose.settings import Settings
-from repurpose.training_config import EnsembleTraining, training_config
 from tests.helpers import SAMPLE_TEST, SAMPLE_TRAIN, SAMPLE_VAL
 
 BAD = "C1CC"  # an unclosed ring: no member can read it
@@ -55,7 +57,7 @@ def test_the_stack_weights_apply_to_raw_features_as_sklearn_does_to_standardised
     x = np.column_stack([feature_values("logit", probability), tanimoto])
     reference = LogisticRegression(C=1.0, max_iter=1000).fit((x - x.mean(0)) / x.std(0), labels)
     expected = reference.predict_proba((x - x.mean(0)) / x.std(0))[:, 1]
-    np.testing.assert_allclose(stack.combine([probability, tanimoto]), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(combine(stack, [probability, tanimoto]), expected, rtol=1e-9, atol=1e-12)
     assert [(m.model_type, m.feature, m.path) for m in stack.members] == [
         ("xgb", "logit", "members/xgb"),
         ("knn", "score", "members/knn"),
@@ -73,14 +75,14 @@ def test_combine_is_per_pair_and_a_pair_any_member_misses_gets_no_score() -> Non
     )
     xgb, knn = np.array([0.5, 0.9, 0.2, np.nan]), np.array([0.0, 1.0, np.nan, 0.4])
 
-    combined = stack.combine([xgb, knn])
+    combined = combine(stack, [xgb, knn])
 
     assert combined[0] == pytest.approx(1 / (1 + np.exp(1.0)))  # logit(0.5) = 0, knn 0
     assert combined[1] == pytest.approx(1 / (1 + np.exp(-(-1.0 + 0.5 * np.log(9) + 2.0))))
     assert np.isnan(combined[2:]).all()
-    np.testing.assert_array_equal(stack.combine([xgb[1:2], knn[1:2]]), combined[1:2])  # the same alone
+    np.testing.assert_array_equal(combine(stack, [xgb[1:2], knn[1:2]]), combined[1:2])  # the same alone
     with pytest.raises(ValueError, match="1 members' scores for a stack of 2"):
-        stack.combine([xgb])
+        combine(stack, [xgb])
 
 
 def test_a_stack_member_lies_in_its_own_folder() -> None:
@@ -103,11 +105,13 @@ def test_an_ensemble_directory_holds_its_members_and_predicts_by_its_stack(ensem
     assert "epochs" not in json.dumps(manifest["training"])
     assert [m["model_type"] for m in manifest["ensemble"]["members"]] == ["knn", "xgb"]
     np.testing.assert_array_equal(
-        model.predict(test), model.stack.combine([member.predict(test) for member in model.members])
+        model.predict(test), combine(model.stack, [member.predict(test) for member in model.members])
     )
     assert model.nearest_binders(test)[0] == model.members[0].nearest_binders(test)[0]  # from its knn member
     metrics = evaluate_model(ensemble_dir, SAMPLE_TEST)
-    assert metrics.n == len(test) and 0.0 <= metrics.auroc <= 1.0 and metrics.threshold == model.threshold
+    assert test.labels is not None
+    assert metrics == binary_metrics(test.labels, model.predict(test), model.threshold)  # the figures of its scores
+    assert metrics.n == len(test) and metrics.threshold == model.threshold
     card = (ensemble_dir / CARD).read_text()
     assert "| knn | `members/knn` | score |" in card and "| xgb | `members/xgb` | logit |" in card
     assert "logistic stack of knn, xgb" in card

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from repurpose.actors.compound_library import build_library
-from repurpose.actors.model_registry import check_model_name
-from repurpose.actors.target_protein import TargetState, check_target_id, list_targets
+from repurpose.actors.target_protein import TargetState, list_targets
+from repurpose.contracts.models import check_model_name
+from repurpose.contracts.targets import check_target_id
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
 from repurpose.gateway.keys import _check_name as check_key_name

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
 from repurpose.errors import InvalidInput, InvalidProtein
-from repurpose.protein_encoding import ALPHABET_SIZE, MAX_PROTEIN_LENGTH, encode_protein, normalize_protein
+from repurpose.protein_encoding import ALPHABET_SIZE, encode_protein
 from tests.helpers import random_protein
 
 # DrugBAN's CHARPROTSET, written out by hand (its order is not alphabetical; no J).

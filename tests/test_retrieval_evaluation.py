@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repurpose.contracts.training import training_config
 from repurpose.errors import InvalidTable
 from repurpose.model_dir import load_model_dir
 from repurpose.pipeline import train_model
 from repurpose.retrieval_evaluation import evaluate_retrieval, read_heldout, readable_decoys
-from repurpose.training_config import training_config
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQ"
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -37,20 +36,20 @@ def test_a_prediction_does_not_queue_behind_a_cold_profile(tmp_path: Path) -> No
     core, model = core_with_bundled_model(tmp_path)
     targets = [(f"t{i}", random_protein(900, seed=i)) for i in range(120)]  # every target's side computed
 
-    async def scenario() -> tuple[float, float, int]:
+    async def scenario() -> tuple[bool, bool, int]:
         profile = asyncio.ensure_future(core.profile(ProfileRequest(model=model, smiles="CCO", targets=targets)))
         await asyncio.sleep(0.3)  # the profile holds its lane now
-        assert not profile.done()
-        started = time.perf_counter()
+        running_before = not profile.done()
         scores = await core.predict(model, [PairToScore(smiles=DRUG_LIKE_SMILES, sequence=random_protein(300))])
-        predicted = time.perf_counter() - started
-        profiled = await profile
-        return predicted, profiled.seconds, len(scores)
+        running_after = not profile.done()  # the prediction did not wait for the profile's turn to end
+        await profile
+        return running_before, running_after, len(scores)
 
-    predicted, profiled, n = asyncio.run(scenario())
+    running_before, running_after, n = asyncio.run(scenario())
 
-    assert n == 1
-    assert predicted < profiled / 2, f"the prediction took {predicted:.2f}s beside a {profiled:.2f}s profile"
+    # the order of events, not wall-clock ratios: it holds however loaded the machine is
+    assert running_before, "the profile ended before the prediction was asked: nothing to queue behind"
+    assert n == 1 and running_after, "the prediction was answered only after the profile"
 
 
 def test_a_knn_chunk_scores_by_cached_fingerprints_as_the_model_predicts(tmp_path: Path, knn_model_dir: Path) -> None:

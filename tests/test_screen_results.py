@@ -16,21 +16,15 @@ from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError
 from repurpose.contracts.screening import MAX_TOP
 from repurpose.drug_likeness import drug_like_issue
+from repurpose.screen_files import RESULTS_SCHEMA, chunk_path, merge_results, results_path, write_chunk
 from repurpose.screen_results import (
     ScoresSource,
     csv_stream,
     parquet_stream,
+    read_results,
     results_page,
     rows_table,
     score_batches,
-)
-from repurpose.screening_worker import (
-    RESULTS_SCHEMA,
-    chunk_path,
-    merge_results,
-    read_results,
-    results_path,
-    write_chunk,
 )
 
 JOB = "scr-0123456789ab"

@@ -8,9 +8,8 @@ import json
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from repurpose.errors import InvalidInput
-from repurpose.model_dir import MANIFEST, Manifest, load_model_dir
-from repurpose.training_config import (
+from repurpose.contracts.manifest import Manifest
+from repurpose.contracts.training import (
     DrugBANTraining,
     EnsembleTraining,
     ForestTraining,
@@ -22,6 +21,8 @@ from repurpose.training_config import (
     training_config,
     used_settings,
 )
+from repurpose.errors import InvalidInput
+from repurpose.model_dir import MANIFEST, load_model_dir
 from tests.helpers import REPO_ROOT
 
 CONFIG = TypeAdapter(TrainingConfig)

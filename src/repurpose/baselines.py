@@ -18,9 +18,9 @@ from rdkit.Chem import rdFingerprintGenerator
 from sklearn.ensemble import RandomForestClassifier
 from xgboost import XGBClassifier
 
+from repurpose.contracts.training import ForestTraining, XGBTraining
 from repurpose.drug_graph import parse_smiles
 from repurpose.pairs import PairSet
-from repurpose.training_config import ForestTraining, XGBTraining
 
 MORGAN_BITS = 2048
 MORGAN_RADIUS = 2

@@ -28,13 +28,12 @@ from pydantic import BaseModel, ValidationError
 from repurpose.actors.dataset_version import DatasetVersion, register_dataset
 from repurpose.artifacts import ArtifactStore
 from repurpose.bundled_paths import bundled_data_dir
-from repurpose.cluster import on_start
 from repurpose.contracts.datasets import DatasetSummary
-from repurpose.dataset_access import load_rows, load_split_indices, split_id_for
+from repurpose.contracts.splits import DEFAULT_SPLIT_SEED, split_id_for
+from repurpose.dataset_access import load_rows, load_split_indices
 from repurpose.errors import ArtifactNotFound, DatasetNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.pairs import pairs_digest
-from repurpose.split_defaults import DEFAULT_SPLIT_SEED
 
 UNION: Final = "union"
 BUNDLED_DATASETS: Final[dict[str, Path]] = {UNION: Path("union") / "pairs.parquet"}
@@ -66,7 +65,6 @@ def bundled_split_ids() -> list[str]:
     return [split_id_for(kind, SPLIT_SEED) for kind in SPLIT_KINDS]
 
 
-@on_start
 def register_bundled_datasets(client: GrainClient) -> list[str]:
     """Register every bundled dataset that is not registered yet and make its missing splits.
 

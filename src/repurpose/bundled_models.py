@@ -24,11 +24,11 @@ production``) and servable as ``NAME@staging``; candidate would add a step with 
 behind it. With no retrieval figures at all, the default model (``drugban-human`` unless set)
 goes to production, as before.
 
-The configure hook ``default_model_by_merit`` makes that best model the cluster's default model
-(``settings.default_model``: what ``screen``, ``profile``, ``predict`` and the gateway use when
-no model is named) unless the user named one; a user's default that is a bundled model goes to
+The configure step ``default_model_by_merit`` (``cluster_up``) makes that best model the
+cluster's default model (``settings.default_model``: what ``screen``, ``profile``, ``predict``
+and the gateway use when no model is named) unless the user named one; a user's default that is a bundled model goes to
 production as well, or those commands would find no production version of it. That choice is
-made before anything is registered, so the start hook settles it after registering: a default
+made before anything is registered, so the start step settles it after registering: a default
 with no production version (its promotion failed, a model of the user's holds the name, it was
 never registered) gives way to a name that has one, with a line (``_settle_default``).
 
@@ -49,21 +49,23 @@ from typing import Final
 
 from pydantic import ValidationError
 
-from repurpose.actors.model_registry import ModelRegistry, check_model_name, register_model_dir
+from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.bundled_data import BundledSplit, bundled_train_parts
 from repurpose.bundled_paths import bundled_models_dir
-from repurpose.cluster import on_configure, on_start, settle
+from repurpose.cluster import settle
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import (
     ModelLineage,
     ModelStage,
     ModelSummary,
     ModelVersionDetail,
     ModelVersionSummary,
+    check_model_name,
 )
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
-from repurpose.model_dir import MANIFEST, Manifest
+from repurpose.model_dir import MANIFEST
 from repurpose.settings import Settings
 
 RETRIEVAL_FILE: Final = "retrieval.json"
@@ -155,7 +157,6 @@ def choose_production(models: list[BundledModel]) -> MeritChoice:
     return MeritChoice(best=ranked[0], ranked=ranked, set_aside=[m for m in measured if m not in compared])
 
 
-@on_configure
 def default_model_by_merit(settings: Settings) -> Settings:
     """The bundled model with the best retrieval as the default model, unless the user named one."""
     if "default_model" in settings.model_fields_set:
@@ -165,7 +166,6 @@ def default_model_by_merit(settings: Settings) -> Settings:
     return settings if best is None else settings.with_overrides(default_model=best.name)
 
 
-@on_start
 def register_bundled_models(client: GrainClient, names: Collection[str] | None = None) -> list[str]:
     """Register every bundled model (only ``names``, if given) as version 1 of its name, the best by
     retrieval in production and the others in staging. Returns the lines to print (none when

@@ -1,5 +1,8 @@
 """The cluster's lifecycle: ``up`` starts (or joins) Ray and the grain hosts, ``down`` stops them.
 
+``start_cluster`` is the mechanism, given the steps to run around it; which steps ``up`` runs,
+in which order, is ``cluster_up``.
+
 ``up`` writes ``<home>/cluster.json`` (a ``ClusterInfo``): the Ray address, what it started and
 the full ``Settings`` the grain hosts run with. Every later command on this machine reads it
 through ``connect`` and so talks to the same store, pool and namespace as the hosts, whatever
@@ -19,7 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,38 +45,22 @@ _RAY_START_ATTEMPTS = 3
 # I/O, so a small head offers at least this many.
 _MIN_LOGICAL_CPUS = 4
 
-StartHook = Callable[[GrainClient], list[str]]
-"""Runs once the hosts answer (e.g. registering the bundled model); returns lines to print.
+StartStep = Callable[[GrainClient], list[str]]
+"""Runs on every ``up`` once the hosts answer (e.g. registering the bundled models; idempotent
+work only); returns lines to print.
 
-A hook may settle a setting that needs the running cluster with ``settle`` (the bundled models'
-hook: the default model, once it is known which names have a production version): the hooks
-after it, cluster.json and so every later command get the settled settings."""
+A step may settle a setting that needs the running cluster with ``settle`` (registering the
+bundled models: the default model, once it is known which names have a production version): the
+steps after it, cluster.json and so every later command get the settled settings."""
 
-_start_hooks: list[StartHook] = []
-
-
-def on_start(hook: StartHook) -> StartHook:
-    """Register ``hook`` to run on every ``up`` after the grain hosts answer (idempotent work only)."""
-    _start_hooks.append(hook)
-    return hook
-
-
-ConfigureHook = Callable[[Settings], Settings]
+ConfigureStep = Callable[[Settings], Settings]
 """Runs on an ``up`` that starts or joins Ray, before anything starts, and settles the settings
 the grain hosts, the scorer, the gateway and every later command (through cluster.json) run
 with: e.g. the default model, chosen by merit among the bundled models unless the user named one."""
 
-_configure_hooks: list[ConfigureHook] = []
-
-
-def on_configure(hook: ConfigureHook) -> ConfigureHook:
-    """Register ``hook`` to settle the settings of every ``up`` that starts (or joins) a cluster."""
-    _configure_hooks.append(hook)
-    return hook
-
 
 def settle(client: GrainClient, **changes: Any) -> None:
-    """From a start hook: change settings of the cluster being started (``start_cluster`` writes them
+    """From a start step: change settings of the cluster being started (``start_cluster`` writes them
     to cluster.json). The grain hosts keep the settings they started with: what they read of these
     (the default model) their callers pass them (e.g. ``submit_screen`` names the model)."""
     client.settings = client.settings.with_overrides(**changes)
@@ -120,12 +107,18 @@ def read_cluster_info(home: Path) -> ClusterInfo | None:
         ) from None
 
 
-def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: None) -> tuple[ClusterInfo, list[str]]:
-    """Settle the settings (configure hooks), start or join Ray, migrate the store, start the grain
-    hosts and run the start hooks.
+def start_cluster(
+    settings: Settings,
+    *,
+    configure: Sequence[ConfigureStep] = (),
+    start: Sequence[StartStep] = (),
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[ClusterInfo, list[str]]:
+    """Settle the settings (``configure``, in order), start or join Ray, migrate the store, start
+    the grain hosts, write cluster.json and run the ``start`` steps in order.
 
-    Returns the cluster's info and the lines the start hooks reported. Running ``up`` on a
-    home whose cluster is already up reconnects and re-runs the (idempotent) hooks.
+    Returns the cluster's info and the lines the start steps reported. Running ``up`` on a
+    home whose cluster is already up reconnects and re-runs the (idempotent) start steps.
     """
     private_dir(settings.home)
     existing = read_cluster_info(settings.home)
@@ -135,8 +128,8 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
         dashboard_url = existing.dashboard_url
         log(f"cluster already up at {address}")
     else:  # a cluster already up keeps the settings it started with; a new one settles its own
-        for configure in _configure_hooks:
-            settings = configure(settings)
+        for step in configure:
+            settings = step(settings)
         if settings.ray_address:
             address, started_head = settings.ray_address, False
             dashboard_url = None
@@ -174,15 +167,17 @@ def start_cluster(settings: Settings, *, log: Callable[[str], None] = lambda _: 
         auth_token_path=token,
     )
     _write_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
-    return run_start_hooks(client, info)
+    return run_start_steps(client, info, start)
 
 
-def run_start_hooks(client: GrainClient, info: ClusterInfo) -> tuple[ClusterInfo, list[str]]:
-    """Run the start hooks in order; the cluster's info with the settings they settled (written to
+def run_start_steps(
+    client: GrainClient, info: ClusterInfo, steps: Sequence[StartStep]
+) -> tuple[ClusterInfo, list[str]]:
+    """Run ``steps`` in order; the cluster's info with the settings they settled (written to
     cluster.json again when they changed) and the lines they reported."""
     reported: list[str] = []
-    for hook in _start_hooks:
-        reported.extend(hook(client))
+    for step in steps:
+        reported.extend(step(client))
     if client.settings != info.settings:
         info = info.model_copy(update={"settings": client.settings})
         _write_atomically(cluster_file(info.settings.home), info.model_dump_json(indent=2))

@@ -8,7 +8,7 @@ A dataset version's artifacts live under ``datasets/<dataset id>/``:
 - ``splits/<split id>.parquet``: one ``part`` per row (0 train, 1 validation, 2 test).
 
 A split is a function of the rows (so of the dataset id), its kind, seed and fractions, all
-named by its id: ``cold-drug-1`` is a cold-drug split with seed 1 and the default fractions
+named by its id (``contracts.splits``): ``cold-drug-1`` is a cold-drug split with seed 1 and the default fractions
 0.8/0.1/0.1, ``random-42-0.7-0.15-0.15`` one with other fractions. So anyone holding the
 artifact store can compute a split nobody asked for yet, and store it where the grain would:
 ``load_split_pairs(artifacts, dataset_id, "random-42")`` works on any registered version.
@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
-from typing import NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -29,40 +27,21 @@ import pyarrow.parquet as pq
 
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.datasets import SplitPartSummary, SplitSummary
-from repurpose.dataset_splits import (
-    DEFAULT_FRACTIONS,
-    PART_NAMES,
-    SPLIT_KINDS,
-    SplitFractions,
-    SplitKind,
-    SplitPart,
-    split_rows,
-)
+from repurpose.contracts.ids import DATASET_ID_PATTERN
+from repurpose.contracts.splits import PART_NAMES, parse_split_id
+from repurpose.dataset_splits import SplitPart, split_rows
 from repurpose.datasets import rows_from_parquet
 from repurpose.errors import ArtifactNotFound, DatasetNotFound, InvalidInput, InvalidTable
 from repurpose.pairs import PairSet, pairs_digest
 
 DATASETS_PREFIX = "datasets"
-DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-FRACTION_DECIMALS = 6
 
-_NUMBER = r"\d+(?:\.\d+)?"
-_SPLIT_ID = re.compile(
-    rf"^(?P<kind>{'|'.join(re.escape(k) for k in SPLIT_KINDS)})-(?P<seed>\d+)"
-    rf"(?:-(?P<train>{_NUMBER})-(?P<val>{_NUMBER})-(?P<test>{_NUMBER}))?$"
-)
 _PART_SCHEMA = pa.schema([pa.field("part", pa.int8(), nullable=False)])
-
-
-class SplitSpec(NamedTuple):
-    kind: SplitKind
-    seed: int
-    fractions: tuple[float, float, float]
 
 
 def check_dataset_id(dataset_id: str) -> str:
     """``dataset_id`` if it is a dataset id (64 lower-case hex digits), else InvalidInput."""
-    if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.match(dataset_id):
+    if not isinstance(dataset_id, str) or not re.match(DATASET_ID_PATTERN, dataset_id):
         raise InvalidInput(f"{dataset_id!r:.80} is not a dataset id: those are 64 hex digits (a sha256)")
     return dataset_id
 
@@ -82,40 +61,6 @@ def report_path(dataset_id: str) -> str:
 def split_path(dataset_id: str, split_id: str) -> str:
     parse_split_id(split_id)
     return f"{dataset_prefix(dataset_id)}/splits/{split_id}.parquet"
-
-
-def split_id_for(kind: str, seed: int, fractions: SplitFractions | Sequence[float] | None = None) -> str:
-    """The id of a split: ``<kind>-<seed>``, plus ``-<train>-<val>-<test>`` unless the fractions
-    are the default 0.8/0.1/0.1. Fractions are rounded to 6 decimals, so the id names them exactly."""
-    if kind not in SPLIT_KINDS:
-        raise InvalidInput(f"unknown split kind {kind!r}; use one of {', '.join(SPLIT_KINDS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInput(f"a split seed is a non-negative integer, not {seed!r}")
-    values = _canonical_fractions(fractions)
-    if values == DEFAULT_FRACTIONS:
-        return f"{kind}-{seed}"
-    return f"{kind}-{seed}-" + "-".join(_fraction_text(v) for v in values)
-
-
-def parse_split_id(split_id: str) -> SplitSpec:
-    """The kind, seed and fractions a split id names; InvalidInput for anything else."""
-    match = _SPLIT_ID.match(split_id) if isinstance(split_id, str) else None
-    if match is None:
-        raise InvalidInput(
-            f"{split_id!r:.80} is not a split id: use <kind>-<seed> (e.g. cold-drug-1, random-42) or "
-            f"<kind>-<seed>-<train>-<val>-<test> (e.g. random-42-0.7-0.15-0.15); kinds: {', '.join(SPLIT_KINDS)}"
-        )
-    kind = cast(SplitKind, match["kind"])
-    seed = int(match["seed"])
-    fractions = (
-        DEFAULT_FRACTIONS
-        if match["train"] is None
-        else _canonical_fractions([float(match["train"]), float(match["val"]), float(match["test"])])
-    )
-    canonical = split_id_for(kind, seed, fractions)
-    if canonical != split_id:
-        raise InvalidInput(f"split id {split_id!r} is not written canonically: use {canonical!r}")
-    return SplitSpec(kind, seed, fractions)
 
 
 def load_rows(artifacts: ArtifactStore, dataset_id: str) -> pd.DataFrame:
@@ -197,27 +142,6 @@ def _pairs(rows: pd.DataFrame) -> PairSet:
 
 def _part_summary(part: SplitPart) -> SplitPartSummary:
     return SplitPartSummary(size=part.size, fraction=part.fraction, groups=part.groups, positives=part.positives)
-
-
-def _canonical_fractions(fractions: SplitFractions | Sequence[float] | None) -> tuple[float, float, float]:
-    if fractions is None:
-        return DEFAULT_FRACTIONS
-    values = (
-        (fractions.train, fractions.val, fractions.test) if isinstance(fractions, SplitFractions) else tuple(fractions)
-    )
-    if len(values) != 3 or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0 for v in values
-    ):
-        raise InvalidInput(f"split fractions are three non-negative numbers (train, val, test), not {fractions!r}")
-    rounded = tuple(round(float(v), FRACTION_DECIMALS) for v in values)
-    if abs(sum(rounded) - 1.0) > 3 * 0.5 * 10**-FRACTION_DECIMALS or rounded[0] <= 0:  # rounding's error allowed
-        raise InvalidInput(f"split fractions must sum to 1 with a non-zero train part, not {values!r}")
-    return cast(tuple[float, float, float], rounded)
-
-
-def _fraction_text(value: float) -> str:
-    text = f"{value:.{FRACTION_DECIMALS}f}".rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def _parts_to_parquet(part_of: np.ndarray) -> bytes:

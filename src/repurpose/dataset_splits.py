@@ -27,20 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal, cast, get_args
+from typing import cast
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from repurpose.contracts.splits import DEFAULT_FRACTIONS, PART_NAMES, SPLIT_KINDS, SplitFractions, SplitKind
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
-
-SplitKind = Literal["random", "cold-drug", "cold-target", "scaffold"]
-SPLIT_KINDS: tuple[str, ...] = get_args(SplitKind)
-PART_NAMES = ("train", "val", "test")
-DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 _GROUP_NOUNS: dict[str, str] = {
     "random": "rows",
@@ -48,12 +44,6 @@ _GROUP_NOUNS: dict[str, str] = {
     "cold-target": "distinct proteins",
     "scaffold": "distinct scaffolds",
 }
-
-
-class SplitFractions(BaseModel):
-    train: float
-    val: float
-    test: float
 
 
 class SplitPart(BaseModel):

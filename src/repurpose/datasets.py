@@ -34,18 +34,31 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from rdkit import Chem, rdBase
 
+from repurpose.contracts.datasets import (
+    MAX_DATASET_BYTES,
+    NORMALISATION,
+    ClassBalance,
+    ConflictGroup,
+    DuplicateGroup,
+    LengthStats,
+    RejectedRow,
+    RowCounts,
+    TableFormat,
+    ValidationReport,
+)
+from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.protein_encoding import MAX_PROTEIN_LENGTH, PROTEIN_CODES, normalize_protein
+from repurpose.protein_encoding import PROTEIN_CODES
 from repurpose.upload_limits import (
     UploadLimits,
     check_columns,
@@ -55,12 +68,9 @@ from repurpose.upload_limits import (
     read_parquet_text_columns,
 )
 
-TableFormat = Literal["csv", "parquet"]
 _T = TypeVar("_T")
 SOURCE_COLUMNS = ("SMILES", "Protein", "Y")
 ROW_COLUMNS = ("smiles", "protein", "y")
-NORMALISATION = "repurpose-rows-v1"
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_LISTED = 1000  # entries per report list: a report must stay small enough to store and show
 
 PARQUET_MAGIC = b"PAR1"
@@ -74,85 +84,6 @@ _ROW_SCHEMA = pa.schema(
         pa.field("y", pa.int8(), nullable=False),
     ]
 )
-
-
-class RejectedRow(BaseModel):
-    row: int = Field(description="Data row number, from 1.")
-    columns: list[str] = Field(description="The source columns at fault.")
-    reason: str = Field(description="Every problem of the row, '; '-separated.")
-
-
-class DuplicateGroup(BaseModel):
-    """Rows that normalise to the same pair and label; stored once."""
-
-    smiles: str
-    protein: str
-    y: int
-    count: int
-    rows: list[int]
-
-
-class ConflictGroup(BaseModel):
-    """Rows of one pair with both labels; none of them is stored."""
-
-    smiles: str
-    protein: str
-    positive_rows: list[int]
-    negative_rows: list[int]
-
-
-class RowCounts(BaseModel):
-    read: int = Field(description="Data rows in the file.")
-    valid: int = Field(description="Rows that passed validation (read - rejected).")
-    rejected: int
-    duplicates_removed: int = Field(description="Extra copies of exact duplicates, not stored.")
-    conflicts_dropped: int = Field(description="Valid rows of pairs with conflicting labels, not stored.")
-    stored: int = Field(description="valid - duplicates_removed - conflicts_dropped.")
-    compounds: int = Field(description="Distinct canonical SMILES among the stored rows.")
-    proteins: int = Field(description="Distinct proteins among the stored rows.")
-
-
-class ClassBalance(BaseModel):
-    positives: int
-    negatives: int
-    positive_fraction: float
-
-
-class LengthStats(BaseModel):
-    min: int
-    median: float
-    mean: float
-    max: int
-
-    @classmethod
-    def of(cls, values: Sequence[int]) -> LengthStats:
-        array = np.asarray(values, dtype=np.int64)
-        return cls(min=int(array.min()), median=float(np.median(array)), mean=float(array.mean()), max=int(array.max()))
-
-
-class ValidationReport(BaseModel):
-    """What registering a table found. Lists hold at most ``max_listed`` entries each (counts
-    are always exact); ``lists_complete`` says whether anything was left out."""
-
-    dataset_id: str
-    name: str
-    source: str
-    format: TableFormat
-    counts: RowCounts
-    rejected: list[RejectedRow]
-    duplicates: list[DuplicateGroup]
-    conflicts: list[ConflictGroup]
-    lists_complete: bool
-    class_balance: ClassBalance
-    compound_heavy_atoms: LengthStats = Field(description="Heavy atoms per stored row's compound.")
-    protein_length: LengthStats = Field(description="Residues per stored row's protein.")
-    long_proteins: int = Field(
-        description=f"Stored rows whose protein is longer than {MAX_PROTEIN_LENGTH} residues: DrugBAN sees only "
-        f"the first {MAX_PROTEIN_LENGTH}."
-    )
-    extra_columns: list[str] = Field(description="Source columns that were ignored.")
-    normalisation: str = NORMALISATION
-    rdkit_version: str
 
 
 class DatasetBuild(BaseModel):
@@ -172,7 +103,7 @@ def build_dataset(
     name: str | None = None,
     filename: str | None = None,
     file_format: TableFormat | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = MAX_DATASET_BYTES,
     max_listed: int = DEFAULT_MAX_LISTED,
     limits: UploadLimits | None = None,
 ) -> DatasetBuild:
@@ -238,13 +169,20 @@ def build_dataset(
         class_balance=ClassBalance(
             positives=positives, negatives=len(stored) - positives, positive_fraction=positives / len(stored)
         ),
-        compound_heavy_atoms=LengthStats.of([checked.heavy_atoms[s] for s, _, _ in stored]),
-        protein_length=LengthStats.of(protein_lengths),
+        compound_heavy_atoms=length_stats([checked.heavy_atoms[s] for s, _, _ in stored]),
+        protein_length=length_stats(protein_lengths),
         long_proteins=sum(length > MAX_PROTEIN_LENGTH for length in protein_lengths),
         extra_columns=table.extra_columns,
         rdkit_version=rdBase.rdkitVersion,
     )
     return DatasetBuild(dataset_id=dataset_id, name=display_name, rows=rows, report=report)
+
+
+def length_stats(values: Sequence[int]) -> LengthStats:
+    array = np.asarray(values, dtype=np.int64)
+    return LengthStats(
+        min=int(array.min()), median=float(np.median(array)), mean=float(array.mean()), max=int(array.max())
+    )
 
 
 def content_id(rows: pd.DataFrame) -> str:

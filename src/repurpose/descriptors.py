@@ -24,7 +24,6 @@ quantiles in ``QUANTILE_LEVELS`` and a histogram on fixed edges for PSI:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from pydantic import BaseModel, Field
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdMolDescriptors
 
+from repurpose.contracts.datasets import DescriptorProfile, FeatureProfile, Histogram, Quantile
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
 
@@ -58,40 +58,6 @@ class CompoundDescriptors(BaseModel):
     h_bond_acceptors: int
     rotatable_bonds: int
     heavy_atoms: int
-
-
-class Quantile(BaseModel):
-    level: float
-    value: float
-
-
-class Histogram(BaseModel):
-    """Counts on right-closed bins with open outer ends; see the module docstring."""
-
-    edges: list[float]
-    counts: list[int]
-
-    def fractions(self) -> list[float]:
-        total = sum(self.counts)
-        return [c / total if total else 0.0 for c in self.counts]
-
-
-class FeatureProfile(BaseModel):
-    n: int
-    mean: float
-    std: float
-    quantiles: list[Quantile]
-    histogram: Histogram
-
-
-class DescriptorProfile(BaseModel):
-    """The reference distribution of a dataset version, per feature in ``PROFILE_FEATURES``."""
-
-    weighting: Literal["row"] = "row"
-    rows: int
-    compounds: int = Field(description="Distinct compounds among the rows.")
-    features: dict[str, FeatureProfile]
-    rdkit_version: str
 
 
 def describe_compound(smiles: str) -> CompoundDescriptors:

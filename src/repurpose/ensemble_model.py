@@ -1,8 +1,8 @@
 """The ensemble model: its members' scores combined by a logistic stack fitted on validation.
 
 An ensemble directory holds its members as ordinary model directories under ``members/<type>/``,
-each trained on the same training pairs, and in its manifest the stack: per member a feature of
-its score and a weight. A pair's probability is
+each trained on the same training pairs, and in its manifest the stack (``EnsembleStack``): per
+member a feature of its score and a weight. A pair's probability is
 
     sigmoid(intercept + sum over members of weight * feature(score))
 
@@ -21,64 +21,26 @@ validation metrics are a little optimistic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from repurpose.training_config import MemberType
+from repurpose.contracts.manifest import EnsembleStack, Feature, StackMember, member_feature, member_path
+from repurpose.contracts.training import MemberType
 
-MEMBERS_DIR = "members"
 LOGIT_CLIP = 1e-6
-Feature = Literal["logit", "score"]
 
 
-def member_path(model_type: MemberType) -> str:
-    """Where a member's model directory lies inside the ensemble's."""
-    return f"{MEMBERS_DIR}/{model_type}"
-
-
-def member_feature(model_type: MemberType) -> Feature:
-    return "score" if model_type == "knn" else "logit"
-
-
-class StackMember(BaseModel):
-    model_type: MemberType
-    path: str = Field(
-        pattern=rf"^{MEMBERS_DIR}/(drugban|rf|xgb|knn)$", description="Its model directory, inside the ensemble's."
-    )
-    feature: Feature = Field(description="What enters the stack: the score's logit, or the score itself (knn).")
-    weight: float
-    val_auroc: float = Field(description="The member alone, on the validation pairs.")
-
-    @model_validator(mode="after")
-    def _path_names_type(self) -> StackMember:
-        if self.path != member_path(self.model_type):
-            raise ValueError(f"a {self.model_type} member lies in {member_path(self.model_type)}, not {self.path}")
-        return self
-
-
-class EnsembleStack(BaseModel):
-    """The members and their weights (recorded in the ensemble's manifest)."""
-
-    members: list[StackMember] = Field(min_length=2)
-    intercept: float
-
-    @property
-    def member_types(self) -> list[MemberType]:
-        return [m.model_type for m in self.members]
-
-    def combine(self, scores: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities from each member's scores of the same pairs (NaN where any member's is)."""
-        if len(scores) != len(self.members):
-            raise ValueError(f"{len(scores)} members' scores for a stack of {len(self.members)}")
-        logits = np.full(len(scores[0]), self.intercept, dtype=np.float64)
-        for member, values in zip(self.members, scores, strict=True):
-            logits += member.weight * feature_values(member.feature, values)
-        return np.asarray(expit(logits), dtype=np.float64)
+def combine(stack: EnsembleStack, scores: Sequence[np.ndarray]) -> np.ndarray:
+    """Probabilities from each member's scores of the same pairs (NaN where any member's is)."""
+    if len(scores) != len(stack.members):
+        raise ValueError(f"{len(scores)} members' scores for a stack of {len(stack.members)}")
+    logits = np.full(len(scores[0]), stack.intercept, dtype=np.float64)
+    for member, values in zip(stack.members, scores, strict=True):
+        logits += member.weight * feature_values(member.feature, values)
+    return np.asarray(expit(logits), dtype=np.float64)
 
 
 def feature_values(feature: Feature, scores: np.ndarray) -> np.ndarray:

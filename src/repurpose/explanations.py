@@ -12,34 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 from rdkit import Chem
 
+from repurpose.contracts.scoring import AtomWeight, Explanation, ResidueWindow
+from repurpose.contracts.targets import normalize_protein
 from repurpose.drug_graph import featurize_drug, parse_smiles
 from repurpose.drugban import DrugBAN
 from repurpose.pair_batch import padded_drug_inputs
-from repurpose.protein_encoding import encode_protein, normalize_protein
-
-
-class AtomWeight(BaseModel):
-    index: int = Field(description="RDKit atom index (0-based, heavy atoms in SMILES order).")
-    symbol: str
-    weight: float = Field(description="Share of the real atoms' total attention, 0 to 1.")
-
-
-class ResidueWindow(BaseModel):
-    start: int = Field(description="First residue of the window (1-based).")
-    end: int = Field(description="Last residue (inclusive).")
-    residues: str
-    weight: float = Field(description="Share of the positions' total attention, 0 to 1.")
-
-
-class Explanation(BaseModel):
-    probability: float = Field(description="The reference forward's probability for the pair.")
-    atoms: list[AtomWeight] = Field(description="Heaviest first.")
-    residues: list[ResidueWindow] = Field(description="Heaviest first.")
-    heads: int
-    protein_positions: int
+from repurpose.protein_encoding import encode_protein
 
 
 def explain_pair(

@@ -7,9 +7,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from repurpose.contracts.manifest import Manifest
+from repurpose.contracts.training import EpochRecord
 from repurpose.drugban import DrugBAN, count_parameters
-from repurpose.model_dir import Manifest
-from repurpose.training import EpochRecord
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelVersionDetail

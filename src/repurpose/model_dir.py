@@ -1,6 +1,7 @@
 """A trained model as a directory: weights, config, threshold, data hashes, metrics, card.
 
     manifest.json     type, threshold, training settings, data hashes, validation metrics
+                      (``contracts.manifest.Manifest``)
     weights.pt        DrugBAN state dict (+ config.json, the architecture)
     model.joblib      Random Forest           model.json   XGBoost booster
     binders.parquet   every protein's training binders (sequence, id, SMILES, ECFP4 bytes): a knn
@@ -27,20 +28,19 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from xgboost import XGBClassifier
 
-from repurpose import __version__
 from repurpose.baselines import Estimator, predict_baseline
+from repurpose.contracts.manifest import FORMAT_VERSION, EnsembleStack, Manifest
+from repurpose.contracts.training import EpochRecord
 from repurpose.drugban import DrugBAN, DrugBANConfig
-from repurpose.ensemble_model import EnsembleStack
+from repurpose.ensemble_model import combine
 from repurpose.errors import ModelDirectoryError
-from repurpose.metrics import BinaryMetrics
 from repurpose.pair_batch import featurize_pairs
 from repurpose.pairs import PairSet
-from repurpose.similarity_model import BINDERS_FILE, KnnIndex, KnnSettings, NearestBinder, read_binders, write_binders
-from repurpose.training import EpochRecord, predict_probabilities
-from repurpose.training_config import ModelType, TrainingConfig
+from repurpose.similarity_model import BINDERS_FILE, KnnIndex, NearestBinder, read_binders, write_binders
+from repurpose.training import predict_probabilities
 from repurpose.training_evidence import TrainingEvidence, read_training_evidence
 
 MANIFEST = "manifest.json"
@@ -53,26 +53,8 @@ WEIGHT_FILES: dict[str, str] = {
     "xgb": "model.json",
     "knn": BINDERS_FILE,
 }
-FORMAT_VERSION = 1
 
 logger = logging.getLogger(__name__)
-
-
-class Manifest(BaseModel):
-    format_version: int = FORMAT_VERSION
-    model_type: ModelType
-    threshold: float
-    training: TrainingConfig
-    train_data_sha256: str
-    val_data_sha256: str
-    train_pairs: int
-    val_pairs: int
-    best_epoch: int | None = None
-    val_metrics: BinaryMetrics
-    knn: KnnSettings | None = None  # knn only: its aggregate, chosen on validation
-    ensemble: EnsembleStack | None = None  # ensemble only: its members and their weights
-    created_at: str
-    repurpose_version: str = __version__
 
 
 @dataclass
@@ -110,7 +92,7 @@ class TrainedModel:
         if self.drugban is not None:
             return predict_probabilities(self.drugban, featurize_pairs(pairs.smiles, pairs.proteins, None))
         if self.members:
-            return self.stack.combine([member.predict(pairs) for member in self.members])
+            return combine(self.stack, [member.predict(pairs) for member in self.members])
         if self.knn is not None:
             return self.knn.score(pairs.smiles, pairs.proteins).scores
         assert self.estimator is not None

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from repurpose.contracts.targets import normalize_protein
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.protein_encoding import normalize_protein
 
 REQUIRED_COLUMNS = ("SMILES", "Protein")
 LABEL_COLUMN = "Y"

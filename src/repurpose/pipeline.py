@@ -9,24 +9,27 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from repurpose.baselines import fit_baseline, predict_baseline
-from repurpose.drug_graph import parse_smiles
-from repurpose.ensemble_model import fit_stack, member_path
-from repurpose.errors import InvalidInput
-from repurpose.metrics import BinaryMetrics, binary_metrics, choose_threshold
-from repurpose.model_card import render_model_card
-from repurpose.model_dir import Manifest, TrainedModel, load_model_dir, save_model_dir, utc_now
-from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
-from repurpose.protein_encoding import normalize_protein
-from repurpose.similarity_model import fit_knn, parse_candidate
-from repurpose.training import EpochRecord, Progress, train_drugban
-from repurpose.training_config import (
+from repurpose.classification_metrics import binary_metrics, choose_threshold
+from repurpose.contracts.classification import BinaryMetrics
+from repurpose.contracts.manifest import Manifest, member_path
+from repurpose.contracts.targets import normalize_protein
+from repurpose.contracts.training import (
     DrugBANTraining,
     EnsembleTraining,
+    EpochRecord,
     ForestTraining,
     KnnTraining,
     TrainingConfig,
     XGBTraining,
 )
+from repurpose.drug_graph import parse_smiles
+from repurpose.ensemble_model import combine, fit_stack
+from repurpose.errors import InvalidInput
+from repurpose.model_card import render_model_card
+from repurpose.model_dir import TrainedModel, load_model_dir, save_model_dir, utc_now
+from repurpose.pairs import PairSet, pairs_from_columns, read_pairs
+from repurpose.similarity_model import fit_knn, parse_candidate
+from repurpose.training import Progress, train_drugban
 from repurpose.training_evidence import record_training_evidence
 
 CHECKPOINT_DIR = "checkpoints"
@@ -157,7 +160,7 @@ def _train_ensemble(
         )
         scores.append(load_model_dir(member_out).predict(val))
     stack = fit_stack(config.member_types, scores, val.labels)
-    probabilities = stack.combine(scores)
+    probabilities = combine(stack, scores)
     threshold = choose_threshold(val.labels, probabilities)
     manifest = _manifest(config, train, val, binary_metrics(val.labels, probabilities, threshold))
     manifest.ensemble = stack

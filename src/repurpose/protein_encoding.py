@@ -1,17 +1,16 @@
 """Protein featurisation exactly as DrugBAN does it.
 
-A sequence over the 25-letter alphabet (A–Z without J) is integer-coded with DrugBAN's own
-table (values 1–25; 0 is padding) and cut or zero-padded to 1200 residues. Lower case is
-accepted and upper-cased; any other character is refused with its position.
+A sequence over the 25-letter alphabet (A–Z without J), validated and upper-cased by
+``contracts.targets.normalize_protein``, is integer-coded with DrugBAN's own table (values 1–25;
+0 is padding) and cut or zero-padded to 1200 residues.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from repurpose.errors import InvalidProtein
+from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
 
-MAX_PROTEIN_LENGTH = 1200
 PADDING_CODE = 0
 
 # DrugBAN's CHARPROTSET (not alphabetical: the order is the original code's).
@@ -25,23 +24,6 @@ ALPHABET_SIZE = len(PROTEIN_CODES) + 1  # codes 0..25
 _LOOKUP = np.zeros(128, dtype=np.int64)
 for _letter, _code in PROTEIN_CODES.items():
     _LOOKUP[ord(_letter)] = _code
-
-
-def normalize_protein(sequence: str) -> str:
-    """The upper-cased, stripped sequence, or InvalidProtein naming the first bad character."""
-    if not isinstance(sequence, str) or not sequence.strip():
-        raise InvalidProtein("empty protein sequence: a target needs its amino-acid sequence")
-    text = sequence.strip()
-    for position, character in enumerate(text, start=1):
-        # checked before upper-casing: str.upper maps e.g. 'ß' to 'SS' and 'ı' to 'I'
-        if not character.isascii() or character.upper() not in PROTEIN_CODES:
-            raise InvalidProtein(
-                f"protein sequence has {character!r} at position {position}; "
-                "only the letters A-Z except J are amino-acid codes",
-                position=position,
-                character=character,
-            )
-    return text.upper()
 
 
 def encode_protein(sequence: str, max_length: int = MAX_PROTEIN_LENGTH) -> np.ndarray:

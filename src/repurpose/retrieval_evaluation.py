@@ -35,12 +35,13 @@ import pandas as pd
 from rdkit import Chem, rdBase
 
 from repurpose.contracts.retrieval import RetrievalResult, TargetRetrieval
+from repurpose.contracts.targets import normalize_protein
 from repurpose.drug_graph import parse_smiles
+from repurpose.ensemble_model import combine
 from repurpose.errors import InvalidTable, RepurposeError
 from repurpose.model_dir import TrainedModel
 from repurpose.pairs import pairs_from_columns
 from repurpose.plain_text import check_plain_text
-from repurpose.protein_encoding import normalize_protein
 from repurpose.retrieval_metrics import summarise, target_retrieval
 
 REQUIRED_COLUMNS = ("target_id", "protein", "compound_id", "smiles")
@@ -208,7 +209,7 @@ def library_scorer(model: TrainedModel) -> LibraryScorer:
     if model.members:
         members = [library_scorer(member) for member in model.members]
         stack = model.stack
-        return lambda sequence, smiles: stack.combine([score(sequence, smiles) for score in members])
+        return lambda sequence, smiles: combine(stack, [score(sequence, smiles) for score in members])
     if model.drugban is not None:
         from repurpose.fast_scoring import FastScorer
 

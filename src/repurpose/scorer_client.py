@@ -24,13 +24,13 @@ from repurpose.contracts.scoring import (
     ResolvedModel,
     ScorerStats,
 )
+from repurpose.contracts.training import MODEL_TYPES
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
-from repurpose.training_config import MODEL_TYPES
 
 if TYPE_CHECKING:
-    from repurpose.explanations import Explanation
+    from repurpose.contracts.scoring import Explanation
 
 
 class ScorerClient:
@@ -110,16 +110,16 @@ async def resolve_explainer(
 
 async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:
     """The registered model version a reference names (see ``contracts.scoring``)."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name
+    from repurpose.actors.model_registry import ModelRegistry
+    from repurpose.contracts.models import check_model_name
 
     if not isinstance(reference, str) or not reference.strip():
         raise InvalidInput("give a model: a name (its production version), name@version or name@stage")
     name, _, version = reference.strip().partition("@")
     check_model_name(name)
-    number = await grains.acall(ModelRegistry, name, "resolve", version or "production")
-    detail = await grains.acall(ModelRegistry, name, "show", number)
+    detail = await grains.acall(ModelRegistry, name, "resolved", version or "production")
     if detail.model_type not in MODEL_TYPES:
-        raise ModelNotFound(f"model {name}@{number} has an unknown type {detail.model_type}", name=name)
+        raise ModelNotFound(f"model {name}@{detail.version} has an unknown type {detail.model_type}", name=name)
     stack = detail.manifest.ensemble
     return ResolvedModel(
         name=name,

@@ -29,12 +29,12 @@ import torch
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from repurpose.cluster import on_start
 from repurpose.contracts.scoring import (
     ChunkRequest,
     ChunkScores,
     EvidenceAnswer,
     EvidenceRequest,
+    Explanation,
     PairScore,
     PairToScore,
     ProfileRequest,
@@ -42,10 +42,9 @@ from repurpose.contracts.scoring import (
     ResolvedModel,
     ScorerStats,
 )
+from repurpose.contracts.targets import normalize_protein
 from repurpose.errors import InvalidInput, RepurposeError
-from repurpose.explanations import Explanation
 from repurpose.grains import GrainClient
-from repurpose.protein_encoding import normalize_protein
 from repurpose.scorer_client import ScorerClient, resolve_model
 from repurpose.scoring_core import LoadedModel, ScoringCore
 from repurpose.serving import ensure_serve
@@ -160,7 +159,7 @@ def deploy_scorer(settings: Settings) -> DeploymentHandle:
     """Run (or update) the scorer application (no HTTP route: the gateway is its own Serve
     application and calls it by handle). Starts Serve first if needed (``ensure_serve``), and
     the screening runner after it (warm: a job's first chunk waits for no process start)."""
-    from repurpose.screening_worker import start_runner  # Arrow, RDKit: not for the replicas
+    from repurpose.screening_runner import start_runner  # Arrow, RDKit: not for the replicas
 
     ensure_serve(settings)
     handle = serve.run(build_scorer(settings), name=settings.scorer_app, route_prefix=None, blocking=False)
@@ -168,10 +167,10 @@ def deploy_scorer(settings: Settings) -> DeploymentHandle:
     return handle
 
 
-@on_start
 def start_scorer(client: GrainClient) -> list[str]:
-    """``up``'s hook: deploy (or update) the scorer application; start the screening runner."""
-    from repurpose.screening_worker import RUNNER_NAME
+    """A step of ``up`` (``cluster_up``): deploy (or update) the scorer application; start the
+    screening runner."""
+    from repurpose.screening_runner import RUNNER_NAME
 
     settings = client.settings
     deploy_scorer(settings)

@@ -1,4 +1,4 @@
-"""What a scorer replica holds and does: models by version, caches, and two priority lanes.
+"""What a scorer replica holds and does: models by version, caches, and three lanes.
 
 ``ScoringCore`` is a plain class: the Ray Serve deployment (``scorer_service``) wraps it, and
 tests and benchmarks run it in-process.
@@ -39,6 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from repurpose.contracts.manifest import EnsembleStack
 from repurpose.contracts.scoring import (
     BinderEvidence,
     ChunkRequest,
@@ -46,6 +47,7 @@ from repurpose.contracts.scoring import (
     CompoundError,
     EvidenceAnswer,
     EvidenceRequest,
+    Explanation,
     PairScore,
     PairToScore,
     ProfileRequest,
@@ -53,15 +55,16 @@ from repurpose.contracts.scoring import (
     ResolvedModel,
     ScorerStats,
 )
+from repurpose.contracts.targets import normalize_protein
 from repurpose.drug_graph import DrugGraph
-from repurpose.ensemble_model import EnsembleStack
+from repurpose.ensemble_model import combine
 from repurpose.errors import InvalidInput, RepurposeError
-from repurpose.explanations import Explanation, explain_pair
+from repurpose.explanations import explain_pair
 from repurpose.fast_scoring import CompoundCache, FastScorer, TargetTensors
 from repurpose.fingerprint_cache import FingerprintCache
 from repurpose.model_dir import TrainedModel
 from repurpose.pairs import pairs_from_columns
-from repurpose.protein_encoding import normalize_protein
+from repurpose.published_models import load_published_model
 from repurpose.settings import Settings
 from repurpose.similarity_model import KnnIndex
 
@@ -100,7 +103,7 @@ class TargetCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
-        self._lock = threading.Lock()  # two lanes read and fill it
+        self._lock = threading.Lock()  # every lane reads and fills it
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -147,8 +150,6 @@ class ScoringCore:
             if loaded is not None:
                 self._models.move_to_end(resolved.artifact_path)
                 return loaded
-        from repurpose.actors.model_registry import load_published_model
-
         trained = load_published_model(self.settings, resolved.artifact_path)
         loaded = self._loaded(resolved, trained, resolved.artifact_path)
         with self._model_lock:
@@ -216,7 +217,7 @@ class ScoringCore:
         """A chunk's scores (NaN where a compound failed) and the failures the caller does not know."""
         if loaded.members:
             parts = [self._chunk_scores(member, request) for member in loaded.members]
-            scores = loaded.stack.combine([s for s, _ in parts])  # NaN where any member failed
+            scores = combine(loaded.stack, [s for s, _ in parts])  # NaN where any member failed
             graphs = request.graphs
             failures: dict[int, CompoundError] = {}
             for _, member_failures in parts:  # one failure per compound, none the caller reported already
@@ -266,7 +267,7 @@ class ScoringCore:
     def _pair_scores(self, loaded: LoadedModel, pairs: list[PairToScore]) -> np.ndarray:
         """Valid pairs' probabilities: DrugBAN by the fast path per target, an ensemble by its members'."""
         if loaded.members:
-            return loaded.stack.combine([self._pair_scores(member, pairs) for member in loaded.members])
+            return combine(loaded.stack, [self._pair_scores(member, pairs) for member in loaded.members])
         if loaded.fast is None:
             table = pairs_from_columns([p.smiles for p in pairs], [p.sequence for p in pairs], source="request")
             return loaded.trained.predict(table)
@@ -300,7 +301,7 @@ class ScoringCore:
         """One compound against the request's targets; and how many targets' tensors were computed."""
         if loaded.members:
             parts = [self._profile_scores(member, request, graph) for member in loaded.members]
-            return loaded.stack.combine([s for s, _ in parts]), sum(c for _, c in parts)
+            return combine(loaded.stack, [s for s, _ in parts]), sum(c for _, c in parts)
         if loaded.fast is None:
             smiles = [request.smiles] * len(request.targets)
             table = pairs_from_columns(smiles, [s for _, s in request.targets], source="targets")

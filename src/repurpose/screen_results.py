@@ -1,11 +1,14 @@
-"""Every score of a screening job, read straight from the artifact store, a batch at a time.
+"""A screening job's results, read straight from its files in the artifact store (``screen_files``).
 
-``ScreeningJob.results`` answers the best ``top`` (at most ``MAX_TOP``) per target; a whole
-library's scores are read here instead. The grain's ``scores_source`` says what to read (a
-``ScoresSource``): the merged ``results.parquet`` of a succeeded job, or the chunks a running or
-stopped job has recorded (ranked among themselves, ``complete`` False). The gateway and the CLI
-then read it with the functions below, one record batch at a time, so no screen is ever held
-whole in memory:
+The best ``top`` (at most ``MAX_TOP``) per target, what ``ScreeningJob.results`` answers beyond
+the hits its state keeps: ``read_results`` (from the merged results file of a finished job) and
+``read_partial_results`` (from the chunks recorded so far).
+
+Every score, a whole library's, is read here too. The grain's ``scores_source`` says what to
+read (a ``ScoresSource``): the merged ``results.parquet`` of a succeeded job, or the chunks a
+running or stopped job has recorded (ranked among themselves, ``complete`` False). The gateway
+and the CLI then read it with the functions below, one record batch at a time, so no screen is
+ever held whole in memory:
 
 - ``score_batches``: record batches with the results file's columns (target_id, compound_id,
   smiles, score, rank and the evidence columns: ``drug_like`` on every row, the training data's
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,14 +33,12 @@ from pydantic import BaseModel, Field
 
 from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.screening import RESULT_COLUMNS, ScreenResultRow, ScreenResults, ScreenStatus, csv_cells
-from repurpose.screening_worker import RESULTS_SCHEMA, ranked_scores, with_evidence_columns
+from repurpose.screen_files import RESULTS_SCHEMA, ranked_scores, results_path, with_evidence_columns
 
 BATCH_ROWS = 8_192
 CSV_COLUMNS = RESULT_COLUMNS
 MAX_PAGE = 10_000
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-COMPLETE_HEADER = "X-Results-Complete"
-"""Says on a streamed download whether the job had finished (``true``) or the ranks are partial."""
 
 
 class ScoresSource(BaseModel):
@@ -48,6 +50,44 @@ class ScoresSource(BaseModel):
     targets: list[str] = Field(description="The targets asked for, in the request's order.")
     results_path: str | None = Field(default=None, description="The merged results of a succeeded job.")
     done: dict[str, list[int]] = Field(default_factory=dict, description="Otherwise: chunks recorded per target.")
+
+
+def read_results(
+    artifacts: ArtifactStore, job_id: str, targets: Sequence[str], top: int, drug_like_only: bool = False
+) -> list[ScreenResultRow]:
+    """The best ``top`` per target from ``results.parquet``, by target (in the given order), then
+    rank; ``drug_like_only``: of the drug-like compounds, ranked among themselves (as the job's hits)."""
+    filters: list[Any] = [("target_id", "in", list(targets))]
+    filters.append(("drug_like", "=", True) if drug_like_only else ("rank", "<=", top))
+    with artifacts.open_read(results_path(job_id)) as f:
+        table = pq.read_table(f, filters=filters)
+    by_target: dict[str, list[ScreenResultRow]] = {t: [] for t in targets}
+    for row in table.to_pylist():
+        by_target[row["target_id"]].append(ScreenResultRow(**row))
+    return [row for t in targets for row in _reranked(sorted(by_target[t], key=lambda r: r.rank)[:top])]
+
+
+def read_partial_results(
+    artifacts: ArtifactStore,
+    job_id: str,
+    done: dict[str, list[int]],
+    targets: Sequence[str],
+    top: int,
+    drug_like_only: bool = False,
+) -> list[ScreenResultRow]:
+    """The best ``top`` per target among the chunks recorded so far (a running or stopped job)."""
+    out: list[ScreenResultRow] = []
+    for target in targets:
+        table = ranked_scores(artifacts, job_id, target, sorted(done.get(target, [])))
+        if drug_like_only:
+            table = table.filter(pc.fill_null(table.column("drug_like"), False))
+        out.extend(_reranked([ScreenResultRow(**row) for row in table.slice(0, top).to_pylist()]))
+    return out
+
+
+def _reranked(rows: list[ScreenResultRow]) -> list[ScreenResultRow]:
+    """Rows in rank order, ranked 1, 2, … among themselves (the drug-like ones among every score)."""
+    return [row if row.rank == rank else row.model_copy(update={"rank": rank}) for rank, row in enumerate(rows, 1)]
 
 
 def score_batches(

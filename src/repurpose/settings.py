@@ -21,12 +21,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from repurpose.contracts.ids import MODEL_NAME_PATTERN
+
 REDIS_PORT = 6379
 """Taken by Redis on the machines we run on; Ray's GCS must never bind it."""
 
 _SUPPORTED_DATABASES = ("sqlite", "postgresql")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class Settings(BaseSettings):
@@ -222,9 +223,9 @@ class Settings(BaseSettings):
     @field_validator("default_model", "explain_model", mode="after")
     @classmethod
     def _model_name(cls, name: str, info: ValidationInfo) -> str:
-        # the registry's name rule (actors.model_registry.MODEL_NAME_PATTERN): a stage or version
-        # here would pin one version, and "production by merit" means following the production one
-        if not _MODEL_NAME.fullmatch(name):
+        # the registry's name rule (MODEL_NAME_PATTERN): a stage or version here would pin one
+        # version, and "production by merit" means following the production one
+        if not re.fullmatch(MODEL_NAME_PATTERN, name):
             raise ValueError(
                 f"{info.field_name} {name!r:.80} is not a model name: 1 to 64 lower-case letters, digits, '.', '_' "
                 "or '-', starting with a letter or digit (its production version is used)"

@@ -15,16 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 from sklearn.metrics import roc_auc_score
 
+from repurpose.contracts.manifest import Aggregate, KnnSettings
 from repurpose.drug_graph import parse_smiles
 from repurpose.pairs import PairSet
 
@@ -32,8 +31,6 @@ FINGERPRINT_BITS = 2048
 FINGERPRINT_RADIUS = 2  # ECFP4: diameter 4
 WORDS = FINGERPRINT_BITS // 64
 BLOCK_BYTES = 32 * 1024 * 1024  # the largest block of unpacked query bits at a time
-
-Aggregate = Literal["max", "topk"]
 
 _GENERATOR = rdFingerprintGenerator.GetMorganGenerator(radius=FINGERPRINT_RADIUS, fpSize=FINGERPRINT_BITS)
 
@@ -162,18 +159,6 @@ BINDERS_FILE = "binders.parquet"
 FINGERPRINT_BYTES = FINGERPRINT_BITS // 8
 # The aggregates tried on validation: the nearest binder alone, or the mean of the k nearest.
 CANDIDATES: tuple[tuple[Aggregate, int], ...] = (("max", 1), ("topk", 3), ("topk", 5))
-
-
-class KnnSettings(BaseModel):
-    """How a knn model scores (recorded in its manifest) and what it was chosen from."""
-
-    aggregate: Aggregate
-    k: int = Field(ge=1, description="Binders averaged for 'topk' (1 for 'max').")
-    proteins: int = Field(description="Proteins with at least one known binder.")
-    binders: int = Field(description="(protein, compound) binder entries.")
-    val_auroc: dict[str, float] = Field(
-        default_factory=dict, description="Validation AUROC of every candidate aggregate ('max', 'top3', …)."
-    )
 
 
 def candidate_name(aggregate: Aggregate, k: int) -> str:

@@ -18,29 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel
 
+from repurpose.classification_metrics import binary_metrics
+from repurpose.contracts.training import DrugBANTraining, EpochRecord
 from repurpose.drugban import DrugBAN, DrugBANConfig
 from repurpose.errors import CheckpointError
-from repurpose.metrics import binary_metrics
 from repurpose.pair_batch import DrugBANInputs, featurize_pairs
 from repurpose.pairs import PairSet
-from repurpose.training_config import DrugBANTraining
-from repurpose.training_config import ModelType as ModelType  # where older code imports them from
-from repurpose.training_config import TrainingConfig as TrainingConfig
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH_SIZE = 256
-
-
-class EpochRecord(BaseModel):
-    epoch: int  # 1-based
-    train_loss: float
-    val_auroc: float
-    val_auprc: float
-    seconds: float
 
 
 @dataclass(frozen=True)

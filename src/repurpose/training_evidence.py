@@ -37,10 +37,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from repurpose.contracts.scoring import DOMAIN_THRESHOLD, BinderEvidence, HitEvidence
+from repurpose.contracts.targets import normalize_protein
 from repurpose.drug_likeness import drug_like_issue
 from repurpose.errors import ModelDirectoryError
 from repurpose.pairs import PairSet
-from repurpose.protein_encoding import normalize_protein
 from repurpose.similarity_model import (
     BINDERS_FILE,
     FINGERPRINT_BITS,

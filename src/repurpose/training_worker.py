@@ -10,8 +10,9 @@ goes to the artifact store at ``runs/<run id>/checkpoint.pt``. A worker that fin
 resumes after its epoch, so a run whose worker died mid-epoch loses at most that epoch, and
 ends with the same weights as an uninterrupted run (training is deterministic per seed).
 
-Progress goes to the grain (``TrainingRun.report``) at most every ``REPORT_SECONDS`` and after
-every epoch; the curves also go to MLflow, which gets the checkpoint and the model directory.
+Progress goes to the run's grain (``report``, by the kind and key the job names: this module
+never imports the grain's) at most every ``REPORT_SECONDS`` and after every epoch; the curves
+also go to MLflow, which gets the checkpoint and the model directory.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ from typing import Any
 
 import ray
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from repurpose.artifacts import ArtifactStore
+from repurpose.contracts.manifest import Manifest
+from repurpose.contracts.training import EpochRecord, TrainingConfig, drugban_config
 from repurpose.contracts.training_runs import RunProgress, RunRequest
 from repurpose.dataset_access import load_split_pairs
-from repurpose.model_dir import Manifest
+from repurpose.grains import GrainClient, KindRef
 from repurpose.pipeline import CHECKPOINT_DIR, train_on_pairs
+from repurpose.published_models import publish_model_dir
 from repurpose.settings import Settings
 from repurpose.tracking import RunTracker
-from repurpose.training import CHECKPOINT_FILE, EpochRecord, Progress
-from repurpose.training_config import TrainingConfig, drugban_config
+from repurpose.training import CHECKPOINT_FILE, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class WorkerStopped(Exception):
 class TrainingJob(BaseModel):
     """Everything a worker needs; it travels to the worker when the grain starts it."""
 
+    run_kind: KindRef = Field(description="The grain kind of the run: progress is reported to (run_kind, run_id).")
     run_id: str
     attempt: int
     request: RunRequest
@@ -119,8 +123,6 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
     ``report(progress, epoch_record, mlflow_run_id)`` is called with progress; by default it
     calls the run's grain.
     """
-    from repurpose.actors.model_registry import publish_model_dir  # the registry imports this module's users
-
     settings = job.settings
     artifacts = ArtifactStore.from_settings(settings)
     report = report or _GrainReporter(job)
@@ -268,17 +270,13 @@ class _GrainReporter:
     """Sends progress to the run's grain; a failed report is logged, never fatal."""
 
     def __init__(self, job: TrainingJob) -> None:
-        from repurpose.actors.training_run import TrainingRun  # the grain imports this module
-        from repurpose.grains import GrainClient
-
         self.job = job
-        self.kind = TrainingRun
         self.client = GrainClient(job.settings)
 
     def __call__(self, progress: RunProgress, record: EpochRecord | None, mlflow_run_id: str | None) -> None:
         try:
             wanted = self.client.call(
-                self.kind, self.job.run_id, "report", self.job.attempt, progress, record, mlflow_run_id
+                self.job.run_kind, self.job.run_id, "report", self.job.attempt, progress, record, mlflow_run_id
             )
         except Exception as error:
             logger.warning("run %s: progress report failed: %s", self.job.run_id[:12], error)

@@ -1,8 +1,11 @@
-"""Fixtures for the domain grains: a real local Ray cluster, on SQLite and on PostgreSQL.
+"""Fixtures for the domain grains on a real local Ray cluster.
 
-Each test gets its own grain pool (one host), home directory (artifacts) and database: a
-SQLite file, or the session's PostgreSQL database emptied after the test. PostgreSQL cases
-are skipped with the reason when no server answers on 127.0.0.1:5432.
+Each test gets its own grain pool (one host), home directory (artifacts) and database: a SQLite
+file (``store_url``). The store's dialect is the store's and the grain runtime's business (tests/store,
+tests/grains run on both); here a test that reaches it in its own way (its kind's queries, JSONB)
+runs on PostgreSQL too, marked ``both_stores`` (tests/helpers.py): at least one per grain kind.
+PostgreSQL cases are skipped with the reason when no server answers on 127.0.0.1:5432 (failed
+under CI).
 """
 
 from __future__ import annotations

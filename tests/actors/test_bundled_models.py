@@ -24,18 +24,18 @@ from repurpose.bundled_models import (
     register_bundled_models,
 )
 from repurpose.bundled_paths import CHECKOUT, bundled_data_dir, bundled_models_dir
-from repurpose.cluster import _configure_hooks, _start_hooks
+from repurpose.cluster_up import CONFIGURE_STEPS, START_STEPS
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary, TargetRetrieval
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID
+from repurpose.contracts.training import KnnTraining
 from repurpose.dataset_splits import split_rows
 from repurpose.datasets import build_dataset
 from repurpose.grains import GrainClient
-from repurpose.model_dir import Manifest
 from repurpose.pairs import pairs_from_columns
 from repurpose.pipeline import train_on_pairs
 from repurpose.settings import Settings
-from repurpose.split_defaults import DEFAULT_SPLIT_ID
-from repurpose.training_config import KnnTraining
 from tests.helpers import REPO_ROOT, SAMPLE_DIR
 
 pytestmark = pytest.mark.slow
@@ -101,9 +101,9 @@ def settings(settings: Settings, bundled: Path) -> Settings:
     )
 
 
-def test_the_hooks_run_on_up_datasets_first() -> None:
-    assert _start_hooks.index(register_bundled_datasets) < _start_hooks.index(register_bundled_models)
-    assert default_model_by_merit in _configure_hooks
+def test_the_steps_of_up_register_datasets_first() -> None:
+    assert START_STEPS.index(register_bundled_datasets) < START_STEPS.index(register_bundled_models)
+    assert default_model_by_merit in CONFIGURE_STEPS
     defaults = Settings()
     assert (bundled_data_dir(defaults), bundled_models_dir(defaults)) == (REPO_ROOT / "data", REPO_ROOT / "models")
     assert CHECKOUT == REPO_ROOT

@@ -1,5 +1,5 @@
-"""The CompoundLibrary grain and library registration on a real local Ray cluster (SQLite and
-PostgreSQL); the parser's limits without Ray."""
+"""The CompoundLibrary grain and library registration on a real local Ray cluster (SQLite; one library in
+any form on PostgreSQL too); the parser's limits without Ray."""
 
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ from repurpose.contracts.screening import LibraryDetail
 from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
 from repurpose.grains import GrainClient
 from repurpose.upload_limits import UploadLimits
-from tests.helpers import REPO_ROOT
+from tests.helpers import LIBRARY_FILE, both_stores
 
 pytestmark = pytest.mark.slow
-
-LIBRARY_FILE = REPO_ROOT / "data" / "library" / "compounds.csv"
 
 
 def first_compounds(n: int = 40) -> list[tuple[str, str]]:
@@ -42,6 +40,7 @@ def as_csv(rows: list[tuple[str, str]], header: str = "compound_id,smiles") -> b
     return ("\n".join([header, *(f"{i},{s}" for i, s in rows)]) + "\n").encode()
 
 
+@both_stores
 def test_the_same_compounds_in_any_form_are_one_library(
     client: GrainClient, engine: Engine, artifacts: ArtifactStore
 ) -> None:

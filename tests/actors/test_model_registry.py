@@ -1,32 +1,27 @@
-"""The ModelRegistry grain on a real local Ray cluster (SQLite and PostgreSQL), and its helpers."""
+"""The ModelRegistry grain on a real local Ray cluster (SQLite; versions and NaN metrics on PostgreSQL too), and
+its helpers."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ray.exceptions import RayError
 from sqlalchemy import Engine
 
 from repurpose.actors.dataset_version import DatasetVersion, register_dataset
-from repurpose.actors.model_registry import (
-    ModelRegistry,
-    check_model_name,
-    list_models,
-    load_published_model,
-    model_cache_dir,
-    parse_version_ref,
-    publish_model_dir,
-    register_model_dir,
-    training_overlap,
-)
+from repurpose.actors.model_registry import ModelRegistry, list_models, register_model_dir
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.models import ModelEvaluation, ModelLineage, ModelVersionDetail
+from repurpose.classification_metrics import binary_metrics
+from repurpose.contracts.models import (
+    ModelEvaluation,
+    ModelLineage,
+    ModelVersionDetail,
+    check_model_name,
+    parse_version_ref,
+)
+from repurpose.contracts.training import DrugBANTraining
 from repurpose.dataset_access import load_dataset_pairs, load_split_pairs
 from repurpose.errors import (
     DatasetNotFound,
@@ -36,62 +31,30 @@ from repurpose.errors import (
     PromotionRefused,
 )
 from repurpose.grains import GrainClient
-from repurpose.metrics import binary_metrics
-from repurpose.model_dir import Manifest, load_model_dir
+from repurpose.model_dir import load_model_dir
+from repurpose.model_evaluation import training_overlap
 from repurpose.pairs import PairSet
+from repurpose.published_models import load_published_model, model_cache_dir, publish_model_dir
 from repurpose.settings import Settings
 from repurpose.store import list_states
-from repurpose.training_config import DrugBANTraining
-from tests.actors.support import host_pid, kill_host
-from tests.helpers import REPO_ROOT, SAMPLE_VAL
+from tests.helpers import (
+    BUNDLED_DIR,
+    SAMPLE_VAL,
+    both_stores,
+    kill_host,
+    lineage,
+    model_variant,
+    promote,
+    to_production,
+    wait_for_new_host,
+)
 
-BUNDLED_DIR = REPO_ROOT / "models" / "drugban-human"
 NAME = "dti-test"
-
-
-def model_variant(directory: Path, auroc: float, tag: str = "") -> Path:
-    """A copy of the bundled model directory whose manifest says validation AUROC ``auroc``.
-
-    Each (auroc, tag) gives other files, so another content address and another version."""
-    out = directory / f"variant-{auroc}-{tag}"
-    out.mkdir(parents=True)
-    for file in BUNDLED_DIR.iterdir():
-        shutil.copyfile(file, out / file.name)
-    manifest = Manifest.model_validate_json((BUNDLED_DIR / "manifest.json").read_text())
-    manifest.val_metrics.auroc = auroc
-    manifest.created_at = f"{manifest.created_at} {tag}"
-    (out / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
-    return out
-
-
-def lineage(run: str = "run-1") -> ModelLineage:
-    return ModelLineage(source=f"run:{run}", run_id=run, code_version="0.1.0", training=DrugBANTraining(epochs=3))
 
 
 def register(client: GrainClient, tmp_path: Path, *aurocs: float, name: str = NAME) -> list[ModelVersionDetail]:
     directories = [model_variant(tmp_path, auroc, f"{name}-{i}") for i, auroc in enumerate(aurocs)]
     return [register_model_dir(client, name, directory, lineage()) for directory in directories]
-
-
-def promote(client: GrainClient, version: int, stage: str, name: str = NAME, **kwargs: object) -> ModelVersionDetail:
-    detail: ModelVersionDetail = client.call(ModelRegistry, name, "promote", version, stage, **kwargs)
-    return detail
-
-
-def to_production(client: GrainClient, version: int, name: str = NAME, **kwargs: object) -> ModelVersionDetail:
-    promote(client, version, "staging", name)
-    return promote(client, version, "production", name, **kwargs)
-
-
-def wait_for_restart(client: GrainClient, killed_pid: int, timeout: float = 60.0) -> None:
-    """Wait until Ray has replaced the model host ``killed_pid`` (a kill is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(RayError):
-            if host_pid(client, "model", NAME) != killed_pid:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"the grain host (pid {killed_pid}) was not restarted within {timeout:.0f} s")
 
 
 def stages(client: GrainClient, name: str = NAME) -> list[str]:
@@ -173,6 +136,7 @@ def test_publish_and_load_refuse_what_is_not_a_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@both_stores
 def test_versions_are_numbered_and_a_directory_registers_once(
     client: GrainClient, engine: Engine, tmp_path: Path
 ) -> None:
@@ -193,6 +157,7 @@ def test_versions_are_numbered_and_a_directory_registers_once(
     assert [m.name for m in list_models(engine)] == [NAME]
     assert [v.version for v in client.call(ModelRegistry, NAME, "versions")] == [1, 2, 3]
     assert [client.call(ModelRegistry, NAME, "resolve", r) for r in ("latest", "v2", "1", "candidate")] == [3, 2, 1, 3]
+    assert client.call(ModelRegistry, NAME, "resolved", "v2") == client.call(ModelRegistry, NAME, "show", 2)
     assert client.call(ModelRegistry, NAME, "show").version == 3  # nothing in production: the latest
     with pytest.raises(InvalidInput, match="is not a published model directory"):
         client.call(ModelRegistry, NAME, "add_version", "elsewhere/x", first.manifest, lineage(), idempotent=False)
@@ -208,27 +173,27 @@ def test_every_stage_gate_refuses_with_its_rule(client: GrainClient, tmp_path: P
     register(client, tmp_path, 0.95, 0.60, 0.90, 0.94)
 
     with pytest.raises(PromotionRefused, match="version 1 of dti-test is a candidate: promote it to staging first"):
-        promote(client, 1, "production")
-    assert to_production(client, 1, reason="first release").stage_history[-1].reason == "first release"
+        promote(client, NAME, 1, "production")
+    assert to_production(client, NAME, 1, reason="first release").stage_history[-1].reason == "first release"
     for stage in ("archived", "staging", "candidate"):
         with pytest.raises(PromotionRefused, match="is in production: it leaves production only when another"):
-            promote(client, 1, stage)
+            promote(client, NAME, 1, stage)
 
-    promote(client, 2, "staging")
+    promote(client, NAME, 2, "staging")
     with pytest.raises(PromotionRefused) as low:
-        promote(client, 2, "production")
+        promote(client, NAME, 2, "production")
     assert "its validation AUROC 0.6000 is below the minimum 0.7000 (promotion_min_auroc)" in low.value.message
     assert "0.3500 below production version 1's 0.9500" in low.value.message
     assert (low.value.name, low.value.version) == (NAME, 2)
 
-    promote(client, 3, "staging")
+    promote(client, NAME, 3, "staging")
     with pytest.raises(PromotionRefused, match=r"0\.0500 below production version 1's 0\.9500, more than the 0\.0200"):
-        promote(client, 3, "production")
+        promote(client, NAME, 3, "production")
     with pytest.raises(PromotionRefused, match="is in staging: it can go to production or archived, not back to"):
-        promote(client, 3, "candidate")
+        promote(client, NAME, 3, "candidate")
     assert stages(client) == ["production", "staging", "staging", "candidate"]  # refusals changed nothing
 
-    forced = promote(client, 3, "production", reason="hotfix", force=True)
+    forced = promote(client, NAME, 3, "production", reason="hotfix", force=True)
     assert forced.stage == "production"
     assert forced.stage_history[-1].reason == (
         "hotfix (forced past the metric gates: on the validation pairs both were validated on, its AUROC 0.9000 "
@@ -237,22 +202,22 @@ def test_every_stage_gate_refuses_with_its_rule(client: GrainClient, tmp_path: P
     old = client.call(ModelRegistry, NAME, "show", 1)
     assert (old.stage, old.stage_history[-1].reason) == ("archived", "replaced in production by version 3")
 
-    to_production(client, 4)  # 0.94 against production's 0.90: both gates pass
+    to_production(client, NAME, 4)  # 0.94 against production's 0.90: both gates pass
     assert stages(client) == ["archived", "staging", "archived", "production"]
 
-    promote(client, 2, "archived", reason="too weak")
+    promote(client, NAME, 2, "archived", reason="too weak")
     with pytest.raises(PromotionRefused, match="is archived: return it to candidate first"):
-        promote(client, 2, "staging")
+        promote(client, NAME, 2, "staging")
     history = len(client.call(ModelRegistry, NAME, "show", 2).stage_history)
-    assert promote(client, 2, "archived").stage == "archived"  # the stage it has: a no-op
+    assert promote(client, NAME, 2, "archived").stage == "archived"  # the stage it has: a no-op
     assert len(client.call(ModelRegistry, NAME, "show", 2).stage_history) == history
-    assert promote(client, 2, "candidate").stage == "candidate"
+    assert promote(client, NAME, 2, "candidate").stage == "candidate"
     assert stages(client).count("production") == 1
 
     with pytest.raises(InvalidInput, match="'live' is not a model stage"):
-        promote(client, 2, "live")
+        promote(client, NAME, 2, "live")
     with pytest.raises(ModelNotFound, match=r"model dti-test has no version 9 \(it has versions 1 to 4\)"):
-        promote(client, 9, "staging")
+        promote(client, NAME, 9, "staging")
 
 
 @pytest.mark.slow
@@ -261,7 +226,7 @@ def test_rollback_walks_back_the_production_history(client: GrainClient, tmp_pat
     with pytest.raises(PromotionRefused, match="dti-test has no version in production to roll back"):
         client.call(ModelRegistry, NAME, "rollback", idempotent=False)
     for version in (1, 2, 3):
-        to_production(client, version)
+        to_production(client, NAME, version)
     assert stages(client) == ["archived", "archived", "production"]
 
     back = client.call(ModelRegistry, NAME, "rollback", "v3 misbehaves", idempotent=False)
@@ -276,8 +241,8 @@ def test_rollback_walks_back_the_production_history(client: GrainClient, tmp_pat
     with pytest.raises(PromotionRefused, match="version 1 is the first production version of dti-test: there is no"):
         client.call(ModelRegistry, NAME, "rollback", idempotent=False)
 
-    promote(client, 3, "candidate")  # a rolled-back version can climb again
-    to_production(client, 3)
+    promote(client, NAME, 3, "candidate")  # a rolled-back version can climb again
+    to_production(client, NAME, 3)
     assert client.call(ModelRegistry, NAME, "summary").production == 3
     assert client.call(ModelRegistry, NAME, "rollback", idempotent=False).version == 1
 
@@ -310,6 +275,8 @@ def test_resolve_names_what_exists(client: GrainClient, tmp_path: Path) -> None:
         client.call(ModelRegistry, NAME, "resolve", "4")
     with pytest.raises(InvalidInput, match="'newest' is not a model version"):
         client.call(ModelRegistry, NAME, "resolve", "newest")
+    with pytest.raises(ModelNotFound, match="model dti-test has no version in staging"):
+        client.call(ModelRegistry, NAME, "resolved", "staging")
 
 
 @pytest.mark.slow
@@ -399,6 +366,7 @@ def test_evaluate_defaults_to_its_own_split_and_refuses_its_training_rows(
 
 
 @pytest.mark.slow
+@both_stores
 def test_metrics_that_are_not_numbers_are_stored_and_read_back(client: GrainClient, tmp_path: Path) -> None:
     header, *rows = SAMPLE_VAL.read_text().splitlines()
     positives = "\n".join([header, *(r for r in rows if r.endswith(",1"))]) + "\n"
@@ -408,7 +376,9 @@ def test_metrics_that_are_not_numbers_are_stored_and_read_back(client: GrainClie
     evaluation: ModelEvaluation = client.call(ModelRegistry, NAME, "evaluate", 1, dataset_id)
 
     assert math.isnan(evaluation.metrics.auroc) and math.isnan(evaluation.metrics.specificity)
-    wait_for_restart(client, kill_host(client, "model", NAME))  # read back from the store (JSONB has no NaN)
+    wait_for_new_host(
+        client, "model", NAME, kill_host(client, "model", NAME)
+    )  # read back from the store (JSONB has no NaN)
     (stored,) = client.call(ModelRegistry, NAME, "show", 1).evaluations
     assert math.isnan(stored.metrics.auroc) and stored.metrics.sensitivity == evaluation.metrics.sensitivity
     assert stored.model_dump(mode="json")["metrics"]["auroc"] is None
@@ -417,12 +387,12 @@ def test_metrics_that_are_not_numbers_are_stored_and_read_back(client: GrainClie
 @pytest.mark.slow
 def test_state_survives_killing_the_host(client: GrainClient, tmp_path: Path) -> None:
     register(client, tmp_path, 0.95, 0.96)
-    to_production(client, 1)
-    to_production(client, 2)
+    to_production(client, NAME, 1)
+    to_production(client, NAME, 2)
     before = [client.call(ModelRegistry, NAME, "show", v) for v in (1, 2)]
 
     killed = kill_host(client, "model", NAME)
-    wait_for_restart(client, killed)  # the new host holds no activation: it reads the store
+    wait_for_new_host(client, "model", NAME, killed)  # the new host holds no activation: it reads the store
 
     assert [client.call(ModelRegistry, NAME, "show", v) for v in (1, 2)] == before
     assert client.call(ModelRegistry, NAME, "rollback", idempotent=False).version == 1  # the history survived

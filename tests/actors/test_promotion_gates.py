@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import pytest
 
 from repurpose.actors.promotion_gates import gate_failures
+from repurpose.contracts.classification import BinaryMetrics
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import ModelEvaluation
 from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary, TargetRetrieval
-from repurpose.metrics import BinaryMetrics
-from repurpose.model_dir import Manifest
 from repurpose.settings import Settings
 from tests.helpers import REPO_ROOT
 

@@ -5,10 +5,10 @@ runner, a dead grain host, cancel and refused requests."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from repurpose.actors.compound_library import LibraryNotFound, compounds_path, register_library
 from repurpose.actors.dataset_version import register_dataset
-from repurpose.actors.model_registry import ModelRegistry, publish_model_dir, register_model_dir
+from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.screening_job import (
     ScreeningJob,
     ScreenNotFound,
@@ -35,76 +35,50 @@ from repurpose.actors.target_protein import TargetProtein
 from repurpose.actors.training_run import TrainingRun, start_run
 from repurpose.artifacts import ArtifactStore
 from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
-from repurpose.bundled_paths import bundled_models_dir
+from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
-from repurpose.contracts.screening import SCREEN_ID_PATTERN, ScreenDetail, ScreenRequest, ScreenResultRow, ScreenResults
+from repurpose.contracts.screening import ScreenDetail, ScreenRequest, ScreenResultRow, ScreenResults
 from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
-from repurpose.contracts.training_runs import RunRequest
+from repurpose.contracts.training import EnsembleTraining, KnnTraining, XGBTraining
+from repurpose.contracts.training_runs import RunDetail, RunRequest
 from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
 from repurpose.grains import GrainClient
 from repurpose.model_dir import load_model_dir
 from repurpose.pairs import pairs_from_columns
+from repurpose.published_models import publish_model_dir
 from repurpose.scorer_client import ScorerClient
-from repurpose.scorer_service import deploy_scorer, stop_scorer
 from repurpose.scoring_core import ScoringCore
-from repurpose.screening_worker import RUNNER_NAME, chunk_path, featurise_chunk, results_path
+from repurpose.screen_files import chunk_path, results_path
+from repurpose.screening_attempt import featurise_chunk
+from repurpose.screening_runner import RUNNER_NAME
 from repurpose.settings import Settings
 from repurpose.target_profiling import aprofile_compounds
-from repurpose.training_config import EnsembleTraining, KnnTraining, XGBTraining
-from tests.actors.support import kill_host
-from tests.helpers import NAMESPACE, REPO_ROOT, SAMPLE_TRAIN
+from tests.helpers import (
+    BAD_LIBRARY_ROWS,
+    LIBRARY_FILE,
+    SAMPLE_TRAIN,
+    Scorer,
+    kill_host,
+    library_csv,
+    library_targets,
+    poll,
+    wait_for_new_host,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
-LIBRARY_FILE = REPO_ROOT / "data" / "library" / "compounds.csv"
-TARGETS_FILE = REPO_ROOT / "data" / "library" / "targets.csv"
 COMPOUNDS = 300
-BAD_ROWS = (("BAD-RING", "C1CC"), ("BAD-XYZ", "XYZ"))
+BAD_ROWS = BAD_LIBRARY_ROWS
 WAIT_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class Scorer:
-    app: str
-    settings: Settings  # the scorer's own: its artifact store holds the bundled model
-
-
-@pytest.fixture(scope="module")
-def scorer(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scorer]:
-    """The scorer as a Serve application of its own for this module, deleted after it."""
-    settings = Settings(
-        home=tmp_path_factory.mktemp("scorer"),
-        ray_namespace=NAMESPACE,
-        scorer_app=f"scorer-test-{uuid.uuid4().hex[:8]}",
-        scorer_num_cpus=1,
-    )
-    # The registry's versions name content-addressed directories: the same path in every store.
-    publish_model_dir(ArtifactStore.from_settings(settings), bundled_models_dir(settings) / BUNDLED_MODEL)
-    deploy_scorer(settings)
-    try:
-        yield Scorer(settings.scorer_app, settings)
-    finally:
-        stop_scorer(settings)
+RAY_CALL_SECONDS = 60  # the runner answers at once, or (restarting) within seconds
 
 
 @pytest.fixture
-def settings(settings: Settings, scorer: Scorer) -> Settings:
+def settings(settings: Settings, screening_scorer: Scorer) -> Settings:
     """The test's settings (own pool, store, artifacts) on the module's scorer, chunks of 64."""
-    return settings.with_overrides(scorer_app=scorer.app, screening_chunk_size=64)
-
-
-def library_csv(compounds: int = COMPOUNDS, bad_rows: tuple[tuple[str, str], ...] = BAD_ROWS) -> bytes:
-    """The first ``compounds`` of the bundled library, plus ``bad_rows`` (id, SMILES) at the end."""
-    header, *rows = LIBRARY_FILE.read_text().splitlines()
-    extra = [f"{compound_id},{smiles},test" for compound_id, smiles in bad_rows]
-    return ("\n".join([header, *rows[:compounds], *extra]) + "\n").encode()
-
-
-def library_targets(count: int = 2) -> dict[str, str]:
-    """The first ``count`` targets of the bundled list: id -> sequence."""
-    _, *rows = TARGETS_FILE.read_text().splitlines()
-    return dict(row.split(",", 1) for row in rows[:count])  # type: ignore[misc]
+    return settings.with_overrides(scorer_app=screening_scorer.app, screening_chunk_size=64)
 
 
 def prepare(client: GrainClient, compounds: int = COMPOUNDS) -> tuple[str, dict[str, str]]:
@@ -113,7 +87,9 @@ def prepare(client: GrainClient, compounds: int = COMPOUNDS) -> tuple[str, dict[
     targets = library_targets()
     for target_id, sequence in targets.items():
         client.call(TargetProtein, target_id, "register", sequence, idempotent=False)
-    library = register_library(client, library_csv(compounds), filename="compounds.csv", name="library sample")
+    library = register_library(
+        client, library_csv(compounds, BAD_ROWS), filename="compounds.csv", name="library sample"
+    )
     return library.library_id, targets
 
 
@@ -123,15 +99,20 @@ def show(client: GrainClient, job_id: str) -> ScreenDetail:
 
 
 def wait_for(client: GrainClient, job_id: str, done: Callable[[ScreenDetail], bool], what: str) -> ScreenDetail:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        detail = show(client, job_id)
-        if done(detail):
-            return detail
-        if detail.status != "running" and what != detail.status:
+    def reached(detail: ScreenDetail) -> bool:
+        if not done(detail) and detail.status != "running" and what != detail.status:
             pytest.fail(f"screen {detail.status} while waiting for {what}: {detail.error}")
-        time.sleep(0.05)
-    pytest.fail(f"screen {job_id} did not reach '{what}' in {WAIT_SECONDS}s: {show(client, job_id)}")
+        return done(detail)
+
+    return poll(lambda: show(client, job_id), reached, WAIT_SECONDS, f"screen {job_id} reaching {what!r}", 0.05)
+
+
+def finished_run(client: GrainClient, run_id: str) -> RunDetail:
+    def fetch() -> RunDetail:
+        run: RunDetail = client.call(TrainingRun, run_id, "show")
+        return run
+
+    return poll(fetch, lambda run: run.status != "running", WAIT_SECONDS, f"run {run_id[:12]} finished", 0.5)
 
 
 def runner(settings: Settings) -> Any:
@@ -140,14 +121,11 @@ def runner(settings: Settings) -> Any:
 
 def attempt_running(settings: Settings, job_id: str, attempt: int) -> bool:
     """Whether the screening runner runs that attempt now."""
-    return (job_id, attempt) in ray.get(runner(settings).running.remote())
+    return (job_id, attempt) in ray.get(runner(settings).running.remote(), timeout=RAY_CALL_SECONDS)
 
 
 def wait_until_stopped(settings: Settings, job_id: str, attempt: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while attempt_running(settings, job_id, attempt) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not attempt_running(settings, job_id, attempt)
+    wait_until(lambda: not attempt_running(settings, job_id, attempt), seconds, f"attempt {attempt} stopped", 0.02)
 
 
 def read_results(artifacts: ArtifactStore, job_id: str) -> dict[str, list[dict[str, object]]]:
@@ -172,13 +150,13 @@ def assert_complete_results(artifacts: ArtifactStore, job_id: str, targets: dict
 
 
 def test_a_screen_scores_ranks_reports_bad_rows_and_fills_history(
-    client: GrainClient, settings: Settings, engine: Engine, artifacts: ArtifactStore, scorer: Scorer
+    client: GrainClient, settings: Settings, engine: Engine, artifacts: ArtifactStore, screening_scorer: Scorer
 ) -> None:
     library_id, targets = prepare(client)
     request = ScreenRequest(library_id=library_id, targets=list(targets), top=20)
 
     started = submit_screen(client, request, idempotency_key="e2e-test")
-    assert SCREEN_ID_PATTERN.match(started.job_id) and started.created and started.status == "running"
+    assert re.match(SCREEN_ID_PATTERN, started.job_id) and started.created and started.status == "running"
     assert (started.compounds, started.chunk_size, started.kept_top) == (COMPOUNDS + 2, 64, 20)
     assert started.model == f"{BUNDLED_MODEL}@1" and started.progress.pairs_total == 2 * (COMPOUNDS + 2)
     again = submit_screen(client, request, idempotency_key="e2e-test")  # a retried submit: the same job
@@ -201,7 +179,7 @@ def test_a_screen_scores_ranks_reports_bad_rows_and_fills_history(
     # Every score is the in-process scorer's score for the same pair.
     with artifacts.open_read(compounds_path(library_id)) as f:
         library = pq.read_table(f).to_pylist()
-    core = ScoringCore(scorer.settings)
+    core = ScoringCore(screening_scorer.settings)
     results = read_results(artifacts, job_id)
     assert_complete_results(artifacts, job_id, targets)
     for target_id, sequence in targets.items():
@@ -256,7 +234,7 @@ def test_a_screen_scores_ranks_reports_bad_rows_and_fills_history(
 
 
 def test_featurised_chunks_travel_through_serve_and_score_exactly(
-    scorer: Scorer, client: GrainClient, settings: Settings
+    screening_scorer: Scorer, client: GrainClient, settings: Settings
 ) -> None:
     """A ChunkRequest with graphs pickles through Serve; its scores are the SMILES path's, failures
     are left to the caller, and the screening runner's process has no PyTorch."""
@@ -273,12 +251,14 @@ def test_featurised_chunks_travel_through_serve_and_score_exactly(
         ChunkRequest(model=model, target_key="T1", sequence=sequence, smiles=smiles, graphs=graphs[:2])
 
     served = asyncio.run(scorer_client.score_chunk(featurised))
-    plain = ScoringCore(scorer.settings).score_chunk_now(featurised.model_copy(update={"graphs": None}))
+    plain = ScoringCore(screening_scorer.settings).score_chunk_now(featurised.model_copy(update={"graphs": None}))
     assert served.failures == [] and served.scores[50:] == [None, None]
     assert [(f.index, f.reason) for f in plain.failures] == [(f.index, f.reason) for f in failures]
     assert max(abs(a - b) for a, b in zip(served.scores[:50], plain.scores[:50], strict=True)) < 1e-6  # type: ignore[operator]
 
-    pid = ray.get(runner(scorer.settings).pid.remote())  # deploy_scorer started the runner
+    pid = ray.get(
+        runner(screening_scorer.settings).pid.remote(), timeout=RAY_CALL_SECONDS
+    )  # deploy_scorer started the runner
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "rdkit" in maps.lower() and "libtorch" not in maps
 
@@ -290,11 +270,11 @@ def test_a_killed_runner_is_restarted_and_the_job_resumes_without_redoing_chunks
     request = ScreenRequest(library_id=library_id, targets=list(targets), top=10, chunk_size=10)
     job_id = submit_screen(client, request).job_id
     wait_for(client, job_id, lambda d: d.progress.chunks_done >= 3, "3 chunks")
-    pid = ray.get(runner(settings).pid.remote())
+    pid = ray.get(runner(settings).pid.remote(), timeout=RAY_CALL_SECONDS)
     ray.kill(runner(settings), no_restart=False)  # as if it died: Ray restarts it
 
     done = wait_for(client, job_id, lambda d: d.status == "succeeded", "succeeded")
-    assert ray.get(runner(settings).pid.remote()) != pid  # a new process under the same name
+    assert ray.get(runner(settings).pid.remote(), timeout=RAY_CALL_SECONDS) != pid  # a new process under the same name
     first, second = done.attempt_log
     assert done.attempts == 2 and first.outcome is not None and first.outcome.startswith("died")
     assert 3 <= first.recorded_chunks < done.progress.chunks_total
@@ -313,11 +293,22 @@ def test_a_screen_outlives_its_grain_host(client: GrainClient, settings: Setting
     request = ScreenRequest(library_id=library_id, targets=list(targets), chunk_size=16)
     job_id = asyncio.run(asubmit_screen(client, request)).job_id
     wait_for(client, job_id, lambda d: d.progress.chunks_done >= 2, "2 chunks")
-    kill_host(client, "screening-job", job_id)
+    killed = kill_host(client, "screening-job", job_id)
+    assert attempt_running(settings, job_id, 1)  # the runner's attempt goes on without the grain's host
+    wait_for_new_host(client, "screening-job", job_id, killed)
 
     done = wait_for(client, job_id, lambda d: d.status == "succeeded", "succeeded")
-    assert done.attempts == 1  # the runner went on; the reactivated grain watched the attempt again
+    # the runner went on; the grain, reactivated on the new host, watched the same attempt to its end
+    assert done.attempts == 1 and done.attempt_log[0].recorded_chunks == done.progress.chunks_total
     assert_complete_results(artifacts, job_id, targets)
+    # its kept hits, rebuilt from the recorded chunks' files on the new host and merged on from the
+    # later reports: the top of the results, evidence and all
+    kept: ScreenResults = client.call(ScreeningJob, job_id, "results", top=done.kept_top)
+    assert kept.source == "state"
+    ranked = read_results(artifacts, job_id)
+    expected = [row for target in targets for row in ranked[target][: done.kept_top]]
+    fields = list(ScreenResultRow.model_fields)
+    assert [r.model_dump() for r in kept.rows] == [{f: row[f] for f in fields} for row in expected]
 
 
 def test_cancel_stops_the_attempt_and_keeps_what_was_done(client: GrainClient, settings: Settings) -> None:
@@ -398,15 +389,11 @@ def test_a_screen_without_a_scorer_fails_with_the_reason(settings: Settings) -> 
 
 
 def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
-    client: GrainClient, settings: Settings, artifacts: ArtifactStore, scorer: Scorer, tmp_path: Path
+    client: GrainClient, settings: Settings, artifacts: ArtifactStore, screening_scorer: Scorer, tmp_path: Path
 ) -> None:
     dataset_id = register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv", name="sample").dataset_id
     started = start_run(client, RunRequest(dataset_id=dataset_id, model_type="knn"))
-    deadline = time.monotonic() + WAIT_SECONDS
-    run = started
-    while run.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        run = client.call(TrainingRun, started.run_id, "show")
+    run = finished_run(client, started.run_id)
     assert run.status == "succeeded" and run.model is not None, run.error
     version = client.call(ModelRegistry, run.model.name, "show", run.model.version)
     assert (version.name, version.model_type, version.stage) == ("knn-sample", "knn", "candidate")
@@ -414,7 +401,7 @@ def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
     local = tmp_path / "knn"
     for path in artifacts.list(version.artifact_path):
         artifacts.get_file(path, local / path.rsplit("/", 1)[-1])
-    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), local) == version.artifact_path
+    assert publish_model_dir(ArtifactStore.from_settings(screening_scorer.settings), local) == version.artifact_path
 
     model = load_model_dir(local)
     assert model.knn is not None
@@ -434,7 +421,10 @@ def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
     assert len(ranked) == 50 + len(binders)
     assert {str(r["compound_id"]) for r in ranked[: len(binders)]} == {f"BINDER-{i}" for i in range(len(binders))}
     assert all(r["score"] == 1.0 for r in ranked[: len(binders)])  # a known binder is its own nearest binder
-    assert all(0.0 <= float(r["score"]) < 1.0 for r in ranked[len(binders) :])  # type: ignore[arg-type]
+    others = [str(r["smiles"]) for r in ranked[len(binders) :]]
+    expected = model.predict(pairs_from_columns(others, [protein] * len(others), source="results"))
+    assert [float(r["score"]) for r in ranked[len(binders) :]] == pytest.approx(expected.tolist(), abs=1e-9)  # type: ignore[arg-type]
+    assert max(expected) < 1.0  # none of the others is a training binder
     # evidence on every kept hit: its nearest training binder (one of its own, Tanimoto 1), the domain
     hits, known = done.best[0].hits, min(5, len(binders))
     assert len(hits) == 5 and all(h.nearest_binder_tanimoto == 1.0 and h.in_domain for h in hits[:known])
@@ -447,14 +437,17 @@ def test_a_knn_run_publishes_a_model_the_scorer_screens_with(
 
 
 def test_a_screen_keeps_only_drug_like_hits_when_asked(
-    client: GrainClient, artifacts: ArtifactStore, scorer: Scorer, knn_model_dir: Path
+    client: GrainClient, artifacts: ArtifactStore, screening_scorer: Scorer, knn_model_dir: Path
 ) -> None:
     """Ethanol and a salt are flagged hits of a plain screen and no hits of a drug-like-only one;
     every score stays in the results either way."""
     manifest = load_model_dir(knn_model_dir).manifest
     lineage = ModelLineage(source="test", code_version=manifest.repurpose_version, training=manifest.training)
     version = register_model_dir(client, "knn-drug-like", knn_model_dir, lineage)
-    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), knn_model_dir) == version.artifact_path
+    assert (
+        publish_model_dir(ArtifactStore.from_settings(screening_scorer.settings), knn_model_dir)
+        == version.artifact_path
+    )
     model = load_model_dir(knn_model_dir)
     assert model.knn is not None
     protein = max(model.knn.binders.items(), key=lambda item: len(item[1]))[0]
@@ -483,17 +476,18 @@ def test_a_screen_keeps_only_drug_like_hits_when_asked(
 
 
 def test_an_ensemble_run_is_screened_and_profiled_by_its_members(
-    client: GrainClient, settings: Settings, artifacts: ArtifactStore, scorer: Scorer, engine: Engine, tmp_path: Path
+    client: GrainClient,
+    settings: Settings,
+    artifacts: ArtifactStore,
+    screening_scorer: Scorer,
+    engine: Engine,
+    tmp_path: Path,
 ) -> None:
     """Train an ensemble (knn + xgb) on the cluster, publish it with its members, screen and
     profile with it through the scorer: the same probabilities as the model directory's."""
     dataset_id = register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv", name="sample").dataset_id
     started = start_run(client, RunRequest(dataset_id=dataset_id, model_type="ensemble"))
-    deadline = time.monotonic() + WAIT_SECONDS
-    run = started
-    while run.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-        run = client.call(TrainingRun, started.run_id, "show")
+    run = finished_run(client, started.run_id)
     assert run.status == "succeeded" and run.model is not None, run.error
     version = client.call(ModelRegistry, run.model.name, "show", run.model.version)
     assert (version.name, version.model_type) == ("ensemble-sample", "ensemble")
@@ -507,7 +501,7 @@ def test_an_ensemble_run_is_screened_and_profiled_by_its_members(
     for path in artifacts.list(version.artifact_path):
         artifacts.get_file(path, local / path.removeprefix(f"{version.artifact_path}/"))
     assert (local / "members" / "xgb" / "model.json").is_file()
-    assert publish_model_dir(ArtifactStore.from_settings(scorer.settings), local) == version.artifact_path
+    assert publish_model_dir(ArtifactStore.from_settings(screening_scorer.settings), local) == version.artifact_path
 
     model = load_model_dir(local)
     knn = model.members[0].knn

@@ -1,4 +1,4 @@
-"""Retrieval evaluation of registered versions on a real local Ray cluster (SQLite and PostgreSQL):
+"""Retrieval evaluation of registered versions on a real local Ray cluster (SQLite; the record on PostgreSQL too):
 the result recorded with the version and read back from the store, the card, and the gates on it."""
 
 from __future__ import annotations
@@ -13,15 +13,23 @@ from repurpose.actors.compound_library import register_library
 from repurpose.actors.dataset_version import register_dataset
 from repurpose.actors.model_registry import KIND, ModelRegistry, ModelState, register_model_dir
 from repurpose.actors.version_retrieval import evaluate_version_retrieval
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, ModelNotFound, PromotionRefused
 from repurpose.grains import GrainClient
-from repurpose.model_dir import Manifest, load_model_dir
+from repurpose.model_dir import load_model_dir
 from repurpose.retrieval_evaluation import evaluate_retrieval, read_heldout, readable_decoys
 from repurpose.settings import Settings
 from repurpose.store import list_states
-from tests.actors.test_model_registry import lineage, model_variant, to_production
-from tests.helpers import SAMPLE_VAL, sample_decoys_csv, sample_heldout_csv
+from tests.helpers import (
+    SAMPLE_VAL,
+    both_stores,
+    lineage,
+    model_variant,
+    sample_decoys_csv,
+    sample_heldout_csv,
+    to_production,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +42,7 @@ def stored_retrieval(engine: Engine, name: str, version: int) -> list[RetrievalR
     return ModelState.model_validate(stored.state).versions[version - 1].retrieval
 
 
+@both_stores
 def test_evaluate_records_the_result_with_the_version(client: GrainClient, engine: Engine, knn_model_dir: Path) -> None:
     register_model_dir(client, NAME, knn_model_dir, lineage())
     library = register_library(client, sample_decoys_csv(), filename="sample-decoys.csv")
@@ -160,14 +169,14 @@ def _result(bedroc: float, auroc: float) -> RetrievalResult:
 def test_a_second_set_of_the_same_name_does_not_hide_a_regression(client: GrainClient, tmp_path: Path) -> None:
     for i in range(2):  # the same validation pairs: that gate passes, the retrieval gate decides
         register_model_dir(client, NAME, model_variant(tmp_path, 0.95, str(i)), lineage())
-    to_production(client, 1, NAME)
+    to_production(client, NAME, 1)
     client.call(ModelRegistry, NAME, "record_retrieval", 1, _result(bedroc=0.60, auroc=0.95))
     client.call(ModelRegistry, NAME, "record_retrieval", 2, _result(bedroc=0.30, auroc=0.95))  # worse on that set
     elsewhere = _result(bedroc=0.90, auroc=0.99).model_copy(update={"heldout_sha256": "c" * 64})  # heldout.csv too
     kept = client.call(ModelRegistry, NAME, "record_retrieval", 2, elsewhere).retrieval
     assert [r.heldout_sha256 for r in kept] == ["a" * 64, "c" * 64]  # both kept: the regression stays visible
     with pytest.raises(PromotionRefused, match=r"its retrieval mean BEDROC 0\.3000 is 0\.3000 below production"):
-        to_production(client, 2, NAME)
+        to_production(client, NAME, 2)
 
 
 def test_production_gates_compare_versions_on_the_same_set(client: GrainClient, tmp_path: Path) -> None:
@@ -179,30 +188,30 @@ def test_production_gates_compare_versions_on_the_same_set(client: GrainClient, 
     manifest.val_data_sha256 = "c" * 64
     (third / "manifest.json").write_text(manifest.model_dump_json())
     register_model_dir(client, NAME, third, lineage())
-    to_production(client, 1, NAME)
+    to_production(client, NAME, 1)
     client.call(ModelRegistry, NAME, "record_retrieval", 1, _result(bedroc=0.60, auroc=0.95))
 
     # the retrieval gate: on the same held-out set and decoys, BEDROC 0.20 below production
     client.call(ModelRegistry, NAME, "record_retrieval", 2, _result(bedroc=0.40, auroc=0.94))
     with pytest.raises(PromotionRefused) as refused:
-        to_production(client, 2, NAME)
+        to_production(client, NAME, 2)
     assert (
         "on held-out set heldout.csv (decoys: DrugBank compounds of compounds.csv) its retrieval mean BEDROC 0.4000 "
         "is 0.2000 below production version 1's 0.6000, more than the 0.0200 allowed (promotion_max_retrieval_drop)"
     ) in refused.value.message
     assert "mean AUROC" not in refused.value.message  # 0.01 below: within the tolerance
     client.call(ModelRegistry, NAME, "record_retrieval", 2, _result(bedroc=0.59, auroc=0.94))
-    assert to_production(client, 2, NAME).stage == "production"
+    assert to_production(client, NAME, 2).stage == "production"
 
     # version 3's validation pairs are not production's, and nothing else was measured on both
     with pytest.raises(PromotionRefused, match="it was never evaluated on the same rows as production version 2"):
-        to_production(client, 3, NAME)
+        to_production(client, NAME, 3)
     dataset_id = register_dataset(client, SAMPLE_VAL.read_bytes(), filename="val.csv").dataset_id
     client.call(ModelRegistry, NAME, "evaluate", 3, dataset_id)  # every row
     client.call(ModelRegistry, NAME, "evaluate", 2, dataset_id, "random-1", "val")  # other rows
     with pytest.raises(PromotionRefused, match="never evaluated on the same rows"):
-        to_production(client, 3, NAME)
+        to_production(client, NAME, 3)
     client.call(ModelRegistry, NAME, "evaluate", 2, dataset_id)  # now the same rows
-    promoted = to_production(client, 3, NAME)  # the same weights: the same AUROC there
+    promoted = to_production(client, NAME, 3)  # the same weights: the same AUROC there
     assert promoted.stage == "production"
     assert json.loads(promoted.model_dump_json())["retrieval"] == []

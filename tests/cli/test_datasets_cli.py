@@ -9,17 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
-from tests.helpers import SAMPLE_VAL
+from tests.helpers import SAMPLE_VAL, error_line
 
 pytestmark = pytest.mark.slow
-
-
-def error_line(stderr: str) -> str:
-    """The single line a refused command writes to stderr."""
-    lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def with_bad_rows(directory: Path) -> Path:

@@ -12,9 +12,15 @@ from repurpose.actors.model_registry import register_model_dir
 from repurpose.cli import app
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
-from tests.actors.test_model_registry import BUNDLED_DIR, lineage, model_variant
-from tests.cli.test_datasets_cli import error_line
-from tests.helpers import SAMPLE_VAL, sample_decoys_csv, sample_heldout_csv
+from tests.helpers import (
+    BUNDLED_DIR,
+    SAMPLE_VAL,
+    error_line,
+    lineage,
+    model_variant,
+    sample_decoys_csv,
+    sample_heldout_csv,
+)
 
 pytestmark = pytest.mark.slow
 

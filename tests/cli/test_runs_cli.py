@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
-from tests.cli.test_datasets_cli import error_line
-from tests.helpers import SAMPLE_TRAIN
+from tests.helpers import SAMPLE_TRAIN, error_line
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,6 @@
-"""`repurpose screen`, `repurpose screens …` and `repurpose libraries …` against a real local Ray
-cluster with a deployed scorer (in-process, through CliRunner)."""
+"""`repurpose screen`, `repurpose screens …`, `repurpose libraries …` and the scorer's questions
+(`profile`, `explain`, `predict` with a registered model) against a real local Ray cluster with a
+deployed scorer (in-process, through CliRunner)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,20 +18,21 @@ from typer.testing import CliRunner
 from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.cli import app
 from repurpose.grains import GrainClient
+from repurpose.model_dir import load_model_dir
+from repurpose.pipeline import predict_pair
 from repurpose.settings import Settings
-from tests.actors.test_screening_job import Scorer, library_csv, library_targets, scorer
-from tests.cli.test_datasets_cli import error_line
+from tests.helpers import BUNDLED_DIR, Scorer, error_line, library_csv, library_targets
 
 pytestmark = pytest.mark.slow
 
-__all__ = ["scorer"]  # the module's scorer fixture
-
 COMPOUNDS = 60
+DETACHED_COMPOUNDS = 2000  # one a chunk: thousands of scorer calls, far more than a cancel's moment
 
 
 @pytest.fixture
-def settings(settings: Settings, scorer: Scorer) -> Settings:
-    return settings.with_overrides(scorer_app=scorer.app, screening_chunk_size=32)
+def settings(settings: Settings, screening_scorer: Scorer) -> Settings:
+    """The test's settings on the module's scorer (``screening_scorer``), chunks of 32."""
+    return settings.with_overrides(scorer_app=screening_scorer.app, screening_chunk_size=32)
 
 
 def setup_cluster(runner: CliRunner, home: list[str], settings: Settings, tmp_path: Path) -> tuple[Path, list[str]]:
@@ -42,6 +45,14 @@ def setup_cluster(runner: CliRunner, home: list[str], settings: Settings, tmp_pa
     library = tmp_path / "sample.csv"
     library.write_bytes(library_csv(COMPOUNDS))
     return library, list(targets)
+
+
+def shown(runner: CliRunner, home: list[str], job_id: str) -> dict[str, Any]:
+    """`repurpose screens show JOB --json`."""
+    result = runner.invoke(app, ["screens", "show", job_id, "--json", *home])
+    assert result.exit_code == 0, result.stderr
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
 
 
 def test_screen_a_file_then_show_results_list_and_cancel(
@@ -148,27 +159,27 @@ def test_detach_then_follow_with_show_and_cancel(
     runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
 ) -> None:
     home = ["--home", str(cluster_home)]
-    library, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    _, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    library = tmp_path / "large.csv"
+    library.write_bytes(library_csv(DETACHED_COMPOUNDS))
     detached = runner.invoke(
         app, ["screen", "--library", str(library), "--target", t1, "--chunk-size", "1", "--detach", "--json", *home]
     )
     assert detached.exit_code == 0, detached.stderr
     job = json.loads(detached.stdout)
-    assert (job["status"], job["created"], job["progress"]["chunks_total"]) == ("running", True, COMPOUNDS + 2)
+    assert (job["status"], job["created"], job["progress"]["chunks_total"]) == ("running", True, DETACHED_COMPOUNDS + 2)
 
     cancelled = runner.invoke(app, ["screens", "cancel", job["job_id"], *home])
-    assert cancelled.exit_code in (0, 2), cancelled.stderr  # 2: it was quicker than us and succeeded
-    if cancelled.exit_code == 0:
-        assert f"screen {job['job_id']} cancelled (" in cancelled.stdout
-        partial = runner.invoke(app, ["screens", "results", job["job_id"], *home])
-        assert partial.exit_code == 0 and "partial results" in partial.stdout
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # the attempt has ended before the test's grain hosts go
-        shown = json.loads(runner.invoke(app, ["screens", "show", job["job_id"], "--json", *home]).stdout)
-        if shown["status"] != "running":
-            break
-        time.sleep(0.2)
-    assert shown["status"] in ("cancelled", "succeeded")
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert f"screen {job['job_id']} cancelled (" in cancelled.stdout
+    partial = runner.invoke(app, ["screens", "results", job["job_id"], *home])
+    assert partial.exit_code == 0 and "partial results" in partial.stdout, partial.stderr
+
+    first = shown(runner, home, job["job_id"])
+    time.sleep(1.0)  # an attempt that went on would record more chunks meanwhile
+    final = shown(runner, home, job["job_id"])
+    assert first["status"] == final["status"] == "cancelled"
+    assert first["progress"]["chunks_done"] == final["progress"]["chunks_done"] < final["progress"]["chunks_total"]
 
 
 def test_libraries_register_list_show(runner: CliRunner, cluster_home: Path, tmp_path: Path) -> None:
@@ -248,5 +259,51 @@ def test_bad_input_exits_2_with_one_line(
     ]
     for args, message in cases:
         result = runner.invoke(app, [*args, *home])
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert message in error_line(result.stderr), (args, result.stderr)
+
+
+def test_predict_takes_a_registered_model_and_a_registered_target(
+    runner: CliRunner, cluster_home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    home = ["--home", str(cluster_home)]
+    _, (t1, _) = setup_cluster(runner, home, settings, tmp_path)
+    sequence = library_targets()[t1]
+    gefitinib = "COc1cc2ncnc(Nc3ccc(F)c(Cl)c3)c2cc1OCCCN1CCOCC1"
+    bundled = load_model_dir(BUNDLED_DIR)  # what the registry's production version of drugban-human holds
+    expected = predict_pair(bundled, gefitinib, sequence)
+
+    def predicted(*args: str) -> dict[str, Any]:
+        result = runner.invoke(app, ["predict", "--smiles", gefitinib, *args, "--json", *home])
+        assert result.exit_code == 0, (args, result.stderr)
+        answer: dict[str, Any] = json.loads(result.stdout)
+        return answer
+
+    by_name = predicted("--model", BUNDLED_MODEL, "--target", t1)
+    assert set(by_name) == {"probability", "threshold", "interacts"}  # the scorer's answer, as over HTTP
+    assert by_name["probability"] == pytest.approx(expected, abs=1e-6)
+    assert by_name["threshold"] == pytest.approx(bundled.threshold)
+    assert by_name["interacts"] == (expected >= bundled.threshold)
+    by_sequence = predicted("--model", f"{BUNDLED_MODEL}@1", "--protein", sequence)
+    assert by_sequence["probability"] == pytest.approx(by_name["probability"], abs=1e-6)
+    with_directory = predicted("--model", str(BUNDLED_DIR), "--target", t1)  # the target's sequence, from the cluster
+    assert with_directory["probability"] == pytest.approx(expected, abs=1e-6)
+    assert with_directory["in_domain"] is True  # a model directory here: its training data's evidence too
+    text = runner.invoke(app, ["predict", "--model", BUNDLED_MODEL, "--smiles", gefitinib, "--target", t1, *home])
+    assert text.exit_code == 0, text.stderr
+    verdict = "interacts" if by_name["interacts"] else "does not interact"
+    assert text.stdout == f"{by_name['probability']:.4f}  ({verdict} at threshold {by_name['threshold']:.4f})\n"
+
+    cases = [
+        (["--model", BUNDLED_MODEL, "--target", "Q99999"], "no target 'Q99999' is registered"),
+        (["--model", BUNDLED_MODEL, "--target", "bad id!"], "'bad id!' is not a target id"),
+        (["--model", BUNDLED_MODEL, "--target", t1, "--protein", sequence], "--protein SEQUENCE or --target ID"),
+        (["--model", BUNDLED_MODEL], "--protein SEQUENCE or --target ID"),
+        (["--model", "no-such-model", "--target", t1], "no model named 'no-such-model' is registered"),
+        (["--model", str(tmp_path / "missing"), "--target", t1], "missing: no such model directory"),
+        (["--model", f"{BUNDLED_MODEL}@7", "--protein", sequence], f"model {BUNDLED_MODEL} has no version 7"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["predict", "--smiles", gefitinib, *args, *home])
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
         assert message in error_line(result.stderr), (args, result.stderr)

@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
-from tests.cli.test_datasets_cli import error_line
-from tests.helpers import random_protein
+from tests.helpers import error_line, random_protein
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,10 @@ from typer.testing import CliRunner, Result
 from repurpose.actors.model_registry import register_model_dir
 from repurpose.cli import app
 from repurpose.contracts.screening import RESULT_COLUMNS
-from tests.actors.test_model_registry import lineage
-from tests.cli.test_datasets_cli import error_line
+from repurpose.model_dir import load_model_dir
+from repurpose.pipeline import predict_pair
 from tests.gateway.conftest import Gateway
-from tests.helpers import SAMPLE_TRAIN, random_protein, sample_heldout_csv
+from tests.helpers import BUNDLED_DIR, SAMPLE_TRAIN, error_line, lineage, random_protein, sample_heldout_csv
 
 pytestmark = pytest.mark.slow
 
@@ -69,9 +69,9 @@ def test_scoring_and_a_screen_through_the_gateway(remote: Callable[..., Result],
     ok(remote("targets", "add", TARGET, "--sequence", SEQUENCE))
     predict = ("predict", "--model", "drugban-human", "--smiles", ASPIRIN, "--protein", SEQUENCE, "--json")
     predicted = json.loads(ok(remote(*predict, role="reader")))
-    assert 0.0 <= predicted["probability"] <= 1.0 and predicted["interacts"] == (
-        predicted["probability"] >= predicted["threshold"]
-    )
+    bundled = load_model_dir(BUNDLED_DIR)  # the model in production there, scored here
+    assert predicted["probability"] == pytest.approx(predict_pair(bundled, ASPIRIN, SEQUENCE), abs=1e-6)
+    assert predicted["interacts"] == (predicted["probability"] >= predicted["threshold"])
     explained = json.loads(ok(remote("explain", "--smiles", ASPIRIN, "--target", TARGET, "--top", "3", "--json")))
     assert explained["model"] == "drugban-human@1" and len(explained["atoms"]) == 3
     assert explained["probability"] == pytest.approx(predicted["probability"], abs=1e-4)

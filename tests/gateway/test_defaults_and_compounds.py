@@ -16,11 +16,10 @@ from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.cli import app
 from repurpose.cli.scoring import _explain_here
 from repurpose.contracts.models import ModelLineage
+from repurpose.contracts.training import DrugBANTraining, KnnTraining
 from repurpose.grains import GrainClient
-from repurpose.training_config import DrugBANTraining, KnnTraining
-from tests.cli.test_datasets_cli import error_line
 from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
-from tests.helpers import REPO_ROOT, random_protein
+from tests.helpers import REPO_ROOT, error_line, random_protein
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from repurpose.cli import app
 from repurpose.cluster import ClusterInfo, cluster_file
+from repurpose.contracts.keys import check_key_id, parse_key
 from repurpose.errors import InvalidInput
 from repurpose.gateway import ApiKeyNotFound, create_key, ensure_admin_key, list_keys, revoke_key
-from repurpose.gateway.keys import KIND, check_key_id, parse_key
+from repurpose.gateway.keys import KIND
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from repurpose.store import load_state, make_engine, upgrade

@@ -1,10 +1,12 @@
-"""Every route's happy path, over real HTTP through Serve's proxy to the gateway and the grains."""
+"""Every route's happy path, over real HTTP through Serve's proxy to the gateway and the grains.
+
+The package's gateway has one store: each test registers what it reads (fixtures, or data no other
+test registers), so any test runs alone or in any order."""
 
 from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from repurpose.actors.model_registry import register_model_dir
-from tests.actors.test_model_registry import lineage
+from repurpose.artifacts import ArtifactStore
+from repurpose.classification_metrics import binary_metrics
+from repurpose.dataset_access import load_dataset_pairs
+from repurpose.model_dir import load_model_dir
+from repurpose.pairs import pairs_from_columns
 from tests.gateway.conftest import Gateway
-from tests.helpers import REPO_ROOT, SAMPLE_TRAIN, SAMPLE_VAL, sample_decoys_csv, sample_heldout_csv
+from tests.helpers import (
+    BUNDLED_DIR,
+    REPO_ROOT,
+    SAMPLE_TRAIN,
+    SAMPLE_VAL,
+    lineage,
+    poll,
+    sample_decoys_csv,
+    sample_heldout_csv,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -25,22 +40,35 @@ LIBRARY = REPO_ROOT / "data" / "library" / "compounds.csv"
 TARGETS = pd.read_csv(REPO_ROOT / "data" / "library" / "targets.csv")
 EGFR = str(TARGETS.loc[TARGETS.gene == "P00533", "sequence"].iloc[0])  # the column holds UniProt accessions
 ABL1 = str(TARGETS.loc[TARGETS.gene == "P00519", "sequence"].iloc[0])
+TLR4 = str(TARGETS.loc[TARGETS.gene == "O00206", "sequence"].iloc[0])  # registered by the targets test only
+SULT2B1 = str(TARGETS.loc[TARGETS.gene == "O00204", "sequence"].iloc[0])
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
-WAIT_SECONDS = 600
+RUN_ROWS = 150  # the training runs' dataset: the sample's first rows, content no other test registers
+WAIT_SECONDS = 300  # well within the run's last-resort timeout (pyproject.toml): a slow run fails only its test
 
 
 def wait_for(http: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+    def fetch() -> dict[str, Any]:
         body: dict[str, Any] = http.get(path).json()
-        if done(body):
-            return body
-        assert time.monotonic() < deadline, f"{path} did not get there in {WAIT_SECONDS}s: {body}"
-        time.sleep(0.5)
+        return body
+
+    return poll(fetch, done, WAIT_SECONDS, f"{path} done", 0.5)
 
 
 def upload(http: httpx.Client, path: str, filename: str, content: bytes, **form: str) -> httpx.Response:
     return http.post(path, files={"file": (filename, content)}, data=form)
+
+
+@pytest.fixture
+def runs_dataset(http: httpx.Client) -> dict[str, Any]:
+    """The training runs' dataset ("gw-runs", split random-42), registered if it is not yet."""
+    rows = "\n".join(SAMPLE_TRAIN.read_text().splitlines()[: RUN_ROWS + 1]) + "\n"
+    registered = upload(http, "/v1/datasets", "runs.csv", rows.encode(), name="gw-runs")
+    assert registered.status_code in (200, 201), registered.text
+    dataset: dict[str, Any] = registered.json()
+    split = http.post(f"/v1/datasets/{dataset['dataset_id']}/splits", json={"kind": "random", "seed": 42})
+    assert split.status_code == 200, split.text
+    return dataset
 
 
 def test_datasets_register_list_show_and_split(http: httpx.Client) -> None:
@@ -75,8 +103,10 @@ def test_datasets_register_list_show_and_split(http: httpx.Client) -> None:
     assert http.get(f"/v1/datasets/{dataset_id}").json()["splits"] == ["random-42"]
 
 
-def test_training_runs_start_follow_cancel_and_models(http: httpx.Client) -> None:
-    dataset_id = http.get("/v1/datasets/gw-train").json()["dataset_id"]
+def test_training_runs_start_follow_cancel_and_models(
+    http: httpx.Client, gateway: Gateway, runs_dataset: dict[str, Any]
+) -> None:
+    dataset_id = runs_dataset["dataset_id"]
     request = {"dataset_id": dataset_id, "split_id": "random-42", "epochs": 1, "model_name": "gw-model"}
     started = http.post("/v1/training-runs", json=request)
     assert started.status_code == 201, started.text
@@ -124,41 +154,42 @@ def test_training_runs_start_follow_cancel_and_models(http: httpx.Client) -> Non
     assert http.get("/v1/models/gw-model/versions/2").json()["stage"] == "archived"
     assert http.get("/v1/models/gw-model/versions/production").json()["version"] == 1
 
-    evaluation = http.post("/v1/models/drugban-human/versions/production/evaluate", json={"dataset": "gw-train"})
+    evaluation = http.post("/v1/models/drugban-human/versions/production/evaluate", json={"dataset": "gw-runs"})
     assert evaluation.status_code == 200, evaluation.text
-    assert evaluation.json()["part"] == "all" and evaluation.json()["metrics"]["n"] == stored_rows(http)
-    assert 0 <= evaluation.json()["metrics"]["auroc"] <= 1
+    assert evaluation.json()["part"] == "all" and evaluation.json()["metrics"]["n"] == runs_dataset["counts"]["stored"]
+    pairs = load_dataset_pairs(ArtifactStore.from_settings(gateway.settings), dataset_id)  # as stored
+    bundled = load_model_dir(BUNDLED_DIR)
+    assert pairs.labels is not None
+    expected = binary_metrics(pairs.labels, bundled.predict(pairs), bundled.threshold)
+    assert evaluation.json()["metrics"]["auroc"] == pytest.approx(expected.auroc, abs=1e-9)
     on_split = http.post(
-        "/v1/models/gw-model/versions/1/evaluate", json={"dataset": "gw-train", "split": "random-42", "part": "val"}
+        "/v1/models/gw-model/versions/1/evaluate", json={"dataset": "gw-runs", "split": "random-42", "part": "val"}
     )
     assert on_split.status_code == 200, on_split.text
     assert on_split.json()["split_id"] == "random-42" and on_split.json()["part"] == "val"
     assert len(http.get("/v1/models/gw-model/versions/1").json()["evaluations"]) == 1
 
 
-def stored_rows(http: httpx.Client) -> int:
-    stored: int = http.get("/v1/datasets/gw-train").json()["counts"]["stored"]
-    return stored
-
-
 def test_targets_register_and_show(http: httpx.Client) -> None:
-    created = http.put("/v1/targets/EGFR", json={"sequence": EGFR, "name": "EGF receptor", "organism": "Homo sapiens"})
+    created = http.put(
+        "/v1/targets/TLR4", json={"sequence": TLR4, "name": "Toll-like receptor 4", "organism": "Homo sapiens"}
+    )
     assert created.status_code == 201, created.text
-    assert created.json()["created"] and created.json()["length"] == len(EGFR)
-    again = http.put("/v1/targets/EGFR", json={"sequence": EGFR.lower()})
+    assert created.json()["created"] and created.json()["length"] == len(TLR4)
+    again = http.put("/v1/targets/TLR4", json={"sequence": TLR4.lower()})
     assert again.status_code == 200 and not again.json()["created"]
-    assert http.put("/v1/targets/ABL1", json={"sequence": ABL1}).status_code == 201
-    shown = http.get("/v1/targets/EGFR").json()
-    assert shown["sequence"] == EGFR and shown["name"] == "EGF receptor" and shown["history"] == []
-    assert {"EGFR", "ABL1"} <= {t["target_id"] for t in http.get("/v1/targets").json()["items"]}
+    assert http.put("/v1/targets/SULT2B1", json={"sequence": SULT2B1}).status_code == 201
+    shown = http.get("/v1/targets/TLR4").json()
+    assert shown["sequence"] == TLR4 and shown["name"] == "Toll-like receptor 4" and shown["history"] == []
+    assert {"TLR4", "SULT2B1"} <= {t["target_id"] for t in http.get("/v1/targets").json()["items"]}
 
-    # EGFR's sequence under another id: nothing new, the answer says whose alias the id is now
-    alias = http.put("/v1/targets/HER1", json={"sequence": EGFR})
+    # TLR4's sequence under another id: nothing new, the answer says whose alias the id is now
+    alias = http.put("/v1/targets/CD284", json={"sequence": TLR4})
     assert alias.status_code == 200, alias.text
-    assert (alias.json()["target_id"], alias.json()["alias"], alias.json()["created"]) == ("EGFR", "HER1", False)
-    assert http.get("/v1/targets/HER1").json()["target_id"] == "EGFR"
+    assert (alias.json()["target_id"], alias.json()["alias"], alias.json()["created"]) == ("TLR4", "CD284", False)
+    assert http.get("/v1/targets/CD284").json()["target_id"] == "TLR4"
     listed = {t["target_id"]: t for t in http.get("/v1/targets").json()["items"]}
-    assert "HER1" not in listed and listed["EGFR"]["aliases"] == ["HER1"]
+    assert "CD284" not in listed and listed["TLR4"]["aliases"] == ["CD284"]
 
 
 def test_predict_one_pair_and_a_thousand(http: httpx.Client) -> None:
@@ -177,7 +208,13 @@ def test_predict_one_pair_and_a_thousand(http: httpx.Client) -> None:
     many = http.post("/v1/predict", json={"model": "drugban-human@production", "pairs": pairs})
     assert many.status_code == 200, many.text
     assert len(many.json()["scores"]) == 1000
-    assert all(0 <= s["probability"] <= 1 for s in many.json()["scores"])
+    sample = pairs[:: len(pairs) // 20]  # 20 of them, both targets, scored here by the same model
+    sequences = {"EGFR": EGFR, "ABL1": ABL1}
+    expected = load_model_dir(BUNDLED_DIR).predict(
+        pairs_from_columns([p["smiles"] for p in sample], [sequences[p["target"]] for p in sample])
+    )
+    got = [s["probability"] for s in many.json()["scores"][:: len(pairs) // 20]]
+    assert got == pytest.approx(expected.tolist(), abs=1e-6)
 
 
 def test_explain_and_profile(http: httpx.Client) -> None:

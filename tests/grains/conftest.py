@@ -1,6 +1,8 @@
 """Grain fixtures. Tests marked ``slow`` run on one real local Ray cluster per session
-(``ray_cluster``, in ``tests/conftest.py``: shared with the actors' tests). Every test runs on
-a SQLite file and on PostgreSQL (``store_url``), skipped with the reason where none answers.
+(``ray_cluster``, in ``tests/conftest.py``: shared with the actors' tests). Every test with a store
+runs on a SQLite file and on PostgreSQL (``store_url`` parametrised here), skipped with the reason
+where none answers (failed under CI): the runtime's writes, versions and idempotency records are
+the store's business on both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import pytest
 from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from repurpose.store import upgrade
-from tests.helpers import NAMESPACE
+from tests.helpers import NAMESPACE, STORES
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_url" in metafunc.fixturenames:
+        metafunc.parametrize("store_url", STORES, indirect=True)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from repurpose.errors import GrainUnavailable, StaleWrite, UnknownGrainMethod
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.store import load_state, make_engine, save_state
+from tests.helpers import kill_host
 
 pytestmark = pytest.mark.slow
 
@@ -81,11 +82,6 @@ def stored(client: GrainClient, key: str) -> tuple[int, dict[str, object]] | Non
         engine.dispose()
 
 
-def host_pid(client: GrainClient, key: str) -> int:
-    name = client.host_for(Counter, key)
-    return next(s.pid for s in client.stats() if s.name == name)
-
-
 def test_call_50_concurrent_callers_one_activation(make_client: MakeClient) -> None:
     settings = make_client(grain_hosts=2).settings
     callers = [GrainClient(settings) for _ in range(50)]  # as if 50 processes
@@ -116,8 +112,7 @@ def test_call_different_grains_concurrent_same_grain_in_turns(make_client: MakeC
 def test_call_after_host_killed_reloads_state(make_client: MakeClient) -> None:
     client = make_client()
     assert client.call(Counter, "a", "add", 5, idempotent=False) == 5
-    before = host_pid(client, "a")
-    ray.kill(ray.get_actor(client.host_for(Counter, "a"), namespace=client.settings.ray_namespace), no_restart=False)
+    before = kill_host(client, Counter, "a")
     assert client.call(Counter, "a", "get") == 5
     assert client.call(Counter, "a", "add", 1, idempotent=False) == 6
     (stats,) = client.stats()

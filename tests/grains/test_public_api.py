@@ -8,6 +8,7 @@ def test_public_surface() -> None:
         "GrainContext",
         "GrainHost",
         "HostStats",
+        "KindRef",
         "find_grain_class",
         "grain",
         "grain_class",

@@ -31,6 +31,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -44,8 +45,9 @@ from sqlalchemy import Engine
 
 from repurpose.artifacts import ArtifactStore
 from repurpose.cluster_tasks import await_task, get_task, reports_start
+from repurpose.contracts.ids import LIBRARY_ID_PATTERN
 from repurpose.contracts.screening import (
-    LIBRARY_ID_PATTERN,
+    MAX_LIBRARY_BYTES,
     LibraryCompound,
     LibraryDetail,
     LibraryFormat,
@@ -68,7 +70,6 @@ from repurpose.upload_limits import UploadLimits, check_columns, counted
 KIND = "library"
 LIBRARIES_PREFIX = "libraries"
 NORMALISATION = "repurpose-library-v1"
-MAX_LIBRARY_BYTES = 256 * 1024 * 1024
 MAX_COMPOUND_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
 MAX_ALIASES = 50
@@ -91,7 +92,7 @@ def compounds_path(library_id: str) -> str:
 
 
 def check_library_id(library_id: str) -> str:
-    if not isinstance(library_id, str) or not LIBRARY_ID_PATTERN.match(library_id):
+    if not isinstance(library_id, str) or not re.match(LIBRARY_ID_PATTERN, library_id):
         raise InvalidInput(f"{library_id!r:.80} is not a library id (64 lower-case hex digits)")
     return library_id
 
@@ -496,7 +497,7 @@ def resolve_library(engine: Engine, reference: str) -> str:
     reference = reference.strip() if isinstance(reference, str) else ""
     if not reference:
         raise InvalidInput("give a library id (or a unique prefix of it, or its name)")
-    if LIBRARY_ID_PATTERN.match(reference):
+    if re.match(LIBRARY_ID_PATTERN, reference):
         return reference
     libraries = list_libraries(engine)
     by_name = [v for v in libraries if reference == v.name or reference in v.aliases]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Any, cast
 
 import ray
@@ -34,26 +35,23 @@ from sqlalchemy import Engine
 
 from repurpose.artifacts import ArtifactStore
 from repurpose.cluster_tasks import await_task, get_task, reports_start
-from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
-from repurpose.dataset_access import (
-    DATASET_ID_PATTERN,
-    check_dataset_id,
-    compute_split,
-    report_path,
-    rows_path,
-    split_id_for,
-)
-from repurpose.datasets import (
-    PARQUET_MAGIC,
+from repurpose.contracts.datasets import (
     ClassBalance,
+    DatasetDetail,
+    DatasetRegistration,
+    DatasetSummary,
+    DescriptorProfile,
     LengthStats,
     RowCounts,
+    SplitSummary,
     TableFormat,
     ValidationReport,
-    build_dataset,
-    rows_to_parquet,
 )
-from repurpose.descriptors import DescriptorProfile, descriptor_profile
+from repurpose.contracts.ids import DATASET_ID_PATTERN
+from repurpose.contracts.splits import split_id_for
+from repurpose.dataset_access import check_dataset_id, compute_split, report_path, rows_path
+from repurpose.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
+from repurpose.descriptors import descriptor_profile
 from repurpose.errors import DatasetNotFound, InvalidInput, RepurposeError
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text
@@ -318,7 +316,7 @@ def resolve_dataset(engine: Engine, reference: str) -> str:
     reference = reference.strip() if isinstance(reference, str) else ""
     if not reference:
         raise InvalidInput("give a dataset id (or a unique prefix of it, or its name)")
-    if DATASET_ID_PATTERN.match(reference):
+    if re.match(DATASET_ID_PATTERN, reference):
         return reference
     versions = list_datasets(engine)
     by_name = [v for v in versions if reference == v.name or reference in v.aliases]

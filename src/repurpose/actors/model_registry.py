@@ -1,19 +1,14 @@
-"""The model registry: the ModelRegistry grain (kind ``"model"``, key = the model name) and its helpers.
+"""The model registry: the ModelRegistry grain (kind ``"model"``, key = the model name), how to
+register a model directory with it, and how to list the names.
 
 One grain per model name is the single writer of that name's version numbers and stages, which
 is what makes "versions 1, 2, 3… without gaps" and "one production version per name" hold
 without any locking: calls to a grain take turns.
 
-A version is a *published* model directory: ``publish_model_dir`` copies a local directory's
-files (not its subfolders, e.g. ``checkpoints/``, but an ensemble's member directories) to
-``model-dirs/<sha256 of the files>/`` in
-the artifact store, ``manifest.json`` last (it marks the copy complete). The same files always
-land on the same path, so publishing again changes nothing and ``add_version`` recognises a
-directory it has seen (it answers with the version it has). Weights are loaded lazily, only
-where they are used: ``load_published_model`` downloads a directory once per machine into
-``<home>/cache/model-dirs/<sha>/`` (a temporary folder renamed into place, so a half-copied
-directory is never read) and loads it there. The grain itself never touches weights: its
-``evaluate`` awaits a Ray task (``num_cpus=1``) that loads the model and the dataset's rows.
+A version is a *published* model directory (``published_models``: content-addressed, so
+publishing again changes nothing and ``add_version`` recognises a directory it has seen: it
+answers with the version it has). The grain itself never touches weights: its ``evaluate``
+awaits a Ray task (``model_evaluation``) that loads the model and the dataset's rows.
 
 Stages and their gates (``promote``; ``PromotionRefused`` names the rule that refused):
 
@@ -43,16 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import math
-import os
-import re
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import ray
 from pydantic import BaseModel, Field, ValidationError
 from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
@@ -60,8 +49,9 @@ from sqlalchemy import Engine
 from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.actors.promotion_gates import gate_failures
 from repurpose.artifacts import ArtifactStore
-from repurpose.cluster_tasks import await_task, reports_start
+from repurpose.cluster_tasks import await_task
 from repurpose.contracts.datasets import DatasetSummary
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import (
     EVALUATION_PARTS,
     MODEL_STAGES,
@@ -74,38 +64,32 @@ from repurpose.contracts.models import (
     ModelVersionSummary,
     StageChange,
     StoredManifest,
+    check_model_name,
+    parse_version_ref,
 )
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.dataset_access import check_dataset_id, load_dataset_pairs, load_split_pairs, parse_split_id
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
+from repurpose.dataset_access import check_dataset_id
 from repurpose.errors import (
     ArtifactNotFound,
     InvalidInput,
-    ModelDirectoryError,
     ModelNotFound,
-    NotFound,
     PromotionRefused,
-    RepurposeError,
 )
 from repurpose.grains import Grain, GrainClient, grain
-from repurpose.metrics import binary_metrics
 from repurpose.model_card import registry_card
-from repurpose.model_dir import CARD, MANIFEST, Manifest, TrainedModel, load_model_dir, model_files
-from repurpose.pairs import PairSet
-from repurpose.plain_text import check_plain_text
-from repurpose.settings import Settings
-from repurpose.split_defaults import DEFAULT_SPLIT_ID
+from repurpose.model_dir import CARD, MANIFEST
+from repurpose.model_evaluation import TrainingRows, domain_error, evaluate_task
+from repurpose.published_models import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
 from repurpose.store import list_states
 
 M = TypeVar("M", bound=BaseModel)
 
 KIND = "model"
-MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-MODEL_DIRS_PREFIX = "model-dirs"
 MAX_REASON_LENGTH = 500
 MAX_EVALUATIONS = 50  # per version: the latest per (dataset, split, part), oldest dropped first
 MAX_RETRIEVALS = 20  # per version: the latest per (held-out set, decoys), oldest dropped first
 
-_ARTIFACT_PATH = re.compile(rf"^{MODEL_DIRS_PREFIX}/(?P<sha>[0-9a-f]{{64}})$")
 _STAGE_RULES = "the stages run candidate → staging → production; candidate and staging versions can be archived"
 _NEXT_STAGES: dict[ModelStage, tuple[ModelStage, ...]] = {
     "candidate": ("staging", "archived"),
@@ -113,37 +97,6 @@ _NEXT_STAGES: dict[ModelStage, tuple[ModelStage, ...]] = {
     "archived": ("candidate",),
     "production": (),
 }
-
-
-def check_model_name(name: str) -> str:
-    """``name`` if it is a model name (1-64 of ``a-z 0-9 . _ -``, starting with a letter or digit)."""
-    if isinstance(name, str):
-        check_plain_text(name, "model name")
-    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):  # fullmatch: `$` lets a final \n by
-        raise InvalidInput(
-            f"{name!r:.80} is not a model name: use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (e.g. drugban-human)"
-        )
-    return name
-
-
-def parse_version_ref(ref: str | int) -> int | str:
-    """What a version reference names: a number (``3`` or ``v3``), ``latest`` or a stage name.
-
-    InvalidInput for anything else; the registry grain's ``resolve`` turns it into a number."""
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        if ref < 1:
-            raise InvalidInput(f"model versions are numbered from 1, not {ref}")
-        return ref
-    text = ref.strip().lower() if isinstance(ref, str) else ""
-    if text == "latest" or text in MODEL_STAGES:
-        return text
-    digits = text[1:] if text.startswith("v") else text
-    if digits.isdecimal() and len(digits) <= 9:
-        return parse_version_ref(int(digits))
-    raise InvalidInput(
-        f"{ref!r:.80} is not a model version: give a number (e.g. 3), latest, or a stage ({', '.join(MODEL_STAGES)})"
-    )
 
 
 # --- the grain -----------------------------------------------------------------------------------
@@ -176,7 +129,7 @@ class ModelRegistry(Grain[ModelState]):
         A directory registered already (the same ``artifact_path``) gets its version back,
         unchanged. Callers pass an idempotency key (``register_model_dir`` does)."""
         check_model_name(self.key)
-        match = _ARTIFACT_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
+        match = PUBLISHED_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
         if match is None:
             raise InvalidInput(
                 f"{artifact_path!r:.100} is not a published model directory: publish it with publish_model_dir "
@@ -295,6 +248,10 @@ class ModelRegistry(Grain[ModelState]):
             raise ModelNotFound(f"model {self.key} has no version in {parsed}", name=self.key)
         return in_stage[-1]
 
+    def resolved(self, ref: str | int) -> ModelVersionDetail:
+        """The detail of the version ``ref`` names (``resolve``, then ``show``, in one call)."""
+        return self._detail(self._version(self.resolve(ref)))
+
     def summary(self) -> ModelSummary:
         return _summary_of(self.key, self._registered())
 
@@ -343,13 +300,13 @@ class ModelRegistry(Grain[ModelState]):
             split_id=lineage.split_id,
             allow_overlap=allow_overlap,
         )
-        ref = _evaluate_task.remote(
+        ref = evaluate_task.remote(
             self.context.settings, record.artifact_path, dataset_id, split_id, checked_part, training
         )
         try:
             metrics, overlap = await await_task(ref, f"evaluating {self.key} v{version}", self.context.settings)
         except RayTaskError as error:
-            raise _domain_error(error) from None
+            raise domain_error(error) from None
         evaluation = ModelEvaluation(
             dataset_id=dataset_id,
             split_id=split_id,
@@ -505,111 +462,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _domain_error(error: RayTaskError) -> BaseException:
-    """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
-    cause: Any = getattr(error, "cause", None)
-    return cause if isinstance(cause, RepurposeError) else error
-
-
-# --- evaluation (a Ray task: the only place weights are loaded) ----------------------------------
-
-
-class TrainingRows(BaseModel):
-    """The training rows of a version as its lineage names them, for the overlap check."""
-
-    who: str
-    dataset_id: str | None
-    split_id: str | None
-    allow_overlap: bool = False
-
-
-def training_overlap(evaluated: PairSet, training: PairSet) -> int:
-    """How many evaluated rows are training rows: the same (canonical SMILES, protein) pair."""
-    seen = set(zip(training.smiles, training.proteins, strict=True))
-    return sum((s, p) in seen for s, p in zip(evaluated.smiles, evaluated.proteins, strict=True))
-
-
-def _checked_overlap(artifacts: ArtifactStore, pairs: PairSet, rows: str, training: TrainingRows) -> int | None:
-    """The evaluated rows that were training rows (None: the lineage does not say which rows);
-    InvalidInput if there are any and the caller did not allow them."""
-    if training.dataset_id is None or training.split_id is None:
-        return None
-    try:
-        train = load_split_pairs(artifacts, training.dataset_id, training.split_id)["train"]
-    except NotFound:  # the training dataset is gone: nothing left to compare with
-        return None
-    overlap = training_overlap(pairs, train)
-    if overlap and not training.allow_overlap:
-        raise InvalidInput(
-            f"{overlap:,} of the {len(pairs):,} rows of {rows} are training rows of {training.who} (the train part "
-            f"of split {training.split_id} of dataset {training.dataset_id[:12]}): metrics on them measure what it "
-            f"memorised, not how it predicts. Evaluate on rows it never saw (on dataset {training.dataset_id[:12]} "
-            f"with no split and no part: the test part of {training.split_id}), or pass allow_overlap "
-            "(`--allow-overlap`) to record the evaluation with its overlap"
-        )
-    return overlap
-
-
-@ray.remote(num_cpus=1)
-@reports_start
-def _evaluate_task(
-    settings: Settings,
-    artifact_path: str,
-    dataset_id: str,
-    split_id: str | None,
-    part: EvaluationPart,
-    training: TrainingRows,
-) -> Any:
-    artifacts = ArtifactStore.from_settings(settings)
-    if split_id is None:
-        pairs = load_dataset_pairs(artifacts, dataset_id)
-        rows = f"dataset {dataset_id[:12]}"
-    else:
-        pairs = load_split_pairs(artifacts, dataset_id, split_id)[part]
-        rows = f"part {part} of split {split_id} of dataset {dataset_id[:12]}"
-    if len(pairs) == 0 or pairs.labels is None:
-        raise InvalidInput(f"{rows} has no labelled rows to evaluate on; choose another part or split")
-    overlap = _checked_overlap(artifacts, pairs, rows, training)  # before the model: a refusal is cheap
-    model = load_published_model(settings, artifact_path)
-    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold), overlap
-
-
-# --- publishing and loading model directories ----------------------------------------------------
-
-
-def publish_model_dir(artifacts: ArtifactStore, local_dir: Path) -> str:
-    """Copy a model directory's files to ``model-dirs/<sha256 of its files>`` and return that path.
-
-    Content-addressed and idempotent: a directory published already is not copied again. The
-    directory is checked first (a manifest, the files its model type needs): ModelDirectoryError
-    otherwise. Subfolders (``checkpoints/``) and hidden files are not part of the model, except an
-    ensemble's members (``members/<type>/``, each a model directory: ``model_dir.model_files``)."""
-    directory = Path(local_dir)
-    files = _model_files(directory)
-    path = f"{MODEL_DIRS_PREFIX}/{_files_digest(files)}"
-    if artifacts.exists(f"{path}/{MANIFEST}"):
-        return path
-    for name, file in sorted(files.items(), key=lambda item: item[0] == MANIFEST):  # the manifest last: it
-        artifacts.put_file(f"{path}/{name}", file)  # marks the copy complete
-    return path
-
-
-def load_published_model(settings: Settings, artifact_path: str) -> TrainedModel:
-    """The published model directory at ``artifact_path``, loaded (downloaded once per machine into
-    ``<home>/cache/model-dirs/<sha>/`` and checked against its content address)."""
-    match = _ARTIFACT_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
-    if match is None:
-        raise InvalidInput(f"{artifact_path!r:.100} is not a published model directory ({MODEL_DIRS_PREFIX}/<sha256>)")
-    sha = match["sha"]
-    cache = model_cache_dir(settings) / sha
-    if not (cache / MANIFEST).is_file():
-        _download(ArtifactStore.from_settings(settings), artifact_path, sha, cache)
-    return load_model_dir(cache)
-
-
-def model_cache_dir(settings: Settings) -> Path:
-    """Where published model directories are cached on this machine."""
-    return settings.home / "cache" / MODEL_DIRS_PREFIX
+# --- registering a model directory ---------------------------------------------------------------
 
 
 def register_model_dir(client: GrainClient, name: str, local_dir: Path, lineage: ModelLineage) -> ModelVersionDetail:
@@ -637,64 +490,7 @@ async def aregister_model_dir(
 
 def _publish(client: GrainClient, local_dir: Path) -> tuple[str, Manifest]:
     artifact_path = publish_model_dir(ArtifactStore.from_settings(client.settings), local_dir)
-    return artifact_path, _read_manifest(Path(local_dir))
-
-
-def _read_manifest(directory: Path) -> Manifest:
-    path = directory / MANIFEST
-    try:
-        return Manifest.model_validate_json(path.read_text())
-    except FileNotFoundError:
-        raise ModelDirectoryError(
-            f"{directory}: not a model directory (no {MANIFEST}); train one with `repurpose train`"
-        ) from None
-    except (ValidationError, OSError, UnicodeDecodeError) as error:
-        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
-        raise ModelDirectoryError(f"{path}: unreadable manifest: {reason}") from None
-
-
-def _model_files(directory: Path) -> dict[str, Path]:
-    """The model's files by relative path (``/``-separated; a flat directory's are its file names)."""
-    if not directory.is_dir():
-        raise ModelDirectoryError(f"{directory}: no such model directory")
-    return {name: directory / name for name in model_files(directory, _read_manifest(directory))}
-
-
-def _files_digest(files: dict[str, Path]) -> str:
-    """sha256 over the files' relative paths and contents, in path order (a flat directory's
-    digest is the same as when only top-level files were published)."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        content = hashlib.sha256()
-        with open(files[name], "rb") as f:
-            while chunk := f.read(1 << 20):
-                content.update(chunk)
-        digest.update(f"{name}\0{content.hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
-def _download(artifacts: ArtifactStore, artifact_path: str, sha: str, cache: Path) -> None:
-    prefix = f"{artifact_path}/"
-    names = [p.removeprefix(prefix) for p in artifacts.list(artifact_path) if p.startswith(prefix)]
-    if MANIFEST not in names:
-        raise ArtifactNotFound(
-            f"no published model directory at {artifacts.url_for(artifact_path)}", path=artifact_path
-        )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache.parent / f".tmp-{sha[:16]}-{uuid.uuid4().hex}"
-    try:
-        files = {name: temporary / name for name in names}
-        for name, local in files.items():
-            artifacts.get_file(f"{artifact_path}/{name}", local)
-        if _files_digest(files) != sha:
-            raise ModelDirectoryError(f"{artifacts.url_for(artifact_path)}: the files do not match their content hash")
-        try:
-            os.rename(temporary, cache)
-        except OSError:  # another process put it there first: theirs is the same content
-            if not (cache / MANIFEST).is_file():
-                raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    return artifact_path, read_manifest(Path(local_dir))
 
 
 # --- reading the store ---------------------------------------------------------------------------

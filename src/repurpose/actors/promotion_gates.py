@@ -26,9 +26,9 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import ModelEvaluation
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.model_dir import Manifest
 from repurpose.settings import Settings
 
 _TOLERANCE = 1e-12  # a drop equal to the allowed one passes, whatever the float rounding

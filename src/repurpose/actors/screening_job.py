@@ -7,26 +7,34 @@ idempotency key (so a retried submit reaches the same job and gets the recorded 
 reference resolves to a registered version; ``top`` is 1 to ``MAX_TOP``), fixes the plan
 (chunk size, chunks per target, how many hits the state keeps) and starts the first attempt.
 The grain scores nothing itself: each attempt is an asyncio task in the cluster's long-lived
-screening runner (``screening_worker.ScreeningRunner``: one warm process, no start per job),
-and a watcher coroutine on the host starts it (``runner.start``, retried while the runner
-restarts), waits for its outcome (``runner.wait``) and hands it back to the grain as a call
-(``complete`` or ``worker_failed``).
+screening runner (``screening_runner.ScreeningRunner``: one warm process, no start per job),
+supervised as ``grains.attempts`` describes: a watcher on the host starts it (``runner.start``,
+retried while the runner restarts), waits for its outcome (``runner.wait``) and hands it back
+to the grain as a call (``complete`` or ``worker_failed``). The attempt's task carries what it
+needs (the target sequences the grain fetched) and reports each chunk to the grain by kind and
+key (``chunk_done``).
 
 What the state keeps, updated by every ``chunk_done`` (each written through):
 - the chunks done per target (a new attempt skips them), progress (pairs done and total,
   pairs per second of the current attempt, ETA) and a log of attempts;
-- per target the best ``kept_top`` hits so far: ``min(top, 1000, 10000 // targets)``, so a
-  state stays small; results beyond that are read from the Parquet files. Each hit carries its
-  evidence (drug-like flag, nearest training binder, applicability domain); with the request's
-  ``drug_like_only`` only drug-like compounds are hits, ranked among themselves;
 - failed compounds (featurisation is the same for every target, so they are counted on the
   first target's chunks): the exact count and the first ``MAX_FAILURES_LISTED``.
+
+Per target the job keeps the best ``kept_top`` hits so far: ``min(top, 1000, 10000 // targets)``;
+results beyond that are read from the Parquet files. Each hit carries its evidence (drug-like
+flag, nearest training binder, applicability domain); with the request's ``drug_like_only``
+only drug-like compounds are hits, ranked among themselves. While the job runs the kept hits
+live in its activation, merged from each chunk's report, so a report does not rewrite up to
+10,000 hits; they are written with the state when the job ends. An activation of a running job
+(after its host died, say) rebuilds them from the files of the chunks recorded, which hold the
+same rows the reports carried.
 
 Crash recovery: an attempt that crashes (its error, or the runner's process dying: Ray restarts
 the runner and every watcher sees the failure) is followed by the next attempt, on the restarted
 runner, which skips the chunks already recorded; after ``settings.screening_worker_restarts``
 attempts in a row that recorded nothing the job fails. An attempt that refuses its input
-(library, target or model gone; no scorer) fails the job with the reason. When the grain host
+(library or model gone; no scorer) fails the job with the reason, as does a target gone when
+the next attempt would start (its sequence travels with the attempt). When the grain host
 dies, the runner goes on; the next activation (e.g. the runner's next ``chunk_done``) watches the
 attempt again (``runner.wait``), or starts the next attempt if the runner no longer knows it.
 ``cancel`` cancels the attempt's task in the runner.
@@ -42,27 +50,26 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import time
+import re
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
-from ray.exceptions import RayActorError, RayTaskError
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from repurpose.actors.compound_library import CompoundLibrary, compounds_path
-from repurpose.actors.target_protein import TargetProtein, check_target_id
+from repurpose.actors.target_protein import TargetProtein
+from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.scoring import ResolvedModel
 from repurpose.contracts.screening import (
     MAX_FAILURES_LISTED,
     MAX_TOP,
-    SCREEN_ID_PATTERN,
     SHOWN_HITS,
+    RankedHit,
     ResultsSource,
     ScreenAttempt,
     ScreenDetail,
     ScreenFailure,
-    ScreenHit,
     ScreenProgress,
     ScreenRequest,
     ScreenResultRow,
@@ -70,8 +77,9 @@ from repurpose.contracts.screening import (
     ScreenStatus,
     ScreenSummary,
     TargetHits,
+    validated_request,
 )
-from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, ScreeningHit, ScreeningRecord
+from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, HistoryHit, ScreeningRecord, check_target_id
 from repurpose.errors import (
     ClusterError,
     InvalidInput,
@@ -81,18 +89,12 @@ from repurpose.errors import (
     ScreenNotFound,
     ScreenStateConflict,
 )
-from repurpose.grains import Grain, GrainClient, grain
-from repurpose.screen_results import ScoresSource
-from repurpose.screening_worker import (
-    ChunkReport,
-    ScreeningTask,
-    ScreenOutcome,
-    chunk_count,
-    find_runner,
-    read_partial_results,
-    read_results,
-    runner_handle,
-)
+from repurpose.grains import Grain, GrainClient, GrainContext, KindRef, grain
+from repurpose.grains.attempts import AttemptLost, AttemptWatchers, start_retried
+from repurpose.scorer_client import resolve_model
+from repurpose.screen_results import ScoresSource, read_partial_results, read_results
+from repurpose.screening_runner import find_runner, runner_handle
+from repurpose.screening_tasks import ChunkReport, ScreeningTask, ScreenOutcome, chunk_count
 from repurpose.settings import Settings
 from repurpose.store import list_states
 
@@ -103,30 +105,20 @@ MIN_PREFIX = 4
 MAX_KEPT_PER_TARGET = 1_000
 MAX_KEPT_HITS = 10_000
 CANCEL_SECONDS = 10.0
+"""How long ``cancel`` waits for the runner to confirm (the attempt stops at its next report anyway)."""
 START_SECONDS = 300.0
 """How long a watcher keeps trying to start an attempt while the runner (re)starts."""
 START_RETRY_SECONDS = 0.5
-"""How long ``cancel`` waits for the runner to confirm (the attempt stops at its next report anyway)."""
-
-# One watcher per (job, attempt) in this host; also the strong references the loop does not keep.
-_watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
 
 _FINAL_ERRORS = (InvalidInput, NotFound, ModelDirectoryError, ClusterError)
+"""What an attempt raises when its input is at fault (library, target or model gone; no scorer):
+the job fails. Anything else is a crash, and the next attempt resumes."""
 
-
-def validated_request(request: ScreenRequest | dict[str, Any]) -> ScreenRequest:
-    """The request as a ScreenRequest; InvalidInput naming the first field at fault."""
-    try:
-        return ScreenRequest.model_validate(request)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "request"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise InvalidInput(f"invalid screen request: {where}: {message}") from None
+_attempts = AttemptWatchers(KIND, final=lambda error: isinstance(error, _FINAL_ERRORS))
 
 
 def check_screen_id(job_id: str) -> str:
-    if not isinstance(job_id, str) or not SCREEN_ID_PATTERN.match(job_id):
+    if not isinstance(job_id, str) or not re.match(SCREEN_ID_PATTERN, job_id):
         raise InvalidInput(f"{job_id!r:.80} is not a screening job id (scr- and 12 hex digits)")
     return job_id
 
@@ -158,7 +150,7 @@ class ScreenState(BaseModel):
     fruitless_restarts: int = 0
     attempt_log: list[ScreenAttempt] = Field(default_factory=list)
     done: dict[str, list[int]] = Field(default_factory=dict)
-    top: dict[str, list[ScreenHit]] = Field(default_factory=dict)
+    top: dict[str, list[RankedHit]] = Field(default_factory=dict)  # the kept hits, once the job has ended
     failures_total: int = 0
     failures: list[ScreenFailure] = Field(default_factory=list)
     pace_since: dt.datetime | None = None  # the current attempt's first recorded chunk
@@ -172,8 +164,17 @@ class ScreenState(BaseModel):
 class ScreeningJob(Grain[ScreenState]):
     """One screening job: its plan, progress, best hits and failures, and the attempt that runs it."""
 
+    def __init__(self, key: str, state: ScreenState, context: GrainContext) -> None:
+        super().__init__(key, state, context)
+        self._running_top: dict[str, list[RankedHit]] | None = None  # a running job's kept hits (module docs)
+
     async def on_activate(self) -> None:
         if self.state.request is not None and self.state.status == "running":
+            try:
+                self._running_top = await asyncio.to_thread(self._recorded_hits)
+            except (RepurposeError, OSError, ValueError) as error:  # chunk files gone: the job can still be cancelled
+                logger.warning("screen %s: its kept hits could not be read from its chunks: %s", self.key, error)
+                self._running_top = {t: [] for t in self.state.request.targets}
             await self._attach_or_restart()
 
     async def start(self, request: ScreenRequest) -> ScreenDetail:
@@ -188,9 +189,7 @@ class ScreeningJob(Grain[ScreenState]):
         library = await grains.acall(CompoundLibrary, request.library_id, "summary")  # LibraryNotFound
         for target in request.targets:
             check_target_id(target)
-            await grains.acall(TargetProtein, target, "sequence")  # TargetNotFound
-        from repurpose.scorer_client import resolve_model
-
+        sequences = await self._sequences(request.targets)  # TargetNotFound
         model = await resolve_model(grains, request.model or self.context.settings.default_model)
         chunk_size = request.chunk_size or self.context.settings.screening_chunk_size
         now = dt.datetime.now(dt.UTC)
@@ -206,8 +205,9 @@ class ScreeningJob(Grain[ScreenState]):
             done={t: [] for t in request.targets},
             top={t: [] for t in request.targets},
         )
+        self._running_top = {t: [] for t in request.targets}
         self.state.progress = self._progress()
-        await self._launch()
+        self._launch(sequences)
         return self._detail(created=True)
 
     def show(self) -> ScreenDetail:
@@ -228,9 +228,10 @@ class ScreeningJob(Grain[ScreenState]):
             raise InvalidInput(f"chunk {report.chunk} of target {report.target_id!r} is not part of job {self.key}")
         if report.chunk in done:
             return True  # a repeated report: recorded already
+        kept = self._kept_hits()
+        merged = _merge_hits(kept[report.target_id], report.hits, state.kept_top)
         done.append(report.chunk)
         done.sort()
-        state.top[report.target_id] = _merge_hits(state.top[report.target_id], report.hits, state.kept_top)
         assert state.request is not None
         if report.target_id == state.request.targets[0]:
             state.failures_total += len(report.failures)
@@ -243,6 +244,7 @@ class ScreeningJob(Grain[ScreenState]):
             state.pace_pairs += report.compounds
         state.attempt_log[-1].recorded_chunks += 1
         state.progress = self._progress(now, report)
+        kept[report.target_id] = merged  # last: a turn that raises leaves the activation's hits as they were
         return True
 
     async def complete(self, attempt: int, outcome: ScreenOutcome) -> ScreenDetail:
@@ -274,7 +276,12 @@ class ScreeningJob(Grain[ScreenState]):
         state.fruitless_restarts = 0 if recorded else state.fruitless_restarts + 1
         if crashed and state.fruitless_restarts <= self.context.settings.screening_worker_restarts:
             logger.warning("screen %s: attempt %d died (%s); resuming in the next", self.key, attempt, reason)
-            await self._launch()
+            assert state.request is not None
+            try:
+                self._launch(await self._sequences(state.request.targets))
+            except NotFound as error:  # a target gone since: no attempt could score it
+                state.error = error.message
+                self._finish("failed")
         else:
             state.error = reason if not crashed else f"the screening attempts died {state.attempts} times: {reason}"
             self._finish("failed")
@@ -307,8 +314,9 @@ class ScreeningJob(Grain[ScreenState]):
         targets = [target] if target is not None else list(state.request.targets)
         complete = state.status == "succeeded"
         artifacts = self.context.artifacts
-        if top <= state.kept_top or all(len(state.top[t]) < state.kept_top for t in targets):
-            rows = [ScreenResultRow(target_id=t, **h.model_dump()) for t in targets for h in state.top[t][:top]]
+        kept = self._kept_hits()
+        if top <= state.kept_top or all(len(kept[t]) < state.kept_top for t in targets):
+            rows = [ScreenResultRow(target_id=t, **h.model_dump()) for t in targets for h in kept[t][:top]]
             source: ResultsSource = "state"
         elif complete:
             assert state.results_path is not None
@@ -355,7 +363,13 @@ class ScreeningJob(Grain[ScreenState]):
 
     # --- the attempts -----------------------------------------------------------------------
 
-    async def _launch(self) -> None:
+    async def _sequences(self, targets: list[str]) -> dict[str, str]:
+        """Each target's protein sequence (TargetNotFound for one not registered): the attempt's
+        task carries them."""
+        grains = self.context.grains
+        return {target: str(await grains.acall(TargetProtein, target, "sequence")) for target in targets}
+
+    def _launch(self, sequences: dict[str, str]) -> None:
         """Start the next attempt in the runner (skipping the chunks recorded) and watch it."""
         state = self.state
         assert state.request is not None and state.model is not None
@@ -368,19 +382,20 @@ class ScreeningJob(Grain[ScreenState]):
             )
         )
         state.pace_since, state.pace_pairs = None, 0
-        settings = self.context.settings
         task = ScreeningTask(
+            job_kind=KindRef.of(ScreeningJob),
             job_id=self.key,
             attempt=state.attempts,
             compounds_path=compounds_path(state.request.library_id),
             compounds=state.compounds,
             targets=list(state.request.targets),
+            sequences=sequences,
             model=state.model,
             chunk_size=state.chunk_size,
             kept_top=state.kept_top,
             drug_like_only=state.request.drug_like_only,
             skip={t: list(d) for t, d in state.done.items()},
-            settings=settings,
+            settings=self.context.settings,
         )
         self._watch(state.attempts, task)
 
@@ -389,12 +404,33 @@ class ScreeningJob(Grain[ScreenState]):
         self._watch(self.state.attempts, None)
 
     def _watch(self, attempt: int, task: ScreeningTask | None) -> None:
-        ref = (self.key, attempt)
-        if ref in _watchers and not _watchers[ref].done():  # re-activated while its watcher still runs
-            return
-        watcher = _watch_attempt(self.context.grains, self.context.settings, self.key, attempt, task)
-        _watchers[ref] = asyncio.get_running_loop().create_task(watcher)
-        _watchers[ref].add_done_callback(lambda _: _watchers.pop(ref, None))
+        """Supervise ``attempt``: start ``task`` in the runner (None: re-attach to it), wait for its
+        outcome; once the grain has it, the runner forgets it."""
+        settings, job_id = self.context.settings, self.key
+        runner: Any = None
+
+        async def outcome() -> ScreenOutcome:
+            nonlocal runner
+            if task is not None:
+                runner = await start_retried(
+                    lambda: _start_attempt(settings, task),
+                    seconds=START_SECONDS,
+                    pause=START_RETRY_SECONDS,
+                    what=f"screen {job_id}: starting attempt {attempt}",
+                )
+            else:
+                runner = await asyncio.to_thread(runner_handle, settings)
+            result: ScreenOutcome | None = await runner.wait.remote(job_id, attempt)
+            if result is None:  # the runner was restarted since (or the attempt never started)
+                raise AttemptLost("the screening runner no longer runs it (restarted)")
+            return result
+
+        async def release(told: bool) -> None:
+            if told and runner is not None:  # the grain has the outcome: nothing to wait for
+                with contextlib.suppress(Exception):
+                    runner.forget.remote(job_id, attempt)
+
+        _attempts.watch(self.context.grains, job_id, attempt, outcome, release=release)
 
     async def _record_history(self) -> None:
         """Add this screening with each target's best hits to every target's history."""
@@ -409,8 +445,8 @@ class ScreeningJob(Grain[ScreenState]):
                 library=state.library_name[:500] or None,
                 compounds_scored=max(0, state.compounds - state.failures_total),
                 best_hits=[
-                    ScreeningHit(smiles=h.smiles, score=h.score, compound_id=h.compound_id)
-                    for h in state.top[target][:MAX_HITS_PER_SCREENING]
+                    HistoryHit(smiles=h.smiles, score=h.score, compound_id=h.compound_id)
+                    for h in self._kept_hits()[target][:MAX_HITS_PER_SCREENING]
                 ],
             )
             try:
@@ -456,6 +492,28 @@ class ScreeningJob(Grain[ScreenState]):
     def _finish(self, status: ScreenStatus) -> None:
         self.state.status = status
         self.state.finished_at = dt.datetime.now(dt.UTC)
+        if self._running_top is not None:  # ended: the kept hits go into the state
+            self.state.top = {target: list(hits) for target, hits in self._running_top.items()}
+
+    def _kept_hits(self) -> dict[str, list[RankedHit]]:
+        """Per target the kept hits, best first: the activation's while the job runs (also after a
+        turn that ended it raised, and the state was rolled back), else the state's."""
+        if self.state.status == "running" and self._running_top is not None:
+            return self._running_top
+        return self.state.top
+
+    def _recorded_hits(self) -> dict[str, list[RankedHit]]:
+        """The kept hits of the chunks recorded so far, from their files (blocking): what the
+        chunks' reports merged."""
+        state = self.state
+        assert state.request is not None
+        targets, done = list(state.request.targets), {t: list(d) for t, d in state.done.items()}
+        only = state.request.drug_like_only
+        rows = read_partial_results(self.context.artifacts, self.key, done, targets, state.kept_top, only)
+        kept: dict[str, list[RankedHit]] = {t: [] for t in targets}
+        for row in rows:
+            kept[row.target_id].append(RankedHit(**row.model_dump(exclude={"target_id"})))
+        return kept
 
     def _started(self) -> ScreenState:
         if self.state.request is None:
@@ -475,7 +533,7 @@ class ScreeningJob(Grain[ScreenState]):
             attempts=state.attempts,
             attempt_log=list(state.attempt_log),
             progress=state.progress or self._progress(),
-            best=[TargetHits(target_id=t, hits=state.top[t][:SHOWN_HITS]) for t in state.request.targets],
+            best=[TargetHits(target_id=t, hits=self._kept_hits()[t][:SHOWN_HITS]) for t in state.request.targets],
             failures_total=state.failures_total,
             failures=list(state.failures),
             results_path=state.results_path,
@@ -484,65 +542,17 @@ class ScreeningJob(Grain[ScreenState]):
         )
 
 
-def _merge_hits(current: list[ScreenHit], new: list[ScreenHit], kept: int) -> list[ScreenHit]:
+def _merge_hits(current: list[RankedHit], new: list[RankedHit], kept: int) -> list[RankedHit]:
     """The best ``kept`` of both lists, ranked (score descending, ties by compound id)."""
-    merged = sorted([*current, *(ScreenHit.model_validate(h) for h in new)], key=lambda h: (-h.score, h.compound_id))
+    merged = sorted([*current, *(RankedHit.model_validate(h) for h in new)], key=lambda h: (-h.score, h.compound_id))
     return [h.model_copy(update={"rank": rank}) for rank, h in enumerate(merged[:kept], start=1)]
 
 
-async def _watch_attempt(
-    grains: GrainClient, settings: Settings, job_id: str, attempt: int, task: ScreeningTask | None
-) -> None:
-    """Start ``task`` in the runner (None: re-attach to ``attempt``), wait for its outcome and
-    hand it to the grain as a call (a turn of its own)."""
-    runner: Any = None
-    try:
-        if task is not None:
-            runner = await _start_attempt(settings, task)
-        else:
-            runner = await asyncio.to_thread(runner_handle, settings)
-        outcome = await runner.wait.remote(job_id, attempt)
-        if outcome is None:  # the runner was restarted since (or the attempt never started)
-            reason = "the screening runner no longer runs it (restarted)"
-            logger.warning("screen %s: attempt %d is gone: %s", job_id, attempt, reason)
-            await _tell(grains, job_id, "worker_failed", attempt, reason, True)
-            return
-    except RayActorError as error:  # the runner's process died while it ran (Ray restarts it)
-        await _tell(grains, job_id, "worker_failed", attempt, _first_line(error), True)
-    except RayTaskError as error:
-        cause = getattr(error, "cause", None)
-        final = isinstance(cause, _FINAL_ERRORS)
-        reason = cause.message if isinstance(cause, RepurposeError) else _first_line(cause or error)
-        await _tell(grains, job_id, "worker_failed", attempt, reason, not final)
-    except Exception as error:  # e.g. the runner could not be created
-        await _tell(grains, job_id, "worker_failed", attempt, _first_line(error), True)
-    else:
-        await _tell(grains, job_id, "complete", attempt, outcome)
-        with contextlib.suppress(Exception):
-            runner.forget.remote(job_id, attempt)  # the grain has the outcome; nothing to wait for
-
-
 async def _start_attempt(settings: Settings, task: ScreeningTask) -> Any:
-    """Start ``task`` in the runner (created on first use); its handle. A call that meets the
-    runner restarting may not have reached it: try again (``start`` is idempotent)."""
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        runner = await asyncio.to_thread(runner_handle, settings)
-        try:
-            await runner.start.remote(task)
-            return runner
-        except RayActorError as error:
-            if time.monotonic() > deadline:
-                raise
-            logger.info("screen %s: the runner is not available (%s); trying again", task.job_id, _first_line(error))
-            await asyncio.sleep(START_RETRY_SECONDS)
-
-
-async def _tell(grains: GrainClient, job_id: str, method: str, *args: Any) -> None:
-    try:
-        await grains.acall(ScreeningJob, job_id, method, *args)
-    except Exception:  # the grain logs its own errors; the next activation re-checks the worker
-        logger.exception("screen %s: %s failed", job_id, method)
+    """Start ``task`` in the runner (created on first use); its handle."""
+    runner = await asyncio.to_thread(runner_handle, settings)
+    await runner.start.remote(task)
+    return runner
 
 
 async def _cancel_attempt(settings: Settings, job_id: str, attempt: int) -> None:
@@ -557,11 +567,6 @@ async def _cancel_attempt(settings: Settings, job_id: str, attempt: int) -> None
 
 async def _awaited(ref: Any) -> Any:
     return await ref
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:500]
 
 
 # --- submitting and finding jobs -------------------------------------------------------------
@@ -624,7 +629,7 @@ def resolve_screen(engine: Engine, reference: str) -> str:
     """The job id ``reference`` names: the full id, or a unique prefix of its hex digits (4+,
     with or without ``scr-``). ScreenNotFound if none matches, InvalidInput if several do."""
     text = reference.strip().lower() if isinstance(reference, str) else ""
-    if SCREEN_ID_PATTERN.match(text):
+    if re.match(SCREEN_ID_PATTERN, text):
         return text
     digits = text.removeprefix("scr-")
     if len(digits) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in digits):
@@ -671,5 +676,4 @@ __all__ = [
     "new_screen_id",
     "resolve_screen",
     "submit_screen",
-    "validated_request",
 ]

@@ -26,61 +26,31 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from repurpose.cluster import on_start
 from repurpose.contracts.targets import (
     MAX_HITS_PER_SCREENING,
-    ScreeningHit,
+    HistoryHit,
     ScreeningRecord,
     TargetDetail,
     TargetIdKind,
     TargetRegistration,
     TargetSummary,
+    check_target_id,
+    normalize_target_sequence,
 )
-from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
+from repurpose.errors import InvalidInput, TargetConflict, TargetNotFound
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text
-from repurpose.protein_encoding import normalize_protein
 from repurpose.store import list_states
 
 KIND = "target"
 SEQUENCE_KIND = "target-sequence"
 MAX_ALIASES = 50
-MAX_SEQUENCE_LENGTH = 50_000  # titin, the longest human protein, has 34,350 residues
 MAX_HISTORY = 100
 MAX_LABEL_LENGTH = 200
-MAX_ID_LENGTH = 32
-
-_TARGET_ID = re.compile(rf"^[A-Za-z][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$")
-_UNIPROT = re.compile(r"^(?:[OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9](?:[A-Z][A-Z0-9]{2}[0-9]){1,2})(?:-[0-9]+)?$")
-_SEQUENCE_ID = re.compile(r"^seq-[0-9a-f]{16}$")
-
-
-def check_target_id(target_id: str) -> TargetIdKind:
-    """What kind of id ``target_id`` is; InvalidInput saying what a target id looks like if none."""
-    if isinstance(target_id, str):
-        check_plain_text(target_id, "target id")
-    if isinstance(target_id, str) and _SEQUENCE_ID.fullmatch(target_id):  # fullmatch: `$` lets a final \n by
-        return "sequence"
-    if isinstance(target_id, str) and _TARGET_ID.fullmatch(target_id) and target_id[-1] not in "._-":
-        return "uniprot" if _UNIPROT.match(target_id) else "gene"
-    raise InvalidInput(
-        f"{target_id!r:.80} is not a target id: use a gene symbol (e.g. EGFR) or a UniProt accession "
-        f"(e.g. P00533): 1 to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', starting with a letter"
-    )
-
-
-def normalize_target_sequence(sequence: str) -> str:
-    """The sequence as stored: stripped, upper-cased, validated as a dataset's proteins are."""
-    if isinstance(sequence, str) and len(sequence.strip()) > MAX_SEQUENCE_LENGTH:
-        raise InvalidProtein(
-            f"protein sequence has {len(sequence.strip()):,} residues; at most {MAX_SEQUENCE_LENGTH:,} are accepted"
-        )
-    return normalize_protein(sequence)
 
 
 def sequence_target_id(sequence: str) -> str:
@@ -272,11 +242,11 @@ async def aregister_target(
     return registration
 
 
-@on_start
 def index_target_sequences(client: GrainClient) -> list[str]:
-    """``up``'s hook: record the target of every sequence registered before ``TargetSequence``
-    existed (the first registered id holds it), so that such a sequence, sent again under
-    another id, becomes an alias. Idempotent: with every sequence recorded it costs two reads."""
+    """A step of ``up`` (``cluster_up``): record the target of every sequence registered before
+    ``TargetSequence`` existed (the first registered id holds it), so that such a sequence, sent
+    again under another id, becomes an alias. Idempotent: with every sequence recorded it costs
+    two reads."""
     from repurpose.store import make_engine
 
     engine = make_engine(client.settings.database_url)
@@ -321,8 +291,8 @@ def _summary_of(target_id: str, state: TargetState) -> TargetSummary:
     )
 
 
-def _best_hits(history: list[ScreeningRecord]) -> list[ScreeningHit]:
-    best: dict[str, ScreeningHit] = {}
+def _best_hits(history: list[ScreeningRecord]) -> list[HistoryHit]:
+    best: dict[str, HistoryHit] = {}
     for entry in history:
         for hit in entry.best_hits:
             if hit.smiles not in best or hit.score > best[hit.smiles].score:

@@ -6,9 +6,12 @@ reaches the same grain: a run that succeeded or is running is returned as it is 
 trains twice; a run that failed or was cancelled starts again, resuming its last checkpoint.
 
 The grain does no training itself. ``start`` launches a ``TrainingWorker`` Ray actor with the
-declared resources (``num_cpus``; ``num_gpus`` when asked) and a watcher coroutine on the host
-that waits for the worker's outcome and reports it back to the grain as a call (``complete``
-or ``worker_failed``), so every state change still happens in a turn and is written through.
+declared resources (``num_cpus``; ``num_gpus`` when asked), one per attempt, supervised as
+``grains.attempts`` describes: a watcher on the host waits for the worker's outcome and reports
+it back to the grain as a call (``complete`` or ``worker_failed``), so every state change still
+happens in a turn and is written through; then it kills the worker (an actor whose ``run``
+returned or raised still holds its process and its CPUs). The worker reports progress to the
+grain by kind and key (``report``).
 
 Crash recovery:
 - the worker dies (killed, out of memory, node lost): the watcher sees it and the grain starts
@@ -31,17 +34,20 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import ray
 from pydantic import BaseModel, Field
-from ray.exceptions import RayActorError, RayTaskError
 from sqlalchemy import Engine
 
 import repurpose
+from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.datasets import SplitSummary
+from repurpose.contracts.splits import parse_split_id
+from repurpose.contracts.training import EpochRecord
 from repurpose.contracts.training_runs import (
     FINISHED,
     RunDetail,
@@ -52,13 +58,11 @@ from repurpose.contracts.training_runs import (
     RunSummary,
     StoredRunRequest,
 )
-from repurpose.dataset_access import parse_split_id
-from repurpose.errors import InvalidInput, RepurposeError, RunNotFound, RunStateConflict
-from repurpose.grains import Grain, GrainClient, grain
-from repurpose.metrics import BinaryMetrics
+from repurpose.errors import InvalidInput, RunNotFound, RunStateConflict
+from repurpose.grains import Grain, GrainClient, KindRef, grain
+from repurpose.grains.attempts import AttemptWatchers
 from repurpose.store import list_states
 from repurpose.tracking import end_tracked_run
-from repurpose.training import EpochRecord
 from repurpose.training_worker import (
     RemoteTrainingWorker,
     TrainingJob,
@@ -79,17 +83,17 @@ _TRAINING_CODE = (
     "pair_batch.py",
     "drugban.py",
     "training.py",
-    "training_config.py",
+    "contracts/training.py",
+    "contracts/manifest.py",
     "ensemble_model.py",
     "baselines.py",
-    "metrics.py",
+    "classification_metrics.py",
     "pipeline.py",
     "similarity_model.py",
 )
 
-# One watcher per (run, attempt) in this host; also the strong references the loop does not keep.
-_watchers: dict[tuple[str, int], asyncio.Task[None]] = {}
-_workers: dict[tuple[str, int], Any] = {}  # the handles being watched: cancel kills by handle, not by name
+# A worker that raised failed the run (or was told to stop): that is final, not a crash.
+_attempts = AttemptWatchers(KIND, final=lambda _: True, label=lambda run_id: run_id[:12])
 _tracking_endings: set[asyncio.Task[None]] = set()  # MLflow runs being ended after a turn
 
 
@@ -240,7 +244,7 @@ class TrainingRun(Grain[RunState]):
         if state.status == "running":
             self._finish("cancelled")
             # A worker launched moments ago may not be findable by name yet: kill the handle we hold.
-            handle = _workers.get((self.key, state.attempts))
+            handle = _attempts.worker(self.key, state.attempts)
             if handle is not None:
                 await asyncio.to_thread(_kill_worker_handle, handle)
             await asyncio.to_thread(_kill_worker, self.context.settings.ray_namespace, self.key, state.attempts)
@@ -266,6 +270,7 @@ class TrainingRun(Grain[RunState]):
         state.resumed_from_epoch = await asyncio.to_thread(stored_checkpoint_epoch, self.context.artifacts, self.key)
         settings = self.context.settings
         job = TrainingJob(
+            run_kind=KindRef.of(TrainingRun),
             run_id=self.key,
             attempt=state.attempts,
             request=state.request,
@@ -295,13 +300,9 @@ class TrainingRun(Grain[RunState]):
         self._watch(handle, self.state.attempts)
 
     def _watch(self, handle: Any, attempt: int) -> None:
-        ref = (self.key, attempt)
-        if ref in _watchers and not _watchers[ref].done():  # re-activated while its watcher still runs
-            return
-        task = asyncio.get_running_loop().create_task(_watch_worker(self.context.grains, self.key, handle, attempt))
-        _watchers[ref] = task
-        _workers[ref] = handle
-        task.add_done_callback(lambda _: (_watchers.pop(ref, None), _workers.pop(ref, None)))
+        _attempts.watch(
+            self.context.grains, self.key, attempt, handle.run.remote, worker=handle, release=_killer(handle)
+        )
 
     def _finish(self, status: RunStatus) -> None:
         self.state.status = status
@@ -336,28 +337,19 @@ class TrainingRun(Grain[RunState]):
         )
 
 
-async def _watch_worker(grains: GrainClient, run_id: str, handle: Any, attempt: int) -> None:
-    """Wait for a worker's outcome, hand it to the grain as a call (a turn of its own), then kill
-    the worker: an actor whose ``run`` returned or raised still holds its process and its CPUs."""
-    try:
-        outcome = await handle.run.remote()
-    except RayActorError as error:
-        await _tell(grains, run_id, "worker_failed", attempt, _first_line(error), True)
-    except RayTaskError as error:  # raised: a failed run, or a stale or cancelled attempt told to stop
-        cause = getattr(error, "cause", None)
-        reason = cause.message if isinstance(cause, RepurposeError) else _first_line(cause or error)
-        await _tell(grains, run_id, "worker_failed", attempt, reason, False)
-    else:
-        await _tell(grains, run_id, "complete", attempt, outcome)
-    # Every end but this watcher's own cancellation (its host stopping: the detached worker trains on).
-    await asyncio.to_thread(_kill_worker_handle, handle)
+async def supervise_worker(grains: GrainClient, run_id: str, handle: Any, attempt: int) -> None:
+    """What the watcher of a worker does (see the module docs), awaited here."""
+    await _attempts.supervise(grains, run_id, attempt, handle.run.remote, release=_killer(handle))
 
 
-async def _tell(grains: GrainClient, run_id: str, method: str, *args: Any) -> None:
-    try:
-        await grains.acall(TrainingRun, run_id, method, *args)
-    except Exception:  # the grain logs its own errors; the next activation re-checks the worker
-        logger.exception("run %s: %s failed", run_id[:12], method)
+def _killer(handle: Any) -> Callable[[bool], Awaitable[None]]:
+    """Kills the worker at every end of its watcher but the watcher's own cancellation (its host
+    stopping: the detached worker trains on)."""
+
+    async def kill(_: bool) -> None:
+        await asyncio.to_thread(_kill_worker_handle, handle)
+
+    return kill
 
 
 def _kill_worker(namespace: str, run_id: str, attempt: int) -> None:
@@ -382,11 +374,6 @@ async def _check_resources(request: RunRequest, default_cpus: float) -> None:
         raise InvalidInput(f"the run asks for {wanted_cpus:g} CPU(s); the cluster has {cpus:g}")
     if request.num_gpus > 0 and gpus < request.num_gpus:
         raise InvalidInput(f"the run asks for {request.num_gpus:g} GPU(s); the cluster has {gpus:g}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:500]
 
 
 # --- starting and finding runs ---------------------------------------------------------------

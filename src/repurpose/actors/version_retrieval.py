@@ -21,20 +21,20 @@ import ray
 from ray.exceptions import RayTaskError
 
 from repurpose.actors.compound_library import CompoundLibrary
-from repurpose.actors.model_registry import ModelRegistry, check_model_name, load_published_model
+from repurpose.actors.model_registry import ModelRegistry
 from repurpose.artifacts import ArtifactStore
 from repurpose.bundled_paths import bundled_data_dir
 from repurpose.cluster_tasks import await_task, get_task, reports_start
-from repurpose.contracts.models import ModelVersionDetail
-from repurpose.contracts.retrieval import RetrievalResult
+from repurpose.contracts.models import ModelVersionDetail, check_model_name
+from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
 from repurpose.errors import InvalidInput, InvalidTable, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.plain_text import check_plain_text
+from repurpose.published_models import load_published_model
 from repurpose.retrieval_evaluation import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
 from repurpose.settings import Settings
 
-MAX_HELDOUT_BYTES = 64 * 2**20
 DEFAULT_DECOY_LIBRARY = Path("library") / "compounds.csv"
 
 

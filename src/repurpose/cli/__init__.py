@@ -12,7 +12,18 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from repurpose.cli import cluster, datasets, keys, model_files, models, scoring, screening, targets, training
+from repurpose.cli import (
+    cluster,
+    datasets,
+    keys,
+    libraries,
+    model_files,
+    models,
+    scoring,
+    screening,
+    targets,
+    training,
+)
 from repurpose.cli.output import fail
 
 app = typer.Typer(
@@ -23,7 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (cluster, training, model_files, datasets, targets, models, scoring, screening, keys):
+for group in (cluster, training, model_files, datasets, targets, models, scoring, screening, libraries, keys):
     group.register(app)
 
 

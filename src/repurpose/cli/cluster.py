@@ -1,9 +1,8 @@
-"""``repurpose up``, ``down`` and ``status``; and ``client_for``, how other commands reach the cluster."""
+"""``repurpose up``, ``down`` and ``status``: the cluster itself."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,41 +10,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from repurpose.cli.local import HomeOption, resolve_home
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
-from repurpose.grains import GrainClient
-from repurpose.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", help="Where the cluster keeps its state (default: REPURPOSE_HOME or ~/.repurpose)."),
-]
-
-
-def resolve_home(home: Path | None) -> Path:
-    return Settings(home=home).home if home is not None else Settings().home
-
-
-def client_for(home: Path | None) -> GrainClient:
-    """A grain client on the cluster ``up`` started under ``home``; exits 2 with one line if none runs."""
-    from repurpose.cluster import connect
-
-    return run_or_exit(connect, resolve_home(home))
-
-
-@contextlib.contextmanager
-def store_engine(client: GrainClient) -> Iterator[Engine]:
-    """An engine on the cluster's store, for commands that list or resolve ids (disposed after)."""
-    from repurpose.store import make_engine
-
-    engine = make_engine(client.settings.database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    from repurpose.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -78,15 +48,10 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Start (or join) the cluster: Ray, migrations, grain hosts, bundled data and models, the scorer, the gateway."""
-    # imported for their hooks: bundled_models' on_configure (the default model by merit) and the
-    # on_start hooks, which run in this order: the scorer's deployment, the bundled datasets' and
-    # models' registration, the index of target sequences, the gateway's deployment (and its
-    # first admin key)
-    from repurpose import scorer_service  # noqa: F401, I001 (the order is the hooks')
-    from repurpose import bundled_models  # noqa: F401
-    from repurpose.actors import target_protein  # noqa: F401
-    from repurpose.cluster import start_cluster
-    from repurpose.gateway.deployment import ADMIN_KEY_FILE  # and its on_start hook
+    # the cluster's code (Ray, Serve, the actors) loads only when a command runs it (start-up time)
+    from repurpose.cluster_up import up as start_cluster  # its steps, in order
+    from repurpose.gateway.deployment import ADMIN_KEY_FILE
+    from repurpose.settings import Settings
 
     try:
         settings = Settings().with_overrides(
@@ -124,7 +89,7 @@ def up(
 
 def _production_models(settings: Settings) -> list[str]:
     """``name@version`` of every model with a version in production, by name."""
-    from repurpose.actors.model_registry import list_models
+    from repurpose.actors.model_registry import list_models  # the registry loads Ray (start-up time)
     from repurpose.store import make_engine
 
     engine = make_engine(settings.database_url)
@@ -136,7 +101,7 @@ def _production_models(settings: Settings) -> list[str]:
 
 def down(home: HomeOption = None) -> None:
     """Stop what `up` started (stored state stays)."""
-    from repurpose.cluster import stop_cluster
+    from repurpose.cluster import stop_cluster  # Ray: only when a command runs it (start-up time)
 
     resolved = resolve_home(home)
     stopped = run_or_exit(stop_cluster, resolved, log=lambda line: console.print(line, style="dim"))
@@ -145,8 +110,6 @@ def down(home: HomeOption = None) -> None:
 
 def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False) -> None:
     """What runs: Ray, the grain hosts and their activations (with --url: the gateway's readiness)."""
-    from repurpose.cluster import cluster_status
-
     gateway = gateway_for(url, key, home)
     if gateway is not None:
         readiness = run_or_exit(gateway.readiness)
@@ -161,6 +124,11 @@ def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None
         if not readiness.ready:
             raise typer.Exit(1)
         return
+    _status_here(home, as_json)
+
+
+def _status_here(home: Path | None, as_json: bool) -> None:
+    from repurpose.cluster import cluster_status  # Ray: only for the cluster here (start-up time)
 
     report = run_or_exit(cluster_status, resolve_home(home))
     production = _production_models(report.info.settings) if report.ray_reachable else []

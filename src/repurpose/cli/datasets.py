@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
-from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
+from repurpose.contracts.datasets import (
+    MAX_DATASET_BYTES,
+    DatasetDetail,
+    DatasetRegistration,
+    DatasetSummary,
+    SplitSummary,
+    ValidationReport,
+)
+from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, split_id_for
 
 if TYPE_CHECKING:
-    from repurpose.contracts.datasets import DatasetDetail, SplitSummary
-    from repurpose.datasets import ValidationReport
+    from sqlalchemy import Engine
+
     from repurpose.grains import GrainClient
 
 SHOWN_ROWS = 5  # rejected rows, duplicates and conflicts listed in text output
@@ -45,18 +53,15 @@ def register_command(
     as_json: JsonOption = False,
 ) -> None:
     """Validate a pair table and store it as a dataset version named by its content."""
-    from repurpose.actors.dataset_version import register_dataset
-    from repurpose.datasets import DEFAULT_MAX_BYTES
-
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    data = read_capped(file, DEFAULT_MAX_BYTES, "accepted; split the table")
+    data = read_capped(file, MAX_DATASET_BYTES, "accepted; split the table")
     gateway = gateway_for(url, key, home)
     with _spinner(f"validating {file.name}", not as_json):
         if gateway is not None:
             registration = run_or_exit(gateway.register_dataset, data, file.name, name)
         else:
-            registration = run_or_exit(register_dataset, client_for(home), data, filename=str(file), name=name)
+            registration = _register_here(client_for(home), data, file, name)
     if as_json:
         print_json(registration)
         return
@@ -78,14 +83,12 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """The version's validation report, class balance, lengths, descriptor quantiles and splits."""
-    from repurpose.actors.dataset_version import DatasetVersion
-
     gateway = gateway_for(url, key, home)
     if gateway is not None:
         detail = run_or_exit(gateway.dataset, dataset)
     else:
         client = client_for(home)
-        detail = run_or_exit(client.call, DatasetVersion, _resolve(client, dataset), "show")
+        detail = _call_version(client, _resolve(client, dataset), "show")
     if as_json:
         print_json(detail)
         return
@@ -122,9 +125,6 @@ def split_command(
     as_json: JsonOption = False,
 ) -> None:
     """Split a version into train/val/test, seeded and reproducible; the split is stored."""
-    from repurpose.actors.dataset_version import DatasetVersion
-    from repurpose.dataset_access import split_id_for
-
     parts = _parse_fractions(fractions)
     run_or_exit(split_id_for, kind, seed, parts)  # refuse a bad kind or fractions before connecting
     gateway = gateway_for(url, key, home)
@@ -134,7 +134,7 @@ def split_command(
         else:
             client = client_for(home)
             dataset = _resolve(client, dataset)
-            summary = run_or_exit(client.call, DatasetVersion, dataset, "split", kind, seed, parts, idempotent=False)
+            summary = _call_version(client, dataset, "split", kind, seed, parts, idempotent=False)
     if as_json:
         print_json(summary)
         return
@@ -147,10 +147,7 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered dataset version."""
-    from repurpose.actors.dataset_version import list_datasets
-    from repurpose.gateway_client import GatewayClient
-
-    versions = listed(url, key, home, GatewayClient.datasets, list_datasets)
+    versions = listed(url, key, home, lambda gateway: gateway.datasets(), _list_here)
     if as_json:
         print_json([v.model_dump(mode="json") for v in versions])
         return
@@ -178,13 +175,6 @@ def list_command(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _resolve(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.dataset_version import resolve_dataset
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_dataset, engine, reference)
 
 
 def _spinner(message: str, enabled: bool) -> contextlib.AbstractContextManager[object]:
@@ -296,3 +286,32 @@ def _more(total: int, shown: int) -> None:
 
 def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --- the cluster here: the DatasetVersion grain loads Ray, so only these import it (start-up time) --
+
+
+def _register_here(client: GrainClient, data: bytes, file: Path, name: str | None) -> DatasetRegistration:
+    from repurpose.actors.dataset_version import register_dataset
+
+    return run_or_exit(register_dataset, client, data, filename=str(file), name=name)
+
+
+def _resolve(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.dataset_version import resolve_dataset
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_dataset, engine, reference)
+
+
+def _call_version(client: GrainClient, dataset_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``method`` of the dataset version's grain; a domain error exits 2 with its one line."""
+    from repurpose.actors.dataset_version import DatasetVersion
+
+    return run_or_exit(client.call, DatasetVersion, dataset_id, method, *args, **kwargs)
+
+
+def _list_here(engine: Engine) -> list[DatasetSummary]:
+    from repurpose.actors.dataset_version import list_datasets
+
+    return list_datasets(engine)

@@ -12,7 +12,7 @@ from rich.table import Column
 from rich.text import Text
 
 from repurpose.contracts.scoring import DOMAIN_THRESHOLD, HitEvidence
-from repurpose.contracts.screening import ScreenHit, ScreenResultRow
+from repurpose.contracts.screening import RankedHit, ScreenResultRow
 
 SMILES_SHOWN = 28
 """Characters of a SMILES a table shows (a peptide's run to hundreds)."""
@@ -44,7 +44,7 @@ def hit_columns(smiles: bool) -> list[Column]:
     return [*columns, *evidence_columns()]
 
 
-def hit_cells(hit: ScreenHit | ScreenResultRow, smiles: bool) -> list[Text]:
+def hit_cells(hit: RankedHit | ScreenResultRow, smiles: bool) -> list[Text]:
     cells = [Text(str(hit.rank)), Text(f"{hit.score:.4f}"), Text(hit.compound_id)]
     return [*cells, *([Text(short(hit.smiles))] if smiles else []), *evidence_cells(hit)]
 

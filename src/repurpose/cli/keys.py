@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from repurpose.cli.cluster import HomeOption, client_for
+from repurpose.cli.local import HomeOption, client_for
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.contracts.keys import ROLES, ApiKeySummary, IssuedKey, check_key_id
 
 if TYPE_CHECKING:
-    from repurpose.gateway.keys import ApiKeySummary, IssuedKey
+    from sqlalchemy import Engine
+
+    from repurpose.grains import GrainClient
 
 keys_app = typer.Typer(
     name="keys", help="Make, list and revoke the gateway's API keys.", no_args_is_help=True, add_completion=False
@@ -33,8 +36,6 @@ def create_command(
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key and print it, once: only a hash of its secret is stored."""
-    from repurpose.gateway.keys import ROLES, create_key
-
     if role not in ROLES:
         raise fail(f"--role takes one of {', '.join(ROLES)}, not {role!r}")
     gateway = gateway_for(url, key, home)
@@ -42,7 +43,7 @@ def create_command(
     if gateway is not None:
         issued = run_or_exit(gateway.create_key, role, name)
     else:
-        issued = run_or_exit(create_key, client_for(home), role, name)
+        issued = _create_here(client_for(home), role, name)
     if as_json:
         print_json({"key": issued.key, **issued.summary.model_dump(mode="json")})
         return
@@ -60,10 +61,7 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every key made (never their secrets), revoked ones too."""
-    from repurpose.gateway.keys import list_keys
-    from repurpose.gateway_client import GatewayClient
-
-    keys = listed(url, key, home, GatewayClient.keys, list_keys)
+    keys = listed(url, key, home, lambda gateway: gateway.keys(), _list_here)
     if as_json:
         print_json([k.model_dump(mode="json") for k in keys])
         return
@@ -83,16 +81,33 @@ def revoke_command(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key for good; gateways refuse it within seconds (gateway_key_cache_seconds)."""
-    from repurpose.gateway.keys import check_key_id, revoke_key
-
     key_id = run_or_exit(check_key_id, key_id)
     gateway = gateway_for(url, key, home)
-    summary: ApiKeySummary
-    if gateway is not None:
-        summary = run_or_exit(gateway.revoke_key, key_id)
-    else:
-        summary = run_or_exit(revoke_key, client_for(home), key_id)
+    summary: ApiKeySummary = (
+        run_or_exit(gateway.revoke_key, key_id) if gateway is not None else _revoke_here(client_for(home), key_id)
+    )
     if as_json:
         print_json(summary)
         return
     console.print(f"revoked {summary.role} key {summary.key_id}", highlight=False)
+
+
+# --- the cluster here: the ApiKey grain loads Ray, so only these import it (start-up time) ----------
+
+
+def _create_here(client: GrainClient, role: str, name: str | None) -> IssuedKey:
+    from repurpose.gateway.keys import create_key
+
+    return run_or_exit(create_key, client, role, name)
+
+
+def _list_here(engine: Engine) -> list[ApiKeySummary]:
+    from repurpose.gateway.keys import list_keys
+
+    return list_keys(engine)
+
+
+def _revoke_here(client: GrainClient, key_id: str) -> ApiKeySummary:
+    from repurpose.gateway.keys import revoke_key
+
+    return run_or_exit(revoke_key, client, key_id)

@@ -1,8 +1,9 @@
-"""``repurpose evaluate`` and ``repurpose predict`` on a model directory (``predict --url``: a registered
-model through a gateway)."""
+"""``repurpose evaluate`` on a model directory, and ``repurpose predict``: one pair, with a model
+directory here or a registered model (of the cluster under ``--home``, or of a gateway)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,11 +12,14 @@ import typer
 from rich.table import Table
 
 from repurpose.cli.evidence import short
-from repurpose.cli.output import JsonOption, console, run_or_exit
+from repurpose.cli.local import HomeOption, client_for
+from repurpose.cli.output import JsonOption, console, fail, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.contracts.scoring import HitEvidence, PairScore, PairToScore, Prediction
+from repurpose.contracts.targets import check_target_id
 
 if TYPE_CHECKING:
-    from repurpose.contracts.scoring import HitEvidence
+    from repurpose.grains import GrainClient
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +33,7 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """AUROC, AUPRC and thresholded metrics of a model on labelled pairs."""
-    from repurpose.pipeline import evaluate_model
+    from repurpose.pipeline import evaluate_model  # PyTorch and RDKit load only here (start-up time)
 
     metrics = run_or_exit(evaluate_model, model, data)
     if as_json:
@@ -45,29 +49,41 @@ def evaluate(
 
 def predict(
     model: Annotated[
-        str, typer.Option("--model", help="A model directory; with --url a registered model (name, name@version).")
+        str,
+        typer.Option(
+            "--model",
+            help="A model directory, or a registered model (name, name@version or name@stage) of the cluster "
+            "(with --url: of the gateway).",
+        ),
     ],
     smiles: Annotated[str, typer.Option("--smiles", help="The compound, as SMILES.")],
-    protein: Annotated[str, typer.Option("--protein", help="The target's amino-acid sequence.")],
+    protein: Annotated[
+        str | None, typer.Option("--protein", help="The target's amino-acid sequence; or give --target.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="A registered target id (its sequence is the cluster's).")
+    ] = None,
+    home: HomeOption = None,
     url: UrlOption = None,
     key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The interaction probability of one compound–protein pair."""
-    gateway = gateway_for(url, key)
+    if (protein is None) == (target is None):
+        raise fail("give the protein as --protein SEQUENCE or --target ID (a registered target), one of them")
+    if target is not None:
+        run_or_exit(check_target_id, target)
+    gateway = gateway_for(url, key, home)
     evidence: HitEvidence | None = None  # a model directory here: its training data's evidence
     if gateway is not None:
-        answer = run_or_exit(gateway.predict, [{"smiles": smiles, "sequence": protein}], model)
-        probability, threshold, interacts = answer.scores[0].probability, answer.threshold, answer.scores[0].interacts
+        protein_field = {"target": target} if target is not None else {"sequence": protein or ""}
+        answer = run_or_exit(gateway.predict, [{"smiles": smiles, **protein_field}], model)
+    elif not _is_model_directory(model):
+        answer = _predict_registered(client_for(home), model, smiles, protein, target)
     else:
-        from repurpose.model_dir import load_model_dir
-        from repurpose.pipeline import predict_pair
-        from repurpose.training_evidence import pair_evidence
-
-        loaded = run_or_exit(load_model_dir, Path(model))
-        probability = run_or_exit(predict_pair, loaded, smiles, protein)
-        threshold, interacts = loaded.threshold, probability >= loaded.threshold
-        evidence = run_or_exit(lambda: pair_evidence(loaded.evidence, smiles, protein))
+        sequence = protein if target is None else _target_sequence(client_for(home), target)
+        answer, evidence = _predict_with_directory(Path(model), smiles, sequence or "")
+    probability, threshold, interacts = answer.scores[0].probability, answer.threshold, answer.scores[0].interacts
     if as_json:
         answer_json = {"probability": probability, "threshold": threshold, "interacts": bool(interacts)}
         print(json.dumps({**answer_json, **(evidence.model_dump() if evidence is not None else {})}))
@@ -76,6 +92,13 @@ def predict(
     console.print(f"{probability:.4f}  ({verdict} at threshold {threshold:.4f})")
     if evidence is not None:
         console.print(_evidence_line(evidence), highlight=False, markup=False, soft_wrap=True)
+
+
+def _is_model_directory(model: str) -> bool:
+    """Whether ``--model`` names a model directory rather than a registered model: a directory, or
+    anything path-like (a registry reference never holds a '/'), so a mistyped path says so."""
+    path = Path(model)
+    return path.is_dir() or path.name != model or model.startswith(".")
 
 
 def _evidence_line(evidence: HitEvidence) -> str:
@@ -88,3 +111,49 @@ def _evidence_line(evidence: HitEvidence) -> str:
         else f"{'in' if evidence.in_domain else 'OUT'} (nearest training compound {evidence.max_training_tanimoto:.2f})"
     )
     return f"drug-like: {drug_like}; nearest known binder: {nearest}; applicability domain: {domain}"
+
+
+# --- here: PyTorch and RDKit (a model directory), Ray and Serve (the cluster) load only in these ------
+
+
+def _predict_with_directory(directory: Path, smiles: str, sequence: str) -> tuple[Prediction, HitEvidence | None]:
+    """One pair by a model directory, and what its training data says about the pair."""
+    from repurpose.model_dir import load_model_dir
+    from repurpose.pipeline import predict_pair
+    from repurpose.training_evidence import pair_evidence
+
+    loaded = run_or_exit(load_model_dir, directory)
+    probability = run_or_exit(predict_pair, loaded, smiles, sequence)
+    evidence = run_or_exit(lambda: pair_evidence(loaded.evidence, smiles, sequence))
+    score = PairScore(probability=float(probability), interacts=bool(probability >= loaded.threshold))
+    return Prediction(model=str(directory), threshold=loaded.threshold, scores=[score]), evidence
+
+
+def _target_sequence(client: GrainClient, target: str) -> str:
+    """A registered target's sequence (exit 2 with one line if the cluster has no such target)."""
+    from repurpose.actors.target_protein import TargetProtein
+
+    sequence: str = run_or_exit(client.call, TargetProtein, target, "sequence")
+    return sequence
+
+
+def _predict_registered(
+    client: GrainClient, model: str, smiles: str, protein: str | None, target: str | None
+) -> Prediction:
+    """One pair through the cluster's scorer with a registered model, as the gateway's ``/v1/predict`` does."""
+    from repurpose.actors.target_protein import TargetProtein
+    from repurpose.scorer_client import ScorerClient
+
+    scorer = ScorerClient(client.settings, client)
+
+    async def work() -> Prediction:
+        resolved = await scorer.resolve(model)
+        if target is not None:
+            sequence = await client.acall(TargetProtein, target, "sequence")
+            pair = PairToScore(smiles=smiles, sequence=sequence, target_key=target)
+        else:
+            pair = PairToScore(smiles=smiles, sequence=protein or "")
+        scores = await scorer.predict(resolved, [pair])
+        return Prediction(model=resolved.ref, threshold=resolved.threshold, scores=scores)
+
+    return run_or_exit(asyncio.run, work())

@@ -5,24 +5,36 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.libraries import library_id, register_library_file
+from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
-from repurpose.split_defaults import DEFAULT_SPLIT_ID
+from repurpose.contracts.classification import BinaryMetrics
+from repurpose.contracts.models import (
+    EVALUATION_PARTS,
+    MODEL_STAGES,
+    ModelEvaluation,
+    ModelSummary,
+    ModelVersionDetail,
+    ModelVersionSummary,
+    check_model_name,
+    parse_version_ref,
+)
+from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult, RetrievalSummary
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
 
 if TYPE_CHECKING:
-    from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail, ModelVersionSummary
-    from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary
-    from repurpose.gateway_client import GatewayClient
+    from sqlalchemy import Engine
+
+    from repurpose.client import GatewayClient
     from repurpose.grains import GrainClient
-    from repurpose.metrics import BinaryMetrics
 
 METRICS_SHOWN = ("auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1")
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "sensitivity": "sens", "specificity": "spec"}
@@ -50,10 +62,7 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered model name: how many versions, which is in production."""
-    from repurpose.actors.model_registry import list_models
-    from repurpose.gateway_client import GatewayClient
-
-    models = listed(url, key, home, GatewayClient.models, list_models)
+    models = listed(url, key, home, lambda gateway: gateway.models(), _list_here)
     if as_json:
         print_json([m.model_dump(mode="json") for m in models])
         return
@@ -84,8 +93,6 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """A version's lineage, metrics, evaluations and stage history, then every version of the model."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
-
     run_or_exit(check_model_name, name)
     if version is not None:
         run_or_exit(parse_version_ref, version)
@@ -101,9 +108,9 @@ def show_command(
     else:
         client = client_for(home)
         number = _resolve(client, name, version) if version is not None else None
-        detail = run_or_exit(client.call, ModelRegistry, name, "show", number)
-        summary = run_or_exit(client.call, ModelRegistry, name, "summary")
-        versions = run_or_exit(client.call, ModelRegistry, name, "versions")
+        detail = _call_registry(client, name, "show", number)
+        summary = _call_registry(client, name, "summary")
+        versions = _call_registry(client, name, "versions")
     if as_json:
         print_json(detail)
         return
@@ -128,9 +135,6 @@ def promote_command(
     as_json: JsonOption = False,
 ) -> None:
     """Move a version to another stage, through the registry's gates."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
-    from repurpose.contracts.models import MODEL_STAGES
-
     run_or_exit(check_model_name, name)
     run_or_exit(parse_version_ref, version)
     if stage not in MODEL_STAGES:
@@ -147,9 +151,9 @@ def promote_command(
     else:
         client = client_for(home)
         number = _resolve(client, name, version)
-        before = run_or_exit(client.call, ModelRegistry, name, "show", number)
-        replaced = run_or_exit(client.call, ModelRegistry, name, "summary")
-        detail = run_or_exit(client.call, ModelRegistry, name, "promote", number, stage, reason, force)
+        before = _call_registry(client, name, "show", number)
+        replaced = _call_registry(client, name, "summary")
+        detail = _call_registry(client, name, "promote", number, stage, reason, force)
     if as_json:
         print_json(detail)
         return
@@ -176,8 +180,6 @@ def rollback_command(
     as_json: JsonOption = False,
 ) -> None:
     """Archive the production version and put the previous production version back."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name
-
     run_or_exit(check_model_name, name)
     gateway = gateway_for(url, key, home)
     before: ModelSummary
@@ -187,8 +189,8 @@ def rollback_command(
         detail = run_or_exit(gateway.rollback, name, reason)
     else:
         client = client_for(home)
-        before = run_or_exit(client.call, ModelRegistry, name, "summary")
-        detail = run_or_exit(client.call, ModelRegistry, name, "rollback", reason, idempotent=False)
+        before = _call_registry(client, name, "summary")
+        detail = _call_registry(client, name, "rollback", reason, idempotent=False)
     if as_json:
         print_json(detail)
         return
@@ -251,9 +253,6 @@ def evaluate_command(
 ) -> None:
     """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split);
     or, with --retrieval, how early it ranks held-out actives among decoys."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
-    from repurpose.contracts.models import EVALUATION_PARTS
-    from repurpose.dataset_access import parse_split_id
 
     run_or_exit(check_model_name, name)
     run_or_exit(parse_version_ref, version)
@@ -284,9 +283,7 @@ def evaluate_command(
             client = client_for(home)
             dataset_id = _resolve_dataset(client, dataset)
             number = _resolve(client, name, version)
-            evaluation = run_or_exit(
-                client.call, ModelRegistry, name, "evaluate", number, dataset_id, split, part, allow_overlap
-            )
+            evaluation = _call_registry(client, name, "evaluate", number, dataset_id, split, part, allow_overlap)
     if as_json:
         print_json(evaluation)
         return
@@ -313,8 +310,6 @@ def card_command(
     as_json: JsonOption = False,
 ) -> None:
     """A version's model card (Markdown): its directory's card, then its stage, evaluations and retrieval."""
-    from repurpose.actors.model_registry import ModelRegistry, check_model_name, parse_version_ref
-
     run_or_exit(check_model_name, name)
     if version is not None:
         run_or_exit(parse_version_ref, version)
@@ -327,8 +322,8 @@ def card_command(
     else:
         client = client_for(home)
         number = _resolve(client, name, version) if version is not None else None
-        number = number or run_or_exit(client.call, ModelRegistry, name, "show").version
-        card = run_or_exit(client.call, ModelRegistry, name, "card", number)
+        number = number or _call_registry(client, name, "show").version
+        card = _call_registry(client, name, "card", number)
     if as_json:
         print_json({"name": name, "card": card})
         return
@@ -349,26 +344,22 @@ def _evaluate_retrieval(
     as_json: bool,
 ) -> None:
     """``models evaluate --retrieval``: rank the held-out actives among decoys on the cluster, print the figures."""
-    from repurpose.actors.version_retrieval import MAX_HELDOUT_BYTES, evaluate_version_retrieval
-
     if not heldout.is_file():
         raise fail(f"--retrieval {heldout}: no such file")
     data = read_capped(heldout, MAX_HELDOUT_BYTES, "a held-out set may have")
     gateway = gateway_for(url, key, home)
     client = client_for(home) if gateway is None else None
-    library_id = _decoy_library(client, gateway, decoys, quiet=as_json) if decoys is not None else None
+    decoy_library = _decoy_library(client, gateway, decoys, quiet=as_json) if decoys is not None else None
     status = console.status(Text(f"ranking {heldout.name} with {name} ({version})"), spinner="dots")
     result: RetrievalResult
     with status if not as_json else contextlib.nullcontext():
         if gateway is not None:
             number = run_or_exit(gateway.model_version, name, version).version
-            result = run_or_exit(gateway.evaluate_retrieval, name, str(number), data, heldout.name, library_id)
+            result = run_or_exit(gateway.evaluate_retrieval, name, str(number), data, heldout.name, decoy_library)
         else:
             assert client is not None
             number = _resolve(client, name, version)
-            result = run_or_exit(
-                evaluate_version_retrieval, client, name, number, data, filename=heldout.name, decoys=library_id
-            )
+            result = _evaluate_retrieval_here(client, name, number, data, heldout.name, decoy_library)
     if as_json:
         print_json(result)
         return
@@ -377,12 +368,10 @@ def _evaluate_retrieval(
 
 def _decoy_library(client: GrainClient | None, gateway: GatewayClient | None, decoys: str, *, quiet: bool) -> str:
     """The id of the decoy library: a file is registered first (content-addressed: once)."""
-    from repurpose.cli.screening import _library_id, _register_file
-
     path = Path(decoys)
     if path.is_file():
-        return _register_file(client, gateway, path, None, quiet=quiet).library_id
-    return _library_id(client, gateway, decoys)
+        return register_library_file(client, gateway, path, None, quiet=quiet).library_id
+    return library_id(client, gateway, decoys)
 
 
 def _print_retrieval(who: str, result: RetrievalResult) -> None:
@@ -423,20 +412,6 @@ def _retrieval_means(summary: RetrievalSummary) -> list[str]:
         f"{summary.mean_ef5:.1f}",
         f"{summary.mean_bedroc:.3f}",
     ]
-
-
-def _resolve(client: GrainClient, name: str, ref: str) -> int:
-    from repurpose.actors.model_registry import ModelRegistry
-
-    number: int = run_or_exit(client.call, ModelRegistry, name, "resolve", ref)
-    return number
-
-
-def _resolve_dataset(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.dataset_version import resolve_dataset
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_dataset, engine, reference)
 
 
 def _print_versions(versions: list[ModelVersionSummary]) -> None:
@@ -536,3 +511,39 @@ def _number(value: float, digits: int = 4) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+# --- the cluster here: the ModelRegistry grain loads Ray, so only these import it (start-up time) ---
+
+
+def _list_here(engine: Engine) -> list[ModelSummary]:
+    from repurpose.actors.model_registry import list_models
+
+    return list_models(engine)
+
+
+def _call_registry(client: GrainClient, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``method`` of the model's registry grain; a domain error exits 2 with its one line."""
+    from repurpose.actors.model_registry import ModelRegistry
+
+    return run_or_exit(client.call, ModelRegistry, name, method, *args, **kwargs)
+
+
+def _resolve(client: GrainClient, name: str, ref: str) -> int:
+    number: int = _call_registry(client, name, "resolve", ref)
+    return number
+
+
+def _resolve_dataset(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.dataset_version import resolve_dataset
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_dataset, engine, reference)
+
+
+def _evaluate_retrieval_here(
+    client: GrainClient, name: str, number: int, data: bytes, filename: str, decoys: str | None
+) -> RetrievalResult:
+    from repurpose.actors.version_retrieval import evaluate_version_retrieval
+
+    return run_or_exit(evaluate_version_retrieval, client, name, number, data, filename=filename, decoys=decoys)

@@ -53,6 +53,11 @@ def read_capped(path: Path, limit: int, beyond: str) -> bytes:
     return path.read_bytes()
 
 
+def say(text: str) -> None:
+    """One line for people: no markup, no highlighting, never wrapped (ids and paths stay whole)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def warn(message: str) -> None:
     """Print ``warning: message`` as one stderr line; the command goes on (stdout stays its answer)."""
     errors.print(f"warning: {message}", highlight=False, soft_wrap=True)

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from repurpose.cli.local import client_for, store_engine
 from repurpose.cli.output import fail, run_or_exit
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from repurpose.gateway_client import GatewayClient
+    from repurpose.client import GatewayClient
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ def gateway_for(url: str | None, key: str | None, home: Path | None = None) -> G
         return None
     if home is not None:
         raise fail("--home names a local cluster and --url a remote one: give one of them")
-    from repurpose.gateway_client import GatewayClient
+    from repurpose.client import GatewayClient  # httpx: only for a command sent to a gateway (start-up time)
 
     return run_or_exit(GatewayClient, url, key)
 
@@ -55,8 +56,6 @@ def listed(
     local: Callable[[Engine], list[T]],
 ) -> list[T]:
     """What a ``list`` command lists: from the gateway at ``url``, else from the local cluster's store."""
-    from repurpose.cli.cluster import client_for, store_engine
-
     gateway = gateway_for(url, key, home)
     if gateway is not None:
         return run_or_exit(remote, gateway)

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Column, Table
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
 from repurpose.cli.evidence import EVIDENCE_NOTE, evidence_cells, evidence_columns, short
+from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
+from repurpose.contracts.scoring import CompoundProfile, Explanation, ProfileHit, ResolvedModel
+from repurpose.contracts.targets import check_target_id
 
 if TYPE_CHECKING:
-    from repurpose.contracts.scoring import CompoundProfile, ProfileHit, ResolvedModel
-    from repurpose.explanations import Explanation
     from repurpose.grains import GrainClient
 
 ModelOption = Annotated[
@@ -113,35 +113,6 @@ def _compound_evidence(hit: ProfileHit) -> str:
     return f"drug-like: {drug_like}; {domain}"
 
 
-def _profile_here(
-    home: Path | None, smiles: list[str], compounds: list[str], model: str | None, top: int
-) -> list[CompoundProfile]:
-    from repurpose.scorer_client import ScorerClient
-    from repurpose.target_profiling import aprofile_compounds
-
-    client = client_for(home)
-    scorer = ScorerClient(client.settings, client)
-    found = [_library_smiles(client, c) for c in compounds]
-    ids: list[str | None] = [*(None for _ in smiles), *compounds]
-
-    async def work() -> list[CompoundProfile]:
-        resolved = await scorer.resolve(model or client.settings.default_model)
-        with store_engine(client) as engine:
-            return await aprofile_compounds(scorer, engine, [*smiles, *found], resolved, top)
-
-    results = run_or_exit(asyncio.run, work())
-    return [r.model_copy(update={"compound_id": i}) for r, i in zip(results, ids, strict=True)]
-
-
-def _library_smiles(client: GrainClient, compound_id: str) -> str:
-    """The SMILES of a compound of the cluster's registered libraries (exit 2 if none holds it)."""
-    from repurpose.actors.compound_library import find_compound
-    from repurpose.artifacts import ArtifactStore
-
-    with store_engine(client) as engine:
-        return run_or_exit(find_compound, engine, ArtifactStore.from_settings(client.settings), compound_id).smiles
-
-
 def explain(
     target: Annotated[str, typer.Option("--target", help="A registered target id.")],
     smiles: Annotated[str | None, typer.Option("--smiles", help="The compound; or give --compound.")] = None,
@@ -156,8 +127,6 @@ def explain(
     as_json: JsonOption = False,
 ) -> None:
     """The atoms and residues DrugBAN's attention weighs most for one pair."""
-    from repurpose.actors.target_protein import check_target_id
-
     if (smiles is None) == (compound is None):
         raise fail("give the compound as --smiles or --compound (a library compound id), one of them")
     run_or_exit(check_target_id, target)
@@ -188,6 +157,38 @@ def explain(
         residues.add_row(f"{window.start}-{window.end}", window.residues, f"{window.weight:.3f}")
     console.print(atoms)
     console.print(residues)
+
+
+# --- the cluster here: the scorer's client, the grains and RDKit load only in these (start-up time) --
+
+
+def _profile_here(
+    home: Path | None, smiles: list[str], compounds: list[str], model: str | None, top: int
+) -> list[CompoundProfile]:
+    from repurpose.scorer_client import ScorerClient
+    from repurpose.target_profiling import aprofile_compounds
+
+    client = client_for(home)
+    scorer = ScorerClient(client.settings, client)
+    found = [_library_smiles(client, c) for c in compounds]
+    ids: list[str | None] = [*(None for _ in smiles), *compounds]
+
+    async def work() -> list[CompoundProfile]:
+        resolved = await scorer.resolve(model or client.settings.default_model)
+        with store_engine(client) as engine:
+            return await aprofile_compounds(scorer, engine, [*smiles, *found], resolved, top)
+
+    results = run_or_exit(asyncio.run, work())
+    return [r.model_copy(update={"compound_id": i}) for r, i in zip(results, ids, strict=True)]
+
+
+def _library_smiles(client: GrainClient, compound_id: str) -> str:
+    """The SMILES of a compound of the cluster's registered libraries (exit 2 if none holds it)."""
+    from repurpose.actors.compound_library import find_compound
+    from repurpose.artifacts import ArtifactStore
+
+    with store_engine(client) as engine:
+        return run_or_exit(find_compound, engine, ArtifactStore.from_settings(client.settings), compound_id).smiles
 
 
 def _explain_here(

@@ -6,24 +6,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Column, Table
 
-from repurpose.cli.cluster import HomeOption, client_for, store_engine
+from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, progress_bar, run_or_exit
 from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
+from repurpose.contracts.models import check_model_name
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID
+from repurpose.contracts.training import (
+    EpochRecord,
+    ModelType,
+    TrainingConfig,
+    drugban_config,
+    training_config,
+    unused_reason,
+    used_settings,
+)
+from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
 from repurpose.errors import RepurposeError
-from repurpose.split_defaults import DEFAULT_SPLIT_ID
-from repurpose.training import CHECKPOINT_FILE, EpochRecord
-from repurpose.training import Progress as TrainingProgress
-from repurpose.training_config import ModelType, TrainingConfig, drugban_config, unused_reason, used_settings
 
 if TYPE_CHECKING:
-    from repurpose.contracts.training_runs import RunDetail, RunRequest
-    from repurpose.gateway_client import GatewayClient
+    from sqlalchemy import Engine
+
+    from repurpose.client import GatewayClient
     from repurpose.grains import GrainClient
+    from repurpose.training import Progress as TrainingProgress
 
 POLL_SECONDS = 1.0
 _OPTIONS = {"model_name": "--name", "num_cpus": "--cpus", "num_gpus": "--gpus", "split_id": "--split"}
@@ -105,10 +116,6 @@ def _member_list(members: str | None) -> list[str] | None:
 
 def _checked_config(model_type: ModelType, settings: _Settings) -> TrainingConfig:
     """The training config, or one line naming the option the type does not use (or a bad value)."""
-    from pydantic import ValidationError
-
-    from repurpose.training_config import training_config
-
     used = used_settings(model_type, settings.members)
     for name, value in vars(settings).items():
         if value is not None and name not in used:
@@ -131,7 +138,9 @@ def _train_here(
     settings: _Settings,
     resume: bool,
 ) -> None:
+    # PyTorch, RDKit and the model code load only when a command trains here (start-up time)
     from repurpose.pipeline import CHECKPOINT_DIR, train_model
+    from repurpose.training import CHECKPOINT_FILE
 
     config = _checked_config(model_type, settings)
     if resume and drugban_config(config) is None:
@@ -177,15 +186,7 @@ def _train_on_cluster(
     gateway: GatewayClient | None,
     as_json: bool,
 ) -> None:
-    from pydantic import ValidationError
-
-    from repurpose.actors.dataset_version import resolve_dataset
-    from repurpose.actors.training_run import start_run
-    from repurpose.contracts.training_runs import RunRequest
-
     if name is not None:
-        from repurpose.actors.model_registry import check_model_name
-
         run_or_exit(check_model_name, name)
     try:  # every setting checked here, before the cluster is asked anything (the dataset id comes next)
         request = RunRequest(
@@ -211,14 +212,13 @@ def _train_on_cluster(
         dataset_id = run_or_exit(gateway.dataset, dataset).dataset_id
     else:
         assert client is not None
-        with store_engine(client) as engine:
-            dataset_id = run_or_exit(resolve_dataset, engine, dataset)
+        dataset_id = _resolve_dataset_here(client, dataset)
     request = request.model_copy(update={"dataset_id": dataset_id})
     if gateway is not None:
         detail = run_or_exit(gateway.start_run, request)
     else:
         assert client is not None
-        detail = run_or_exit(start_run, client, request)
+        detail = _start_here(client, request)
     if not as_json:
         what = "started" if detail.created else f"found ({detail.status})"
         console.print(f"run {detail.run_id[:12]} {what}: {model_type} -> model {detail.model_name}", highlight=False)
@@ -236,10 +236,8 @@ def _run_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Ca
     """How to read a run's detail by id: through the gateway, or from its grain."""
     if gateway is not None:
         return gateway.run
-    from repurpose.actors.training_run import TrainingRun
-
     assert client is not None
-    return lambda run_id: client.call(TrainingRun, run_id, "show")
+    return lambda run_id: _call_run(client, run_id, "show")
 
 
 def _follow(read: Callable[[str], RunDetail], detail: RunDetail, *, quiet: bool) -> RunDetail:
@@ -278,22 +276,12 @@ def _print_outcome(detail: RunDetail) -> None:
         console.print(f"run {detail.run_id[:12]} {detail.status}{reason}", highlight=False)
 
 
-def _run_id(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.training_run import resolve_run
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_run, engine, reference)
-
-
 @runs_app.command("list")
 def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every training run, newest first."""
-    from repurpose.actors.training_run import list_runs
-    from repurpose.gateway_client import GatewayClient
-
-    runs = listed(url, key, home, GatewayClient.runs, list_runs)
+    runs = listed(url, key, home, lambda gateway: gateway.runs(), _list_here)
     if as_json:
         print_json([r.model_dump(mode="json") for r in runs])
         return
@@ -315,15 +303,8 @@ def show_command(
     run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """A run's status, progress, curves and the model it made."""
-    from repurpose.actors.training_run import TrainingRun
-
     gateway = gateway_for(url, key, home)
-    detail: RunDetail
-    if gateway is not None:
-        detail = run_or_exit(gateway.run, run)
-    else:
-        client = client_for(home)
-        detail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "show")
+    detail: RunDetail = run_or_exit(gateway.run, run) if gateway is not None else _call_run_named(home, run, "show")
     if as_json:
         print_json(detail)
         return
@@ -354,8 +335,6 @@ def show_command(
 
 def _settings_line(request: RunRequest) -> str:
     """The run's own parameters (a request stored under older rules: the fields it holds)."""
-    from pydantic import ValidationError
-
     try:
         return request.training_config().describe()
     except (RepurposeError, ValidationError):
@@ -368,16 +347,50 @@ def cancel_command(
     run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Stop a running run; starting the same run again resumes from its last checkpoint."""
-    from repurpose.actors.training_run import TrainingRun
-
     gateway = gateway_for(url, key, home)
-    detail: RunDetail
-    if gateway is not None:
-        detail = run_or_exit(gateway.cancel_run, run)
-    else:
-        client = client_for(home)
-        detail = run_or_exit(client.call, TrainingRun, _run_id(client, run), "cancel")
+    detail: RunDetail = (
+        run_or_exit(gateway.cancel_run, run) if gateway is not None else _call_run_named(home, run, "cancel")
+    )
     if as_json:
         print_json(detail)
         return
     console.print(f"run {detail.run_id[:12]} {detail.status}", highlight=False)
+
+
+# --- the cluster here: the TrainingRun grain loads Ray, so only these import it (start-up time) -----
+
+
+def _resolve_dataset_here(client: GrainClient, reference: str) -> str:
+    from repurpose.actors.dataset_version import resolve_dataset
+
+    with store_engine(client) as engine:
+        return run_or_exit(resolve_dataset, engine, reference)
+
+
+def _start_here(client: GrainClient, request: RunRequest) -> RunDetail:
+    from repurpose.actors.training_run import start_run
+
+    return run_or_exit(start_run, client, request)
+
+
+def _list_here(engine: Engine) -> list[RunSummary]:
+    from repurpose.actors.training_run import list_runs
+
+    return list_runs(engine)
+
+
+def _call_run(client: GrainClient, run_id: str, method: str) -> Any:
+    """``method`` of the run's grain; a domain error exits 2 with its one line."""
+    from repurpose.actors.training_run import TrainingRun
+
+    return run_or_exit(client.call, TrainingRun, run_id, method)
+
+
+def _call_run_named(home: Path | None, reference: str, method: str) -> Any:
+    """``method`` of the run ``reference`` names (an id or a unique prefix), on the cluster under ``home``."""
+    from repurpose.actors.training_run import resolve_run
+
+    client = client_for(home)
+    with store_engine(client) as engine:
+        run_id = run_or_exit(resolve_run, engine, reference)
+    return _call_run(client, run_id, method)

@@ -1,18 +1,141 @@
 """Dataset versions at the boundaries: what registering, showing, splitting and listing return.
 
-The validation report (``repurpose.datasets.ValidationReport``) and the descriptor profile
-(``repurpose.descriptors.DescriptorProfile``) are pydantic models already and travel as they are.
+A registration's ``ValidationReport`` (made by ``repurpose.datasets.build_dataset``) and a
+version's ``DescriptorProfile`` (``repurpose.descriptors.descriptor_profile``) travel as they are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from repurpose.dataset_splits import SplitFractions, SplitKind
-from repurpose.datasets import ClassBalance, LengthStats, RowCounts, TableFormat, ValidationReport
-from repurpose.descriptors import DescriptorProfile
+from repurpose.contracts.splits import SplitFractions, SplitKind
+from repurpose.contracts.targets import MAX_PROTEIN_LENGTH
+
+TableFormat = Literal["csv", "parquet"]
+MAX_DATASET_BYTES = 256 * 1024 * 1024
+"""The largest pair table a registration reads (refused before it is read)."""
+NORMALISATION = "repurpose-rows-v1"
+"""How stored rows are normalised; hashed into every dataset id (``repurpose.datasets``)."""
+
+
+# --- the validation report -----------------------------------------------------------------------
+
+
+class RejectedRow(BaseModel):
+    row: int = Field(description="Data row number, from 1.")
+    columns: list[str] = Field(description="The source columns at fault.")
+    reason: str = Field(description="Every problem of the row, '; '-separated.")
+
+
+class DuplicateGroup(BaseModel):
+    """Rows that normalise to the same pair and label; stored once."""
+
+    smiles: str
+    protein: str
+    y: int
+    count: int
+    rows: list[int]
+
+
+class ConflictGroup(BaseModel):
+    """Rows of one pair with both labels; none of them is stored."""
+
+    smiles: str
+    protein: str
+    positive_rows: list[int]
+    negative_rows: list[int]
+
+
+class RowCounts(BaseModel):
+    read: int = Field(description="Data rows in the file.")
+    valid: int = Field(description="Rows that passed validation (read - rejected).")
+    rejected: int
+    duplicates_removed: int = Field(description="Extra copies of exact duplicates, not stored.")
+    conflicts_dropped: int = Field(description="Valid rows of pairs with conflicting labels, not stored.")
+    stored: int = Field(description="valid - duplicates_removed - conflicts_dropped.")
+    compounds: int = Field(description="Distinct canonical SMILES among the stored rows.")
+    proteins: int = Field(description="Distinct proteins among the stored rows.")
+
+
+class ClassBalance(BaseModel):
+    positives: int
+    negatives: int
+    positive_fraction: float
+
+
+class LengthStats(BaseModel):
+    min: int
+    median: float
+    mean: float
+    max: int
+
+
+class ValidationReport(BaseModel):
+    """What registering a table found. Lists hold at most ``max_listed`` entries each (counts
+    are always exact); ``lists_complete`` says whether anything was left out."""
+
+    dataset_id: str
+    name: str
+    source: str
+    format: TableFormat
+    counts: RowCounts
+    rejected: list[RejectedRow]
+    duplicates: list[DuplicateGroup]
+    conflicts: list[ConflictGroup]
+    lists_complete: bool
+    class_balance: ClassBalance
+    compound_heavy_atoms: LengthStats = Field(description="Heavy atoms per stored row's compound.")
+    protein_length: LengthStats = Field(description="Residues per stored row's protein.")
+    long_proteins: int = Field(
+        description=f"Stored rows whose protein is longer than {MAX_PROTEIN_LENGTH} residues: DrugBAN sees only "
+        f"the first {MAX_PROTEIN_LENGTH}."
+    )
+    extra_columns: list[str] = Field(description="Source columns that were ignored.")
+    normalisation: str = NORMALISATION
+    rdkit_version: str
+
+
+# --- the descriptor profile (see ``repurpose.descriptors``) -------------------------------------
+
+
+class Quantile(BaseModel):
+    level: float
+    value: float
+
+
+class Histogram(BaseModel):
+    """Counts on right-closed bins with open outer ends; see ``repurpose.descriptors``."""
+
+    edges: list[float]
+    counts: list[int]
+
+    def fractions(self) -> list[float]:
+        total = sum(self.counts)
+        return [c / total if total else 0.0 for c in self.counts]
+
+
+class FeatureProfile(BaseModel):
+    n: int
+    mean: float
+    std: float
+    quantiles: list[Quantile]
+    histogram: Histogram
+
+
+class DescriptorProfile(BaseModel):
+    """The reference distribution of a dataset version, per feature in ``descriptors.PROFILE_FEATURES``."""
+
+    weighting: Literal["row"] = "row"
+    rows: int
+    compounds: int = Field(description="Distinct compounds among the rows.")
+    features: dict[str, FeatureProfile]
+    rdkit_version: str
+
+
+# --- versions and splits -------------------------------------------------------------------------
 
 
 class SplitPartSummary(BaseModel):

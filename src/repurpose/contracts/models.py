@@ -14,20 +14,55 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer
 
+from repurpose.contracts.classification import BinaryMetrics
+from repurpose.contracts.ids import MODEL_NAME_PATTERN
+from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.metrics import BinaryMetrics
-from repurpose.model_dir import Manifest
-from repurpose.training import TrainingConfig
+from repurpose.contracts.training import TrainingConfig
+from repurpose.errors import InvalidInput
+from repurpose.plain_text import check_plain_text
 
 ModelStage = Literal["candidate", "staging", "production", "archived"]
 MODEL_STAGES: tuple[ModelStage, ...] = get_args(ModelStage)
 
 EvaluationPart = Literal["all", "train", "val", "test"]
 EVALUATION_PARTS: tuple[EvaluationPart, ...] = get_args(EvaluationPart)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a model name (1-64 of ``a-z 0-9 . _ -``, starting with a letter or digit)."""
+    if isinstance(name, str):
+        check_plain_text(name, "model name")
+    if not isinstance(name, str) or not re.fullmatch(MODEL_NAME_PATTERN, name):  # fullmatch: `$` lets a final \n by
+        raise InvalidInput(
+            f"{name!r:.80} is not a model name: use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. drugban-human)"
+        )
+    return name
+
+
+def parse_version_ref(ref: str | int) -> int | str:
+    """What a version reference names: a number (``3`` or ``v3``), ``latest`` or a stage name.
+
+    InvalidInput for anything else; the registry grain's ``resolve`` turns it into a number."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        if ref < 1:
+            raise InvalidInput(f"model versions are numbered from 1, not {ref}")
+        return ref
+    text = ref.strip().lower() if isinstance(ref, str) else ""
+    if text == "latest" or text in MODEL_STAGES:
+        return text
+    digits = text[1:] if text.startswith("v") else text
+    if digits.isdecimal() and len(digits) <= 9:
+        return parse_version_ref(int(digits))
+    raise InvalidInput(
+        f"{ref!r:.80} is not a model version: give a number (e.g. 3), latest, or a stage ({', '.join(MODEL_STAGES)})"
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -143,3 +178,8 @@ class ModelSummary(BaseModel):
     versions: int = Field(description="How many versions are registered.")
     production: int | None = Field(description="The version in production, if any.")
     latest: int = Field(description="The highest version number.")
+
+
+class ModelOverview(BaseModel):
+    summary: ModelSummary
+    versions: list[ModelVersionSummary] = Field(description="Every version, oldest first.")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+MAX_HELDOUT_BYTES = 64 * 2**20
+"""The largest held-out set a retrieval evaluation reads."""
+
 
 class TargetRetrieval(BaseModel):
     """How one target's actives rank among the library."""

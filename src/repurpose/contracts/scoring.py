@@ -11,6 +11,9 @@ of numpy arrays, so they travel as out-of-band buffers.
 Evidence (``BinderEvidence``, ``HitEvidence``) travels with every screening hit and profile row:
 what the model's training data says about the compound (the target's nearest known binder, the
 applicability domain) and whether it is a drug-like hit at all (``repurpose.drug_likeness``).
+
+An ``Explanation`` (``repurpose.explanations``) says which atoms and residues DrugBAN's attention
+weighs most for one pair; a ``Prediction`` is the gateway's answer to a batch of pairs.
 """
 
 from __future__ import annotations
@@ -213,3 +216,40 @@ class CompoundProfile(BaseModel):
     interacting: int = Field(description="Targets at or above the model's threshold.")
     hits: list[ProfileHit] = Field(description="The best targets, highest probability first.")
     seconds: float
+
+
+# --- explanations and predictions ----------------------------------------------------------------
+
+
+class AtomWeight(BaseModel):
+    index: int = Field(description="RDKit atom index (0-based, heavy atoms in SMILES order).")
+    symbol: str
+    weight: float = Field(description="Share of the real atoms' total attention, 0 to 1.")
+
+
+class ResidueWindow(BaseModel):
+    start: int = Field(description="First residue of the window (1-based).")
+    end: int = Field(description="Last residue (inclusive).")
+    residues: str
+    weight: float = Field(description="Share of the positions' total attention, 0 to 1.")
+
+
+class Explanation(BaseModel):
+    probability: float = Field(description="The reference forward's probability for the pair.")
+    atoms: list[AtomWeight] = Field(description="Heaviest first.")
+    residues: list[ResidueWindow] = Field(description="Heaviest first.")
+    heads: int
+    protein_positions: int
+
+
+class ExplanationOut(Explanation):
+    model: str = Field(description="The model version that explained: name@version.")
+    target: str | None = None
+    smiles: str | None = Field(default=None, description="The compound explained.")
+    compound_id: str | None = Field(default=None, description="Its library compound id, when it was named by one.")
+
+
+class Prediction(BaseModel):
+    model: str = Field(description="The model version that scored: name@version.")
+    threshold: float = Field(description="Its decision threshold: interacts = probability >= threshold.")
+    scores: list[PairScore] = Field(description="One per pair, in the request's order.")

@@ -13,15 +13,16 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from repurpose.contracts.ids import LIBRARY_ID_PATTERN
 from repurpose.contracts.scoring import MAX_CHUNK, HitEvidence, ResolvedModel
+from repurpose.errors import InvalidInput
 
-LIBRARY_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-SCREEN_ID_PATTERN = re.compile(r"^scr-[0-9a-f]{12}$")
-
+MAX_LIBRARY_BYTES = 256 * 1024 * 1024
+"""The largest library file a registration reads (refused before it is read)."""
 DEFAULT_TOP = 100
 MAX_TOP = 10_000
 MAX_TARGETS = 100
@@ -45,6 +46,8 @@ EVIDENCE_COLUMNS = (
 )
 RESULT_COLUMNS = ("target_id", "rank", "compound_id", "smiles", "score", *EVIDENCE_COLUMNS)
 """A result row's columns in CSV downloads (the Parquet results add none and drop none)."""
+COMPLETE_HEADER = "X-Results-Complete"
+"""Says on a streamed download whether the job had finished (``true``) or the ranks are partial."""
 
 
 # --- libraries -----------------------------------------------------------------------------------
@@ -110,7 +113,7 @@ class ScreenRequest(BaseModel):
     @classmethod
     def _library_id(cls, value: str) -> str:
         value = value.strip().lower()
-        if not LIBRARY_ID_PATTERN.match(value):
+        if not re.match(LIBRARY_ID_PATTERN, value):
             raise ValueError(f"{value!r:.80} is not a library id (64 hex digits): resolve a name or prefix first")
         return value
 
@@ -128,6 +131,17 @@ class ScreenRequest(BaseModel):
         return (value.strip() or None) if value is not None else None
 
 
+def validated_request(request: ScreenRequest | dict[str, Any]) -> ScreenRequest:
+    """The request as a ScreenRequest; InvalidInput naming the first field at fault."""
+    try:
+        return ScreenRequest.model_validate(request)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"invalid screen request: {where}: {message}") from None
+
+
 class ScreenProgress(BaseModel):
     pairs_done: int = Field(description="(compound, target) pairs in finished chunks, failed ones included.")
     pairs_total: int
@@ -143,8 +157,9 @@ class ScreenProgress(BaseModel):
         return self.pairs_done / self.pairs_total if self.pairs_total else 1.0
 
 
-class ScreenHit(HitEvidence):
-    """A kept hit with its evidence (None where the model keeps no training data)."""
+class RankedHit(HitEvidence):
+    """One of a screening job's kept hits for a target: its rank among them, with its evidence (None
+    where the model keeps no training data)."""
 
     rank: int = Field(ge=1, description="1 = the best score for the target (ties by compound id).")
     compound_id: str
@@ -154,7 +169,7 @@ class ScreenHit(HitEvidence):
 
 class TargetHits(BaseModel):
     target_id: str
-    hits: list[ScreenHit] = Field(description="Best first.")
+    hits: list[RankedHit] = Field(description="Best first.")
 
 
 class ScreenFailure(BaseModel):

@@ -17,14 +17,13 @@ from pydantic import (
     field_validator,
 )
 
-from repurpose.dataset_access import parse_split_id
-from repurpose.errors import InvalidInput
-from repurpose.metrics import BinaryMetrics
-from repurpose.split_defaults import DEFAULT_SPLIT_ID
-from repurpose.training import EpochRecord
-from repurpose.training_config import (
+from repurpose.contracts.classification import BinaryMetrics
+from repurpose.contracts.ids import DATASET_ID_PATTERN, MODEL_NAME_PATTERN, SPLIT_ID_PATTERN
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
+from repurpose.contracts.training import (
     DEFAULT_SEED,
     DRUGBAN_DEFAULTS,
+    EpochRecord,
     MemberType,
     ModelType,
     TrainingConfig,
@@ -34,12 +33,10 @@ from repurpose.training_config import (
     unused_reason,
     used_settings,
 )
+from repurpose.errors import InvalidInput
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
-MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-# Letters, digits, '.' and '-' only (no path): parse_split_id then checks the kind, seed and fractions.
-SPLIT_ID_PATTERN = r"^[a-z][a-z0-9.-]{0,79}$"
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and XGBoost take as a seed
 # The settings some model types do not use (training_config.used_settings says which use what):
 # left out (None) they take the type's default; a request giving one its type does not use is refused.
@@ -59,7 +56,7 @@ class RunRequest(BaseModel):
     # ("epoch") is refused, not silently left at its default.
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="The dataset version (a sha256).")
+    dataset_id: str = Field(pattern=DATASET_ID_PATTERN, description="The dataset version (a sha256).")
     split_id: str = Field(
         default=DEFAULT_SPLIT_ID,
         json_schema_extra={"pattern": SPLIT_ID_PATTERN},  # checked by _split_id, with a readable message

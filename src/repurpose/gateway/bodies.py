@@ -1,4 +1,4 @@
-"""Request bodies and the gateway's own answers (everything else answers with ``contracts`` models).
+"""Request bodies and the envelopes of lists (every answer itself is a ``contracts`` model).
 
 Bodies refuse unknown fields and check what the domain would refuse anyway (SMILES parse with
 RDKit, sequences use the amino-acid alphabet, ids have their shape), so a refused body is a 422
@@ -10,37 +10,29 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from repurpose.actors.compound_library import MAX_COMPOUND_ID_LENGTH
-from repurpose.actors.target_protein import MAX_SEQUENCE_LENGTH, check_target_id, normalize_target_sequence
 from repurpose.contracts.datasets import DatasetSummary
-from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary, ModelVersionSummary
-from repurpose.contracts.scoring import MAX_PREDICT_PAIRS, PairScore
+from repurpose.contracts.ids import TARGET_ID_PATTERN
+from repurpose.contracts.keys import MAX_KEY_NAME_LENGTH, ApiKeySummary, Role
+from repurpose.contracts.models import EvaluationPart, ModelStage, ModelSummary
+from repurpose.contracts.scoring import MAX_PREDICT_PAIRS
 from repurpose.contracts.screening import LibrarySummary, ScreenSummary
-from repurpose.contracts.targets import TargetSummary
+from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, SplitKind
+from repurpose.contracts.targets import MAX_SEQUENCE_LENGTH, TargetSummary, check_target_id, normalize_target_sequence
 from repurpose.contracts.training_runs import RunSummary
-from repurpose.dataset_splits import SplitKind
 from repurpose.drug_graph import parse_smiles
 from repurpose.errors import RepurposeError
-from repurpose.explanations import Explanation
-from repurpose.gateway.keys import MAX_NAME_LENGTH as MAX_KEY_NAME_LENGTH
-from repurpose.gateway.keys import ApiKeySummary, Role
 from repurpose.plain_text import hidden_character
-from repurpose.split_defaults import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 
 MAX_SMILES_LENGTH = 5_000
 MAX_REFERENCE_LENGTH = 200
 MAX_REASON_LENGTH = 500
 
-TARGET_ID_PATTERN = r"^[A-Za-z](?:[A-Za-z0-9._-]{0,30}[A-Za-z0-9])?$"
-MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-VERSION_PATTERN = r"^(?:v?[0-9]{1,9}|latest|candidate|staging|production|archived)$"
-RUN_ID_PATTERN = r"^[0-9a-fA-F]{6,64}$"
-SCREEN_ID_PATTERN = r"^(?:scr-)?[0-9a-f]{4,12}$"
 _PLAIN_SEQUENCE = re.compile(r"[A-IK-Za-ik-z]+")
 
 
@@ -182,12 +174,6 @@ class PredictBody(Body):
     pairs: list[PairIn] = Field(min_length=1, max_length=MAX_PREDICT_PAIRS, description="1 to 1,000 pairs.")
 
 
-class Prediction(BaseModel):
-    model: str = Field(description="The model version that scored: name@version.")
-    threshold: float = Field(description="Its decision threshold: interacts = probability >= threshold.")
-    scores: list[PairScore] = Field(description="One per pair, in the request's order.")
-
-
 class _SmilesOrCompound(Body):
     smiles: Smiles | None = Field(default=None, description="The compound's SMILES; or give `compound`.")
     compound: CompoundId | None = Field(
@@ -212,13 +198,6 @@ class ExplainBody(_TargetOrSequence, _SmilesOrCompound):
         "explain_model (env REPURPOSE_EXPLAIN_MODEL; drugban-human unless set).",
     )
     top: int = Field(default=10, ge=1, le=100, description="Atoms and residue windows returned.")
-
-
-class ExplanationOut(Explanation):
-    model: str = Field(description="The model version that explained: name@version.")
-    target: str | None = None
-    smiles: str | None = Field(default=None, description="The compound explained.")
-    compound_id: str | None = Field(default=None, description="Its library compound id, when it was named by one.")
 
 
 class ProfileBody(_SmilesOrCompound):
@@ -291,11 +270,6 @@ class ModelList(BaseModel):
     items: list[ModelSummary]
 
 
-class ModelOverview(BaseModel):
-    summary: ModelSummary
-    versions: list[ModelVersionSummary] = Field(description="Every version, oldest first.")
-
-
 class KeyList(BaseModel):
     items: list[ApiKeySummary]
 
@@ -310,18 +284,3 @@ class ScreenList(BaseModel):
 
 class LibraryList(BaseModel):
     items: list[LibrarySummary]
-
-
-class Liveness(BaseModel):
-    status: Literal["alive"] = "alive"
-
-
-class ReadinessCheck(BaseModel):
-    name: Literal["store", "ray", "model"]
-    ok: bool
-    detail: str
-
-
-class Readiness(BaseModel):
-    ready: bool
-    checks: list[ReadinessCheck]

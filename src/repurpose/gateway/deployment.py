@@ -5,7 +5,7 @@ prefix ``/`` (Serve started by ``ensure_serve``, so its proxy listens on the gat
 Each replica builds its own app (``create_app``) when it starts and calls the scorer through
 its DeploymentHandle (``ScorerClient``) and the grains through a ``GrainClient``.
 
-On ``repurpose up`` the start hook ``start_gateway`` deploys it after the scorer and, on a
+On ``repurpose up`` the step ``start_gateway`` (``cluster_up``) deploys it after the scorer and, on a
 cluster without any API key, makes the first admin key: printed once by ``up`` and written
 owner-only to ``<home>/admin_key`` for local tools.
 """
@@ -19,7 +19,6 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from repurpose.cluster import on_start
 from repurpose.gateway.keys import create_key, list_keys
 from repurpose.grains import GrainClient
 from repurpose.serving import ensure_serve
@@ -86,9 +85,9 @@ def ensure_admin_key(client: GrainClient) -> Path | None:
     return path
 
 
-@on_start
 def start_gateway(client: GrainClient) -> list[str]:
-    """``up``'s hook: deploy (or update) the gateway; make the first admin key on a cluster with none."""
+    """A step of ``up`` (``cluster_up``): deploy (or update) the gateway; make the first admin key on a
+    cluster with none."""
     settings = client.settings
     deploy_gateway(settings)
     url = f"http://{settings.gateway_host}:{settings.gateway_port}"

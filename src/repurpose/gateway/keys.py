@@ -24,11 +24,18 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from repurpose.contracts.keys import (
+    MAX_KEY_NAME_LENGTH,
+    ROLES,
+    ApiKeySummary,
+    IssuedKey,
+    Role,
+    check_key_id,
+)
 from repurpose.errors import ApiKeyNotFound, ConflictError, InvalidInput
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text
@@ -36,35 +43,7 @@ from repurpose.store import list_states, load_state
 
 KIND = "api-key"
 PREFIX = "rp"
-MAX_NAME_LENGTH = 100
 _CREATE_ATTEMPTS = 3
-
-Role = Literal["admin", "scientist", "reader"]
-ROLES: tuple[Role, ...] = get_args(Role)
-
-KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{12}$")
-_KEY_PATTERN = re.compile(r"^rp_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
-
-
-class ApiKeySummary(BaseModel):
-    """A key as lists show it: never its secret."""
-
-    key_id: str
-    role: Role
-    name: str | None = None
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-
-class IssuedKey(BaseModel):
-    """A key just made: the only time its full text exists outside the caller."""
-
-    key: str = Field(description="rp_<id>_<secret>: keep it secret, it is not shown again.")
-    summary: ApiKeySummary
 
 
 class ApiKeyState(BaseModel):
@@ -126,25 +105,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def parse_key(text: str) -> tuple[str, str] | None:
-    """``(key id, secret)`` of a well-formed key, else None."""
-    match = _KEY_PATTERN.match(text.strip()) if isinstance(text, str) else None
-    return (match["id"], match["secret"]) if match else None
-
-
 def secret_matches(secret: str, stored_sha256: str) -> bool:
     """Constant-time comparison of a presented secret with the stored hash."""
     return hmac.compare_digest(hash_secret(secret).encode(), stored_sha256.encode())
-
-
-def check_key_id(key_id: str) -> str:
-    """A key id (12 hex digits); a whole key is accepted too and gives its id."""
-    parsed = parse_key(key_id) if isinstance(key_id, str) else None
-    if parsed is not None:
-        return parsed[0]
-    if not isinstance(key_id, str) or not KEY_ID_PATTERN.match(key_id):
-        raise InvalidInput(f"{key_id!r:.40} is not an API key id (12 hex digits, as `repurpose keys list` shows)")
-    return key_id
 
 
 def create_key(client: GrainClient, role: str, name: str | None = None) -> IssuedKey:
@@ -220,6 +183,6 @@ def load_key(engine: Engine, key_id: str) -> ApiKeyState | None:
 def _check_name(name: str | None) -> str | None:
     if name is None:
         return None
-    if not isinstance(name, str) or len(name.strip()) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"a key's name is text of at most {MAX_NAME_LENGTH} characters")
+    if not isinstance(name, str) or len(name.strip()) > MAX_KEY_NAME_LENGTH:
+        raise InvalidInput(f"a key's name is text of at most {MAX_KEY_NAME_LENGTH} characters")
     return check_plain_text(name.strip(), "key name") or None

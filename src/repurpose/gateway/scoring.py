@@ -11,9 +11,9 @@ import asyncio
 
 from repurpose.actors.compound_library import find_compound
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.scoring import CompoundProfile, PairToScore
+from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, PairToScore, Prediction
 from repurpose.errors import NotFound
-from repurpose.gateway.bodies import ExplainBody, ExplanationOut, PredictBody, Prediction, ProfileBody
+from repurpose.gateway.bodies import ExplainBody, PredictBody, ProfileBody
 from repurpose.gateway.errors import blame
 from repurpose.gateway.services import Services
 from repurpose.scorer_client import resolve_explainer

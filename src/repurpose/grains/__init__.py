@@ -17,7 +17,11 @@ Activations idle for ``grain_idle_seconds`` are dropped; the next call reactivat
 once. Calls that are not idempotent carry an idempotency key; the host stores their result
 in the same transaction as the state, so a repeated call returns it instead of acting twice.
 Hosts learn a kind by importing it or from the first client that calls it (the class travels
-with the call, by reference or, for ``__main__`` and test modules, by value).
+with the call, by reference or, for ``__main__`` and test modules, by value; a caller that must
+not import the class names it by a ``KindRef``, and the host imports the module it names).
+
+Long work a grain starts outside itself (an attempt, in a Ray actor) is supervised from its
+host by ``grains.attempts``: a watcher per attempt hands its outcome back to the grain as a call.
 
 Writing a kind::
 
@@ -37,7 +41,7 @@ from repurpose.grains.base import Grain, GrainContext
 from repurpose.grains.client import GrainClient
 from repurpose.grains.host import GrainHost, HostStats
 from repurpose.grains.placement import host_names, pick_host
-from repurpose.grains.registry import find_grain_class, grain, grain_class, registered_kinds
+from repurpose.grains.registry import KindRef, find_grain_class, grain, grain_class, registered_kinds
 
 __all__ = [
     "Grain",
@@ -45,6 +49,7 @@ __all__ = [
     "GrainContext",
     "GrainHost",
     "HostStats",
+    "KindRef",
     "find_grain_class",
     "grain",
     "grain_class",

@@ -16,10 +16,13 @@ from repurpose.errors import GrainUnavailable, RepurposeError, UnknownGrainKind
 from repurpose.grains.base import Grain
 from repurpose.grains.host import HostStats, get_or_start_host
 from repurpose.grains.placement import host_names, pick_host
-from repurpose.grains.registry import find_grain_class
+from repurpose.grains.registry import KindRef, find_grain_class
 from repurpose.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+GrainKind = str | type[Grain[Any]] | KindRef
+"""A grain kind: its name, its class or a ``KindRef``."""
 
 _RETRY_PAUSE_SECONDS = 0.2
 _HOUSEKEEPING_RETRIES = 3  # ping, stats and register_kind are harmless to repeat: Ray may re-send them
@@ -33,6 +36,7 @@ class _Request(NamedTuple):
     kwargs: dict[str, Any]
     idempotency_key: str | None
     cls: type[Grain[Any]] | None  # sent to a host that does not know the kind yet
+    ref: KindRef | None  # else the module such a host imports to learn it
 
     def host_args(self) -> tuple[Any, ...]:
         """The arguments of ``GrainHost.call``."""
@@ -43,7 +47,9 @@ class GrainClient:
     """Routes calls to the pool of grain hosts named in ``settings`` (Ray must be connected).
 
     ``call`` blocks (CLI, scripts); ``acall`` is the same for async code (gateway, grains).
-    Hosts are created on first use if ``repurpose up`` has not started them.
+    Hosts are created on first use if ``repurpose up`` has not started them. A kind is named by
+    its class, by its name (hosts must know it) or by a ``KindRef`` (what a worker that must not
+    import the class reports to its grain with).
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -51,13 +57,13 @@ class GrainClient:
         self.hosts = host_names(self.settings.grain_pool, self.settings.grain_hosts)
         self._handles: dict[str, ActorHandle] = {}
 
-    def host_for(self, kind: str | type[Grain[Any]], key: str) -> str:
+    def host_for(self, kind: GrainKind, key: str) -> str:
         """The name of the host that holds grain ``(kind, key)``."""
         return pick_host(_kind_name(kind), key, self.hosts)
 
     def call(
         self,
-        kind: str | type[Grain[Any]],
+        kind: GrainKind,
         key: str,
         method: str,
         /,
@@ -88,7 +94,7 @@ class GrainClient:
 
     async def acall(
         self,
-        kind: str | type[Grain[Any]],
+        kind: GrainKind,
         key: str,
         method: str,
         /,
@@ -142,9 +148,10 @@ class GrainClient:
         try:
             return _get(handle.call.remote(*request.host_args()))
         except UnknownGrainKind:
-            if request.cls is None:
+            teach = _teaching(handle, request)
+            if teach is None:
                 raise
-            _get(handle.register_kind.options(max_task_retries=_HOUSEKEEPING_RETRIES).remote(request.cls))
+            _get(teach)
             return _get(handle.call.remote(*request.host_args()))
 
     async def _acall_once(self, host: str, request: _Request) -> Any:
@@ -154,9 +161,10 @@ class GrainClient:
         try:
             return await _aget(handle.call.remote(*request.host_args()))
         except UnknownGrainKind:
-            if request.cls is None:
+            teach = _teaching(handle, request)
+            if teach is None:
                 raise
-            await _aget(handle.register_kind.options(max_task_retries=_HOUSEKEEPING_RETRIES).remote(request.cls))
+            await _aget(teach)
             return await _aget(handle.call.remote(*request.host_args()))
 
     def _handle(self, host: str) -> ActorHandle:
@@ -188,7 +196,7 @@ class GrainClient:
 
 
 def _request(
-    kind: str | type[Grain[Any]],
+    kind: GrainKind,
     key: str,
     method: str,
     args: tuple[Any, ...],
@@ -198,14 +206,28 @@ def _request(
 ) -> _Request:
     name = _kind_name(kind)
     cls = kind if isinstance(kind, type) else find_grain_class(name)
+    ref = kind if isinstance(kind, KindRef) else None
     if idempotency_key is None and not idempotent:
         idempotency_key = uuid.uuid4().hex
-    return _Request(name, key, method, tuple(args), dict(kwargs), idempotency_key, cls)
+    return _Request(name, key, method, tuple(args), dict(kwargs), idempotency_key, cls, ref)
 
 
-def _kind_name(kind: str | type[Grain[Any]]) -> str:
+def _teaching(handle: ActorHandle, request: _Request) -> ray.ObjectRef | None:
+    """The call that teaches a host the request's kind: its class, or the module to import; None
+    when the caller knows neither."""
+    housekeeping = {"max_task_retries": _HOUSEKEEPING_RETRIES}
+    if request.cls is not None:
+        return handle.register_kind.options(**housekeeping).remote(request.cls)
+    if request.ref is not None:
+        return handle.import_kind.options(**housekeeping).remote(request.ref)
+    return None
+
+
+def _kind_name(kind: GrainKind) -> str:
     if isinstance(kind, str):
         return kind
+    if isinstance(kind, KindRef):
+        return kind.name
     if not kind.kind:
         raise TypeError(f"{kind.__qualname__} is not registered: decorate it with @grain('<kind>')")
     return kind.kind

@@ -28,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from repurpose.artifacts import ArtifactStore
 from repurpose.errors import GrainStateInvalid, InvalidInput, UnknownGrainMethod
 from repurpose.grains.base import Grain, GrainContext
-from repurpose.grains.registry import adopt, grain_class, registered_kinds
+from repurpose.grains.registry import KindRef, adopt, grain_class, import_kind, registered_kinds
 from repurpose.settings import Settings
 from repurpose.store import load_idempotent_result, load_state, make_engine, record_idempotent_result, save_state
 from repurpose.store.models import IDEMPOTENCY_KEY_LENGTH, KEY_LENGTH
@@ -91,6 +91,9 @@ class GrainHost:
 
     async def register_kind(self, cls: type[Grain[Any]]) -> str:
         return adopt(cls)
+
+    async def import_kind(self, ref: KindRef) -> str:
+        return import_kind(ref)
 
     async def stats(self) -> HostStats:
         kinds = Counter(kind for kind, _ in self._activations)

@@ -1,9 +1,16 @@
-"""Grain kinds by name: ``@grain("target")`` registers a class under its kind."""
+"""Grain kinds by name: ``@grain("target")`` registers a class under its kind.
+
+Code that must not import a kind's module (a worker reporting to the grain that started it: the
+grain's module imports the worker's) names the kind by a ``KindRef``: its name and the module that
+registers it. A process that does not know the kind yet imports that module (``import_kind``).
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -16,6 +23,20 @@ G = TypeVar("G", bound=type[Grain[Any]])
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 _kinds: dict[str, type[Grain[Any]]] = {}
+
+
+@dataclass(frozen=True)
+class KindRef:
+    """A grain kind by name, with the module whose import registers it."""
+
+    name: str
+    module: str
+
+    @classmethod
+    def of(cls, kind: type[Grain[Any]]) -> KindRef:
+        if not kind.kind:
+            raise TypeError(f"{kind.__qualname__} is not registered: decorate it with @grain('<kind>')")
+        return cls(kind.kind, kind.__module__)
 
 
 def grain(kind: str) -> Callable[[G], G]:
@@ -62,6 +83,13 @@ def adopt(cls: type[Grain[Any]]) -> str:
         raise TypeError(f"{cls!r} is not a registered grain class")
     _kinds.setdefault(cls.kind, cls)
     return cls.kind
+
+
+def import_kind(ref: KindRef) -> str:
+    """Learn ``ref``'s kind by importing its module (a no-op for a kind known already)."""
+    if ref.name not in _kinds:
+        importlib.import_module(ref.module)
+    return grain_class(ref.name).kind  # UnknownGrainKind: the module does not register it
 
 
 def _name(cls: type) -> str:

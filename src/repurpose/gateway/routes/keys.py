@@ -7,14 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from repurpose.contracts.ids import API_KEY_ID_PATTERN
+from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.gateway.bodies import KeyBody, KeyList
 from repurpose.gateway.deps import Manager, ServicesDep
 from repurpose.gateway.errors import responses
-from repurpose.gateway.keys import ApiKeySummary, IssuedKey, acreate_key, arevoke_key, list_keys
+from repurpose.gateway.keys import acreate_key, arevoke_key, list_keys
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(401, 403, 422, 429, 503))
 
-KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="The key's public id (12 hex digits).")]
+KeyId = Annotated[str, Path(pattern=API_KEY_ID_PATTERN, description="The key's public id (12 hex digits).")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(413))

@@ -12,17 +12,10 @@ from repurpose.actors.compound_library import resolve_library
 from repurpose.actors.dataset_version import resolve_dataset
 from repurpose.actors.model_registry import ModelRegistry, list_models
 from repurpose.actors.version_retrieval import aevaluate_version_retrieval
-from repurpose.contracts.models import ModelEvaluation, ModelVersionDetail
+from repurpose.contracts.ids import MODEL_NAME_PATTERN, MODEL_VERSION_REFERENCE_PATTERN
+from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelVersionDetail
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.gateway.bodies import (
-    MODEL_NAME_PATTERN,
-    VERSION_PATTERN,
-    EvaluateBody,
-    ModelList,
-    ModelOverview,
-    PromoteBody,
-    RollbackBody,
-)
+from repurpose.gateway.bodies import EvaluateBody, ModelList, PromoteBody, RollbackBody
 from repurpose.gateway.deps import Manager, Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 from repurpose.gateway.services import Services
@@ -43,7 +36,7 @@ Name = Annotated[
 Version = Annotated[
     str,
     Path(
-        pattern=VERSION_PATTERN,
+        pattern=MODEL_VERSION_REFERENCE_PATTERN,
         description="A version number (3 or v3), latest, or a stage (its latest version).",
         examples=["1", "production"],
     ),

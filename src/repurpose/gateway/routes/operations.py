@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from repurpose.actors.model_registry import list_models
-from repurpose.gateway.bodies import Liveness, Readiness, ReadinessCheck
+from repurpose.contracts.operations import Liveness, Readiness, ReadinessCheck
 from repurpose.gateway.deps import ServicesDep
 from repurpose.gateway.metrics import CONTENT_TYPE
 from repurpose.gateway.services import Services

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from repurpose.contracts.scoring import CompoundProfile
-from repurpose.gateway import scoring
-from repurpose.gateway.bodies import ExplainBody, ExplanationOut, PredictBody, Prediction, ProfileBody
+import repurpose.gateway.scoring as scoring
+from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, Prediction
+from repurpose.gateway.bodies import ExplainBody, PredictBody, ProfileBody
 from repurpose.gateway.deps import Scoring, ServicesDep
 from repurpose.gateway.errors import responses
 

@@ -14,14 +14,14 @@ from pydantic import AfterValidator
 
 from repurpose.actors.screening_job import ScreeningJob, asubmit_screen, list_screens, resolve_screen
 from repurpose.artifacts import ArtifactStore
-from repurpose.contracts.screening import MAX_TOP, ScreenDetail, ScreenRequest, ScreenResults
+from repurpose.contracts.ids import SCREEN_REFERENCE_PATTERN, TARGET_ID_PATTERN
+from repurpose.contracts.screening import COMPLETE_HEADER, MAX_TOP, ScreenDetail, ScreenRequest, ScreenResults
 from repurpose.errors import InvalidInput
-from repurpose.gateway.bodies import SCREEN_ID_PATTERN, TARGET_ID_PATTERN, ScreenList, checked_idempotency_key
+from repurpose.gateway.bodies import ScreenList, checked_idempotency_key
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 from repurpose.gateway.services import Services
 from repurpose.screen_results import (
-    COMPLETE_HEADER,
     MAX_PAGE,
     PARQUET_MEDIA_TYPE,
     ScoresSource,
@@ -35,7 +35,7 @@ from repurpose.screen_results import (
 router = APIRouter(prefix="/v1/screens", tags=["screening"], responses=responses(401, 403, 422, 429, 503))
 
 ScreenRef = Annotated[
-    str, Path(pattern=SCREEN_ID_PATTERN, description="The job id (scr-…) or a unique prefix of its digits (4+).")
+    str, Path(pattern=SCREEN_REFERENCE_PATTERN, description="The job id (scr-…) or a unique prefix of its digits (4+).")
 ]
 
 

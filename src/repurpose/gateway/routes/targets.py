@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from repurpose.actors.target_protein import TargetProtein, aregister_target, list_targets
+from repurpose.contracts.ids import TARGET_ID_PATTERN
 from repurpose.contracts.targets import TargetDetail, TargetRegistration
-from repurpose.gateway.bodies import TARGET_ID_PATTERN, TargetBody, TargetList
+from repurpose.gateway.bodies import TargetBody, TargetList
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 

@@ -8,15 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from repurpose.actors.training_run import TrainingRun, astart_run, list_runs, resolve_run
+from repurpose.contracts.ids import RUN_REFERENCE_PATTERN
 from repurpose.contracts.training_runs import RunDetail, RunRequest
-from repurpose.gateway.bodies import RUN_ID_PATTERN, RunList
+from repurpose.gateway.bodies import RunList
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 
 router = APIRouter(prefix="/v1/training-runs", tags=["training"], responses=responses(401, 403, 422, 429, 503))
 
 RunRef = Annotated[
-    str, Path(pattern=RUN_ID_PATTERN, description="The run id or a unique prefix of it (6+ hex digits).")
+    str, Path(pattern=RUN_REFERENCE_PATTERN, description="The run id or a unique prefix of it (6+ hex digits).")
 ]
 
 

@@ -1,4 +1,5 @@
-"""The gateway client's handling of answers: error bodies, retries of refused requests, bad URLs.
+"""The gateway client's handling of answers: error bodies, retries of refused requests, bad URLs;
+and what importing it costs.
 
 The happy paths run against the real gateway (tests/gateway/test_cli_remote.py); here httpx's
 MockTransport plays answers a live gateway rarely gives on demand (a 429 then a 200, a proxy's
@@ -7,13 +8,38 @@ HTML page, a dropped connection).
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
 
+from repurpose.client import MAX_RETRIES, GatewayClient
 from repurpose.errors import GatewayError
-from repurpose.gateway_client import MAX_RETRIES, GatewayClient
+
+HEAVY_MODULES = ("torch", "rdkit", "ray", "pandas")
+CLIENT_SIDE_MODULES = {"repurpose", "repurpose.client", "repurpose.errors", "repurpose.plain_text"}  # and contracts
+
+
+def test_the_client_and_the_contracts_import_without_the_ml_stack() -> None:
+    # A fresh interpreter: this one has imported everything already. Every contracts module is
+    # imported too, since any of them may become what the client answers with; and the contracts
+    # are the package's leaf, depending on no module of it but the two standard-library ones.
+    code = (
+        "import importlib, json, pkgutil, sys\n"
+        "import repurpose.client, repurpose.contracts as contracts\n"
+        "for found in pkgutil.iter_modules(contracts.__path__):\n"
+        "    importlib.import_module(f'repurpose.contracts.{found.name}')\n"
+        f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+        "ours = [m for m in sys.modules if m.startswith('repurpose') and not m.startswith('repurpose.contracts')]\n"
+        "print(json.dumps({'heavy': heavy, 'ours': sorted(ours)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded = json.loads(done.stdout)
+    assert loaded["heavy"] == []
+    assert set(loaded["ours"]) <= CLIENT_SIDE_MODULES, loaded["ours"]
 
 
 def client_with(handler: httpx.MockTransport, sleeps: list[float] | None = None) -> GatewayClient:

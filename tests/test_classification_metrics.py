@@ -13,7 +13,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from repurpose.metrics import BinaryMetrics, binary_metrics, choose_threshold
+from repurpose.classification_metrics import binary_metrics, choose_threshold
+from repurpose.contracts.classification import BinaryMetrics
 
 
 def random_scores(seed: int, n: int = 200, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Classification metrics and the decision threshold.
+"""Classification metrics (``contracts.classification.BinaryMetrics``) and the decision threshold.
 
 Sensitivity is the true-positive rate and specificity the true-negative rate (the original
 DrugBAN code swaps them). The threshold is chosen on validation data only, by the F1
@@ -8,20 +8,9 @@ maximum along the precision–recall curve, as DrugBAN does (but DrugBAN does it
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-
-class BinaryMetrics(BaseModel):
-    auroc: float
-    auprc: float
-    accuracy: float
-    sensitivity: float
-    specificity: float
-    precision: float
-    f1: float
-    threshold: float
-    n: int
+from repurpose.contracts.classification import BinaryMetrics
 
 
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:

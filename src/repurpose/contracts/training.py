@@ -1,4 +1,5 @@
-"""What each model type is trained with: its own parameters, and only those.
+"""What each model type is trained with: its own parameters, and only those; and what a DrugBAN
+training reports per epoch (``EpochRecord``).
 
 A model directory's manifest, a registered version's lineage and an MLflow run record the
 ``TrainingConfig`` of their model type, one pydantic class per type (``model_type`` tells which):
@@ -35,6 +36,15 @@ LEGACY_KEYS = ("epochs", "batch_size", "lr", "seed")  # what every manifest reco
 DRUGBAN_DEFAULTS: dict[str, Any] = {"epochs": 100, "batch_size": 64, "lr": 5e-5}
 DEFAULT_SEED = 42
 AGGREGATE_PATTERN = r"^(max|top([2-9]|[1-9][0-9]+))$"
+
+
+class EpochRecord(BaseModel):
+    # one epoch of a DrugBAN training: its curves (history.json, a run's history)
+    epoch: int  # 1-based
+    train_loss: float
+    val_auroc: float
+    val_auprc: float
+    seconds: float
 
 
 class _Config(BaseModel):

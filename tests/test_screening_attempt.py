@@ -1,10 +1,10 @@
-"""The screening runner's own bookkeeping, without Ray: which hits get evidence, and the report."""
+"""One screening attempt's bookkeeping, without Ray: which hits get evidence, and the report."""
 
 from __future__ import annotations
 
 from repurpose.contracts.scoring import BinderEvidence, ChunkScores
 from repurpose.drug_likeness import drug_like_issue
-from repurpose.screening_worker import RunningTop, best_rows, chunk_report
+from repurpose.screening_attempt import RunningTop, best_rows, chunk_report
 
 
 def test_only_hits_entering_the_attempts_best_get_evidence() -> None:

@@ -20,10 +20,13 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
-from repurpose.contracts.models import ModelEvaluation, ModelSummary, ModelVersionDetail
+from repurpose.contracts.keys import ApiKeySummary, IssuedKey
+from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
+from repurpose.contracts.operations import Readiness
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.contracts.scoring import CompoundProfile
+from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, Prediction
 from repurpose.contracts.screening import (
+    COMPLETE_HEADER,
     LibraryDetail,
     LibraryRegistration,
     LibrarySummary,
@@ -35,9 +38,6 @@ from repurpose.contracts.screening import (
 from repurpose.contracts.targets import TargetDetail, TargetRegistration, TargetSummary
 from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
 from repurpose.errors import GatewayError
-from repurpose.gateway.bodies import ExplanationOut, ModelOverview, Prediction, Readiness
-from repurpose.gateway.keys import ApiKeySummary, IssuedKey
-from repurpose.screen_results import COMPLETE_HEADER
 
 M = TypeVar("M", bound=BaseModel)
 
