@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25
 SEED = 20261123
-TIMEOUT_SECONDS = 1200
+TIMEOUT_SECONDS = 600  # within the run's last-resort timeout (pyproject.toml): a hang fails only this test
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = """
 [checks]

@@ -90,7 +90,7 @@ from repurpose.errors import (
     ScreenStateConflict,
 )
 from repurpose.grains import Grain, GrainClient, GrainContext, KindRef, grain
-from repurpose.grains.attempts import AttemptLost, AttemptWatchers, start_retried
+from repurpose.grains.attempts import AttemptLost, AttemptWatchers, first_line, start_retried
 from repurpose.scorer_client import resolve_model
 from repurpose.screen_results import ScoresSource, read_partial_results, read_results
 from repurpose.screening_runner import find_runner, runner_handle
@@ -281,6 +281,9 @@ class ScreeningJob(Grain[ScreenState]):
                 self._launch(await self._sequences(state.request.targets))
             except NotFound as error:  # a target gone since: no attempt could score it
                 state.error = error.message
+                self._finish("failed")
+            except Exception as error:  # failing beats a "running" job that nothing watches
+                state.error = f"could not read the targets' sequences to resume: {first_line(error)}"
                 self._finish("failed")
         else:
             state.error = reason if not crashed else f"the screening attempts died {state.attempts} times: {reason}"

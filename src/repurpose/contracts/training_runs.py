@@ -38,7 +38,7 @@ from repurpose.errors import InvalidInput
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 FINISHED: tuple[RunStatus, ...] = ("succeeded", "failed", "cancelled")
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and XGBoost take as a seed
-# The settings some model types do not use (training_config.used_settings says which use what):
+# The settings some model types do not use (contracts.training.used_settings says which use what):
 # left out (None) they take the type's default; a request giving one its type does not use is refused.
 # The values every request carried before they were optional: a stored request holding one for a
 # type that never used it reads as if it had left it out.
