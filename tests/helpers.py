@@ -182,7 +182,7 @@ BAD_LIBRARY_ROWS = (("BAD-RING", "C1CC"), ("BAD-XYZ", "XYZ"))
 """Compounds (id, SMILES) no screen can featurise."""
 
 
-def promote(client: GrainClient, name: str, version: int, stage: str, **kwargs: object) -> ModelVersionDetail:
+def promote(client: GrainClient, name: str, version: int, stage: str, **kwargs: Any) -> ModelVersionDetail:
     """Move version ``version`` of model ``name`` to ``stage`` (the registry's gates apply)."""
     from repurpose.actors.model_registry import ModelRegistry
 
@@ -190,7 +190,7 @@ def promote(client: GrainClient, name: str, version: int, stage: str, **kwargs: 
     return detail
 
 
-def to_production(client: GrainClient, name: str, version: int, **kwargs: object) -> ModelVersionDetail:
+def to_production(client: GrainClient, name: str, version: int, **kwargs: Any) -> ModelVersionDetail:
     """Through staging into production (``kwargs``: the production step's, e.g. reason, force)."""
     promote(client, name, version, "staging")
     return promote(client, name, version, "production", **kwargs)
@@ -206,7 +206,7 @@ def library_csv(compounds: int, bad_rows: Sequence[tuple[str, str]] = BAD_LIBRAR
 def library_targets(count: int = 2) -> dict[str, str]:
     """The first ``count`` targets of the bundled list: id -> sequence."""
     _, *rows = TARGETS_FILE.read_text().splitlines()
-    return dict(row.split(",", 1) for row in rows[:count])  # type: ignore[misc]
+    return {target_id: sequence for target_id, sequence in (row.split(",", 1) for row in rows[:count])}
 
 
 def random_protein(length: int, seed: int = 0) -> str:

@@ -1,6 +1,6 @@
 """The ScreeningJob grain on a real local Ray cluster with a deployed scorer and the screening
-runner (SQLite and PostgreSQL): an end-to-end screen, featurised chunks through Serve, a killed
-runner, a dead grain host, cancel and refused requests."""
+runner (SQLite; the end-to-end screen on PostgreSQL too): an end-to-end screen, featurised chunks
+through Serve, a killed runner, a dead grain host, cancel and refused requests."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ from tests.helpers import (
     LIBRARY_FILE,
     SAMPLE_TRAIN,
     Scorer,
+    both_stores,
     kill_host,
     library_csv,
     library_targets,
@@ -149,6 +150,7 @@ def assert_complete_results(artifacts: ArtifactStore, job_id: str, targets: dict
         assert not {r["compound_id"] for r in rows} & {i for i, _ in BAD_ROWS}
 
 
+@both_stores  # its kind's listing and id lookups (a prefix, any case) on each dialect
 def test_a_screen_scores_ranks_reports_bad_rows_and_fills_history(
     client: GrainClient, settings: Settings, engine: Engine, artifacts: ArtifactStore, screening_scorer: Scorer
 ) -> None:

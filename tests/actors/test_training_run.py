@@ -1,4 +1,5 @@
-"""The TrainingRun grain on a real local Ray cluster: training, dedup, crash recovery, cancel."""
+"""The TrainingRun grain on a real local Ray cluster (SQLite; a failing run on PostgreSQL too): training, dedup,
+crash recovery, cancel."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from repurpose.grains import GrainClient, KindRef
 from repurpose.published_models import load_published_model
 from repurpose.settings import Settings
 from repurpose.training_worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
-from tests.helpers import SAMPLE_TRAIN, kill_host, poll, wait_for_new_host, wait_until
+from tests.helpers import SAMPLE_TRAIN, both_stores, kill_host, poll, wait_for_new_host, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -161,6 +162,7 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
     wait_until(lambda: not worker_alive(settings, run_id, 2), 30, "the second attempt's worker gone")
 
 
+@both_stores
 def test_a_run_on_bad_data_fails_with_the_reason(client: GrainClient) -> None:
     dataset_id = register_dataset(client, POSITIVES.encode(), filename="positives.csv").dataset_id
     run_id = start_run(client, RunRequest(dataset_id=dataset_id, split_id="random-1-0.5-0.5-0", epochs=1)).run_id
