@@ -23,13 +23,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from repurpose.classification_metrics import binary_metrics
 from repurpose.contracts.training import ForestTraining, training_config
-from repurpose.dataset_splits import split_rows
-from repurpose.datasets import build_dataset
-from repurpose.model_dir import load_model_dir
-from repurpose.pairs import PairSet, pairs_from_columns
-from repurpose.pipeline import train_on_pairs
+from repurpose.data.datasets import build_dataset
+from repurpose.data.pairs import PairSet, pairs_from_columns
+from repurpose.data.splits import split_rows
+from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.model.directory import load_model_dir
+from repurpose.training.pipeline import train_on_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 UNION = ROOT / "data" / "union" / "pairs.parquet"

@@ -126,10 +126,11 @@ def main() -> None:
     import ray
 
     from repurpose.actors.target_protein import TargetProtein
-    from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
-    from repurpose.gateway import create_key, deploy_gateway
+    from repurpose.gateway import deploy_gateway
     from repurpose.grains import GrainClient
-    from repurpose.scorer_service import deploy_scorer
+    from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
+    from repurpose.scoring.service import deploy_scorer
+    from repurpose.services.in_process import InProcessClient
     from repurpose.settings import Settings
     from repurpose.store import upgrade
 
@@ -167,7 +168,8 @@ def main() -> None:
         grains.call(TargetProtein, TARGET_ID, "register", sequence, idempotent=False)
         deploy_scorer(settings)
         deploy_gateway(settings)
-        key = create_key(grains, "reader", name="benchmark").key
+        with InProcessClient.on(grains) as services:
+            key = services.create_key("reader", name="benchmark").key
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
             for _ in range(100):  # the route becomes known to the proxy shortly after the deployment

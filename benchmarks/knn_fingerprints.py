@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from repurpose.contracts.targets import normalize_protein
-from repurpose.retrieval_evaluation import canonical_smiles, drugbank_decoys, read_heldout
-from repurpose.retrieval_metrics import summarise, target_retrieval
+from repurpose.evaluation.retrieval import canonical_smiles, drugbank_decoys, read_heldout
+from repurpose.evaluation.retrieval_metrics import summarise, target_retrieval
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)

@@ -2,7 +2,7 @@
 
 Each model directory given (default: every complete one under models/) ranks the held-out
 (target, active) pairs of data/retrieval/heldout.csv among the DrugBank compounds of
-data/library/compounds.csv (``repurpose.retrieval_evaluation``, what `repurpose models
+data/library/compounds.csv (``repurpose.evaluation.retrieval``, what `repurpose models
 evaluate --retrieval` runs on the cluster), and the table shows per model the means over the
 targets of AUROC, enrichment at 1 % and 5 % and BEDROC (alpha 20); the same for the novel
 chemotypes only (actives unlike every training binder of their target: similarity search
@@ -29,8 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from repurpose.errors import ModelDirectoryError
-from repurpose.model_dir import MANIFEST, load_model_dir
-from repurpose.retrieval_evaluation import (
+from repurpose.evaluation.retrieval import (
     DecoyLibrary,
     HeldOutSet,
     LibraryScorer,
@@ -39,6 +38,7 @@ from repurpose.retrieval_evaluation import (
     library_scorer,
     read_heldout,
 )
+from repurpose.model.directory import MANIFEST, load_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

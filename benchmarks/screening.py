@@ -38,11 +38,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from repurpose.drug_graph import featurize_drug
-from repurpose.fast_scoring import CompoundCache, FastScorer
-from repurpose.model_dir import load_model_dir
-from repurpose.pair_batch import padded_drug_inputs
-from repurpose.protein_encoding import encode_protein
+from repurpose.model.directory import load_model_dir
+from repurpose.model.drug_graph import featurize_drug
+from repurpose.model.fast_scoring import CompoundCache, FastScorer
+from repurpose.model.pair_batch import padded_drug_inputs
+from repurpose.model.protein_encoding import encode_protein
 from repurpose.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,12 +92,12 @@ def cluster_figures(
     from repurpose.actors.compound_library import register_library
     from repurpose.actors.screening_job import ScreeningJob, submit_screen
     from repurpose.actors.target_protein import TargetProtein
-    from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.contracts.screening import ScreenRequest
     from repurpose.grains import GrainClient
-    from repurpose.scorer_service import ScorerClient, deploy_scorer
+    from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
+    from repurpose.scoring.profiling import aprofile_compounds
+    from repurpose.scoring.service import ScorerClient, deploy_scorer
     from repurpose.store import make_engine, upgrade
-    from repurpose.target_profiling import aprofile_compounds
 
     home = Path(tempfile.mkdtemp(prefix="repurpose-bench-"))
     settings = Settings(

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from repurpose.drugban import DrugBAN
-from repurpose.pair_batch import DrugBANInputs, featurize_pairs, padded_drug_inputs
-from repurpose.pairs import read_pairs
+from repurpose.data.pairs import read_pairs
+from repurpose.model.drugban import DrugBAN
+from repurpose.model.pair_batch import DrugBANInputs, featurize_pairs, padded_drug_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "data" / "human" / "random" / "train.csv"

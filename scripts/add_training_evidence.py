@@ -1,7 +1,7 @@
 """Add the training evidence files to model directories trained before training wrote them.
 
 Training now writes ``binders.parquet`` and ``training_compounds.parquet`` into every model
-directory (``repurpose.training_evidence``): the nearest known binder and the applicability
+directory (``repurpose.model.evidence``): the nearest known binder and the applicability
 domain beside every hit come from them. The bundled Human models were trained before that, on
 ``data/human/random/train.csv``; this adds the files from that file, after checking that it is
 the very file each model learned from (its sha256 of the normalised rows, in the manifest).
@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from repurpose.contracts.manifest import Manifest
-from repurpose.model_dir import MANIFEST
-from repurpose.pairs import read_pairs
-from repurpose.training_evidence import record_training_evidence
+from repurpose.data.pairs import read_pairs
+from repurpose.model.directory import MANIFEST
+from repurpose.model.evidence import record_training_evidence
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN_TRAIN = ROOT / "data" / "human" / "random" / "train.csv"

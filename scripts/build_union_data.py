@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem, RDLogger
 
-from repurpose.drug_graph import parse_smiles
 from repurpose.errors import InvalidSmiles
-from repurpose.similarity_model import packed_fingerprints, tanimoto
+from repurpose.model.drug_graph import parse_smiles
+from repurpose.model.similarity import packed_fingerprints, tanimoto
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "dti-union" / "pairs.csv.gz"

@@ -6,17 +6,20 @@ from pathlib import Path
 
 import pytest
 import ray
+from sqlalchemy import Engine
 
-from repurpose.artifacts import ArtifactStore
-from repurpose.bundled_models import BUNDLED_MODEL
 from repurpose.bundled_paths import bundled_models_dir
 from repurpose.contracts.training import KnnTraining
-from repurpose.pipeline import train_model
-from repurpose.published_models import publish_model_dir
-from repurpose.scorer_service import deploy_scorer, stop_scorer
-from repurpose.serving import ensure_serve
+from repurpose.grains import GrainClient
+from repurpose.model.published import publish_model_dir
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.bundled_models import BUNDLED_MODEL
+from repurpose.runtime.serving import ensure_serve
+from repurpose.scoring.service import deploy_scorer, stop_scorer
+from repurpose.services.in_process import InProcessClient
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
+from repurpose.training.pipeline import train_model
 from tests.helpers import (
     NAMESPACE,
     SAMPLE_TRAIN,
@@ -24,6 +27,7 @@ from tests.helpers import (
     Scorer,
     free_port,
     postgres_database,
+    stop_training_workers,
     tiny_training_config,
 )
 
@@ -136,3 +140,50 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     engine.dispose()
+
+
+# --- a domain-grain test's own world: grain pool (one host), home (artifacts) and store ---
+# A SQLite file by default (``store_url``): the store's dialect is the store's and the grain
+# runtime's business (tests/store, tests/grains run on both). A test that reaches the store in its
+# own way (its kind's queries, JSONB) runs on PostgreSQL too, marked ``both_stores``
+# (tests/helpers.py): at least one per grain kind.
+
+
+@pytest.fixture
+def settings(store_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=store_url,
+        ray_namespace=NAMESPACE,
+        grain_pool=f"pool-{uuid.uuid4().hex[:8]}",
+        grain_hosts=1,
+        grain_restart_timeout_seconds=60,
+    )
+
+
+@pytest.fixture
+def client(ray_cluster: None, settings: Settings) -> Iterator[GrainClient]:
+    """A grain client on its own pool of one host, killed after the test."""
+    client = GrainClient(settings)
+    yield client
+    client.stop()
+    stop_training_workers()
+
+
+@pytest.fixture
+def in_process(client: GrainClient) -> Iterator[InProcessClient]:
+    """The in-process client (the service layer) on the test's grain pool."""
+    with InProcessClient.on(client) as services:
+        yield services
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def artifacts(settings: Settings) -> ArtifactStore:
+    return ArtifactStore.from_settings(settings)

@@ -18,12 +18,15 @@ import numpy as np
 import pytest
 import torch
 
+from repurpose.contracts.keys import IssuedKey
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import ModelLineage, ModelVersionDetail
 from repurpose.contracts.training import DrugBANTraining
-from repurpose.drug_graph import featurize_drug
-from repurpose.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
-from repurpose.protein_encoding import PROTEIN_CODES, encode_protein
+from repurpose.grains import GrainClient
+from repurpose.model.drug_graph import featurize_drug
+from repurpose.model.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
+from repurpose.model.protein_encoding import PROTEIN_CODES, encode_protein
+from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 
 if TYPE_CHECKING:
@@ -336,3 +339,15 @@ def sample_decoys_csv(prefix: str = "SAMPLE") -> bytes:
 
     smiles = pd.concat([pd.read_csv(f)["SMILES"] for f in (SAMPLE_TRAIN, SAMPLE_VAL, SAMPLE_TEST)]).unique()
     return ("\n".join(["compound_id,smiles", *(f"{prefix}-{i}," + s for i, s in enumerate(smiles))]) + "\n").encode()
+
+
+def make_key(grains: GrainClient, role: str, name: str | None = None) -> IssuedKey:
+    """An API key made through the service layer, as ``repurpose keys create`` makes one."""
+    with InProcessClient.on(grains) as services:
+        return services.create_key(role, name)
+
+
+def revoke(grains: GrainClient, key_id: str) -> None:
+    """Revoke an API key through the service layer, as ``repurpose keys revoke`` does."""
+    with InProcessClient.on(grains) as services:
+        services.revoke_key(key_id)

@@ -20,11 +20,11 @@ from repurpose.actors.compound_library import (
     register_library,
     resolve_library,
 )
-from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.screening import LibraryDetail
+from repurpose.data.upload_limits import UploadLimits
 from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
 from repurpose.grains import GrainClient
-from repurpose.upload_limits import UploadLimits
+from repurpose.runtime.artifacts import ArtifactStore
 from tests.helpers import LIBRARY_FILE, both_stores
 
 pytestmark = pytest.mark.slow

@@ -19,13 +19,13 @@ from repurpose.actors.dataset_version import (
     register_dataset,
     resolve_dataset,
 )
-from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.datasets import DatasetDetail, SplitSummary
 from repurpose.contracts.splits import SPLIT_KINDS
-from repurpose.dataset_access import load_rows, load_split_indices, load_split_pairs, report_path, rows_path
-from repurpose.dataset_splits import murcko_scaffold
+from repurpose.data.dataset_access import load_rows, load_split_indices, load_split_pairs, report_path, rows_path
+from repurpose.data.splits import murcko_scaffold
 from repurpose.errors import ClusterBusy, DatasetNotFound, InvalidInput, InvalidTable
 from repurpose.grains import GrainClient
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 from repurpose.store import list_states
 from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, both_stores, free_cpus_taken, kill_host, wait_for_new_host

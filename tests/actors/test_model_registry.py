@@ -12,8 +12,6 @@ from sqlalchemy import Engine
 
 from repurpose.actors.dataset_version import DatasetVersion, register_dataset
 from repurpose.actors.model_registry import ModelRegistry, list_models, register_model_dir
-from repurpose.artifacts import ArtifactStore
-from repurpose.classification_metrics import binary_metrics
 from repurpose.contracts.models import (
     ModelEvaluation,
     ModelLineage,
@@ -22,7 +20,8 @@ from repurpose.contracts.models import (
     parse_version_ref,
 )
 from repurpose.contracts.training import DrugBANTraining
-from repurpose.dataset_access import load_dataset_pairs, load_split_pairs
+from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
+from repurpose.data.pairs import PairSet
 from repurpose.errors import (
     DatasetNotFound,
     InvalidInput,
@@ -30,11 +29,12 @@ from repurpose.errors import (
     ModelNotFound,
     PromotionRefused,
 )
+from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.evaluation.model_evaluation import training_overlap
 from repurpose.grains import GrainClient
-from repurpose.model_dir import load_model_dir
-from repurpose.model_evaluation import training_overlap
-from repurpose.pairs import PairSet
-from repurpose.published_models import load_published_model, model_cache_dir, publish_model_dir
+from repurpose.model.directory import load_model_dir
+from repurpose.model.published import load_published_model, model_cache_dir, publish_model_dir
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 from repurpose.store import list_states
 from tests.helpers import (

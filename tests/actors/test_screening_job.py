@@ -33,8 +33,6 @@ from repurpose.actors.screening_job import (
 )
 from repurpose.actors.target_protein import TargetProtein
 from repurpose.actors.training_run import TrainingRun, start_run
-from repurpose.artifacts import ArtifactStore
-from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
@@ -42,18 +40,20 @@ from repurpose.contracts.screening import ScreenDetail, ScreenRequest, ScreenRes
 from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
 from repurpose.contracts.training import EnsembleTraining, KnnTraining, XGBTraining
 from repurpose.contracts.training_runs import RunDetail, RunRequest
+from repurpose.data.pairs import pairs_from_columns
 from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
 from repurpose.grains import GrainClient
-from repurpose.model_dir import load_model_dir
-from repurpose.pairs import pairs_from_columns
-from repurpose.published_models import publish_model_dir
-from repurpose.scorer_client import ScorerClient
-from repurpose.scoring_core import ScoringCore
-from repurpose.screen_files import chunk_path, results_path
-from repurpose.screening_attempt import featurise_chunk
-from repurpose.screening_runner import RUNNER_NAME
+from repurpose.model.directory import load_model_dir
+from repurpose.model.published import publish_model_dir
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
+from repurpose.scoring.client import ScorerClient
+from repurpose.scoring.core import ScoringCore
+from repurpose.scoring.profiling import aprofile_compounds
+from repurpose.screening.attempt import featurise_chunk
+from repurpose.screening.files import chunk_path, results_path
+from repurpose.screening.runner import RUNNER_NAME
 from repurpose.settings import Settings
-from repurpose.target_profiling import aprofile_compounds
 from tests.helpers import (
     BAD_LIBRARY_ROWS,
     LIBRARY_FILE,

@@ -11,10 +11,8 @@ from sqlalchemy import Engine
 from repurpose.actors.target_protein import (
     SEQUENCE_KIND,
     TargetProtein,
-    aregister_target,
     index_target_sequences,
     list_targets,
-    register_target,
     sequence_target_id,
 )
 from repurpose.contracts.targets import (
@@ -27,8 +25,10 @@ from repurpose.contracts.targets import (
 )
 from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
 from repurpose.grains import GrainClient
+from repurpose.scoring.profiling import registered_targets
+from repurpose.services import targets
+from repurpose.services.in_process import InProcessClient
 from repurpose.store import list_states
-from repurpose.target_profiling import registered_targets
 from tests.helpers import both_stores, kill_host, random_protein, wait_for_new_host
 
 ABL1 = random_protein(300, seed=1)
@@ -139,14 +139,16 @@ def test_target_state_survives_killing_the_host(client: GrainClient, engine: Eng
 
 @pytest.mark.slow
 @both_stores
-def test_a_sequence_registered_under_another_id_becomes_an_alias(client: GrainClient, engine: Engine) -> None:
-    first = register_target(client, "P00519", ABL1, name="ABL1")
+def test_a_sequence_registered_under_another_id_becomes_an_alias(
+    client: GrainClient, in_process: InProcessClient, engine: Engine
+) -> None:
+    first = in_process.register_target("P00519", ABL1, name="ABL1")
     assert first.created and first.alias is None
 
-    alias = register_target(client, "Abl1", ABL1.lower(), organism="Homo sapiens")
+    alias = in_process.register_target("Abl1", ABL1.lower(), organism="Homo sapiens")
     assert (alias.target_id, alias.alias, alias.created, alias.aliases) == ("P00519", "Abl1", False, ["Abl1"])
     assert (alias.name, alias.organism) == ("ABL1", "Homo sapiens")  # fills in what the target lacked
-    again = register_target(client, "Abl1", ABL1)  # the alias again: the same answer, nothing new
+    again = in_process.register_target("Abl1", ABL1)  # the alias again: the same answer, nothing new
     assert (again.target_id, again.alias, again.aliases) == ("P00519", "Abl1", ["Abl1"])
 
     # the alias names the target: reading, scoring and screening through it reach P00519
@@ -161,19 +163,23 @@ def test_a_sequence_registered_under_another_id_becomes_an_alias(client: GrainCl
     assert [t for t, _, _ in registered_targets(engine)] == ["P00519"]
 
     # an id holding another sequence is still a conflict, and takes no alias
-    register_target(client, "OTHER1", OTHER)
+    in_process.register_target("OTHER1", OTHER)
     with pytest.raises(TargetConflict):
-        register_target(client, "OTHER1", ABL1)
+        in_process.register_target("OTHER1", ABL1)
     assert client.call(TargetProtein, "OTHER1", "show").sequence == OTHER
     assert {t.target_id for t in list_targets(engine)} == {"P00519", "OTHER1"}
 
 
 @pytest.mark.slow
-def test_ids_sent_at_once_with_one_sequence_make_one_target(client: GrainClient, engine: Engine) -> None:
+def test_ids_sent_at_once_with_one_sequence_make_one_target(in_process: InProcessClient, engine: Engine) -> None:
     ids = [f"GENE{i}" for i in range(8)]
 
     async def register_all() -> list[TargetRegistration]:
-        return list(await asyncio.gather(*(aregister_target(client, i, ABL1) for i in ids)))
+        return list(
+            await asyncio.gather(
+                *(targets.register_target(in_process.context, target_id=i, sequence=ABL1) for i in ids)
+            )
+        )
 
     answers = asyncio.run(register_all())
 
@@ -184,13 +190,15 @@ def test_ids_sent_at_once_with_one_sequence_make_one_target(client: GrainClient,
 
 
 @pytest.mark.slow
-def test_up_indexes_sequences_registered_before_aliases(client: GrainClient, engine: Engine) -> None:
+def test_up_indexes_sequences_registered_before_aliases(
+    client: GrainClient, in_process: InProcessClient, engine: Engine
+) -> None:
     # a store written before aliases existed: targets registered on the grain itself, no index
     client.call(TargetProtein, "P00519", "register", ABL1, idempotent=False)
     assert list_states(engine, SEQUENCE_KIND) == []
 
     assert index_target_sequences(client) == []
 
-    alias = register_target(client, "ABL1", ABL1)
+    alias = in_process.register_target("ABL1", ABL1)
     assert (alias.target_id, alias.alias) == ("P00519", "ABL1")
     assert [t.target_id for t in list_targets(engine)] == ["P00519"]

@@ -25,15 +25,15 @@ from repurpose.actors.training_run import (
     start_run,
     supervise_worker,
 )
-from repurpose.artifacts import ArtifactStore
-from repurpose.classification_metrics import binary_metrics
 from repurpose.contracts.training_runs import RunDetail, RunRequest
-from repurpose.dataset_access import load_split_pairs
+from repurpose.data.dataset_access import load_split_pairs
 from repurpose.errors import DatasetNotFound, InvalidInput, RunNotFound, RunStateConflict
+from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.grains import GrainClient, KindRef
-from repurpose.published_models import load_published_model
+from repurpose.model.published import load_published_model
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
-from repurpose.training_worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
+from repurpose.training.worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
 from tests.helpers import SAMPLE_TRAIN, both_stores, kill_host, poll, wait_for_new_host, wait_until
 
 pytestmark = pytest.mark.slow

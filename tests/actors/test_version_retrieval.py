@@ -16,9 +16,9 @@ from repurpose.actors.version_retrieval import evaluate_version_retrieval
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, ModelNotFound, PromotionRefused
+from repurpose.evaluation.retrieval import evaluate_retrieval, read_heldout, readable_decoys
 from repurpose.grains import GrainClient
-from repurpose.model_dir import load_model_dir
-from repurpose.retrieval_evaluation import evaluate_retrieval, read_heldout, readable_decoys
+from repurpose.model.directory import load_model_dir
 from repurpose.settings import Settings
 from repurpose.store import list_states
 from tests.helpers import (

@@ -14,13 +14,12 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
-from repurpose.cluster import ClusterInfo, cluster_file
 from repurpose.grains import GrainClient
+from repurpose.runtime.cluster import ClusterInfo, cluster_file
 from repurpose.settings import Settings
-from tests.actors.conftest import settings
 from tests.helpers import stop_training_workers
 
-__all__ = ["cluster_home", "runner", "settings"]
+__all__ = ["cluster_home", "runner"]
 
 
 @pytest.fixture

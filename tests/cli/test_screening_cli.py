@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.cli import app
 from repurpose.grains import GrainClient
-from repurpose.model_dir import load_model_dir
-from repurpose.pipeline import predict_pair
+from repurpose.model.directory import load_model_dir
+from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.settings import Settings
+from repurpose.training.pipeline import predict_pair
 from tests.helpers import BUNDLED_DIR, Scorer, error_line, library_csv, library_targets
 
 pytestmark = pytest.mark.slow

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from ray import serve
 
-from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
-from repurpose.gateway import create_key, deploy_gateway, stop_gateway
+from repurpose.gateway import deploy_gateway, stop_gateway
 from repurpose.grains import GrainClient
-from repurpose.scorer_service import deploy_scorer, stop_scorer
+from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
+from repurpose.scoring.service import deploy_scorer, stop_scorer
 from repurpose.settings import Settings
 from repurpose.store import upgrade
-from tests.helpers import NAMESPACE
+from tests.helpers import NAMESPACE, make_key
 
 READY_SECONDS = 120
 
@@ -100,7 +100,7 @@ def gateway(gateway_settings: Settings) -> Iterator[Gateway]:
     url = f"http://127.0.0.1:{settings.gateway_port}"
     try:
         wait_until_served(url)
-        keys = {role: create_key(grains, role, name=f"test {role}").key for role in ("admin", "scientist", "reader")}
+        keys = {role: make_key(grains, role, name=f"test {role}").key for role in ("admin", "scientist", "reader")}
         yield Gateway(url=url, settings=settings, grains=grains, keys=keys)
     finally:
         stop_gateway(settings)

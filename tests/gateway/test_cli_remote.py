@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 from repurpose.actors.model_registry import register_model_dir
 from repurpose.cli import app
 from repurpose.contracts.screening import RESULT_COLUMNS
-from repurpose.model_dir import load_model_dir
-from repurpose.pipeline import predict_pair
+from repurpose.model.directory import load_model_dir
+from repurpose.training.pipeline import predict_pair
 from tests.gateway.conftest import Gateway
 from tests.helpers import BUNDLED_DIR, SAMPLE_TRAIN, error_line, lineage, random_protein, sample_heldout_csv
 

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from repurpose.gateway import create_key, revoke_key
 from tests.gateway.conftest import Gateway, deploy_variant
-from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_cpus_taken
+from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_cpus_taken, make_key, revoke
 
 pytestmark = pytest.mark.slow
 
@@ -57,10 +56,10 @@ def test_401_without_a_valid_key(gateway: Gateway) -> None:
             )["message"]
         )
         # a key that worked stops working once revoked (a replica trusts a key for gateway_key_cache_seconds)
-        issued = create_key(gateway.grains, "reader", name="to revoke")
+        issued = make_key(gateway.grains, "reader", name="to revoke")
         headers = {"Authorization": f"Bearer {issued.key}"}
         assert anonymous.get("/v1/targets", headers=headers).status_code == 200
-        revoke_key(gateway.grains, issued.summary.key_id)
+        revoke(gateway.grains, issued.summary.key_id)
         time.sleep(gateway.settings.gateway_key_cache_seconds + 0.3)
         assert "was revoked" in error_of(anonymous.get("/v1/targets", headers=headers), 401, "unauthorized")["message"]
 

@@ -15,23 +15,23 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
+from repurpose.actors.api_key import KIND, ApiKeyNotFound, list_keys
 from repurpose.cli import app
-from repurpose.cluster import ClusterInfo, cluster_file
 from repurpose.contracts.keys import check_key_id, parse_key
 from repurpose.errors import InvalidInput
-from repurpose.gateway import ApiKeyNotFound, create_key, ensure_admin_key, list_keys, revoke_key
-from repurpose.gateway.keys import KIND
+from repurpose.gateway import ensure_admin_key
 from repurpose.grains import GrainClient
+from repurpose.runtime.cluster import ClusterInfo, cluster_file
 from repurpose.settings import Settings
 from repurpose.store import load_state, make_engine, upgrade
 from tests.gateway.conftest import Gateway
-from tests.helpers import NAMESPACE
+from tests.helpers import NAMESPACE, make_key, revoke
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_key_is_stored_as_the_hash_of_its_secret_only(gateway: Gateway) -> None:
-    issued = create_key(gateway.grains, "scientist", name="storage test")
+    issued = make_key(gateway.grains, "scientist", name="storage test")
     key_id, secret = parse_key(issued.key) or ("", "")
     assert issued.key == f"rp_{key_id}_{secret}" and len(secret) == 43
     assert issued.summary.key_id == key_id and issued.summary.role == "scientist"
@@ -47,9 +47,9 @@ def test_a_key_is_stored_as_the_hash_of_its_secret_only(gateway: Gateway) -> Non
     with pytest.raises(InvalidInput, match="not an API key id"):
         check_key_id("nope")
     with pytest.raises(ApiKeyNotFound):
-        revoke_key(gateway.grains, "0123456789ab")
+        revoke(gateway.grains, "0123456789ab")
     with pytest.raises(InvalidInput, match="not a role"):
-        create_key(gateway.grains, "superuser")
+        make_key(gateway.grains, "superuser")
 
 
 def test_keys_commands_create_list_and_revoke(gateway: Gateway, tmp_path: Path) -> None:

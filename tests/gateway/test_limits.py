@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repurpose.gateway import create_key
 from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
+from tests.helpers import make_key
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def guarded(gateway: Gateway) -> Iterator[str]:
 
 def client_with_fresh_key(gateway: Gateway, url: str, role: str = "scientist") -> httpx.Client:
     """Each test its own key: buckets are per key."""
-    key = create_key(gateway.grains, role, name="limits test").key
+    key = make_key(gateway.grains, role, name="limits test").key
     return httpx.Client(
         base_url=url,
         headers={"Authorization": f"Bearer {key}"},

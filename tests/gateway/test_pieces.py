@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from repurpose.actors.api_key import KIND, ApiKeyState, hash_secret, secret_matches
 from repurpose.contracts.keys import parse_key
 from repurpose.contracts.scoring import ScorerStats
 from repurpose.errors import (
@@ -39,7 +40,6 @@ from repurpose.gateway.app import create_app
 from repurpose.gateway.auth import PERMISSIONS, AuthMiddleware, KeyVerifier, Permission, Principal, presented_key
 from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.errors import _field_name, status_of
-from repurpose.gateway.keys import KIND, ApiKeyState, hash_secret, secret_matches
 from repurpose.gateway.limits import BodyLimitMiddleware, RateLimiter
 from repurpose.gateway.metrics import SCORER_STATS_MAX_AGE_SECONDS, ScorerStatsCollector
 from repurpose.gateway.paths import route_path

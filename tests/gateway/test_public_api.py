@@ -1,23 +1,16 @@
-"""The gateway package's public surface: what ``repurpose.gateway`` exports, each name importable."""
+"""The gateway package's public surface: what ``repurpose.gateway`` exports, each name importable.
+
+Keys are not the gateway's: the ApiKey grain and its functions live in ``repurpose.actors.api_key``."""
 
 from __future__ import annotations
 
 import repurpose.gateway as gateway
 
 EXPECTED = {
-    "ROLES",
-    "ApiKey",
-    "ApiKeyNotFound",
-    "ApiKeySummary",
-    "IssuedKey",
-    "Role",
     "build_gateway",
     "create_app",
-    "create_key",
     "deploy_gateway",
     "ensure_admin_key",
-    "list_keys",
-    "revoke_key",
     "stop_gateway",
 }
 

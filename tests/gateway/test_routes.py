@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from repurpose.actors.model_registry import register_model_dir
-from repurpose.artifacts import ArtifactStore
-from repurpose.classification_metrics import binary_metrics
-from repurpose.dataset_access import load_dataset_pairs
-from repurpose.model_dir import load_model_dir
-from repurpose.pairs import pairs_from_columns
+from repurpose.data.dataset_access import load_dataset_pairs
+from repurpose.data.pairs import pairs_from_columns
+from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.model.directory import load_model_dir
+from repurpose.runtime.artifacts import ArtifactStore
 from tests.gateway.conftest import Gateway
 from tests.helpers import (
     BUNDLED_DIR,

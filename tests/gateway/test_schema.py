@@ -35,11 +35,11 @@ import pytest
 
 from repurpose.actors.screening_job import ScreeningJob, list_screens
 from repurpose.actors.training_run import TrainingRun, list_runs
-from repurpose.bundled_models import BUNDLED_MODEL, register_bundled_models
-from repurpose.gateway import create_key
 from repurpose.grains import GrainClient
+from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.store import make_engine, upgrade
 from tests.gateway.conftest import Gateway, deploy_variant
+from tests.helpers import make_key
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def fuzz_gateway(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> 
     grains = GrainClient(settings)
     try:
         assert register_bundled_models(grains, names=[BUNDLED_MODEL])
-        key = create_key(grains, "admin", name="schemathesis").key
+        key = make_key(grains, "admin", name="schemathesis").key
         for url in deploy_variant(settings, "/fuzz"):
             yield Gateway(url=url, settings=settings, grains=grains, keys={"admin": key})
         stop_what_runs(grains)

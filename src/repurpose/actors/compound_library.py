@@ -43,8 +43,6 @@ from pydantic import BaseModel, Field
 from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
 
-from repurpose.artifacts import ArtifactStore
-from repurpose.cluster_tasks import await_task, get_task, reports_start
 from repurpose.contracts.ids import LIBRARY_ID_PATTERN
 from repurpose.contracts.screening import (
     MAX_LIBRARY_BYTES,
@@ -54,6 +52,7 @@ from repurpose.contracts.screening import (
     LibraryRegistration,
     LibrarySummary,
 )
+from repurpose.data.upload_limits import UploadLimits, check_columns, counted
 from repurpose.errors import (
     CompoundNotFound,
     InvalidInput,
@@ -64,8 +63,9 @@ from repurpose.errors import (
 )
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text, hidden_character
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.tasks import await_task, get_task, reports_start
 from repurpose.store import list_states
-from repurpose.upload_limits import UploadLimits, check_columns, counted
 
 KIND = "library"
 LIBRARIES_PREFIX = "libraries"

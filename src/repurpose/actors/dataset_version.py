@@ -9,7 +9,7 @@ Registering is two steps, so that no RDKit work runs on a caller's or a grain ho
    always lands on the same path with the same rows, so writing again changes nothing).
    A Parquet file over ``settings.max_upload_rows`` / ``max_upload_columns`` (read from its
    footer) is refused by the caller, before the task; a CSV's rows are counted by the task as
-   it reads them (``upload_limits``).
+   it reads them (``data.upload_limits``).
 2. The grain's ``record`` then stores the version: the first registration's name, source,
    counts and descriptor profile in the grain state, its report as ``datasets/<id>/report.json``.
    A later registration of the same content changes nothing but may add its name as an alias.
@@ -33,8 +33,6 @@ from pydantic import BaseModel, Field
 from ray.exceptions import RayTaskError
 from sqlalchemy import Engine
 
-from repurpose.artifacts import ArtifactStore
-from repurpose.cluster_tasks import await_task, get_task, reports_start
 from repurpose.contracts.datasets import (
     ClassBalance,
     DatasetDetail,
@@ -49,14 +47,16 @@ from repurpose.contracts.datasets import (
 )
 from repurpose.contracts.ids import DATASET_ID_PATTERN
 from repurpose.contracts.splits import split_id_for
-from repurpose.dataset_access import check_dataset_id, compute_split, report_path, rows_path
-from repurpose.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
-from repurpose.descriptors import descriptor_profile
+from repurpose.data.dataset_access import check_dataset_id, compute_split, report_path, rows_path
+from repurpose.data.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
+from repurpose.data.descriptors import descriptor_profile
+from repurpose.data.upload_limits import UploadLimits, check_parquet_shape, open_parquet
 from repurpose.errors import DatasetNotFound, InvalidInput, RepurposeError
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.plain_text import check_plain_text
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.tasks import await_task, get_task, reports_start
 from repurpose.store import list_states
-from repurpose.upload_limits import UploadLimits, check_parquet_shape, open_parquet
 
 KIND = "dataset"
 MAX_ALIASES = 50

@@ -5,10 +5,10 @@ One grain per model name is the single writer of that name's version numbers and
 is what makes "versions 1, 2, 3… without gaps" and "one production version per name" hold
 without any locking: calls to a grain take turns.
 
-A version is a *published* model directory (``published_models``: content-addressed, so
+A version is a *published* model directory (``model.published``: content-addressed, so
 publishing again changes nothing and ``add_version`` recognises a directory it has seen: it
 answers with the version it has). The grain itself never touches weights: its ``evaluate``
-awaits a Ray task (``model_evaluation``) that loads the model and the dataset's rows.
+awaits a Ray task (``evaluation.model_evaluation``) that loads the model and the dataset's rows.
 
 Stages and their gates (``promote``; ``PromotionRefused`` names the rule that refused):
 
@@ -30,7 +30,7 @@ decoys: ``evaluate`` and ``record_retrieval``) and the production history: the v
 entered production, in order. ``rollback`` archives the current production version, pops it off
 that history and puts the one before it back in production.
 
-On ``repurpose up`` the bundled model directories are registered here by ``bundled_models``
+On ``repurpose up`` the bundled model directories are registered here by ``runtime.bundled_models``
 (the one that retrieves best in production), so a fresh cluster can score at once.
 """
 
@@ -48,8 +48,6 @@ from sqlalchemy import Engine
 
 from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.actors.promotion_gates import gate_failures
-from repurpose.artifacts import ArtifactStore
-from repurpose.cluster_tasks import await_task
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import (
@@ -69,18 +67,20 @@ from repurpose.contracts.models import (
 )
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
-from repurpose.dataset_access import check_dataset_id
+from repurpose.data.dataset_access import check_dataset_id
 from repurpose.errors import (
     ArtifactNotFound,
     InvalidInput,
     ModelNotFound,
     PromotionRefused,
 )
+from repurpose.evaluation.model_evaluation import TrainingRows, domain_error, evaluate_task
 from repurpose.grains import Grain, GrainClient, grain
-from repurpose.model_card import registry_card
-from repurpose.model_dir import CARD, MANIFEST
-from repurpose.model_evaluation import TrainingRows, domain_error, evaluate_task
-from repurpose.published_models import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
+from repurpose.model.card import registry_card
+from repurpose.model.directory import CARD, MANIFEST
+from repurpose.model.published import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.tasks import await_task
 from repurpose.store import list_states
 
 M = TypeVar("M", bound=BaseModel)

@@ -7,7 +7,7 @@ idempotency key (so a retried submit reaches the same job and gets the recorded 
 reference resolves to a registered version; ``top`` is 1 to ``MAX_TOP``), fixes the plan
 (chunk size, chunks per target, how many hits the state keeps) and starts the first attempt.
 The grain scores nothing itself: each attempt is an asyncio task in the cluster's long-lived
-screening runner (``screening_runner.ScreeningRunner``: one warm process, no start per job),
+screening runner (``screening.runner.ScreeningRunner``: one warm process, no start per job),
 supervised as ``grains.attempts`` describes: a watcher on the host starts it (``runner.start``,
 retried while the runner restarts), waits for its outcome (``runner.wait``) and hands it back
 to the grain as a call (``complete`` or ``worker_failed``). The attempt's task carries what it
@@ -91,10 +91,10 @@ from repurpose.errors import (
 )
 from repurpose.grains import Grain, GrainClient, GrainContext, KindRef, grain
 from repurpose.grains.attempts import AttemptLost, AttemptWatchers, first_line, start_retried
-from repurpose.scorer_client import resolve_model
-from repurpose.screen_results import ScoresSource, read_partial_results, read_results
-from repurpose.screening_runner import find_runner, runner_handle
-from repurpose.screening_tasks import ChunkReport, ScreeningTask, ScreenOutcome, chunk_count
+from repurpose.scoring.client import resolve_model
+from repurpose.screening.results import ScoresSource, read_partial_results, read_results
+from repurpose.screening.runner import find_runner, runner_handle
+from repurpose.screening.tasks import ChunkReport, ScreeningTask, ScreenOutcome, chunk_count
 from repurpose.settings import Settings
 from repurpose.store import list_states
 
@@ -343,7 +343,7 @@ class ScreeningJob(Grain[ScreenState]):
 
     def scores_source(self, target: str | None = None) -> ScoresSource:
         """Where every score (of one ``target``, or of all) is: the caller reads them from the
-        artifact store (``screen_results``), so no screen's size passes through this grain."""
+        artifact store (``screening.results``), so no screen's size passes through this grain."""
         state = self._started()
         assert state.request is not None
         self._check_target(target)

@@ -11,7 +11,7 @@ the same sequence changes nothing (a name or organism given is updated); with an
 sequence it is a ``TargetConflict``.
 
 One sequence is one target: registering a sequence already registered under another id makes
-the new id an alias of that target (``register_target``). The ``TargetSequence`` grain (kind
+the new id an alias of that target (``services.targets.register_target``). The ``TargetSequence`` grain (kind
 ``"target-sequence"``, key = the sequence's sha256) records the first id each sequence was
 registered under; registrations of one sequence pass through it one at a time, so two ids sent
 at once cannot both become targets. An alias grain keeps only the sequence and the target it
@@ -55,7 +55,7 @@ MAX_LABEL_LENGTH = 200
 
 def sequence_target_id(sequence: str) -> str:
     """The id of a target known only by its sequence: ``seq-`` and 16 hex digits of its sha256."""
-    return f"seq-{_sha256(normalize_target_sequence(sequence))[:16]}"
+    return f"seq-{sequence_sha256(normalize_target_sequence(sequence))[:16]}"
 
 
 class TargetState(BaseModel):
@@ -180,7 +180,7 @@ class TargetProtein(Grain[TargetState]):
         return TargetDetail(
             **_summary_of(self.key, state).model_dump(),
             sequence=state.sequence,
-            sequence_sha256=_sha256(state.sequence),
+            sequence_sha256=sequence_sha256(state.sequence),
             history=list(state.history),
             best_hits=_best_hits(state.history),
         )
@@ -200,8 +200,8 @@ class TargetSequence(Grain[SequenceOwner]):
         """Register ``target_id`` with this sequence: as the target, or as an alias of the target
         that holds the sequence already."""
         clean = normalize_target_sequence(sequence)
-        if _sha256(clean) != self.key:
-            raise InvalidInput(f"the sequence's sha256 is {_sha256(clean)[:16]}…, not {self.key[:16]}…")
+        if sequence_sha256(clean) != self.key:
+            raise InvalidInput(f"the sequence's sha256 is {sequence_sha256(clean)[:16]}…, not {self.key[:16]}…")
         owner = self.state.target_id
         alias_of = owner if owner is not None and owner != target_id else None
         registration: TargetRegistration = await self.context.grains.acall(
@@ -218,32 +218,8 @@ class TargetSequence(Grain[SequenceOwner]):
         return self.state.target_id
 
 
-def register_target(
-    client: GrainClient, target_id: str, sequence: str, name: str | None = None, organism: str | None = None
-) -> TargetRegistration:
-    """Register a target (see ``TargetSequence.register``); bad input is refused before any call."""
-    check_target_id(target_id)
-    clean = normalize_target_sequence(sequence)
-    registration: TargetRegistration = client.call(
-        TargetSequence, _sha256(clean), "register", target_id, clean, name, organism, idempotent=False
-    )
-    return registration
-
-
-async def aregister_target(
-    client: GrainClient, target_id: str, sequence: str, name: str | None = None, organism: str | None = None
-) -> TargetRegistration:
-    """``register_target`` for callers on an event loop (the gateway)."""
-    check_target_id(target_id)
-    clean = normalize_target_sequence(sequence)
-    registration: TargetRegistration = await client.acall(
-        TargetSequence, _sha256(clean), "register", target_id, clean, name, organism, idempotent=False
-    )
-    return registration
-
-
 def index_target_sequences(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``cluster_up``): record the target of every sequence registered before
+    """A step of ``up`` (``runtime.up``): record the target of every sequence registered before
     ``TargetSequence`` existed (the first registered id holds it), so that such a sequence, sent
     again under another id, becomes an alias. Idempotent: with every sequence recorded it costs
     two reads."""
@@ -257,7 +233,7 @@ def index_target_sequences(client: GrainClient) -> list[str]:
             state = TargetState.model_validate(stored.state)
             if state.registered_at is None or state.alias_of is not None:
                 continue
-            sha = _sha256(state.sequence)
+            sha = sequence_sha256(state.sequence)
             if sha not in recorded and (sha not in first or (state.registered_at, stored.key) < first[sha]):
                 first[sha] = (state.registered_at, stored.key)
     finally:
@@ -329,5 +305,6 @@ def _conflict_message(target_id: str, stored: str, new: str) -> str:
     )
 
 
-def _sha256(text: str) -> str:
+def sequence_sha256(text: str) -> str:
+    """The key of a normalised sequence's ``TargetSequence`` grain."""
     return hashlib.sha256(text.encode("ascii")).hexdigest()

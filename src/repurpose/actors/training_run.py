@@ -62,8 +62,8 @@ from repurpose.errors import InvalidInput, RunNotFound, RunStateConflict
 from repurpose.grains import Grain, GrainClient, KindRef, grain
 from repurpose.grains.attempts import AttemptWatchers
 from repurpose.store import list_states
-from repurpose.tracking import end_tracked_run
-from repurpose.training_worker import (
+from repurpose.training.tracking import end_tracked_run
+from repurpose.training.worker import (
     RemoteTrainingWorker,
     TrainingJob,
     WorkerOutcome,
@@ -78,18 +78,18 @@ MIN_PREFIX = 6
 
 # The modules whose code decides a trained model's weights: part of every run's signature.
 _TRAINING_CODE = (
-    "drug_graph.py",
-    "protein_encoding.py",
-    "pair_batch.py",
-    "drugban.py",
-    "training.py",
+    "model/drug_graph.py",
+    "model/protein_encoding.py",
+    "model/pair_batch.py",
+    "model/drugban.py",
+    "training/loop.py",
     "contracts/training.py",
     "contracts/manifest.py",
-    "ensemble_model.py",
-    "baselines.py",
-    "classification_metrics.py",
-    "pipeline.py",
-    "similarity_model.py",
+    "model/ensemble.py",
+    "model/baselines.py",
+    "evaluation/classification_metrics.py",
+    "training/pipeline.py",
+    "model/similarity.py",
 )
 
 # A worker that raised failed the run (or was told to stop): that is final, not a crash.

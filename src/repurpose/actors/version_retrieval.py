@@ -1,6 +1,6 @@
 """Retrieval evaluation of a registered model version on the cluster (`models evaluate --retrieval`).
 
-A held-out set (a CSV of (target, active) pairs, see ``retrieval_evaluation``) is ranked among
+A held-out set (a CSV of (target, active) pairs, see ``evaluation.retrieval``) is ranked among
 decoys: a registered compound library, or by default the DrugBank compounds of the bundled
 library (``<bundled data>/library/compounds.csv``). The work runs as a Ray task (one CPU,
 started within ``settings.task_start_timeout_seconds`` or refused with ``ClusterBusy``) that
@@ -22,17 +22,17 @@ from ray.exceptions import RayTaskError
 
 from repurpose.actors.compound_library import CompoundLibrary
 from repurpose.actors.model_registry import ModelRegistry
-from repurpose.artifacts import ArtifactStore
 from repurpose.bundled_paths import bundled_data_dir
-from repurpose.cluster_tasks import await_task, get_task, reports_start
 from repurpose.contracts.models import ModelVersionDetail, check_model_name
 from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
 from repurpose.errors import InvalidInput, InvalidTable, RepurposeError
+from repurpose.evaluation.retrieval import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
 from repurpose.grains import GrainClient
+from repurpose.model.published import load_published_model
 from repurpose.plain_text import check_plain_text
-from repurpose.published_models import load_published_model
-from repurpose.retrieval_evaluation import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.tasks import await_task, get_task, reports_start
 from repurpose.settings import Settings
 
 DEFAULT_DECOY_LIBRARY = Path("library") / "compounds.csv"
@@ -113,7 +113,7 @@ def _check_upload(data: bytes, filename: str | None) -> None:
 def _retrieval_task(
     settings: Settings, artifact_path: str, heldout: bytes, filename: str | None, library: LibrarySummary | None
 ) -> RetrievalResult:
-    from repurpose.retrieval_evaluation import evaluate_retrieval
+    from repurpose.evaluation.retrieval import evaluate_retrieval
 
     held = read_heldout(heldout, name=Path(filename).name if filename else None)
     decoys = _decoys(settings, library)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import contextlib
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from repurpose.cli.local import HomeOption, client_for
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.local import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.keys import ROLES, ApiKeySummary, IssuedKey, check_key_id
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.grains import GrainClient
 
 keys_app = typer.Typer(
     name="keys", help="Make, list and revoke the gateway's API keys.", no_args_is_help=True, add_completion=False
@@ -38,12 +34,8 @@ def create_command(
     """Make an API key and print it, once: only a hash of its secret is stored."""
     if role not in ROLES:
         raise fail(f"--role takes one of {', '.join(ROLES)}, not {role!r}")
-    gateway = gateway_for(url, key, home)
-    issued: IssuedKey
-    if gateway is not None:
-        issued = run_or_exit(gateway.create_key, role, name)
-    else:
-        issued = _create_here(client_for(home), role, name)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        issued: IssuedKey = run_or_exit(client.create_key, role, name)
     if as_json:
         print_json({"key": issued.key, **issued.summary.model_dump(mode="json")})
         return
@@ -61,7 +53,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every key made (never their secrets), revoked ones too."""
-    keys = listed(url, key, home, lambda gateway: gateway.keys(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        keys = run_or_exit(client.keys)
     if as_json:
         print_json([k.model_dump(mode="json") for k in keys])
         return
@@ -82,32 +75,9 @@ def revoke_command(
 ) -> None:
     """Revoke a key for good; gateways refuse it within seconds (gateway_key_cache_seconds)."""
     key_id = run_or_exit(check_key_id, key_id)
-    gateway = gateway_for(url, key, home)
-    summary: ApiKeySummary = (
-        run_or_exit(gateway.revoke_key, key_id) if gateway is not None else _revoke_here(client_for(home), key_id)
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        summary: ApiKeySummary = run_or_exit(client.revoke_key, key_id)
     if as_json:
         print_json(summary)
         return
     console.print(f"revoked {summary.role} key {summary.key_id}", highlight=False)
-
-
-# --- the cluster here: the ApiKey grain loads Ray, so only these import it (start-up time) ----------
-
-
-def _create_here(client: GrainClient, role: str, name: str | None) -> IssuedKey:
-    from repurpose.gateway.keys import create_key
-
-    return run_or_exit(create_key, client, role, name)
-
-
-def _list_here(engine: Engine) -> list[ApiKeySummary]:
-    from repurpose.gateway.keys import list_keys
-
-    return list_keys(engine)
-
-
-def _revoke_here(client: GrainClient, key_id: str) -> ApiKeySummary:
-    from repurpose.gateway.keys import revoke_key
-
-    return run_or_exit(revoke_key, client, key_id)

@@ -35,7 +35,7 @@ def resolve_home(home: Path | None) -> Path:
 
 def client_for(home: Path | None) -> GrainClient:
     """A grain client on the cluster ``up`` started under ``home``; exits 2 with one line if none runs."""
-    from repurpose.cluster import connect  # Ray and the grain runtime: only here (start-up time)
+    from repurpose.runtime.cluster import connect  # Ray and the grain runtime: only here (start-up time)
 
     return run_or_exit(connect, resolve_home(home))
 

@@ -33,7 +33,7 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """AUROC, AUPRC and thresholded metrics of a model on labelled pairs."""
-    from repurpose.pipeline import evaluate_model  # PyTorch and RDKit load only here (start-up time)
+    from repurpose.training.pipeline import evaluate_model  # PyTorch and RDKit load only here (start-up time)
 
     metrics = run_or_exit(evaluate_model, model, data)
     if as_json:
@@ -118,9 +118,9 @@ def _evidence_line(evidence: HitEvidence) -> str:
 
 def _predict_with_directory(directory: Path, smiles: str, sequence: str) -> tuple[Prediction, HitEvidence | None]:
     """One pair by a model directory, and what its training data says about the pair."""
-    from repurpose.model_dir import load_model_dir
-    from repurpose.pipeline import predict_pair
-    from repurpose.training_evidence import pair_evidence
+    from repurpose.model.directory import load_model_dir
+    from repurpose.model.evidence import pair_evidence
+    from repurpose.training.pipeline import predict_pair
 
     loaded = run_or_exit(load_model_dir, directory)
     probability = run_or_exit(predict_pair, loaded, smiles, sequence)
@@ -142,7 +142,7 @@ def _predict_registered(
 ) -> Prediction:
     """One pair through the cluster's scorer with a registered model, as the gateway's ``/v1/predict`` does."""
     from repurpose.actors.target_protein import TargetProtein
-    from repurpose.scorer_client import ScorerClient
+    from repurpose.scoring.client import ScorerClient
 
     scorer = ScorerClient(client.settings, client)
 

@@ -165,8 +165,8 @@ def explain(
 def _profile_here(
     home: Path | None, smiles: list[str], compounds: list[str], model: str | None, top: int
 ) -> list[CompoundProfile]:
-    from repurpose.scorer_client import ScorerClient
-    from repurpose.target_profiling import aprofile_compounds
+    from repurpose.scoring.client import ScorerClient
+    from repurpose.scoring.profiling import aprofile_compounds
 
     client = client_for(home)
     scorer = ScorerClient(client.settings, client)
@@ -185,7 +185,7 @@ def _profile_here(
 def _library_smiles(client: GrainClient, compound_id: str) -> str:
     """The SMILES of a compound of the cluster's registered libraries (exit 2 if none holds it)."""
     from repurpose.actors.compound_library import find_compound
-    from repurpose.artifacts import ArtifactStore
+    from repurpose.runtime.artifacts import ArtifactStore
 
     with store_engine(client) as engine:
         return run_or_exit(find_compound, engine, ArtifactStore.from_settings(client.settings), compound_id).smiles
@@ -195,7 +195,7 @@ def _explain_here(
     client: GrainClient, smiles: str, target: str, model: str | None, top: int
 ) -> tuple[str, Explanation]:
     from repurpose.actors.target_protein import TargetProtein
-    from repurpose.scorer_client import ScorerClient, resolve_explainer
+    from repurpose.scoring.client import ScorerClient, resolve_explainer
 
     scorer = ScorerClient(client.settings, client)
 

@@ -521,8 +521,8 @@ def _write_scores_here(
     home: Path | None, job: str, target: str | None, top: int | None, every: bool, file_format: str, sink: IO[bytes]
 ) -> bool:
     """Every score (or the best ``top``) from the artifact store into ``sink``; whether the job had finished."""
-    from repurpose.artifacts import ArtifactStore
-    from repurpose.screen_results import csv_stream, parquet_stream, rows_table, score_batches
+    from repurpose.runtime.artifacts import ArtifactStore
+    from repurpose.screening.results import csv_stream, parquet_stream, rows_table, score_batches
 
     client = client_for(home)
     job_id = _job_id(client, job)
@@ -540,8 +540,8 @@ def _write_scores_here(
 
 
 def _all_scores_here(home: Path | None, job: str, target: str | None) -> ScreenResults:
-    from repurpose.artifacts import ArtifactStore
-    from repurpose.screen_results import results_page
+    from repurpose.runtime.artifacts import ArtifactStore
+    from repurpose.screening.results import results_page
 
     client = client_for(home)
     source = _call_job(client, _job_id(client, job), "scores_source", target=target)

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.local import HomeOption, client_for
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.local import HomeOption
 from repurpose.cli.output import JsonOption, console, print_json, run_or_exit, warn
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.targets import (
     MAX_PROTEIN_LENGTH,
     TargetDetail,
     TargetRegistration,
-    TargetSummary,
     check_target_id,
     normalize_target_sequence,
 )
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.grains import GrainClient
 
 targets_app = typer.Typer(
     name="targets", help="Register and inspect target proteins.", no_args_is_help=True, add_completion=False
@@ -51,12 +46,8 @@ def add_command(
     """Register a target; the same id with the same sequence again changes nothing."""
     run_or_exit(check_target_id, target_id)  # bad input is refused before connecting
     clean = run_or_exit(normalize_target_sequence, sequence)
-    gateway = gateway_for(url, key, home)
-    registration: TargetRegistration
-    if gateway is not None:
-        registration = run_or_exit(gateway.register_target, target_id, sequence, name, organism)
-    else:
-        registration = _register_here(client_for(home), target_id, sequence, name, organism)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        registration: TargetRegistration = run_or_exit(client.register_target, target_id, sequence, name, organism)
     if len(clean) > MAX_PROTEIN_LENGTH:  # a warning, not an error: long proteins are scored on their start
         warn(
             f"{target_id}'s sequence has {len(clean):,} residues; the model reads the first {MAX_PROTEIN_LENGTH:,} "
@@ -87,10 +78,8 @@ def show_command(
 ) -> None:
     """A target's sequence and screening history."""
     run_or_exit(check_target_id, target_id)
-    gateway = gateway_for(url, key, home)
-    detail: TargetDetail = (
-        run_or_exit(gateway.target, target_id) if gateway is not None else _show_here(client_for(home), target_id)
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: TargetDetail = run_or_exit(client.target, target_id)
     if as_json:
         print_json(detail)
         return
@@ -125,7 +114,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered target."""
-    targets = listed(url, key, home, lambda gateway: gateway.targets(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        targets = run_or_exit(client.targets)
     if as_json:
         print_json([t.model_dump(mode="json") for t in targets])
         return
@@ -152,27 +142,3 @@ def list_command(
             f"{t.registered_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
-
-
-# --- the cluster here: the TargetProtein grain loads Ray, so only these import it (start-up time) ---
-
-
-def _register_here(
-    client: GrainClient, target_id: str, sequence: str, name: str | None, organism: str | None
-) -> TargetRegistration:
-    from repurpose.actors.target_protein import register_target
-
-    return run_or_exit(register_target, client, target_id, sequence, name, organism)
-
-
-def _show_here(client: GrainClient, target_id: str) -> TargetDetail:
-    from repurpose.actors.target_protein import TargetProtein
-
-    detail: TargetDetail = run_or_exit(client.call, TargetProtein, target_id, "show")
-    return detail
-
-
-def _list_here(engine: Engine) -> list[TargetSummary]:
-    from repurpose.actors.target_protein import list_targets
-
-    return list_targets(engine)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from repurpose.client import GatewayClient
     from repurpose.grains import GrainClient
-    from repurpose.training import Progress as TrainingProgress
+    from repurpose.training.loop import Progress as TrainingProgress
 
 POLL_SECONDS = 1.0
 _OPTIONS = {"model_name": "--name", "num_cpus": "--cpus", "num_gpus": "--gpus", "split_id": "--split"}
@@ -139,8 +139,8 @@ def _train_here(
     resume: bool,
 ) -> None:
     # PyTorch, RDKit and the model code load only when a command trains here (start-up time)
-    from repurpose.pipeline import CHECKPOINT_DIR, train_model
-    from repurpose.training import CHECKPOINT_FILE
+    from repurpose.training.loop import CHECKPOINT_FILE
+    from repurpose.training.pipeline import CHECKPOINT_DIR, train_model
 
     config = _checked_config(model_type, settings)
     if resume and drugban_config(config) is None:

@@ -1,4 +1,4 @@
-"""A classifier's figures on labelled pairs at its decision threshold (``classification_metrics``
+"""A classifier's figures on labelled pairs at its decision threshold (``evaluation.classification_metrics``
 computes them): what training records on validation, evaluations on datasets, and the gates compare.
 
 Sensitivity is the true-positive rate and specificity the true-negative rate. A figure that is

@@ -1,7 +1,7 @@
 """Dataset versions at the boundaries: what registering, showing, splitting and listing return.
 
-A registration's ``ValidationReport`` (made by ``repurpose.datasets.build_dataset``) and a
-version's ``DescriptorProfile`` (``repurpose.descriptors.descriptor_profile``) travel as they are.
+A registration's ``ValidationReport`` (made by ``repurpose.data.datasets.build_dataset``) and a
+version's ``DescriptorProfile`` (``repurpose.data.descriptors.descriptor_profile``) travel as they are.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ TableFormat = Literal["csv", "parquet"]
 MAX_DATASET_BYTES = 256 * 1024 * 1024
 """The largest pair table a registration reads (refused before it is read)."""
 NORMALISATION = "repurpose-rows-v1"
-"""How stored rows are normalised; hashed into every dataset id (``repurpose.datasets``)."""
+"""How stored rows are normalised; hashed into every dataset id (``repurpose.data.datasets``)."""
 
 
 # --- the validation report -----------------------------------------------------------------------
@@ -98,7 +98,7 @@ class ValidationReport(BaseModel):
     rdkit_version: str
 
 
-# --- the descriptor profile (see ``repurpose.descriptors``) -------------------------------------
+# --- the descriptor profile (see ``repurpose.data.descriptors``) -------------------------------------
 
 
 class Quantile(BaseModel):
@@ -107,7 +107,7 @@ class Quantile(BaseModel):
 
 
 class Histogram(BaseModel):
-    """Counts on right-closed bins with open outer ends; see ``repurpose.descriptors``."""
+    """Counts on right-closed bins with open outer ends; see ``repurpose.data.descriptors``."""
 
     edges: list[float]
     counts: list[int]
@@ -126,7 +126,7 @@ class FeatureProfile(BaseModel):
 
 
 class DescriptorProfile(BaseModel):
-    """The reference distribution of a dataset version, per feature in ``descriptors.PROFILE_FEATURES``."""
+    """The reference distribution of a dataset version, per feature in ``data.descriptors.PROFILE_FEATURES``."""
 
     weighting: Literal["row"] = "row"
     rows: int

@@ -2,7 +2,7 @@
 
 A key reads ``rp_<id>_<secret>``: ``id`` is 12 hex digits (public: it names the key in lists,
 logs and ``keys revoke``), ``secret`` 43 URL-safe characters. The ApiKey grain
-(``repurpose.gateway.keys``) stores only the secret's hash.
+(``repurpose.actors.api_key``) stores only the secret's hash.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 ``manifest.json`` holds the model type, the decision threshold, the training config, hashes of the
 training and validation data, the validation metrics, and per type what scoring needs besides the
 weights: a knn model's aggregate (``KnnSettings``), an ensemble's members and weights
-(``EnsembleStack``). ``repurpose.model_dir`` writes and loads the directories;
-``repurpose.ensemble_model`` fits and applies a stack.
+(``EnsembleStack``). ``repurpose.model.directory`` writes and loads the directories;
+``repurpose.model.ensemble`` fits and applies a stack.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Retrieval figures at the boundaries: how a target's known actives rank among a library.
 
-Computed by ``retrieval_metrics`` and ``retrieval_evaluation``; stored with a model version,
+Computed by ``evaluation.retrieval_metrics`` and ``evaluation.retrieval``; stored with a model version,
 shown in its card, compared by the retrieval promotion gate.
 """
 

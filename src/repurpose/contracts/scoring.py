@@ -10,9 +10,9 @@ of numpy arrays, so they travel as out-of-band buffers.
 
 Evidence (``BinderEvidence``, ``HitEvidence``) travels with every screening hit and profile row:
 what the model's training data says about the compound (the target's nearest known binder, the
-applicability domain) and whether it is a drug-like hit at all (``repurpose.drug_likeness``).
+applicability domain) and whether it is a drug-like hit at all (``repurpose.data.drug_likeness``).
 
-An ``Explanation`` (``repurpose.explanations``) says which atoms and residues DrugBAN's attention
+An ``Explanation`` (``repurpose.model.explanations``) says which atoms and residues DrugBAN's attention
 weighs most for one pair; a ``Prediction`` is the gateway's answer to a batch of pairs.
 """
 
@@ -64,7 +64,7 @@ class CompoundError(BaseModel):
 class ChunkRequest(BaseModel):
     """A chunk of a library against one target (the bulk lane).
 
-    ``graphs``, when given, holds per compound its ``repurpose.drug_graph.DrugGraph`` (or None
+    ``graphs``, when given, holds per compound its ``repurpose.model.drug_graph.DrugGraph`` (or None
     where the caller could not featurise it: its score is None and the caller reports why); a
     DrugBAN model then scores the graphs without featurising. Baseline models read the SMILES."""
 
@@ -79,7 +79,7 @@ class ChunkRequest(BaseModel):
     @model_validator(mode="after")
     def _graphs_match(self) -> ChunkRequest:
         if self.graphs is not None:
-            from repurpose.drug_graph import DrugGraph  # RDKit: only where graphs are made or read
+            from repurpose.model.drug_graph import DrugGraph  # RDKit: only where graphs are made or read
 
             if len(self.graphs) != len(self.smiles):
                 raise ValueError(f"{len(self.graphs)} graphs for {len(self.smiles)} SMILES")
@@ -161,7 +161,7 @@ class HitEvidence(BinderEvidence):
     drug_like: bool | None = Field(
         default=None,
         description="False for what no chemist would call a drug-like hit: a parent fragment with "
-        "no carbon, a metal or metalloid, or fewer than 6 heavy atoms (repurpose.drug_likeness).",
+        "no carbon, a metal or metalloid, or fewer than 6 heavy atoms (repurpose.data.drug_likeness).",
     )
     drug_like_issue: str | None = Field(
         default=None, description="Why it is not drug-like ('no carbon (inorganic)', 'contains As', '3 heavy atoms')."

@@ -3,7 +3,7 @@
 A split is named by its id, ``<kind>-<seed>`` plus ``-<train>-<val>-<test>`` unless the fractions
 are the default 0.8/0.1/0.1: ``cold-drug-1``, ``random-42-0.7-0.15-0.15``. The id names the split
 exactly (fractions rounded to 6 decimals), so anyone holding a dataset version can compute it
-(``dataset_access``, ``dataset_splits``).
+(``data.dataset_access``, ``data.splits``).
 
 The one default split (``DEFAULT_SPLIT_ID``) is what `datasets split`, `train` and `models
 evaluate` mean when no split is named, in the CLI, the gateway and the grains alike.

@@ -7,7 +7,6 @@ scorer or a service function, and answer with a ``contracts`` model. OpenAPI at 
     module          holds
     app             create_app: routers, middleware, error handlers
     deployment      the Serve application (build_gateway, deploy_gateway) and `up`'s step
-    keys            the ApiKey grain: rp_<id>_<secret> keys, stored as the secret's sha256
     auth            roles and permissions, the key check (401) and the role check (403)
     auth_failures   failed authentications per client address (429 + Retry-After past the limit)
     limits          token buckets per key (429 + Retry-After), body and upload sizes (413)
@@ -30,43 +29,23 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from repurpose.contracts.keys import ROLES, ApiKeySummary, IssuedKey, Role
     from repurpose.gateway.app import create_app
     from repurpose.gateway.deployment import build_gateway, deploy_gateway, ensure_admin_key, stop_gateway
-    from repurpose.gateway.keys import ApiKey, ApiKeyNotFound, create_key, list_keys, revoke_key
 
-# Imported on first use: the CLI's `keys` commands need only `keys`, not FastAPI, torch and Serve.
+# Imported on first use: importing the package does not load FastAPI, torch and Serve.
 _HOMES = {
     "create_app": "app",
     "build_gateway": "deployment",
     "deploy_gateway": "deployment",
     "ensure_admin_key": "deployment",
     "stop_gateway": "deployment",
-    "ROLES": "keys",
-    "ApiKey": "keys",
-    "ApiKeyNotFound": "keys",
-    "ApiKeySummary": "keys",
-    "IssuedKey": "keys",
-    "Role": "keys",
-    "create_key": "keys",
-    "list_keys": "keys",
-    "revoke_key": "keys",
 }
 
 __all__ = [
-    "ROLES",
-    "ApiKey",
-    "ApiKeyNotFound",
-    "ApiKeySummary",
-    "IssuedKey",
-    "Role",
     "build_gateway",
     "create_app",
-    "create_key",
     "deploy_gateway",
     "ensure_admin_key",
-    "list_keys",
-    "revoke_key",
     "stop_gateway",
 ]
 

@@ -33,10 +33,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from repurpose.actors.api_key import ApiKeyState, load_key, secret_matches
 from repurpose.contracts.keys import Role, parse_key
 from repurpose.gateway.auth_failures import FailedAuthLimiter
 from repurpose.gateway.errors import error_response
-from repurpose.gateway.keys import ApiKeyState, load_key, secret_matches
 from repurpose.gateway.paths import route_path
 
 API_PREFIX = "/v1"

@@ -25,8 +25,8 @@ from repurpose.contracts.screening import LibrarySummary, ScreenSummary
 from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, SplitKind
 from repurpose.contracts.targets import MAX_SEQUENCE_LENGTH, TargetSummary, check_target_id, normalize_target_sequence
 from repurpose.contracts.training_runs import RunSummary
-from repurpose.drug_graph import parse_smiles
 from repurpose.errors import RepurposeError
+from repurpose.model.drug_graph import parse_smiles
 from repurpose.plain_text import hidden_character
 
 MAX_SMILES_LENGTH = 5_000

@@ -5,7 +5,7 @@ prefix ``/`` (Serve started by ``ensure_serve``, so its proxy listens on the gat
 Each replica builds its own app (``create_app``) when it starts and calls the scorer through
 its DeploymentHandle (``ScorerClient``) and the grains through a ``GrainClient``.
 
-On ``repurpose up`` the step ``start_gateway`` (``cluster_up``) deploys it after the scorer and, on a
+On ``repurpose up`` the step ``start_gateway`` (``runtime.up``) deploys it after the scorer and, on a
 cluster without any API key, makes the first admin key: printed once by ``up`` and written
 owner-only to ``<home>/admin_key`` for local tools.
 """
@@ -19,11 +19,10 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from repurpose.gateway.keys import create_key, list_keys
 from repurpose.grains import GrainClient
-from repurpose.serving import ensure_serve
+from repurpose.runtime.serving import ensure_serve
+from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
-from repurpose.store import make_engine
 
 DEPLOYMENT = "Gateway"
 ADMIN_KEY_FILE = "admin_key"
@@ -67,13 +66,10 @@ def stop_gateway(settings: Settings) -> None:
 def ensure_admin_key(client: GrainClient) -> Path | None:
     """On a cluster that has no API key yet, make an admin key and write it owner-only to
     ``<home>/admin_key``; returns that path (None: keys exist, nothing was made)."""
-    engine = make_engine(client.settings.database_url)
-    try:
-        if list_keys(engine):
+    with InProcessClient.on(client) as keys:
+        if keys.keys():
             return None
-    finally:
-        engine.dispose()
-    issued = create_key(client, "admin", name="first admin (repurpose up)")
+        issued = keys.create_key("admin", name="first admin (repurpose up)")
     path = client.settings.home / ADMIN_KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -86,7 +82,7 @@ def ensure_admin_key(client: GrainClient) -> Path | None:
 
 
 def start_gateway(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``cluster_up``): deploy (or update) the gateway; make the first admin key on a
+    """A step of ``up`` (``runtime.up``): deploy (or update) the gateway; make the first admin key on a
     cluster with none."""
     settings = client.settings
     deploy_gateway(settings)

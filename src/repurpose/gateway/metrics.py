@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repurpose.gateway.paths import route_path
 
 if TYPE_CHECKING:
-    from repurpose.scoring_core import ScorerStats
+    from repurpose.scoring.core import ScorerStats
 
 logger = logging.getLogger("repurpose.gateway.access")
 

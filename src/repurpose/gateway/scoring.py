@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 
 from repurpose.actors.compound_library import find_compound
-from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, PairToScore, Prediction
 from repurpose.errors import NotFound
 from repurpose.gateway.bodies import ExplainBody, PredictBody, ProfileBody
 from repurpose.gateway.errors import blame
 from repurpose.gateway.services import Services
-from repurpose.scorer_client import resolve_explainer
-from repurpose.target_profiling import aprofile_compounds
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.client import resolve_explainer
+from repurpose.scoring.profiling import aprofile_compounds
 
 
 async def predict(*, services: Services, body: PredictBody) -> Prediction:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_arg
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from repurpose.artifacts import ArtifactStore
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 
 if TYPE_CHECKING:

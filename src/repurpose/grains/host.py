@@ -25,10 +25,10 @@ from typing import Any, cast
 import ray
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from repurpose.artifacts import ArtifactStore
 from repurpose.errors import GrainStateInvalid, InvalidInput, UnknownGrainMethod
 from repurpose.grains.base import Grain, GrainContext
 from repurpose.grains.registry import KindRef, adopt, grain_class, import_kind, registered_kinds
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 from repurpose.store import load_idempotent_result, load_state, make_engine, record_idempotent_result, save_state
 from repurpose.store.models import IDEMPOTENCY_KEY_LENGTH, KEY_LENGTH

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from repurpose.private_files import private_file
+from repurpose.runtime.private_files import private_file
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 

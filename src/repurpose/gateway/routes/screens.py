@@ -13,7 +13,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 
 from repurpose.actors.screening_job import ScreeningJob, asubmit_screen, list_screens, resolve_screen
-from repurpose.artifacts import ArtifactStore
 from repurpose.contracts.ids import SCREEN_REFERENCE_PATTERN, TARGET_ID_PATTERN
 from repurpose.contracts.screening import COMPLETE_HEADER, MAX_TOP, ScreenDetail, ScreenRequest, ScreenResults
 from repurpose.errors import InvalidInput
@@ -21,7 +20,8 @@ from repurpose.gateway.bodies import ScreenList, checked_idempotency_key
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
 from repurpose.gateway.services import Services
-from repurpose.screen_results import (
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.screening.results import (
     MAX_PAGE,
     PARQUET_MEDIA_TYPE,
     ScoresSource,

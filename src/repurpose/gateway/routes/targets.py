@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from repurpose.actors.target_protein import TargetProtein, aregister_target, list_targets
 from repurpose.contracts.ids import TARGET_ID_PATTERN
 from repurpose.contracts.targets import TargetDetail, TargetRegistration
 from repurpose.gateway.bodies import TargetBody, TargetList
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
+from repurpose.services import targets as service
 
 router = APIRouter(prefix="/v1/targets", tags=["targets"], responses=responses(401, 403, 422, 429, 503))
 
@@ -46,7 +45,9 @@ async def register_target(
     A sequence registered already under another id answers 200 with that target: the id sent
     is now an alias of it (``alias``), and naming it reads that target."""
     with blame("target_id"):
-        registration = await aregister_target(services.grains, target_id, body.sequence, body.name, body.organism)
+        registration = await service.register_target(
+            services, target_id=target_id, sequence=body.sequence, name=body.name, organism=body.organism
+        )
     if not registration.created:
         response.status_code = status.HTTP_200_OK
     return registration
@@ -55,11 +56,10 @@ async def register_target(
 @router.get("")
 async def targets(services: ServicesDep, _: Reader) -> TargetList:
     """Every registered target, by id."""
-    return TargetList(items=await asyncio.to_thread(list_targets, services.engine))
+    return TargetList(items=await service.list_targets(services))
 
 
 @router.get("/{target_id}", responses=responses(404))
 async def target(services: ServicesDep, _: Reader, target_id: TargetId) -> TargetDetail:
     """The target's sequence, its screening history (most recent first) and its best hits."""
-    detail: TargetDetail = await services.grains.acall(TargetProtein, target_id, "show")
-    return detail
+    return await service.show_target(services, target_id=target_id)

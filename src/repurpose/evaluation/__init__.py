@@ -1,0 +1,1 @@
+"""Numbers about models: classification and retrieval metrics, and the evaluation tasks."""

@@ -1,0 +1,91 @@
+"""Evaluating a registered model version: a Ray task, the only place the registry's weights are loaded.
+
+``ModelRegistry.evaluate`` decides which rows (a dataset's, or one part of a split) and awaits
+``evaluate_task`` (``num_cpus=1``, through ``runtime.tasks.await_task``): it loads the rows, refuses
+rows the version trained on unless allowed (by its lineage: the train part of its split), then
+loads the published model and measures it at its threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from pydantic import BaseModel
+from ray.exceptions import RayTaskError
+
+from repurpose.contracts.models import EvaluationPart
+from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
+from repurpose.data.pairs import PairSet
+from repurpose.errors import InvalidInput, NotFound, RepurposeError
+from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.model.published import load_published_model
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.tasks import reports_start
+from repurpose.settings import Settings
+
+
+class TrainingRows(BaseModel):
+    """The training rows of a version as its lineage names them, for the overlap check."""
+
+    who: str
+    dataset_id: str | None
+    split_id: str | None
+    allow_overlap: bool = False
+
+
+def training_overlap(evaluated: PairSet, training: PairSet) -> int:
+    """How many evaluated rows are training rows: the same (canonical SMILES, protein) pair."""
+    seen = set(zip(training.smiles, training.proteins, strict=True))
+    return sum((s, p) in seen for s, p in zip(evaluated.smiles, evaluated.proteins, strict=True))
+
+
+def _checked_overlap(artifacts: ArtifactStore, pairs: PairSet, rows: str, training: TrainingRows) -> int | None:
+    """The evaluated rows that were training rows (None: the lineage does not say which rows);
+    InvalidInput if there are any and the caller did not allow them."""
+    if training.dataset_id is None or training.split_id is None:
+        return None
+    try:
+        train = load_split_pairs(artifacts, training.dataset_id, training.split_id)["train"]
+    except NotFound:  # the training dataset is gone: nothing left to compare with
+        return None
+    overlap = training_overlap(pairs, train)
+    if overlap and not training.allow_overlap:
+        raise InvalidInput(
+            f"{overlap:,} of the {len(pairs):,} rows of {rows} are training rows of {training.who} (the train part "
+            f"of split {training.split_id} of dataset {training.dataset_id[:12]}): metrics on them measure what it "
+            f"memorised, not how it predicts. Evaluate on rows it never saw (on dataset {training.dataset_id[:12]} "
+            f"with no split and no part: the test part of {training.split_id}), or pass allow_overlap "
+            "(`--allow-overlap`) to record the evaluation with its overlap"
+        )
+    return overlap
+
+
+@ray.remote(num_cpus=1)
+@reports_start
+def evaluate_task(
+    settings: Settings,
+    artifact_path: str,
+    dataset_id: str,
+    split_id: str | None,
+    part: EvaluationPart,
+    training: TrainingRows,
+) -> Any:
+    artifacts = ArtifactStore.from_settings(settings)
+    if split_id is None:
+        pairs = load_dataset_pairs(artifacts, dataset_id)
+        rows = f"dataset {dataset_id[:12]}"
+    else:
+        pairs = load_split_pairs(artifacts, dataset_id, split_id)[part]
+        rows = f"part {part} of split {split_id} of dataset {dataset_id[:12]}"
+    if len(pairs) == 0 or pairs.labels is None:
+        raise InvalidInput(f"{rows} has no labelled rows to evaluate on; choose another part or split")
+    overlap = _checked_overlap(artifacts, pairs, rows, training)  # before the model: a refusal is cheap
+    model = load_published_model(settings, artifact_path)
+    return binary_metrics(pairs.labels, model.predict(pairs), model.threshold), overlap
+
+
+def domain_error(error: RayTaskError) -> BaseException:
+    """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
+    cause: Any = getattr(error, "cause", None)
+    return cause if isinstance(cause, RepurposeError) else error

@@ -1,0 +1,409 @@
+"""What a scorer replica holds and does: models by version, caches, and three lanes.
+
+``ScoringCore`` is a plain class: the Ray Serve deployment (``scoring.service``) wraps it, and
+tests and benchmarks run it in-process.
+
+- Models: loaded lazily from the registry's published directories (``load_published_model``),
+  keyed by artifact path, at most ``max_models`` at once (Serve's multiplexing routes each
+  version's requests to the replicas that hold it). DrugBAN models score by the exact fast
+  path (``FastScorer``); baselines by their own ``predict``; a knn model's screening chunks
+  by cached fingerprints (``FingerprintCache``) and one Tanimoto product per chunk; an ensemble
+  by each of its members' own paths, their scores combined by its stack (exact per pair).
+- Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
+  depend on the model) and per-(target, model) tensors under a byte budget, so a screen
+  computes its target's side once and profiling reuses every target's.
+- Lanes: predictions, analyses (profiles and explanations: seconds to a minute when a profile
+  computes many targets' tensors) and bulk screening chunks run on three single-thread
+  executors, so a prediction never waits in a queue behind a chunk or a cold profile (they
+  share the CPUs, not a queue).
+- Evidence: the model directory's training data (``TrainedModel.evidence``) gives a screen's
+  best hits (``evidence``, bulk lane) and every profile row the target's nearest training binder
+  and the compound's applicability domain (``model.evidence``).
+- Screening chunks usually arrive featurised (``ChunkRequest.graphs``: the screening runner
+  runs RDKit while this replica computes the previous chunk), so the bulk lane only runs the
+  model; a chunk of SMILES alone is featurised here, through the compound cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from repurpose.contracts.manifest import EnsembleStack
+from repurpose.contracts.scoring import (
+    BinderEvidence,
+    ChunkRequest,
+    ChunkScores,
+    CompoundError,
+    EvidenceAnswer,
+    EvidenceRequest,
+    Explanation,
+    PairScore,
+    PairToScore,
+    ProfileRequest,
+    ProfileScores,
+    ResolvedModel,
+    ScorerStats,
+)
+from repurpose.contracts.targets import normalize_protein
+from repurpose.data.pairs import pairs_from_columns
+from repurpose.errors import InvalidInput, RepurposeError
+from repurpose.model.directory import TrainedModel
+from repurpose.model.drug_graph import DrugGraph
+from repurpose.model.ensemble import combine
+from repurpose.model.explanations import explain_pair
+from repurpose.model.fast_scoring import CompoundCache, FastScorer, TargetTensors
+from repurpose.model.fingerprint_cache import FingerprintCache
+from repurpose.model.published import load_published_model
+from repurpose.model.similarity import KnnIndex
+from repurpose.settings import Settings
+
+T = TypeVar("T")
+
+__all__ = ["LoadedModel", "ScorerStats", "ScoringCore", "TargetCache"]
+
+
+@dataclass
+class LoadedModel:
+    resolved: ResolvedModel
+    trained: TrainedModel
+    fast: FastScorer | None  # DrugBAN only
+    cache_key: str = ""  # its target tensors' key in the cache (default: its artifact path)
+    members: list[LoadedModel] = field(default_factory=list)  # an ensemble's, in its stack's order
+
+    def __post_init__(self) -> None:
+        self.cache_key = self.cache_key or self.resolved.artifact_path
+
+    @property
+    def stack(self) -> EnsembleStack:
+        return self.trained.stack
+
+    @property
+    def reads_graphs(self) -> bool:
+        """Whether it (or a member) scores DrugBAN graphs: its compounds are featurised."""
+        return self.fast is not None or any(m.reads_graphs for m in self.members)
+
+
+class TargetCache:
+    """Per-(model, target) tensors, least recently used dropped first beyond ``budget_bytes``."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._entries: OrderedDict[tuple[str, str], TargetTensors] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()  # every lane reads and fills it
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str], compute: Callable[[], TargetTensors]) -> tuple[TargetTensors, bool]:
+        """The cached tensors, or ``compute()``'s (cached); and whether they were computed now."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found, False
+        tensors = compute()
+        with self._lock:
+            self.misses += 1
+            if key not in self._entries:
+                self._entries[key] = tensors
+                self.bytes += tensors.nbytes
+                while self.bytes > self.budget_bytes and len(self._entries) > 1:
+                    _, dropped = self._entries.popitem(last=False)
+                    self.bytes -= dropped.nbytes
+        return tensors, True
+
+
+class ScoringCore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.compounds = CompoundCache(settings.scorer_compound_cache)
+        self.fingerprints = FingerprintCache(settings.scorer_compound_cache)  # knn models' compounds
+        self.targets = TargetCache(settings.scorer_target_cache_mib * 2**20)
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._model_lock = threading.Lock()
+        self._interactive = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interactive")
+        self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+        self._bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
+        self.pairs_scored = 0
+
+    # --- models --------------------------------------------------------------------------------
+
+    def load(self, resolved: ResolvedModel) -> LoadedModel:
+        """The model of ``resolved``, loaded once (blocking: downloads and reads weights)."""
+        with self._model_lock:
+            loaded = self._models.get(resolved.artifact_path)
+            if loaded is not None:
+                self._models.move_to_end(resolved.artifact_path)
+                return loaded
+        trained = load_published_model(self.settings, resolved.artifact_path)
+        loaded = self._loaded(resolved, trained, resolved.artifact_path)
+        with self._model_lock:
+            self._models[resolved.artifact_path] = loaded
+            while len(self._models) > self.settings.scorer_max_models:
+                self._models.popitem(last=False)
+        return loaded
+
+    def _loaded(self, resolved: ResolvedModel, trained: TrainedModel, cache_key: str) -> LoadedModel:
+        fast = FastScorer(trained.drugban, self.compounds) if trained.drugban is not None else None
+        members = (
+            [
+                self._loaded(resolved, member, f"{cache_key}/{entry.path}")
+                for entry, member in zip(trained.stack.members, trained.members, strict=True)
+            ]
+            if trained.members
+            else []
+        )
+        return LoadedModel(resolved, trained, fast, cache_key, members)
+
+    def forget(self, artifact_path: str) -> None:
+        """Drop a model (Serve's multiplexing evicted it); its target tensors age out of the cache."""
+        with self._model_lock:
+            self._models.pop(artifact_path, None)
+
+    # --- the lanes -------------------------------------------------------------------------------
+
+    async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
+        """Bulk lane: a chunk of compounds against one target."""
+        return await self._run(self._bulk, self.score_chunk_now, request)
+
+    async def predict(self, model: ResolvedModel, pairs: Sequence[PairToScore]) -> list[PairScore]:
+        """Interactive lane: pairs (any targets) with one model; InvalidInput names a bad pair."""
+        return await self._run(self._interactive, self.predict_now, model, list(pairs))
+
+    async def profile(self, request: ProfileRequest) -> ProfileScores:
+        """Analysis lane: one compound against many targets."""
+        return await self._run(self._analysis, self.profile_now, request)
+
+    async def explain(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
+        """Analysis lane: the attention behind one pair (the reference forward)."""
+        return await self._run(self._analysis, self.explain_now, model, smiles, sequence, top)
+
+    async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+        """Bulk lane (a screen's best hits): what the model's training data says of each compound."""
+        return await self._run(self._bulk, self.evidence_now, request)
+
+    async def _run(self, lane: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(lane, function, *args)
+
+    # --- the work (blocking) ---------------------------------------------------------------------
+
+    def score_chunk_now(self, request: ChunkRequest) -> ChunkScores:
+        started = time.perf_counter()
+        loaded = self.load(request.model)
+        scores, failures = self._chunk_scores(loaded, request)
+        self.pairs_scored += int(np.count_nonzero(~np.isnan(scores)))
+        return ChunkScores(
+            scores=[None if np.isnan(s) else float(s) for s in scores],
+            failures=failures,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _chunk_scores(self, loaded: LoadedModel, request: ChunkRequest) -> tuple[np.ndarray, list[CompoundError]]:
+        """A chunk's scores (NaN where a compound failed) and the failures the caller does not know."""
+        if loaded.members:
+            parts = [self._chunk_scores(member, request) for member in loaded.members]
+            scores = combine(loaded.stack, [s for s, _ in parts])  # NaN where any member failed
+            graphs = request.graphs
+            failures: dict[int, CompoundError] = {}
+            for _, member_failures in parts:  # one failure per compound, none the caller reported already
+                for f in member_failures:
+                    if graphs is None or graphs[f.index] is not None:
+                        failures.setdefault(f.index, f)
+            return scores, [failures[i] for i in sorted(failures)]
+        if loaded.fast is not None and request.graphs is not None:  # featurised by the caller
+            target = self._target(loaded, request.target_key, request.sequence)
+            graphs_given: list[DrugGraph | None] = request.graphs
+            kept = [i for i, g in enumerate(graphs_given) if g is not None]
+            scores = np.full(len(graphs_given), np.nan)
+            scores[kept] = loaded.fast.score_graphs(target, [g for g in graphs_given if g is not None])
+            return scores, []  # the caller knows why the others failed
+        if loaded.fast is not None:
+            target = self._target(loaded, request.target_key, request.sequence)
+            scores, failed = loaded.fast.score(target, request.smiles)
+            return scores, [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
+        if loaded.trained.knn is not None:
+            return self._knn_scores(loaded.trained.knn, request.smiles, request.sequence)
+        return self._baseline_scores(loaded, request.smiles, request.sequence)
+
+    def predict_now(self, model: ResolvedModel, pairs: list[PairToScore]) -> list[PairScore]:
+        loaded = self.load(model)
+        probabilities = np.empty(len(pairs))
+        checked: set[str] = set()  # a 1,000-pair request usually names a few proteins: check each once
+        unread: dict[int, str] = {}
+        if not loaded.reads_graphs:  # no DrugBAN (member) to featurise for: RDKit reads each SMILES (cached)
+            _, _, failed = self.fingerprints.get_many([pair.smiles for pair in pairs])
+            unread = {f.index: f.reason for f in failed}
+        for i, pair in enumerate(pairs):  # validate first: one bad pair refuses the request
+            try:
+                if pair.sequence not in checked:
+                    normalize_protein(pair.sequence)
+                    checked.add(pair.sequence)
+                if loaded.reads_graphs:
+                    self.compounds.get(pair.smiles)  # featurised here, then read by the fast path
+                elif i in unread:
+                    raise InvalidInput(unread[i])
+            except RepurposeError as error:
+                raise InvalidInput(f"pair {i}: {error.message}") from None
+        probabilities[:] = self._pair_scores(loaded, pairs)
+        self.pairs_scored += len(pairs)
+        threshold = loaded.resolved.threshold
+        return [PairScore(probability=float(p), interacts=bool(p >= threshold)) for p in probabilities]
+
+    def _pair_scores(self, loaded: LoadedModel, pairs: list[PairToScore]) -> np.ndarray:
+        """Valid pairs' probabilities: DrugBAN by the fast path per target, an ensemble by its members'."""
+        if loaded.members:
+            return combine(loaded.stack, [self._pair_scores(member, pairs) for member in loaded.members])
+        if loaded.fast is None:
+            table = pairs_from_columns([p.smiles for p in pairs], [p.sequence for p in pairs], source="request")
+            return loaded.trained.predict(table)
+        probabilities = np.empty(len(pairs))
+        by_target: dict[str, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            by_target.setdefault(pair.target_key or _sequence_key(pair.sequence), []).append(i)
+        for key, index in by_target.items():
+            target = self._target(loaded, key, pairs[index[0]].sequence)
+            graphs = [self.compounds.get(pairs[i].smiles) for i in index]
+            probabilities[index] = loaded.fast.score_graphs(target, graphs)
+        return probabilities
+
+    def profile_now(self, request: ProfileRequest) -> ProfileScores:
+        started = time.perf_counter()
+        loaded = self.load(request.model)
+        try:
+            graph = self.compounds.get(request.smiles)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        scores, computed = self._profile_scores(loaded, request, graph)
+        self.pairs_scored += len(request.targets)
+        return ProfileScores(
+            scores=[float(s) for s in scores],
+            seconds=time.perf_counter() - started,
+            targets_computed=computed,
+            evidence=self._profile_evidence(loaded, request),
+        )
+
+    def _profile_scores(self, loaded: LoadedModel, request: ProfileRequest, graph: DrugGraph) -> tuple[np.ndarray, int]:
+        """One compound against the request's targets; and how many targets' tensors were computed."""
+        if loaded.members:
+            parts = [self._profile_scores(member, request, graph) for member in loaded.members]
+            return combine(loaded.stack, [s for s, _ in parts]), sum(c for _, c in parts)
+        if loaded.fast is None:
+            smiles = [request.smiles] * len(request.targets)
+            table = pairs_from_columns(smiles, [s for _, s in request.targets], source="targets")
+            return loaded.trained.predict(table), 0
+        computed = 0
+        tensors = []
+        for key, sequence in request.targets:
+            target, fresh = self._target_fresh(loaded, key, sequence)
+            tensors.append(target)
+            computed += fresh
+        return loaded.fast.profile_graph(graph, tensors), computed
+
+    def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
+        loaded = self.load(model)
+        if loaded.trained.drugban is None:
+            raise InvalidInput(f"explanations need a DrugBAN model; {model.ref} is {model.model_type}")
+        return explain_pair(loaded.trained.drugban, smiles, sequence, top_atoms=top, top_residues=top)
+
+    def evidence_now(self, request: EvidenceRequest) -> EvidenceAnswer:
+        evidence = self.load(request.model).trained.evidence
+        if evidence is None:
+            return EvidenceAnswer(evidence=None)
+        try:
+            protein = normalize_protein(request.sequence)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        fingerprints, kept, _ = self.fingerprints.get_many(request.smiles)  # a hit was scored: RDKit read it
+        out = [BinderEvidence() for _ in request.smiles]
+        for i, found in zip(kept, evidence.evidence(protein, fingerprints), strict=True):
+            out[i] = found
+        return EvidenceAnswer(evidence=out)
+
+    def _profile_evidence(self, loaded: LoadedModel, request: ProfileRequest) -> list[BinderEvidence] | None:
+        """Per target, the compound's nearest training binder; its domain once (the same for all)."""
+        evidence = loaded.trained.evidence
+        if evidence is None:
+            return None
+        fingerprints, kept, _ = self.fingerprints.get_many([request.smiles])
+        if not kept:
+            return None
+        domain = evidence.max_training_similarity(fingerprints)
+        return [evidence.evidence(normalize_protein(s), fingerprints, domain)[0] for _, s in request.targets]
+
+    def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
+        return self._target_fresh(loaded, key, sequence)[0]
+
+    def _target_fresh(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
+        """The target's tensors for this model, and whether they were computed now."""
+        fast = loaded.fast
+        assert fast is not None
+        return self.targets.get((loaded.cache_key, key), lambda: fast.target_tensors(sequence))
+
+    def _knn_scores(self, knn: KnnIndex, smiles: list[str], sequence: str) -> tuple[np.ndarray, list[CompoundError]]:
+        """A chunk against one target's binders: cached fingerprints, one Tanimoto product."""
+        try:
+            protein = normalize_protein(sequence)
+        except RepurposeError as error:
+            raise InvalidInput(error.message) from None
+        fingerprints, kept, failed = self.fingerprints.get_many(smiles)
+        scores = np.full(len(smiles), np.nan)
+        scores[kept] = knn.score_target(protein, fingerprints)
+        return scores, [CompoundError(index=f.index, smiles=f.smiles, reason=f.reason) for f in failed]
+
+    def _baseline_scores(
+        self, loaded: LoadedModel, smiles: list[str], sequence: str
+    ) -> tuple[np.ndarray, list[CompoundError]]:
+        scores = np.full(len(smiles), np.nan)
+        failures: list[CompoundError] = []
+        kept: list[int] = []
+        for i, text in enumerate(smiles):
+            try:
+                self.compounds.get(text)
+                kept.append(i)
+            except RepurposeError as error:
+                failures.append(CompoundError(index=i, smiles=text, reason=error.message))
+        if kept:
+            table = pairs_from_columns([smiles[i] for i in kept], [sequence] * len(kept), source="chunk")
+            scores[kept] = loaded.trained.predict(table)
+        return scores, failures
+
+    def stats(self) -> ScorerStats:
+        return ScorerStats(
+            compounds=len(self.compounds),
+            compound_hits=self.compounds.hits,
+            compound_misses=self.compounds.misses,
+            targets=len(self.targets),
+            target_bytes=self.targets.bytes,
+            target_hits=self.targets.hits,
+            target_misses=self.targets.misses,
+            models=list(self._models),
+            pairs_scored=self.pairs_scored,
+            rss_bytes=_rss_bytes(),
+        )
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux
+        return 0
+
+
+def _sequence_key(sequence: str) -> str:
+    return "seq-" + hashlib.sha256(normalize_protein(sequence).encode()).hexdigest()[:16]

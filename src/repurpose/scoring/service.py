@@ -1,0 +1,184 @@
+"""The scorer as a Ray Serve deployment: dynamic batching, multiplexing by model version.
+
+``deploy_scorer(settings)`` runs the application ``settings.scorer_app`` and starts (warms) the
+cluster's screening runner, the process that feeds it screening chunks; ``ScorerClient`` calls
+it from anywhere in the cluster (the screening runner, the gateway, the CLI).
+
+- Multiplexing: every request carries the resolved model version (as JSON) as its
+  ``multiplexed_model_id``; Serve
+  routes it to a replica that holds that version and each replica keeps at most
+  ``scorer_max_models`` versions (``@serve.multiplexed``), loading one on first use.
+- Batching: single-pair predictions are gathered by ``@serve.batch`` (``scorer_max_batch_size``,
+  ``scorer_batch_wait_ms``) and scored together; ``max_ongoing_requests`` is large so batches
+  can fill. Requests of many pairs and screening chunks are batches already; screening chunks
+  come featurised by the runner (``ChunkRequest.graphs``), so the replica only runs the model.
+- Lanes: predictions take the replica's interactive executor, profiles and explanations its
+  analysis executor, screening chunks and their hits' evidence its bulk executor
+  (``ScoringCore``), so a prediction never queues behind a chunk or a long profile.
+- Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
+  replicas and autoscaling bounds from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import torch
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from repurpose.contracts.scoring import (
+    ChunkRequest,
+    ChunkScores,
+    EvidenceAnswer,
+    EvidenceRequest,
+    Explanation,
+    PairScore,
+    PairToScore,
+    ProfileRequest,
+    ProfileScores,
+    ResolvedModel,
+    ScorerStats,
+)
+from repurpose.contracts.targets import normalize_protein
+from repurpose.errors import InvalidInput, RepurposeError
+from repurpose.grains import GrainClient
+from repurpose.runtime.serving import ensure_serve
+from repurpose.scoring.client import ScorerClient, resolve_model
+from repurpose.scoring.core import LoadedModel, ScoringCore
+from repurpose.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEPLOYMENT = "Scorer"
+
+__all__ = [
+    "DEPLOYMENT",
+    "ScorerClient",
+    "build_scorer",
+    "deploy_scorer",
+    "resolve_model",
+    "start_scorer",
+    "stop_scorer",
+]
+
+
+def build_scorer(settings: Settings) -> serve.Application:
+    """The scorer application, configured by ``settings`` (decorator arguments included)."""
+
+    @serve.deployment(
+        name=DEPLOYMENT,
+        max_ongoing_requests=settings.scorer_max_ongoing_requests,
+        ray_actor_options={"num_cpus": settings.scorer_num_cpus, "num_gpus": settings.scorer_num_gpus},
+        autoscaling_config={
+            "min_replicas": settings.scorer_replicas,
+            "initial_replicas": settings.scorer_replicas,
+            "max_replicas": max(settings.scorer_replicas, settings.scorer_max_replicas),
+            "target_ongoing_requests": max(2, settings.scorer_max_batch_size // 2),
+        },
+    )
+    class Scorer:
+        def __init__(self, settings: Settings) -> None:
+            torch.set_num_threads(max(1, int(settings.scorer_num_cpus)))
+            self.core = ScoringCore(settings)
+            self.batches = 0
+            self.largest_batch = 0
+            self.batch_sizes: Counter[int] = Counter()
+
+        @serve.multiplexed(max_num_models_per_replica=settings.scorer_max_models)
+        async def _model(self, model_id: str) -> LoadedModel:
+            resolved = ResolvedModel.model_validate_json(model_id)
+            return await asyncio.to_thread(self.core.load, resolved)
+
+        async def predict(self, pairs: list[PairToScore]) -> list[PairScore]:
+            model = await self._current_model()
+            if len(pairs) != 1:
+                return await self.core.predict(model.resolved, pairs)
+            _validate(self.core, model, pairs[0])
+            return [await self._predict_batched((model.resolved, pairs[0]))]
+
+        @serve.batch(
+            max_batch_size=settings.scorer_max_batch_size, batch_wait_timeout_s=settings.scorer_batch_wait_ms / 1000
+        )
+        async def _predict_batched(self, items: list[tuple[ResolvedModel, PairToScore]]) -> list[PairScore]:
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(items))
+            self.batch_sizes[len(items)] += 1
+            # One batch may mix model versions: score each version's pairs together, keep the order.
+            out: list[PairScore | None] = [None] * len(items)
+            groups: dict[str, list[int]] = {}
+            for i, (model, _) in enumerate(items):
+                groups.setdefault(model.artifact_path, []).append(i)
+            for index in groups.values():
+                scores = await self.core.predict(items[index[0]][0], [items[i][1] for i in index])
+                for i, score in zip(index, scores, strict=True):
+                    out[i] = score
+            return [s for s in out if s is not None]
+
+        async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
+            await self._current_model()
+            return await self.core.score_chunk(request)
+
+        async def profile(self, request: ProfileRequest) -> ProfileScores:
+            await self._current_model()
+            return await self.core.profile(request)
+
+        async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+            await self._current_model()
+            return await self.core.evidence(request)
+
+        async def explain(self, smiles: str, sequence: str, top: int) -> Explanation:
+            model = await self._current_model()
+            return await self.core.explain(model.resolved, smiles, sequence, top)
+
+        async def stats(self) -> ScorerStats:
+            stats = self.core.stats()
+            stats.predict_batches, stats.largest_predict_batch = self.batches, self.largest_batch
+            stats.predict_batch_sizes = dict(self.batch_sizes)
+            stats.replica = serve.get_replica_context().replica_id.unique_id
+            return stats
+
+        async def _current_model(self) -> LoadedModel:
+            return await self._model(serve.get_multiplexed_model_id())
+
+    return Scorer.bind(settings)  # type: ignore[attr-defined]  # added by @serve.deployment
+
+
+def _validate(core: ScoringCore, model: LoadedModel, pair: PairToScore) -> None:
+    """Refuse a bad pair before it joins a batch (where it would fail its neighbours)."""
+    try:
+        normalize_protein(pair.sequence)
+        core.compounds.get(pair.smiles)
+    except RepurposeError as error:
+        raise InvalidInput(error.message) from None
+
+
+def deploy_scorer(settings: Settings) -> DeploymentHandle:
+    """Run (or update) the scorer application (no HTTP route: the gateway is its own Serve
+    application and calls it by handle). Starts Serve first if needed (``ensure_serve``), and
+    the screening runner after it (warm: a job's first chunk waits for no process start)."""
+    from repurpose.screening.runner import start_runner  # Arrow, RDKit: not for the replicas
+
+    ensure_serve(settings)
+    handle = serve.run(build_scorer(settings), name=settings.scorer_app, route_prefix=None, blocking=False)
+    start_runner(settings)
+    return handle
+
+
+def start_scorer(client: GrainClient) -> list[str]:
+    """A step of ``up`` (``runtime.up``): deploy (or update) the scorer application; start the
+    screening runner."""
+    from repurpose.screening.runner import RUNNER_NAME
+
+    settings = client.settings
+    deploy_scorer(settings)
+    return [
+        f"scorer        Serve application {settings.scorer_app!r}, {settings.scorer_replicas} replica(s)",
+        f"screening     runner {RUNNER_NAME!r} (warm)",
+    ]
+
+
+def stop_scorer(settings: Settings) -> None:
+    serve.delete(settings.scorer_app, _blocking=True)

@@ -1,0 +1,175 @@
+"""Where screening jobs run: one long-lived screening runner per cluster, an asyncio task per
+attempt of a ScreeningJob grain (the attempt itself: ``screening.attempt``).
+
+The runner (``ScreeningRunner``) is an async Ray actor named ``screening-runner`` in the
+cluster's namespace: detached, restarted by Ray without limit, declaring no CPU (the scorer's
+replicas do the model's compute), and free of PyTorch (it imports RDKit, Arrow and the clients).
+``deploy_scorer`` starts and warms it; otherwise the first job creates it (``runner_handle``).
+Its process stays warm, so a job's first chunk waits for no process start and no imports.
+
+- ``start(task)`` starts the attempt ``(task.job_id, task.attempt)`` as an asyncio task (a
+  repeated call finds it running) and returns at once; a newer attempt of a job cancels older
+  ones still running. A grain retries ``start`` while the runner restarts (the call may not
+  have reached it).
+- ``wait(job_id, attempt)`` waits for an attempt started earlier and returns its outcome; None
+  when the runner does not know it (it was restarted since): the grain then starts its next
+  attempt. ``run(task)`` is ``start`` and ``wait`` in one call.
+- ``cancel(job_id, attempt)`` cancels the attempt's task: no further chunk is sent, written or
+  reported; ``run`` and ``wait`` answer ``stopped``.
+- Finished attempts keep their outcome until the grain has it (``forget``), at most the last
+  ``KEPT_OUTCOMES``: a grain host that died while its attempt ended finds it on re-activation.
+
+Every task travels with the settings of the cluster that submitted it (store, artifacts, grain
+pool, scorer application), so one runner serves any pool in its namespace.
+
+When the runner's process dies (killed, out of memory), Ray restarts it, every grain watching an
+attempt sees the failure and starts its next attempt on the restarted runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import ray
+
+from repurpose.model.drug_graph import featurize_drug
+from repurpose.scoring.client import ScorerClient
+from repurpose.screening.attempt import check_scorer, execute_screening
+from repurpose.screening.tasks import ScreeningTask, ScreenOutcome
+from repurpose.settings import Settings
+
+RUNNER_NAME = "screening-runner"
+RUNNER_MAX_CONCURRENCY = 10_000
+"""Calls the runner serves at once: every running attempt holds one (``run`` or ``wait``)."""
+KEPT_OUTCOMES = 1_000
+RUNNER_START_SECONDS = 300
+WARM_CALL_SECONDS = 30
+
+Attempt = tuple[str, int]  # (job id, attempt number)
+
+
+class ScreeningRunner:
+    """Runs attempts of screening jobs as asyncio tasks (see the module docs)."""
+
+    def __init__(self) -> None:
+        self._attempts: OrderedDict[Attempt, asyncio.Task[ScreenOutcome]] = OrderedDict()
+        self._scorers: dict[str, Any] = {}  # ScorerClient per Serve application: handles stay warm
+        self._featurising = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurise")
+
+    async def warm(self, settings: Settings | None = None) -> int:
+        """Make the first job fast: RDKit in the featurising thread and the scorer's handle (its
+        router, by a first call); the pid."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._featurising, featurize_drug, "c1ccccc1O")
+        if settings is not None:
+            with contextlib.suppress(Exception):  # not deployed (yet): the first job looks again
+                scorer = await asyncio.to_thread(self._scorer, settings)
+                await asyncio.wait_for(_awaited(scorer.handle.stats.remote()), WARM_CALL_SECONDS)  # needs no model
+        return os.getpid()
+
+    async def start(self, task: ScreeningTask) -> None:
+        """Start attempt ``(task.job_id, task.attempt)`` unless it runs (or ran) here already."""
+        task = ScreeningTask.model_validate(task)
+        key = (task.job_id, task.attempt)
+        if key in self._attempts:
+            return
+        for (job_id, attempt), older in self._attempts.items():
+            if job_id == task.job_id and attempt < task.attempt:
+                older.cancel()  # stale: the grain moved on
+        running = asyncio.get_running_loop().create_task(self._execute(task))
+        self._attempts[key] = running
+        running.add_done_callback(lambda _: self._prune())
+
+    async def run(self, task: ScreeningTask) -> ScreenOutcome:
+        """Start attempt ``(task.job_id, task.attempt)`` (or join it) and return its outcome."""
+        await self.start(task)
+        return await _outcome_of(self._attempts[(task.job_id, task.attempt)])
+
+    async def wait(self, job_id: str, attempt: int) -> ScreenOutcome | None:
+        """The outcome of an attempt started earlier (waiting for it); None if unknown here."""
+        running = self._attempts.get((job_id, attempt))
+        return None if running is None else await _outcome_of(running)
+
+    async def cancel(self, job_id: str, attempt: int) -> bool:
+        """Cancel a running attempt; whether it was running."""
+        running = self._attempts.get((job_id, attempt))
+        if running is None or running.done():
+            return False
+        running.cancel()
+        return True
+
+    async def forget(self, job_id: str, attempt: int) -> None:
+        """Drop a finished attempt's outcome (its grain has it)."""
+        running = self._attempts.get((job_id, attempt))
+        if running is not None and running.done():
+            del self._attempts[(job_id, attempt)]
+
+    async def running(self) -> list[Attempt]:
+        """The attempts running now."""
+        return [key for key, running in self._attempts.items() if not running.done()]
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+    async def _execute(self, task: ScreeningTask) -> ScreenOutcome:
+        scorer = await asyncio.to_thread(self._scorer, task.settings)
+        return await execute_screening(task, scorer, featurising=self._featurising)
+
+    def _scorer(self, settings: Settings) -> Any:
+        """The scorer application's ScorerClient, kept (its handle's router stays warm);
+        ClusterError if the application does not run (looked up every time: it may be gone)."""
+        scorer = ScorerClient(settings)
+        check_scorer(scorer, settings.scorer_app)  # a fresh lookup
+        return self._scorers.setdefault(settings.scorer_app, scorer)
+
+    def _prune(self) -> None:
+        finished = [key for key, running in self._attempts.items() if running.done()]
+        for key in finished[: max(0, len(finished) - KEPT_OUTCOMES)]:
+            del self._attempts[key]
+
+
+RemoteScreeningRunner = ray.remote(max_restarts=-1, max_task_retries=0)(ScreeningRunner)
+
+
+async def _outcome_of(running: asyncio.Task[ScreenOutcome]) -> ScreenOutcome:
+    """The task's outcome (raising its error); ``stopped`` if it was cancelled. Shielded: a
+    caller that goes away does not cancel the attempt."""
+    await asyncio.wait({running})
+    if running.cancelled():
+        return ScreenOutcome(stopped=True)
+    return running.result()
+
+
+async def _awaited(response: Any) -> Any:
+    return await response
+
+
+def runner_handle(settings: Settings) -> Any:
+    """The cluster's screening runner, created on first use (blocking; Ray connected)."""
+    return RemoteScreeningRunner.options(
+        name=RUNNER_NAME,
+        namespace=settings.ray_namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        max_concurrency=RUNNER_MAX_CONCURRENCY,
+        num_cpus=0,
+    ).remote()
+
+
+def find_runner(settings: Settings) -> Any | None:
+    """The cluster's screening runner if there is one (blocking; Ray connected)."""
+    try:
+        return ray.get_actor(RUNNER_NAME, namespace=settings.ray_namespace)
+    except ValueError:
+        return None
+
+
+def start_runner(settings: Settings) -> int:
+    """Create (or find) the runner and wait until it is warm; its pid. ``deploy_scorer`` calls it."""
+    pid: int = ray.get(runner_handle(settings).warm.remote(settings), timeout=RUNNER_START_SECONDS)
+    return pid

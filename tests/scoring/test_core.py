@@ -1,0 +1,137 @@
+"""A scorer replica's core in-process: its lanes keep predictions out of long queues."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from repurpose.contracts.scoring import ChunkRequest, EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
+from repurpose.data.pairs import pairs_from_columns, read_pairs
+from repurpose.model.directory import load_model_dir
+from repurpose.model.evidence import TRAINING_COMPOUNDS_FILE
+from repurpose.model.fast_scoring import FastScorer
+from repurpose.scoring.core import LoadedModel, ScoringCore
+from repurpose.settings import Settings
+from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TRAIN, random_protein
+
+BUNDLED = REPO_ROOT / "models" / "drugban-human"
+
+
+def core_with_bundled_model(home: Path) -> tuple[ScoringCore, ResolvedModel]:
+    core = ScoringCore(Settings(home=home))
+    trained = load_model_dir(BUNDLED)
+    resolved = ResolvedModel(
+        name="drugban-human", version=1, model_type="drugban", artifact_path="bundled", threshold=0.5
+    )
+    assert trained.drugban is not None
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, FastScorer(trained.drugban, core.compounds))
+    return core, resolved
+
+
+def test_a_prediction_does_not_queue_behind_a_cold_profile(tmp_path: Path) -> None:
+    core, model = core_with_bundled_model(tmp_path)
+    targets = [(f"t{i}", random_protein(900, seed=i)) for i in range(120)]  # every target's side computed
+
+    async def scenario() -> tuple[bool, bool, int]:
+        profile = asyncio.ensure_future(core.profile(ProfileRequest(model=model, smiles="CCO", targets=targets)))
+        await asyncio.sleep(0.3)  # the profile holds its lane now
+        running_before = not profile.done()
+        scores = await core.predict(model, [PairToScore(smiles=DRUG_LIKE_SMILES, sequence=random_protein(300))])
+        running_after = not profile.done()  # the prediction did not wait for the profile's turn to end
+        await profile
+        return running_before, running_after, len(scores)
+
+    running_before, running_after, n = asyncio.run(scenario())
+
+    # the order of events, not wall-clock ratios: it holds however loaded the machine is
+    assert running_before, "the profile ended before the prediction was asked: nothing to queue behind"
+    assert n == 1 and running_after, "the prediction was answered only after the profile"
+
+
+def test_a_knn_chunk_scores_by_cached_fingerprints_as_the_model_predicts(tmp_path: Path, knn_model_dir: Path) -> None:
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(knn_model_dir)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    train = read_pairs(SAMPLE_TRAIN)
+    protein = train.proteins[0]
+    smiles = [*dict.fromkeys(train.smiles[:20]), "C1CC"]
+    request = ChunkRequest(model=resolved, target_key="t", sequence=protein.lower(), smiles=smiles)
+
+    first = core.score_chunk_now(request)
+    second = core.score_chunk_now(request)
+
+    expected = trained.predict(pairs_from_columns(smiles[:-1], [protein] * (len(smiles) - 1)))
+    assert first.scores[:-1] == expected.tolist() and first.scores[-1] is None
+    assert [(f.index, f.smiles) for f in first.failures] == [(len(smiles) - 1, "C1CC")]
+    assert second == first.model_copy(update={"seconds": second.seconds})
+    assert core.fingerprints.misses == len(smiles)  # the second chunk parsed nothing
+    assert len(core.compounds) == 0  # no DrugBAN featurisation for a knn model
+
+
+def test_evidence_for_a_screens_hits_and_every_profile_row(tmp_path: Path, knn_model_dir: Path) -> None:
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(knn_model_dir)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    assert trained.knn is not None
+    protein, binders = max(trained.knn.binders.items(), key=lambda item: len(item[1]))
+    other = next(p for p in trained.knn.binders if p != protein)
+    far = "CCCCCCCCCCCCCCCC(=O)O"
+
+    answer = core.evidence_now(EvidenceRequest(model=resolved, sequence=protein, smiles=[binders.smiles[0], far]))
+    profile = core.profile_now(
+        ProfileRequest(model=resolved, smiles=binders.smiles[0], targets=[("a", protein), ("b", other)])
+    )
+
+    assert answer.evidence is not None
+    known, unknown = answer.evidence
+    assert (known.nearest_binder_smiles, known.nearest_binder_tanimoto, known.in_domain) == (
+        binders.smiles[0],
+        1.0,
+        True,
+    )
+    assert unknown.max_training_tanimoto is not None and unknown.max_training_tanimoto < 0.3 and not unknown.in_domain
+    assert profile.evidence is not None and len(profile.evidence) == 2
+    assert profile.evidence[0] == known  # the same compound against the same target
+    assert profile.evidence[1].nearest_binder_smiles in trained.knn.binders[other].smiles
+    assert profile.evidence[1].max_training_tanimoto == 1.0  # the domain does not depend on the target
+
+
+def test_a_model_without_training_data_answers_no_evidence(tmp_path: Path) -> None:
+    core, model = core_with_bundled_model(tmp_path)
+    core._models[model.artifact_path].trained.__dict__["evidence"] = None  # an older directory
+
+    answer = core.evidence_now(EvidenceRequest(model=model, sequence=random_protein(300), smiles=[DRUG_LIKE_SMILES]))
+    profile = core.profile_now(
+        ProfileRequest(model=model, smiles=DRUG_LIKE_SMILES, targets=[("t", random_protein(300))])
+    )
+
+    assert answer.evidence is None and profile.evidence is None
+
+
+def test_a_damaged_evidence_file_is_logged_once_and_the_scores_still_answer(
+    tmp_path: Path, knn_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = shutil.copytree(knn_model_dir, tmp_path / "knn")
+    (directory / TRAINING_COMPOUNDS_FILE).write_bytes(b"not parquet")
+    core = ScoringCore(Settings(home=tmp_path))
+    trained = load_model_dir(directory)
+    resolved = ResolvedModel(name="knn", version=1, model_type="knn", artifact_path="knn", threshold=trained.threshold)
+    core._models[resolved.artifact_path] = LoadedModel(resolved, trained, None)
+    train = read_pairs(SAMPLE_TRAIN)
+    protein, smiles = train.proteins[0], train.smiles[0]
+
+    with caplog.at_level(logging.WARNING, logger="repurpose.model.directory"):
+        answers = [core.evidence_now(EvidenceRequest(model=resolved, sequence=protein, smiles=[smiles])) for _ in "ab"]
+        profile = core.profile_now(ProfileRequest(model=resolved, smiles=smiles, targets=[("t", protein)]))
+
+    assert [a.evidence for a in answers] == [None, None] and profile.evidence is None
+    assert profile.scores == trained.predict(pairs_from_columns([smiles], [protein])).tolist()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "repurpose.model.directory"]
+    assert len(warnings) == 1, warnings  # read (and logged) once
+    assert TRAINING_COMPOUNDS_FILE in warnings[0] and "no training evidence" in warnings[0]
