@@ -89,14 +89,14 @@ def cluster_figures(
     """(c) and target profiling on a local one-node Ray cluster with its own store."""
     import ray
 
-    from repurpose.actors.compound_library import register_library
-    from repurpose.actors.screening_job import ScreeningJob, submit_screen
+    from repurpose.actors.screening_job import ScreeningJob
     from repurpose.actors.target_protein import TargetProtein
     from repurpose.contracts.screening import ScreenRequest
     from repurpose.grains import GrainClient
     from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.scoring.profiling import aprofile_compounds
     from repurpose.scoring.service import ScorerClient, deploy_scorer
+    from repurpose.services.in_process import InProcessClient
     from repurpose.store import make_engine, upgrade
 
     home = Path(tempfile.mkdtemp(prefix="repurpose-bench-"))
@@ -109,13 +109,15 @@ def cluster_figures(
     )
     upgrade(settings.database_url)
     ray.init(address="local", num_cpus=4, include_dashboard=False, namespace=settings.ray_namespace)
+    services: InProcessClient | None = None
     try:
         client = GrainClient(settings)
+        services = InProcessClient.on(client)  # the service layer, as `repurpose screen` uses it
         register_bundled_models(client, names=[BUNDLED_MODEL])
         deploy_scorer(settings)
         client.call(TargetProtein, TARGET_GENE, "register", sequence, idempotent=False)
         table = "compound_id,smiles\n" + "".join(f"{i},{s}\n" for i, s in zip(ids, smiles, strict=True))
-        library = register_library(client, table.encode(), filename="bench.csv", name="bench")
+        library = services.register_library(table.encode(), "bench.csv", "bench")
         scorer = ScorerClient(settings, client)
         model = asyncio.run(scorer.resolve("drugban-human"))
         asyncio.run(scorer.stats(model))  # load the model in the replica before the clock starts
@@ -123,7 +125,7 @@ def cluster_figures(
         runs = []
         for _ in range(CLUSTER_RUNS):  # separate jobs: a job lasts seconds, so one run is noisy
             submitted = time.time()
-            job = submit_screen(client, ScreenRequest(library_id=library.library_id, targets=[TARGET_GENE], top=100))
+            job = services.submit_screen(ScreenRequest(library_id=library.library_id, targets=[TARGET_GENE], top=100))
             while (detail := client.call(ScreeningJob, job.job_id, "show")).status == "running":
                 time.sleep(POLL_SECONDS)
             assert detail.status == "succeeded" and detail.finished_at is not None, detail
@@ -157,6 +159,8 @@ def cluster_figures(
             "scorer_rss_mib": stats.rss_bytes / 2**20,
         }
     finally:
+        if services is not None:
+            services.close()
         ray.shutdown()
 
 

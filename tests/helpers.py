@@ -18,10 +18,13 @@ import numpy as np
 import pytest
 import torch
 
+from repurpose.contracts.datasets import DatasetRegistration
 from repurpose.contracts.keys import IssuedKey
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import ModelLineage, ModelVersionDetail
+from repurpose.contracts.screening import LibraryRegistration, ScreenDetail, ScreenRequest
 from repurpose.contracts.training import DrugBANTraining
+from repurpose.contracts.training_runs import RunDetail, RunRequest
 from repurpose.grains import GrainClient
 from repurpose.model.drug_graph import featurize_drug
 from repurpose.model.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
@@ -351,3 +354,31 @@ def revoke(grains: GrainClient, key_id: str) -> None:
     """Revoke an API key through the service layer, as ``repurpose keys revoke`` does."""
     with InProcessClient.on(grains) as services:
         services.revoke_key(key_id)
+
+
+def register_dataset(
+    grains: GrainClient, data: bytes, *, filename: str, name: str | None = None
+) -> DatasetRegistration:
+    """A dataset version registered through the service layer, as ``repurpose datasets register`` does."""
+    with InProcessClient.on(grains) as services:
+        return services.register_dataset(data, filename, name)
+
+
+def start_run(grains: GrainClient, request: RunRequest) -> RunDetail:
+    """A training run started (or found) through the service layer, as ``repurpose train --dataset`` does."""
+    with InProcessClient.on(grains) as services:
+        return services.start_run(request)
+
+
+def register_library(
+    grains: GrainClient, data: bytes, *, filename: str, name: str | None = None
+) -> LibraryRegistration:
+    """A compound library registered through the service layer, as ``repurpose libraries register`` does."""
+    with InProcessClient.on(grains) as services:
+        return services.register_library(data, filename, name)
+
+
+def submit_screen(grains: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None) -> ScreenDetail:
+    """A screening job submitted through the service layer, as ``repurpose screen`` does."""
+    with InProcessClient.on(grains) as services:
+        return services.submit_screen(request, idempotency_key)

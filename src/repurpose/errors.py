@@ -36,10 +36,13 @@
 
 HTTP status codes live at the gateway's edge, never here. Every error survives pickling with
 its context (it crosses Ray's process boundaries), see ``RepurposeError.__reduce__``.
+``blame(field)`` names the input at fault in an InvalidInput (the gateway's 422 carries it).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -297,3 +300,15 @@ class ClusterBusy(ClusterError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+@contextlib.contextmanager
+def blame(field: str) -> Iterator[None]:
+    """Name ``field`` as the input at fault in any InvalidInput raised inside (unless it names one
+    already). Services use it where one use case reads several inputs, so either client can say which."""
+    try:
+        yield
+    except InvalidInput as error:
+        if getattr(error, "field", None) is None:
+            error.field = field  # type: ignore[attr-defined]
+        raise

@@ -3,29 +3,20 @@ any form on PostgreSQL too); the parser's limits without Ray."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
-from repurpose.actors.compound_library import (
-    CompoundLibrary,
-    LibraryNotFound,
-    aregister_library,
-    build_library,
-    compounds_path,
-    list_libraries,
-    register_library,
-    resolve_library,
-)
+from repurpose.actors.compound_library import CompoundLibrary, compounds_path, list_libraries, resolve_library
 from repurpose.contracts.screening import LibraryDetail
+from repurpose.data.libraries import build_library
 from repurpose.data.upload_limits import UploadLimits
-from repurpose.errors import InvalidInput, InvalidTable, TableTooLarge
+from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, TableTooLarge
 from repurpose.grains import GrainClient
 from repurpose.runtime.artifacts import ArtifactStore
-from tests.helpers import LIBRARY_FILE, both_stores
+from tests.helpers import LIBRARY_FILE, both_stores, register_library
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +47,7 @@ def test_the_same_compounds_in_any_form_are_one_library(
     smi = ("# a comment\nsmiles id\n" + "".join(f"{s}\t{i}\n\n" for i, s in rows)).encode()
     from_smi = register_library(client, smi, filename="set.smi", name="set C")
     tsv = ("\n".join(["ID\tsmiles", *(f"{i}\t{s}" for i, s in rows)]) + "\n").encode()
-    from_tsv = asyncio.run(aregister_library(client, tsv, filename="set.tsv"))
+    from_tsv = register_library(client, tsv, filename="set.tsv")
 
     for other in (again, from_smi, from_tsv):
         assert (other.library_id, other.created) == (first.library_id, False)

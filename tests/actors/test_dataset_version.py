@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from pathlib import Path
@@ -12,13 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from repurpose.actors.dataset_version import (
-    DatasetVersion,
-    aregister_dataset,
-    list_datasets,
-    register_dataset,
-    resolve_dataset,
-)
+from repurpose.actors.dataset_version import DatasetVersion, list_datasets, resolve_dataset
 from repurpose.contracts.datasets import DatasetDetail, SplitSummary
 from repurpose.contracts.splits import SPLIT_KINDS
 from repurpose.data.dataset_access import load_rows, load_split_indices, load_split_pairs, report_path, rows_path
@@ -26,9 +19,18 @@ from repurpose.data.splits import murcko_scaffold
 from repurpose.errors import ClusterBusy, DatasetNotFound, InvalidInput, InvalidTable
 from repurpose.grains import GrainClient
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 from repurpose.store import list_states
-from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, both_stores, free_cpus_taken, kill_host, wait_for_new_host
+from tests.helpers import (
+    SAMPLE_TRAIN,
+    SAMPLE_VAL,
+    both_stores,
+    free_cpus_taken,
+    kill_host,
+    register_dataset,
+    wait_for_new_host,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +50,9 @@ def stored_datasets(engine: Engine) -> list[tuple[str, int, dict[str, Any]]]:
 
 
 @both_stores
-def test_register_same_content_twice_gives_one_version(client: GrainClient, engine: Engine) -> None:
+def test_register_same_content_twice_gives_one_version(
+    client: GrainClient, in_process: InProcessClient, engine: Engine
+) -> None:
     first = register_dataset(client, sample_bytes(), filename="val.csv")
     again = register_dataset(client, sample_bytes(shuffle_seed=3), filename="shuffled.csv", name="val again")
 
@@ -58,8 +62,7 @@ def test_register_same_content_twice_gives_one_version(client: GrainClient, engi
     assert first.counts.stored == 25 and first.counts.rejected == 0
     assert again.report.source == "shuffled.csv"  # the answer describes this upload
     assert [s.dataset_id for s in list_datasets(engine)] == [first.dataset_id]
-    from_async = asyncio.run(aregister_dataset(client, sample_bytes(shuffle_seed=5), filename="async.csv"))
-    assert (from_async.dataset_id, from_async.created) == (first.dataset_id, False)
+    assert [v.dataset_id for v in in_process.datasets()] == [first.dataset_id]
 
     detail: DatasetDetail = client.call(DatasetVersion, first.dataset_id, "show")
     assert (detail.report.source, detail.counts.stored, detail.aliases) == ("val.csv", 25, ["val again"])
@@ -67,6 +70,7 @@ def test_register_same_content_twice_gives_one_version(client: GrainClient, engi
     assert detail.profile.rows == 25
     assert resolve_dataset(engine, first.dataset_id[:8]) == first.dataset_id
     assert resolve_dataset(engine, "val again") == first.dataset_id
+    assert in_process.dataset("val again") == detail  # the service shows the version a name or alias names
 
 
 def test_register_rejects_bad_rows_and_reports_them(
@@ -211,8 +215,6 @@ def test_tasks_waiting_for_a_cpu_are_refused_in_bounded_time(ray_cluster: None, 
             with pytest.raises(ClusterBusy, match="building the dataset found no free CPU in 2s") as refused:
                 register_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv")
             assert refused.value.retry_after == 7
-            with pytest.raises(ClusterBusy, match="building the dataset found no free CPU"):
-                asyncio.run(aregister_dataset(client, SAMPLE_TRAIN.read_bytes(), filename="train.csv"))
             with pytest.raises(ClusterBusy, match=f"splitting dataset {dataset_id[:12]} found no free CPU"):
                 client.call(DatasetVersion, dataset_id, "split", "random", 1, idempotent=False)
             assert time.monotonic() - started < 60

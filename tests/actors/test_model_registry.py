@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from repurpose.actors.dataset_version import DatasetVersion, register_dataset
+from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.actors.model_registry import ModelRegistry, list_models, register_model_dir
 from repurpose.contracts.models import (
     ModelEvaluation,
@@ -45,6 +45,7 @@ from tests.helpers import (
     lineage,
     model_variant,
     promote,
+    register_dataset,
     to_production,
     wait_for_new_host,
 )

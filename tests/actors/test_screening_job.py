@@ -18,21 +18,11 @@ import ray
 from mlflow.tracking import MlflowClient
 from sqlalchemy import Engine
 
-from repurpose.actors.compound_library import LibraryNotFound, compounds_path, register_library
-from repurpose.actors.dataset_version import register_dataset
+from repurpose.actors.compound_library import compounds_path
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
-from repurpose.actors.screening_job import (
-    ScreeningJob,
-    ScreenNotFound,
-    ScreenStateConflict,
-    asubmit_screen,
-    kept_hits,
-    list_screens,
-    resolve_screen,
-    submit_screen,
-)
+from repurpose.actors.screening_job import ScreeningJob, kept_hits, list_screens, resolve_screen
 from repurpose.actors.target_protein import TargetProtein
-from repurpose.actors.training_run import TrainingRun, start_run
+from repurpose.actors.training_run import TrainingRun
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
@@ -41,7 +31,14 @@ from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
 from repurpose.contracts.training import EnsembleTraining, KnnTraining, XGBTraining
 from repurpose.contracts.training_runs import RunDetail, RunRequest
 from repurpose.data.pairs import pairs_from_columns
-from repurpose.errors import InvalidInput, ModelNotFound, TargetNotFound
+from repurpose.errors import (
+    InvalidInput,
+    LibraryNotFound,
+    ModelNotFound,
+    ScreenNotFound,
+    ScreenStateConflict,
+    TargetNotFound,
+)
 from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.published import publish_model_dir
@@ -64,6 +61,10 @@ from tests.helpers import (
     library_csv,
     library_targets,
     poll,
+    register_dataset,
+    register_library,
+    start_run,
+    submit_screen,
     wait_for_new_host,
     wait_until,
 )
@@ -293,7 +294,7 @@ def test_a_killed_runner_is_restarted_and_the_job_resumes_without_redoing_chunks
 def test_a_screen_outlives_its_grain_host(client: GrainClient, settings: Settings, artifacts: ArtifactStore) -> None:
     library_id, targets = prepare(client)
     request = ScreenRequest(library_id=library_id, targets=list(targets), chunk_size=16)
-    job_id = asyncio.run(asubmit_screen(client, request)).job_id
+    job_id = submit_screen(client, request).job_id
     wait_for(client, job_id, lambda d: d.progress.chunks_done >= 2, "2 chunks")
     killed = kill_host(client, "screening-job", job_id)
     assert attempt_running(settings, job_id, 1)  # the runner's attempt goes on without the grain's host

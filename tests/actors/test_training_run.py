@@ -13,16 +13,13 @@ import ray
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from repurpose.actors.dataset_version import register_dataset
 from repurpose.actors.training_run import (
     RunState,
     TrainingRun,
     code_version,
-    default_model_name,
     list_runs,
     resolve_run,
     run_signature,
-    start_run,
     supervise_worker,
 )
 from repurpose.contracts.training_runs import RunDetail, RunRequest
@@ -32,9 +29,19 @@ from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.grains import GrainClient, KindRef
 from repurpose.model.published import load_published_model
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.services.runs import default_model_name
 from repurpose.settings import Settings
 from repurpose.training.worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
-from tests.helpers import SAMPLE_TRAIN, both_stores, kill_host, poll, wait_for_new_host, wait_until
+from tests.helpers import (
+    SAMPLE_TRAIN,
+    both_stores,
+    kill_host,
+    poll,
+    register_dataset,
+    start_run,
+    wait_for_new_host,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 

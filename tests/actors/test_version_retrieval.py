@@ -1,5 +1,6 @@
 """Retrieval evaluation of registered versions on a real local Ray cluster (SQLite; the record on PostgreSQL too):
-the result recorded with the version and read back from the store, the card, and the gates on it."""
+the result recorded with the version and read back from the store, the card, and the gates on it. The evaluation
+runs through the service layer (the in-process client), as ``repurpose models evaluate --retrieval`` runs it."""
 
 from __future__ import annotations
 
@@ -9,16 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from repurpose.actors.compound_library import register_library
-from repurpose.actors.dataset_version import register_dataset
 from repurpose.actors.model_registry import KIND, ModelRegistry, ModelState, register_model_dir
-from repurpose.actors.version_retrieval import evaluate_version_retrieval
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, InvalidTable, LibraryNotFound, ModelNotFound, PromotionRefused
 from repurpose.evaluation.retrieval import evaluate_retrieval, read_heldout, readable_decoys
 from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
+from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 from repurpose.store import list_states
 from tests.helpers import (
@@ -26,6 +25,8 @@ from tests.helpers import (
     both_stores,
     lineage,
     model_variant,
+    register_dataset,
+    register_library,
     sample_decoys_csv,
     sample_heldout_csv,
     to_production,
@@ -34,6 +35,14 @@ from tests.helpers import (
 pytestmark = pytest.mark.slow
 
 NAME = "knn-retrieval"
+
+
+def evaluate_version_retrieval(
+    client: GrainClient, name: str, version: int, heldout: bytes, *, filename: str, decoys: str | None = None
+) -> RetrievalResult:
+    """The retrieval evaluation service on the cluster ``client`` reaches (with its settings)."""
+    with InProcessClient.on(client) as services:
+        return services.evaluate_retrieval(name, str(version), heldout, filename, decoys)
 
 
 def stored_retrieval(engine: Engine, name: str, version: int) -> list[RetrievalResult]:

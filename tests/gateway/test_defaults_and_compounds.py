@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.cli import app
-from repurpose.cli.scoring import _explain_here
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.training import DrugBANTraining, KnnTraining
 from repurpose.grains import GrainClient
+from repurpose.services.in_process import InProcessClient
 from tests.gateway.conftest import Gateway, deploy_variant, has_request_id
 from tests.helpers import REPO_ROOT, error_line, random_protein
 
@@ -142,8 +142,8 @@ def test_explain_without_a_model_uses_a_drugban_when_the_default_model_is_none(
     assert explain.exit_code == 0, explain.stderr
     assert json.loads(explain.stdout)["model"] == "drugban-human@1"  # it says which model explained
 
-    # the CLI on the cluster itself (no gateway): the same choice
-    here = GrainClient(gateway.settings.with_overrides(default_model=KNN_DEFAULT))
-    ref, explanation = _explain_here(here, ASPIRIN, TARGET, None, 2)
-    assert ref == "drugban-human@1"
+    # the CLI on the cluster itself (no gateway, the in-process client): the same choice
+    with InProcessClient.on(GrainClient(gateway.settings.with_overrides(default_model=KNN_DEFAULT))) as here:
+        explanation = here.explain(ASPIRIN, TARGET, None, 2)
+    assert explanation.model == "drugban-human@1"
     assert explanation.probability == explained.json()["probability"]

@@ -17,11 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from repurpose.actors.model_registry import register_model_dir
+from repurpose.contracts.screening import LibraryDetail, ScreenResults
 from repurpose.data.dataset_access import load_dataset_pairs
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.model.directory import load_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.services.in_process import InProcessClient
 from tests.gateway.conftest import Gateway
 from tests.helpers import (
     BUNDLED_DIR,
@@ -100,6 +102,11 @@ def test_datasets_register_list_show_and_split(http: httpx.Client) -> None:
     assert split.status_code == 200, split.text
     assert split.json()["split_id"] == "random-42"
     assert split.json()["train"]["size"] + split.json()["val"]["size"] + split.json()["test"]["size"] == stored
+    # a refused split names the input at fault: the fractions asked for, or the dataset reference
+    odd = http.post(f"/v1/datasets/{dataset_id}/splits", json={"kind": "random", "fractions": [0.5, 0.2, 0.2]})
+    assert odd.status_code == 422 and odd.json()["field"] == "fractions", odd.text
+    blank = http.post("/v1/datasets/%20/splits", json={"kind": "random"})
+    assert blank.status_code == 422 and blank.json()["field"] == "dataset", blank.text
     assert http.get(f"/v1/datasets/{dataset_id}").json()["splits"] == ["random-42"]
 
 
@@ -237,7 +244,7 @@ def test_explain_and_profile(http: httpx.Client) -> None:
     assert all("nearest_binder_smiles" in h and "nearest_binder_tanimoto" in h for h in profile["hits"])
 
 
-def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
+def test_screens_submit_follow_results_and_cancel(http: httpx.Client, gateway: Gateway) -> None:
     for target, sequence in (("EGFR", EGFR), ("ABL1", ABL1)):
         http.put(f"/v1/targets/{target}", json={"sequence": sequence})
     compounds = pd.read_csv(LIBRARY).head(60)
@@ -309,6 +316,15 @@ def test_screens_submit_follow_results_and_cancel(http: httpx.Client) -> None:
     ]
     both = http.get(f"/v1/screens/{job_id}/results", params={"all": "true", "top": 3})
     assert both.status_code == 422 and both.json()["field"] == "top", both.text
+
+    # the in-process client (the service layer the routes call) answers what the gateway answers
+    with InProcessClient.on(gateway.grains) as in_process:
+        assert in_process.screen_results(job_id[:8], top=3) == ScreenResults.model_validate(results)
+        sink = io.BytesIO()
+        assert in_process.download_screen_results(job_id, sink, "csv") is True
+        assert sink.getvalue() == every.content
+        shown = LibraryDetail.model_validate(http.get(f"/v1/libraries/{library_id[:8]}").json())
+        assert in_process.library("gw-library") == shown
 
     finished = http.delete(f"/v1/screens/{job_id}")
     assert finished.status_code == 409 and finished.json()["code"] == "screen_state_conflict"

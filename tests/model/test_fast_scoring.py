@@ -151,7 +151,8 @@ def test_target_cache_stays_within_its_budget() -> None:
 def test_fast_path_equals_reference_on_the_human_val_pairs_with_the_bundled_model() -> None:
     model = load_model_dir(BUNDLED).drugban
     assert model is not None
-    pairs = pd.read_csv(HUMAN_VAL)
+    # every third val pair: 200 pairs over most of the val proteins; the padded reference is the slow side
+    pairs = pd.read_csv(HUMAN_VAL).iloc[::3].reset_index(drop=True)
     scorer = FastScorer(model)
     fast = np.empty(len(pairs))
     for protein, rows in pairs.groupby("Protein").groups.items():
@@ -160,5 +161,5 @@ def test_fast_path_equals_reference_on_the_human_val_pairs_with_the_bundled_mode
         assert failures == []
         fast[index] = scores
     reference = reference_probabilities(model, pairs.SMILES.tolist(), pairs.Protein.tolist())
-    assert len(pairs) == 600
+    assert len(pairs) == 200 and pairs.Protein.nunique() == 181
     assert np.abs(fast - reference).max() <= 1e-4

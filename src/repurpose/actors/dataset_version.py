@@ -1,21 +1,10 @@
-"""The DatasetVersion grain (kind ``"dataset"``, key = the content id) and how to register one.
+"""The DatasetVersion grain (kind ``"dataset"``, key = the content id) and the store's versions.
 
-Registering is two steps, so that no RDKit work runs on a caller's or a grain host's event loop:
-
-1. ``register_dataset`` runs ``build_dataset`` and ``descriptor_profile`` in a Ray task
-   (``num_cpus=1``). A refused file (empty, missing columns, no valid row, too large) raises
-   there, with ``build_dataset``'s message, before anything is written. Otherwise the task
-   writes the rows to ``datasets/<id>/rows.parquet`` (content-addressed: the same content
-   always lands on the same path with the same rows, so writing again changes nothing).
-   A Parquet file over ``settings.max_upload_rows`` / ``max_upload_columns`` (read from its
-   footer) is refused by the caller, before the task; a CSV's rows are counted by the task as
-   it reads them (``data.upload_limits``).
-2. The grain's ``record`` then stores the version: the first registration's name, source,
-   counts and descriptor profile in the grain state, its report as ``datasets/<id>/report.json``.
-   A later registration of the same content changes nothing but may add its name as an alias.
-
-Rows written by a task whose ``record`` never ran (the caller died in between) are harmless: the
-version does not exist until recorded, and registering the content again records it.
+A version is registered in two steps (``services.datasets.register_dataset``): a Ray task
+validates and profiles the table and writes its rows to ``datasets/<id>/rows.parquet``; then the
+grain's ``record`` stores the version: the first registration's name, source, counts and
+descriptor profile in the grain state, its report as ``datasets/<id>/report.json``. A later
+registration of the same content changes nothing but may add its name as an alias.
 
 The grain's state stays small (counts, profile, split summaries): reports and rows are
 artifacts, so listing thousands of versions reads little.
@@ -36,7 +25,6 @@ from sqlalchemy import Engine
 from repurpose.contracts.datasets import (
     ClassBalance,
     DatasetDetail,
-    DatasetRegistration,
     DatasetSummary,
     DescriptorProfile,
     LengthStats,
@@ -48,14 +36,10 @@ from repurpose.contracts.datasets import (
 from repurpose.contracts.ids import DATASET_ID_PATTERN
 from repurpose.contracts.splits import split_id_for
 from repurpose.data.dataset_access import check_dataset_id, compute_split, report_path, rows_path
-from repurpose.data.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
-from repurpose.data.descriptors import descriptor_profile
-from repurpose.data.upload_limits import UploadLimits, check_parquet_shape, open_parquet
 from repurpose.errors import DatasetNotFound, InvalidInput, RepurposeError
-from repurpose.grains import Grain, GrainClient, grain
-from repurpose.plain_text import check_plain_text
+from repurpose.grains import Grain, grain
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task, get_task, reports_start
+from repurpose.runtime.tasks import await_task, reports_start
 from repurpose.store import list_states
 
 KIND = "dataset"
@@ -97,7 +81,7 @@ class DatasetVersion(Grain[DatasetState]):
     async def record(
         self, report: ValidationReport, profile: DescriptorProfile, alias: str | None = None
     ) -> RecordOutcome:
-        """Record the version whose rows are stored already (``register_dataset`` calls this).
+        """Record the version whose rows are stored already (``services.datasets`` calls this).
 
         The first call stores it; later ones only add ``alias`` (a name given at registration)."""
         check_dataset_id(self.key)
@@ -164,7 +148,7 @@ class DatasetVersion(Grain[DatasetState]):
         try:
             summary = cast(SplitSummary, await await_task(ref, f"splitting dataset {self.key[:12]}", settings))
         except RayTaskError as error:
-            raise _domain_error(error) from None
+            raise task_domain_error(error) from None
         self.state.splits.append(summary)
         return summary
 
@@ -199,22 +183,7 @@ def _summary_of(dataset_id: str, state: DatasetState) -> DatasetSummary:
     )
 
 
-# --- registration --------------------------------------------------------------------------------
-
-
-@ray.remote(num_cpus=1)
-@reports_start
-def _build_task(
-    data: bytes, filename: str | None, name: str | None, artifact_url: str, limits: UploadLimits
-) -> tuple[ValidationReport, DescriptorProfile]:
-    """Validate and profile the table, store its rows; the report and the profile go back."""
-    build = build_dataset(data, filename=filename, name=name, limits=limits)
-    profile = descriptor_profile(build.rows)
-    artifacts = ArtifactStore(artifact_url)
-    path = rows_path(build.dataset_id)
-    if not artifacts.exists(path):  # content-addressed: rows already there are these rows
-        artifacts.put_bytes(path, rows_to_parquet(build.rows))
-    return build.report, profile
+# --- tasks --------------------------------------------------------------------------------------
 
 
 @ray.remote(num_cpus=1)
@@ -223,75 +192,7 @@ def _split_task(artifact_url: str, dataset_id: str, split_id: str) -> SplitSumma
     return compute_split(ArtifactStore(artifact_url), dataset_id, split_id)
 
 
-def register_dataset(
-    client: GrainClient, data: bytes, *, filename: str | None = None, name: str | None = None
-) -> DatasetRegistration:
-    """Register a CSV or Parquet table of ``SMILES,Protein,Y`` (its bytes) as a dataset version.
-
-    The same content (in any row order or spelling) gives the same id; registering it again
-    stores nothing new but the name, as an alias. A refused table raises InvalidTable with the
-    reason and stores nothing. Blocks; ``aregister_dataset`` is the same for async code.
-    """
-    _check_upload(data, filename, name)
-    limits = UploadLimits.from_settings(client.settings)
-    _check_parquet_upload(data, filename, limits)
-    try:
-        report, profile = get_task(
-            _build_task.remote(data, filename, name, client.settings.artifact_url, limits),
-            "building the dataset",
-            client.settings,
-        )
-    except RayTaskError as error:
-        raise _domain_error(error) from None
-    outcome = client.call(DatasetVersion, report.dataset_id, "record", report, profile, alias=name, idempotent=False)
-    return _registration(outcome, report)
-
-
-async def aregister_dataset(
-    client: GrainClient, data: bytes, *, filename: str | None = None, name: str | None = None
-) -> DatasetRegistration:
-    """``register_dataset`` for async code (the gateway)."""
-    _check_upload(data, filename, name)
-    limits = UploadLimits.from_settings(client.settings)
-    await asyncio.to_thread(_check_parquet_upload, data, filename, limits)
-    try:
-        report, profile = await await_task(
-            _build_task.remote(data, filename, name, client.settings.artifact_url, limits),
-            "building the dataset",
-            client.settings,
-        )
-    except RayTaskError as error:
-        raise _domain_error(error) from None
-    outcome = await client.acall(
-        DatasetVersion, report.dataset_id, "record", report, profile, alias=name, idempotent=False
-    )
-    return _registration(outcome, report)
-
-
-def _check_upload(data: bytes, filename: str | None, name: str | None) -> None:
-    if not isinstance(data, bytes):
-        raise InvalidInput(f"a dataset upload is the file's bytes, not {type(data).__name__}")
-    if filename is not None and (not isinstance(filename, str) or len(filename) > 500):
-        raise InvalidInput("a dataset's file name is text of at most 500 characters")
-    if name is not None and (not isinstance(name, str) or len(name.strip()) > 200):
-        raise InvalidInput("a dataset name is at most 200 characters")
-    if name is not None:
-        check_plain_text(name.strip(), "dataset name")
-
-
-def _check_parquet_upload(data: bytes, filename: str | None, limits: UploadLimits) -> None:
-    """Refuse a Parquet upload over the row or column limit from its footer, here: before it takes a
-    task's CPU (a CSV's rows are counted by the task as it reads them)."""
-    if data.startswith(PARQUET_MAGIC):
-        label = filename or "uploaded table"
-        check_parquet_shape(open_parquet(data, label), label, limits)
-
-
-def _registration(outcome: RecordOutcome, report: ValidationReport) -> DatasetRegistration:
-    return DatasetRegistration(**outcome.summary.model_dump(), created=outcome.created, report=report)
-
-
-def _domain_error(error: RayTaskError) -> BaseException:
+def task_domain_error(error: RayTaskError) -> BaseException:
     """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
     cause: Any = getattr(error, "cause", None)
     return cause if isinstance(cause, RepurposeError) else error

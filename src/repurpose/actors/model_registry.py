@@ -476,18 +476,6 @@ def register_model_dir(client: GrainClient, name: str, local_dir: Path, lineage:
     return detail
 
 
-async def aregister_model_dir(
-    client: GrainClient, name: str, local_dir: Path, lineage: ModelLineage
-) -> ModelVersionDetail:
-    """``register_model_dir`` for async code (the copy runs in a worker thread)."""
-    check_model_name(name)
-    artifact_path, manifest = await asyncio.to_thread(_publish, client, local_dir)
-    detail: ModelVersionDetail = await client.acall(
-        ModelRegistry, name, "add_version", artifact_path, manifest, lineage, idempotency_key=f"add:{artifact_path}"
-    )
-    return detail
-
-
 def _publish(client: GrainClient, local_dir: Path) -> tuple[str, Manifest]:
     artifact_path = publish_model_dir(ArtifactStore.from_settings(client.settings), local_dir)
     return artifact_path, read_manifest(Path(local_dir))

@@ -1,7 +1,9 @@
-"""The ScreeningJob grain (kind ``"screening-job"``, key = the job id) and how to submit one.
+"""The ScreeningJob grain (kind ``"screening-job"``, key = the job id) and the store reads of
+every job (list, resolve a reference).
 
-A job id is ``scr-`` and 12 hex digits, made at submit: random, or from the caller's
-idempotency key (so a retried submit reaches the same job and gets the recorded answer).
+A job id is ``scr-`` and 12 hex digits, made at submit (``services.screens.submit_screen``):
+random, or from the caller's idempotency key (so a retried submit reaches the same job and gets
+the recorded answer).
 
 ``start`` validates the request (the library exists, every target is registered, the model
 reference resolves to a registered version; ``top`` is 1 to ``MAX_TOP``), fixes the plan
@@ -48,10 +50,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import re
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -89,13 +89,12 @@ from repurpose.errors import (
     ScreenNotFound,
     ScreenStateConflict,
 )
-from repurpose.grains import Grain, GrainClient, GrainContext, KindRef, grain
+from repurpose.grains import Grain, GrainContext, KindRef, grain
 from repurpose.grains.attempts import AttemptLost, AttemptWatchers, first_line, start_retried
 from repurpose.scoring.client import resolve_model
 from repurpose.screening.results import ScoresSource, read_partial_results, read_results
-from repurpose.screening.runner import find_runner, runner_handle
+from repurpose.screening.runner import cancel_attempt, runner_handle, start_attempt
 from repurpose.screening.tasks import ChunkReport, ScreeningTask, ScreenOutcome, chunk_count
-from repurpose.settings import Settings
 from repurpose.store import list_states
 
 logger = logging.getLogger(__name__)
@@ -104,8 +103,6 @@ KIND = "screening-job"
 MIN_PREFIX = 4
 MAX_KEPT_PER_TARGET = 1_000
 MAX_KEPT_HITS = 10_000
-CANCEL_SECONDS = 10.0
-"""How long ``cancel`` waits for the runner to confirm (the attempt stops at its next report anyway)."""
 START_SECONDS = 300.0
 """How long a watcher keeps trying to start an attempt while the runner (re)starts."""
 START_RETRY_SECONDS = 0.5
@@ -121,13 +118,6 @@ def check_screen_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not re.match(SCREEN_ID_PATTERN, job_id):
         raise InvalidInput(f"{job_id!r:.80} is not a screening job id (scr- and 12 hex digits)")
     return job_id
-
-
-def new_screen_id(idempotency_key: str | None = None) -> str:
-    """``scr-`` and 12 hex digits: random, or derived from an idempotency key."""
-    if idempotency_key is None:
-        return f"scr-{uuid.uuid4().hex[:12]}"
-    return f"scr-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]}"
 
 
 def kept_hits(top: int, targets: int) -> int:
@@ -300,7 +290,7 @@ class ScreeningJob(Grain[ScreenState]):
         if state.status == "running":
             self._end_attempt("cancelled")
             self._finish("cancelled")
-            await _cancel_attempt(self.context.settings, self.key, state.attempts)
+            await cancel_attempt(self.context.settings, self.key, state.attempts)
         return self._detail()
 
     async def results(self, target: str | None = None, top: int | None = None) -> ScreenResults:
@@ -416,7 +406,7 @@ class ScreeningJob(Grain[ScreenState]):
             nonlocal runner
             if task is not None:
                 runner = await start_retried(
-                    lambda: _start_attempt(settings, task),
+                    lambda: start_attempt(settings, task),
                     seconds=START_SECONDS,
                     pause=START_RETRY_SECONDS,
                     what=f"screen {job_id}: starting attempt {attempt}",
@@ -551,71 +541,7 @@ def _merge_hits(current: list[RankedHit], new: list[RankedHit], kept: int) -> li
     return [h.model_copy(update={"rank": rank}) for rank, h in enumerate(merged[:kept], start=1)]
 
 
-async def _start_attempt(settings: Settings, task: ScreeningTask) -> Any:
-    """Start ``task`` in the runner (created on first use); its handle."""
-    runner = await asyncio.to_thread(runner_handle, settings)
-    await runner.start.remote(task)
-    return runner
-
-
-async def _cancel_attempt(settings: Settings, job_id: str, attempt: int) -> None:
-    """Cancel the attempt's task in the runner (if there is a runner; best effort)."""
-    try:
-        runner = await asyncio.to_thread(find_runner, settings)
-        if runner is not None:
-            await asyncio.wait_for(_awaited(runner.cancel.remote(job_id, attempt)), CANCEL_SECONDS)
-    except Exception as error:  # e.g. the runner restarting: the attempt is gone, or stops at its next report
-        logger.warning("screen %s: cancelling attempt %d in the runner failed: %s", job_id, attempt, error)
-
-
-async def _awaited(ref: Any) -> Any:
-    return await ref
-
-
-# --- submitting and finding jobs -------------------------------------------------------------
-
-
-def submit_screen(client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None) -> ScreenDetail:
-    """Submit a screen (see the module docs); ``idempotency_key`` makes a retried submit count once."""
-    request = _with_model(validated_request(request), client)
-    job_id = new_screen_id(idempotency_key)
-    detail: ScreenDetail = client.call(
-        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
-    )
-    return detail
-
-
-async def asubmit_screen(
-    client: GrainClient, request: ScreenRequest, *, idempotency_key: str | None = None
-) -> ScreenDetail:
-    """``submit_screen`` for async code (the gateway)."""
-    request = _with_model(validated_request(request), client)
-    job_id = new_screen_id(idempotency_key)
-    detail: ScreenDetail = await client.acall(
-        ScreeningJob, job_id, "start", request, idempotent=False, idempotency_key=_call_key(idempotency_key, request)
-    )
-    return detail
-
-
-def _with_model(request: ScreenRequest, client: GrainClient) -> ScreenRequest:
-    """The request naming the caller's default model when it names none: the cluster's settled one
-    (cluster.json; ``up`` may settle it after the grain hosts started with theirs)."""
-    if request.model is not None:
-        return request
-    return request.model_copy(update={"model": client.settings.default_model})
-
-
-def _call_key(idempotency_key: str | None, request: ScreenRequest) -> str | None:
-    """The grain call's idempotency key: the caller's key and the request's digest.
-
-    The job id comes from the caller's key alone, so a retry with the same request replays the
-    recorded answer, while the same key with another request reaches the job's ``start``, which
-    refuses it (ScreenStateConflict) instead of answering with the first job as if it were new.
-    """
-    if idempotency_key is None:
-        return None
-    digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
-    return f"{idempotency_key}:{digest}"
+# --- finding jobs ----------------------------------------------------------------------------------
 
 
 def list_screens(engine: Engine) -> list[ScreenSummary]:
@@ -672,11 +598,8 @@ __all__ = [
     "ScreenState",
     "ScreenStateConflict",
     "ScreeningJob",
-    "asubmit_screen",
     "check_screen_id",
     "kept_hits",
     "list_screens",
-    "new_screen_id",
     "resolve_screen",
-    "submit_screen",
 ]

@@ -1,9 +1,10 @@
-"""The TrainingRun grain (kind ``"training-run"``, key = the run's signature) and how to start one.
+"""The TrainingRun grain (kind ``"training-run"``, key = the run's signature) and the store's runs.
 
 A run's id is its signature: the sha256 of the dataset version, split, model type, training
 settings and code version (``run_signature``). So the same request made twice, by anyone,
 reaches the same grain: a run that succeeded or is running is returned as it is and nothing
 trains twice; a run that failed or was cancelled starts again, resuming its last checkpoint.
+``services.runs.start_run`` checks the dataset version and its split, then calls ``start``.
 
 The grain does no training itself. ``start`` launches a ``TrainingWorker`` Ray actor with the
 declared resources (``num_cpus``; ``num_gpus`` when asked), one per attempt, supervised as
@@ -33,7 +34,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
@@ -45,8 +45,6 @@ from sqlalchemy import Engine
 
 import repurpose
 from repurpose.contracts.classification import BinaryMetrics
-from repurpose.contracts.datasets import SplitSummary
-from repurpose.contracts.splits import parse_split_id
 from repurpose.contracts.training import EpochRecord
 from repurpose.contracts.training_runs import (
     FINISHED,
@@ -376,49 +374,7 @@ async def _check_resources(request: RunRequest, default_cpus: float) -> None:
         raise InvalidInput(f"the run asks for {request.num_gpus:g} GPU(s); the cluster has {gpus:g}")
 
 
-# --- starting and finding runs ---------------------------------------------------------------
-
-
-async def astart_run(client: GrainClient, request: RunRequest) -> RunDetail:
-    """Start (or find) the run for ``request``; its model name defaults to ``<type>-<dataset name>``."""
-    from repurpose.actors.dataset_version import DatasetVersion
-
-    summary = await client.acall(DatasetVersion, request.dataset_id, "summary")  # DatasetNotFound if absent
-    spec = parse_split_id(request.split_id)
-    split = await client.acall(DatasetVersion, request.dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
-    _check_split(split, summary.dataset_id)
-    name = request.model_name or default_model_name(request.model_type, summary.name)
-    detail: RunDetail = await client.acall(TrainingRun, run_signature(request), "start", request, name)
-    return detail
-
-
-def start_run(client: GrainClient, request: RunRequest) -> RunDetail:
-    """``astart_run`` for blocking code (the CLI)."""
-    from repurpose.actors.dataset_version import DatasetVersion
-
-    summary = client.call(DatasetVersion, request.dataset_id, "summary")
-    spec = parse_split_id(request.split_id)
-    split = client.call(DatasetVersion, request.dataset_id, "split", spec.kind, spec.seed, list(spec.fractions))
-    _check_split(split, summary.dataset_id)
-    name = request.model_name or default_model_name(request.model_type, summary.name)
-    detail: RunDetail = client.call(TrainingRun, run_signature(request), "start", request, name)
-    return detail
-
-
-def _check_split(split: SplitSummary, dataset_id: str) -> None:
-    """A run trains on the split's train part and picks its epoch and threshold on the val part."""
-    for part, size in (("train", split.train.size), ("val", split.val.size)):
-        if size == 0:
-            raise InvalidInput(
-                f"split {split.split_id} of dataset {dataset_id[:12]} has no {part} rows: a run trains on its "
-                "train part and picks its epoch and threshold on its val part; choose other fractions"
-            )
-
-
-def default_model_name(model_type: str, dataset_name: str) -> str:
-    """``<model type>-<dataset name>``, lower-cased, other characters as one '-', at most 64."""
-    cleaned = re.sub(r"[^a-z0-9._]+", "-", dataset_name.lower()).strip("-._")
-    return f"{model_type}-{cleaned or 'dataset'}"[:64].rstrip("-._")
+# --- the store's runs ------------------------------------------------------------------------
 
 
 def list_runs(engine: Engine) -> list[RunSummary]:
@@ -467,11 +423,8 @@ __all__ = [
     "KIND",
     "RunState",
     "TrainingRun",
-    "astart_run",
     "code_version",
-    "default_model_name",
     "list_runs",
     "resolve_run",
     "run_signature",
-    "start_run",
 ]

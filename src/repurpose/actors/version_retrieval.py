@@ -2,37 +2,30 @@
 
 A held-out set (a CSV of (target, active) pairs, see ``evaluation.retrieval``) is ranked among
 decoys: a registered compound library, or by default the DrugBank compounds of the bundled
-library (``<bundled data>/library/compounds.csv``). The work runs as a Ray task (one CPU,
-started within ``settings.task_start_timeout_seconds`` or refused with ``ClusterBusy``) that
-loads the version's published directory; the result is then recorded on the version with the
+library (``<bundled data>/library/compounds.csv``). The work runs as a Ray task
+(``retrieval_task``: one CPU, started within ``settings.task_start_timeout_seconds`` or refused
+with ``ClusterBusy``) that loads the version's published directory; the service
+(``services.models.evaluate_retrieval``) then records the result on the version with the
 registry grain's ``record_retrieval``. The grain is not held while the task runs (scoring a
 library against every target takes a while), so the version's other calls do not wait on it.
-
-    result = evaluate_version_retrieval(client, "knn-union", 1, data, filename="heldout.csv")
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import ray
-from ray.exceptions import RayTaskError
 
-from repurpose.actors.compound_library import CompoundLibrary
-from repurpose.actors.model_registry import ModelRegistry
 from repurpose.bundled_paths import bundled_data_dir
-from repurpose.contracts.models import ModelVersionDetail, check_model_name
 from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
-from repurpose.errors import InvalidInput, InvalidTable, RepurposeError
+from repurpose.errors import InvalidInput, InvalidTable
 from repurpose.evaluation.retrieval import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
-from repurpose.grains import GrainClient
 from repurpose.model.published import load_published_model
 from repurpose.plain_text import check_plain_text
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task, get_task, reports_start
+from repurpose.runtime.tasks import reports_start
 from repurpose.settings import Settings
 
 DEFAULT_DECOY_LIBRARY = Path("library") / "compounds.csv"
@@ -43,59 +36,8 @@ def default_decoys_file(settings: Settings) -> Path:
     return bundled_data_dir(settings) / DEFAULT_DECOY_LIBRARY
 
 
-def evaluate_version_retrieval(
-    client: GrainClient,
-    name: str,
-    version: int,
-    heldout: bytes,
-    *,
-    filename: str | None = None,
-    decoys: str | None = None,
-) -> RetrievalResult:
-    """Rank the held-out actives (a CSV file's bytes) among ``decoys`` (a registered library's id;
-    None: the default decoys) with version ``version`` of ``name``, and record the result on that
-    version. Blocks; ``aevaluate_version_retrieval`` is the same for async code."""
-    _check_upload(heldout, filename)
-    check_model_name(name)
-    detail: ModelVersionDetail = client.call(ModelRegistry, name, "show", version)
-    library = None if decoys is None else client.call(CompoundLibrary, decoys, "summary")
-    task = _retrieval_task.remote(client.settings, detail.artifact_path, heldout, filename, library)
-    try:
-        result: RetrievalResult = get_task(task, _what(name, version, filename), client.settings)
-    except RayTaskError as error:
-        raise _domain_error(error) from None
-    client.call(ModelRegistry, name, "record_retrieval", version, result)
-    return result
-
-
-async def aevaluate_version_retrieval(
-    client: GrainClient,
-    name: str,
-    version: int,
-    heldout: bytes,
-    *,
-    filename: str | None = None,
-    decoys: str | None = None,
-) -> RetrievalResult:
-    """``evaluate_version_retrieval`` for async code (the gateway)."""
-    _check_upload(heldout, filename)
-    check_model_name(name)
-    detail: ModelVersionDetail = await client.acall(ModelRegistry, name, "show", version)
-    library = None if decoys is None else await client.acall(CompoundLibrary, decoys, "summary")
-    task = _retrieval_task.remote(client.settings, detail.artifact_path, heldout, filename, library)
-    try:
-        result: RetrievalResult = await await_task(task, _what(name, version, filename), client.settings)
-    except RayTaskError as error:
-        raise _domain_error(error) from None
-    await client.acall(ModelRegistry, name, "record_retrieval", version, result)
-    return result
-
-
-def _what(name: str, version: int, filename: str | None) -> str:
-    return f"ranking {filename or 'the held-out set'} with {name} v{version}"
-
-
-def _check_upload(data: bytes, filename: str | None) -> None:
+def check_heldout_upload(data: bytes, filename: str | None) -> None:
+    """A held-out set's bytes and file name as a retrieval evaluation takes them (before any task)."""
     if not isinstance(data, bytes):
         raise InvalidInput(f"a held-out set is the file's bytes, not {type(data).__name__}")
     if filename is not None and (not isinstance(filename, str) or len(filename) > 500):
@@ -110,7 +52,7 @@ def _check_upload(data: bytes, filename: str | None) -> None:
 
 @ray.remote(num_cpus=1)
 @reports_start
-def _retrieval_task(
+def retrieval_task(
     settings: Settings, artifact_path: str, heldout: bytes, filename: str | None, library: LibrarySummary | None
 ) -> RetrievalResult:
     from repurpose.evaluation.retrieval import evaluate_retrieval
@@ -147,9 +89,3 @@ def _check_decoys_remain(held: HeldOutSet, decoys: DecoyLibrary) -> None:
                 f"({len(decoys.smiles):,} readable compounds) once its actives are taken out; use a larger "
                 "decoy library"
             )
-
-
-def _domain_error(error: RayTaskError) -> BaseException:
-    """The domain error the task raised, as itself; anything else as Ray reported it."""
-    cause: Any = getattr(error, "cause", None)
-    return cause if isinstance(cause, RepurposeError) else error

@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from repurpose.cli.local import HomeOption, resolve_home
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.home import HomeOption, resolve_home
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
 
 if TYPE_CHECKING:
     from repurpose.settings import Settings
@@ -110,21 +110,26 @@ def down(home: HomeOption = None) -> None:
 
 def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False) -> None:
     """What runs: Ray, the grain hosts and their activations (with --url: the gateway's readiness)."""
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        readiness = run_or_exit(gateway.readiness)
-        if as_json:
-            print_json(readiness)
-        else:
-            console.print(f"gateway {gateway.url}  ready: {'yes' if readiness.ready else 'no'}", highlight=False)
-            checks = Table("check", "ok", "detail")
-            for check in readiness.checks:
-                checks.add_row(check.name, "yes" if check.ok else "no", Text(check.detail))
-            console.print(checks)
-        if not readiness.ready:
-            raise typer.Exit(1)
+    if not url:  # the cluster here: its Ray nodes and grain hosts, which no gateway reports
+        _status_here(home, as_json)
         return
-    _status_here(home, as_json)
+    client = open_client(url, key, home)
+    try:
+        readiness = run_or_exit(client.readiness)
+    finally:
+        client.close()
+    if as_json:
+        print_json(readiness)
+    else:
+        console.print(
+            f"gateway {url.strip().rstrip('/')}  ready: {'yes' if readiness.ready else 'no'}", highlight=False
+        )
+        checks = Table("check", "ok", "detail")
+        for check in readiness.checks:
+            checks.add_row(check.name, "yes" if check.ok else "no", Text(check.detail))
+        console.print(checks)
+    if not readiness.ready:
+        raise typer.Exit(1)
 
 
 def _status_here(home: Path | None, as_json: bool) -> None:

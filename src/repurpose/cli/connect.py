@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from repurpose.cli.local import resolve_home
+from repurpose.cli.home import resolve_home
 from repurpose.cli.output import fail, run_or_exit
 
 if TYPE_CHECKING:

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.local import HomeOption, client_for, store_engine
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.datasets import (
     MAX_DATASET_BYTES,
     DatasetDetail,
     DatasetRegistration,
-    DatasetSummary,
     SplitSummary,
     ValidationReport,
 )
 from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, split_id_for
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.grains import GrainClient
 
 SHOWN_ROWS = 5  # rejected rows, duplicates and conflicts listed in text output
 QUANTILES_SHOWN = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -56,12 +50,8 @@ def register_command(
     if not file.is_file():
         raise fail(f"{file}: no such file")
     data = read_capped(file, MAX_DATASET_BYTES, "accepted; split the table")
-    gateway = gateway_for(url, key, home)
-    with _spinner(f"validating {file.name}", not as_json):
-        if gateway is not None:
-            registration = run_or_exit(gateway.register_dataset, data, file.name, name)
-        else:
-            registration = _register_here(client_for(home), data, file, name)
+    with contextlib.closing(open_client(url, key, home)) as client, _spinner(f"validating {file.name}", not as_json):
+        registration: DatasetRegistration = run_or_exit(client.register_dataset, data, file.name, name)
     if as_json:
         print_json(registration)
         return
@@ -83,12 +73,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """The version's validation report, class balance, lengths, descriptor quantiles and splits."""
-    gateway = gateway_for(url, key, home)
-    if gateway is not None:
-        detail = run_or_exit(gateway.dataset, dataset)
-    else:
-        client = client_for(home)
-        detail = _call_version(client, _resolve(client, dataset), "show")
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: DatasetDetail = run_or_exit(client.dataset, dataset)
     if as_json:
         print_json(detail)
         return
@@ -127,18 +113,14 @@ def split_command(
     """Split a version into train/val/test, seeded and reproducible; the split is stored."""
     parts = _parse_fractions(fractions)
     run_or_exit(split_id_for, kind, seed, parts)  # refuse a bad kind or fractions before connecting
-    gateway = gateway_for(url, key, home)
-    with _spinner(f"splitting ({kind}, seed {seed})", not as_json):
-        if gateway is not None:
-            summary = run_or_exit(gateway.split_dataset, dataset, kind, seed, parts)
-        else:
-            client = client_for(home)
-            dataset = _resolve(client, dataset)
-            summary = _call_version(client, dataset, "split", kind, seed, parts, idempotent=False)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        dataset_id = run_or_exit(client.dataset, dataset).dataset_id  # the output names the version by its id
+        with _spinner(f"splitting ({kind}, seed {seed})", not as_json):
+            summary: SplitSummary = run_or_exit(client.split_dataset, dataset_id, kind, seed, parts)
     if as_json:
         print_json(summary)
         return
-    console.print(f"split {summary.split_id} of dataset {dataset}", highlight=False)
+    console.print(f"split {summary.split_id} of dataset {dataset_id}", highlight=False)
     _print_splits([summary])
 
 
@@ -147,7 +129,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered dataset version."""
-    versions = listed(url, key, home, lambda gateway: gateway.datasets(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        versions = run_or_exit(client.datasets)
     if as_json:
         print_json([v.model_dump(mode="json") for v in versions])
         return
@@ -286,32 +269,3 @@ def _more(total: int, shown: int) -> None:
 
 def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-# --- the cluster here: the DatasetVersion grain loads Ray, so only these import it (start-up time) --
-
-
-def _register_here(client: GrainClient, data: bytes, file: Path, name: str | None) -> DatasetRegistration:
-    from repurpose.actors.dataset_version import register_dataset
-
-    return run_or_exit(register_dataset, client, data, filename=str(file), name=name)
-
-
-def _resolve(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.dataset_version import resolve_dataset
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_dataset, engine, reference)
-
-
-def _call_version(client: GrainClient, dataset_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``method`` of the dataset version's grain; a domain error exits 2 with its one line."""
-    from repurpose.actors.dataset_version import DatasetVersion
-
-    return run_or_exit(client.call, DatasetVersion, dataset_id, method, *args, **kwargs)
-
-
-def _list_here(engine: Engine) -> list[DatasetSummary]:
-    from repurpose.actors.dataset_version import list_datasets
-
-    return list_datasets(engine)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from repurpose.cli.connect import KeyOption, UrlOption, open_client
-from repurpose.cli.local import HomeOption
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
 from repurpose.contracts.keys import ROLES, ApiKeySummary, IssuedKey, check_key_id
 

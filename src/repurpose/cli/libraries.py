@@ -11,16 +11,13 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from repurpose.cli.local import HomeOption, client_for, store_engine
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit, say
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
-from repurpose.contracts.screening import MAX_LIBRARY_BYTES, LibraryDetail, LibraryRegistration, LibrarySummary
+from repurpose.contracts.screening import MAX_LIBRARY_BYTES, LibraryDetail, LibraryRegistration
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.client import GatewayClient
-    from repurpose.grains import GrainClient
+    from repurpose.contracts.client import RepurposeClient
 
 libraries_app = typer.Typer(
     name="libraries", help="Register and inspect compound libraries.", no_args_is_help=True, add_completion=False
@@ -33,20 +30,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(libraries_app, name="libraries")
 
 
-def register_library_file(
-    client: GrainClient | None, gateway: GatewayClient | None, path: Path, name: str | None, *, quiet: bool
-) -> LibraryRegistration:
+def register_library_file(client: RepurposeClient, path: Path, name: str | None, *, quiet: bool) -> LibraryRegistration:
     """Register the library in ``path`` (content-addressed: a file registered before is found)."""
     data = read_capped(path, MAX_LIBRARY_BYTES, "accepted; split the library")
     # Text: a spinner reads a str as markup whatever the console says, and a file name is not markup
     status = console.status(Text(f"registering {path.name}"), spinner="dots") if not quiet else contextlib.nullcontext()
-    registration: LibraryRegistration
     with status:
-        if gateway is not None:
-            registration = run_or_exit(gateway.register_library, data, path.name, name)
-        else:
-            assert client is not None
-            registration = _register_here(client, data, path, name)
+        registration: LibraryRegistration = run_or_exit(client.register_library, data, path.name, name)
     if not quiet:
         what = "registered" if registration.created else "already registered:"
         label = f"{registration.name}, {registration.compounds:,} compounds"
@@ -54,12 +44,9 @@ def register_library_file(
     return registration
 
 
-def library_id(client: GrainClient | None, gateway: GatewayClient | None, reference: str) -> str:
+def library_id(client: RepurposeClient, reference: str) -> str:
     """The full id of the library ``reference`` names (an id, a unique prefix or a name)."""
-    if gateway is not None:
-        return run_or_exit(gateway.library, reference).library_id
-    assert client is not None
-    return _resolve_here(client, reference)
+    return run_or_exit(client.library, reference).library_id
 
 
 @libraries_app.command("register")
@@ -74,9 +61,8 @@ def register_command(
     """Store a compound library named by its content (SMILES are checked when screened)."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    gateway = gateway_for(url, key, home)
-    client = client_for(home) if gateway is None else None
-    registration = register_library_file(client, gateway, file, name, quiet=as_json)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        registration = register_library_file(client, file, name, quiet=as_json)
     if as_json:
         print_json(registration)
         return
@@ -90,7 +76,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered library."""
-    libraries = listed(url, key, home, lambda gateway: gateway.libraries(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        libraries = run_or_exit(client.libraries)
     if as_json:
         print_json([v.model_dump(mode="json") for v in libraries])
         return
@@ -124,10 +111,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """A library's summary and its first compounds."""
-    gateway = gateway_for(url, key, home)
-    detail: LibraryDetail = (
-        run_or_exit(gateway.library, library) if gateway is not None else _show_here(client_for(home), library)
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: LibraryDetail = run_or_exit(client.library, library)
     if as_json:
         print_json(detail)
         return
@@ -140,32 +125,3 @@ def show_command(
     for compound in detail.sample:
         sample.add_row(Text(compound.compound_id), Text(compound.smiles))
     console.print(sample)
-
-
-# --- the cluster here: the CompoundLibrary grain loads Ray, so only these import it (start-up time) ---
-
-
-def _register_here(client: GrainClient, data: bytes, path: Path, name: str | None) -> LibraryRegistration:
-    from repurpose.actors.compound_library import register_library
-
-    return run_or_exit(register_library, client, data, filename=str(path), name=name)
-
-
-def _resolve_here(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.compound_library import resolve_library
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_library, engine, reference)
-
-
-def _list_here(engine: Engine) -> list[LibrarySummary]:
-    from repurpose.actors.compound_library import list_libraries
-
-    return list_libraries(engine)
-
-
-def _show_here(client: GrainClient, reference: str) -> LibraryDetail:
-    from repurpose.actors.compound_library import CompoundLibrary
-
-    detail: LibraryDetail = run_or_exit(client.call, CompoundLibrary, _resolve_here(client, reference), "show")
-    return detail

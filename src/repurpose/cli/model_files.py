@@ -1,25 +1,23 @@
 """``repurpose evaluate`` on a model directory, and ``repurpose predict``: one pair, with a model
-directory here or a registered model (of the cluster under ``--home``, or of a gateway)."""
+directory here or a registered model (of the cluster under ``--home``, or of a gateway, through the
+client). A model directory scores here; only a registered target's sequence comes from the cluster."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
 from repurpose.cli.evidence import short
-from repurpose.cli.local import HomeOption, client_for
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
-from repurpose.contracts.scoring import HitEvidence, PairScore, PairToScore, Prediction
+from repurpose.contracts.scoring import HitEvidence, PairScore, Prediction
 from repurpose.contracts.targets import check_target_id
-
-if TYPE_CHECKING:
-    from repurpose.grains import GrainClient
 
 
 def register(app: typer.Typer) -> None:
@@ -73,15 +71,16 @@ def predict(
         raise fail("give the protein as --protein SEQUENCE or --target ID (a registered target), one of them")
     if target is not None:
         run_or_exit(check_target_id, target)
-    gateway = gateway_for(url, key, home)
     evidence: HitEvidence | None = None  # a model directory here: its training data's evidence
-    if gateway is not None:
+    if not _is_model_directory(model):
         protein_field = {"target": target} if target is not None else {"sequence": protein or ""}
-        answer = run_or_exit(gateway.predict, [{"smiles": smiles, **protein_field}], model)
-    elif not _is_model_directory(model):
-        answer = _predict_registered(client_for(home), model, smiles, protein, target)
+        with contextlib.closing(open_client(url, key, home)) as client:
+            answer = run_or_exit(client.predict, [{"smiles": smiles, **protein_field}], model)
     else:
-        sequence = protein if target is None else _target_sequence(client_for(home), target)
+        sequence = protein
+        if target is not None:  # the cluster's (or the gateway's) registered target
+            with contextlib.closing(open_client(url, key, home)) as client:
+                sequence = run_or_exit(client.target, target).sequence
         answer, evidence = _predict_with_directory(Path(model), smiles, sequence or "")
     probability, threshold, interacts = answer.scores[0].probability, answer.threshold, answer.scores[0].interacts
     if as_json:
@@ -113,7 +112,7 @@ def _evidence_line(evidence: HitEvidence) -> str:
     return f"drug-like: {drug_like}; nearest known binder: {nearest}; applicability domain: {domain}"
 
 
-# --- here: PyTorch and RDKit (a model directory), Ray and Serve (the cluster) load only in these ------
+# --- here: PyTorch and RDKit load only for a model directory (start-up time) ---------------------
 
 
 def _predict_with_directory(directory: Path, smiles: str, sequence: str) -> tuple[Prediction, HitEvidence | None]:
@@ -127,33 +126,3 @@ def _predict_with_directory(directory: Path, smiles: str, sequence: str) -> tupl
     evidence = run_or_exit(lambda: pair_evidence(loaded.evidence, smiles, sequence))
     score = PairScore(probability=float(probability), interacts=bool(probability >= loaded.threshold))
     return Prediction(model=str(directory), threshold=loaded.threshold, scores=[score]), evidence
-
-
-def _target_sequence(client: GrainClient, target: str) -> str:
-    """A registered target's sequence (exit 2 with one line if the cluster has no such target)."""
-    from repurpose.actors.target_protein import TargetProtein
-
-    sequence: str = run_or_exit(client.call, TargetProtein, target, "sequence")
-    return sequence
-
-
-def _predict_registered(
-    client: GrainClient, model: str, smiles: str, protein: str | None, target: str | None
-) -> Prediction:
-    """One pair through the cluster's scorer with a registered model, as the gateway's ``/v1/predict`` does."""
-    from repurpose.actors.target_protein import TargetProtein
-    from repurpose.scoring.client import ScorerClient
-
-    scorer = ScorerClient(client.settings, client)
-
-    async def work() -> Prediction:
-        resolved = await scorer.resolve(model)
-        if target is not None:
-            sequence = await client.acall(TargetProtein, target, "sequence")
-            pair = PairToScore(smiles=smiles, sequence=sequence, target_key=target)
-        else:
-            pair = PairToScore(smiles=smiles, sequence=protein or "")
-        scores = await scorer.predict(resolved, [pair])
-        return Prediction(model=resolved.ref, threshold=resolved.threshold, scores=scores)
-
-    return run_or_exit(asyncio.run, work())

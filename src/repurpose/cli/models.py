@@ -5,23 +5,22 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Column, Table
 from rich.text import Text
 
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.home import HomeOption
 from repurpose.cli.libraries import library_id, register_library_file
-from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, fail, print_json, read_capped, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.models import (
     EVALUATION_PARTS,
     MODEL_STAGES,
     ModelEvaluation,
-    ModelSummary,
     ModelVersionDetail,
     ModelVersionSummary,
     check_model_name,
@@ -31,10 +30,7 @@ from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult, Re
 from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.client import GatewayClient
-    from repurpose.grains import GrainClient
+    from repurpose.contracts.client import RepurposeClient
 
 METRICS_SHOWN = ("auroc", "auprc", "accuracy", "sensitivity", "specificity", "precision", "f1")
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "f1": "F1", "sensitivity": "sens", "specificity": "spec"}
@@ -62,7 +58,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every registered model name: how many versions, which is in production."""
-    models = listed(url, key, home, lambda gateway: gateway.models(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        models = run_or_exit(client.models)
     if as_json:
         print_json([m.model_dump(mode="json") for m in models])
         return
@@ -96,21 +93,11 @@ def show_command(
     run_or_exit(check_model_name, name)
     if version is not None:
         run_or_exit(parse_version_ref, version)
-    gateway = gateway_for(url, key, home)
-    detail: ModelVersionDetail
-    summary: ModelSummary
-    versions: list[ModelVersionSummary]
-    if gateway is not None:
-        overview = run_or_exit(gateway.model, name)
-        default = "production" if overview.summary.production is not None else "latest"
-        detail = run_or_exit(gateway.model_version, name, version or default)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        overview = run_or_exit(client.model, name)
         summary, versions = overview.summary, overview.versions
-    else:
-        client = client_for(home)
-        number = _resolve(client, name, version) if version is not None else None
-        detail = _call_registry(client, name, "show", number)
-        summary = _call_registry(client, name, "summary")
-        versions = _call_registry(client, name, "versions")
+        default = "production" if summary.production is not None else "latest"
+        detail: ModelVersionDetail = run_or_exit(client.model_version, name, version or default)
     if as_json:
         print_json(detail)
         return
@@ -139,21 +126,11 @@ def promote_command(
     run_or_exit(parse_version_ref, version)
     if stage not in MODEL_STAGES:
         raise fail(f"--stage takes one of {', '.join(MODEL_STAGES)}, not {stage!r}")
-    gateway = gateway_for(url, key, home)
-    before: ModelVersionDetail
-    replaced: ModelSummary
-    detail: ModelVersionDetail
-    if gateway is not None:
-        before = run_or_exit(gateway.model_version, name, version)
-        number = before.version
-        replaced = run_or_exit(gateway.model, name).summary
-        detail = run_or_exit(gateway.promote, name, str(number), stage, reason, force)
-    else:
-        client = client_for(home)
-        number = _resolve(client, name, version)
-        before = _call_registry(client, name, "show", number)
-        replaced = _call_registry(client, name, "summary")
-        detail = _call_registry(client, name, "promote", number, stage, reason, force)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        before: ModelVersionDetail = run_or_exit(client.model_version, name, version)
+        number = before.version  # the version named now: a stage may name another one after the move
+        replaced = run_or_exit(client.model, name).summary
+        detail: ModelVersionDetail = run_or_exit(client.promote, name, str(number), stage, reason, force)
     if as_json:
         print_json(detail)
         return
@@ -181,16 +158,9 @@ def rollback_command(
 ) -> None:
     """Archive the production version and put the previous production version back."""
     run_or_exit(check_model_name, name)
-    gateway = gateway_for(url, key, home)
-    before: ModelSummary
-    detail: ModelVersionDetail
-    if gateway is not None:
-        before = run_or_exit(gateway.model, name).summary
-        detail = run_or_exit(gateway.rollback, name, reason)
-    else:
-        client = client_for(home)
-        before = _call_registry(client, name, "summary")
-        detail = _call_registry(client, name, "rollback", reason, idempotent=False)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        before = run_or_exit(client.model, name).summary
+        detail: ModelVersionDetail = run_or_exit(client.rollback, name, reason)
     if as_json:
         print_json(detail)
         return
@@ -272,18 +242,12 @@ def evaluate_command(
         raise fail(f"--part takes one of {', '.join(EVALUATION_PARTS)}, not {part!r}")
     if part not in (None, "all") and split is None:
         raise fail(f"--part {part} is a part of a split: give --split too (e.g. --split {DEFAULT_SPLIT_ID})")
-    gateway = gateway_for(url, key, home)
     status = console.status(Text(f"evaluating {name} ({version})"), spinner="dots") if not as_json else None
-    evaluation: ModelEvaluation
-    with status or contextlib.nullcontext():
-        if gateway is not None:
-            number = run_or_exit(gateway.model_version, name, version).version
-            evaluation = run_or_exit(gateway.evaluate, name, str(number), dataset, split, part, allow_overlap)
-        else:
-            client = client_for(home)
-            dataset_id = _resolve_dataset(client, dataset)
-            number = _resolve(client, name, version)
-            evaluation = _call_registry(client, name, "evaluate", number, dataset_id, split, part, allow_overlap)
+    with contextlib.closing(open_client(url, key, home)) as client, status or contextlib.nullcontext():
+        number = run_or_exit(client.model_version, name, version).version
+        evaluation: ModelEvaluation = run_or_exit(
+            client.evaluate, name, str(number), dataset, split, part, allow_overlap
+        )
     if as_json:
         print_json(evaluation)
         return
@@ -313,17 +277,10 @@ def card_command(
     run_or_exit(check_model_name, name)
     if version is not None:
         run_or_exit(parse_version_ref, version)
-    gateway = gateway_for(url, key, home)
-    card: str
-    if gateway is not None:
+    with contextlib.closing(open_client(url, key, home)) as client:
         if version is None:
-            version = "production" if run_or_exit(gateway.model, name).summary.production is not None else "latest"
-        card = run_or_exit(gateway.card, name, version)
-    else:
-        client = client_for(home)
-        number = _resolve(client, name, version) if version is not None else None
-        number = number or _call_registry(client, name, "show").version
-        card = _call_registry(client, name, "card", number)
+            version = "production" if run_or_exit(client.model, name).summary.production is not None else "latest"
+        card: str = run_or_exit(client.card, name, version)
     if as_json:
         print_json({"name": name, "card": card})
         return
@@ -347,31 +304,26 @@ def _evaluate_retrieval(
     if not heldout.is_file():
         raise fail(f"--retrieval {heldout}: no such file")
     data = read_capped(heldout, MAX_HELDOUT_BYTES, "a held-out set may have")
-    gateway = gateway_for(url, key, home)
-    client = client_for(home) if gateway is None else None
-    decoy_library = _decoy_library(client, gateway, decoys, quiet=as_json) if decoys is not None else None
-    status = console.status(Text(f"ranking {heldout.name} with {name} ({version})"), spinner="dots")
-    result: RetrievalResult
-    with status if not as_json else contextlib.nullcontext():
-        if gateway is not None:
-            number = run_or_exit(gateway.model_version, name, version).version
-            result = run_or_exit(gateway.evaluate_retrieval, name, str(number), data, heldout.name, decoy_library)
-        else:
-            assert client is not None
-            number = _resolve(client, name, version)
-            result = _evaluate_retrieval_here(client, name, number, data, heldout.name, decoy_library)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        decoy_library = _decoy_library(client, decoys, quiet=as_json) if decoys is not None else None
+        status = console.status(Text(f"ranking {heldout.name} with {name} ({version})"), spinner="dots")
+        with status if not as_json else contextlib.nullcontext():
+            number = run_or_exit(client.model_version, name, version).version
+            result: RetrievalResult = run_or_exit(
+                client.evaluate_retrieval, name, str(number), data, heldout.name, decoy_library
+            )
     if as_json:
         print_json(result)
         return
     _print_retrieval(f"{name} v{number}", result)
 
 
-def _decoy_library(client: GrainClient | None, gateway: GatewayClient | None, decoys: str, *, quiet: bool) -> str:
+def _decoy_library(client: RepurposeClient, decoys: str, *, quiet: bool) -> str:
     """The id of the decoy library: a file is registered first (content-addressed: once)."""
     path = Path(decoys)
     if path.is_file():
-        return register_library_file(client, gateway, path, None, quiet=quiet).library_id
-    return library_id(client, gateway, decoys)
+        return register_library_file(client, path, None, quiet=quiet).library_id
+    return library_id(client, decoys)
 
 
 def _print_retrieval(who: str, result: RetrievalResult) -> None:
@@ -511,39 +463,3 @@ def _number(value: float, digits: int = 4) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-# --- the cluster here: the ModelRegistry grain loads Ray, so only these import it (start-up time) ---
-
-
-def _list_here(engine: Engine) -> list[ModelSummary]:
-    from repurpose.actors.model_registry import list_models
-
-    return list_models(engine)
-
-
-def _call_registry(client: GrainClient, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``method`` of the model's registry grain; a domain error exits 2 with its one line."""
-    from repurpose.actors.model_registry import ModelRegistry
-
-    return run_or_exit(client.call, ModelRegistry, name, method, *args, **kwargs)
-
-
-def _resolve(client: GrainClient, name: str, ref: str) -> int:
-    number: int = _call_registry(client, name, "resolve", ref)
-    return number
-
-
-def _resolve_dataset(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.dataset_version import resolve_dataset
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_dataset, engine, reference)
-
-
-def _evaluate_retrieval_here(
-    client: GrainClient, name: str, number: int, data: bytes, filename: str, decoys: str | None
-) -> RetrievalResult:
-    from repurpose.actors.version_retrieval import evaluate_version_retrieval
-
-    return run_or_exit(evaluate_version_retrieval, client, name, number, data, filename=filename, decoys=decoys)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Column, Table
 
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
 from repurpose.cli.evidence import EVIDENCE_NOTE, evidence_cells, evidence_columns, short
-from repurpose.cli.local import HomeOption, client_for, store_engine
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, fail, print_json, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for
-from repurpose.contracts.scoring import CompoundProfile, Explanation, ProfileHit, ResolvedModel
+from repurpose.contracts.scoring import ProfileHit
 from repurpose.contracts.targets import check_target_id
-
-if TYPE_CHECKING:
-    from repurpose.grains import GrainClient
 
 ModelOption = Annotated[
     str | None,
@@ -65,13 +60,10 @@ def profile(
     smiles, compound = list(smiles or []), list(compound or [])
     if not smiles and not compound:
         raise fail("give a compound: --smiles SMILES or --compound ID (a library compound id), repeatable")
-    gateway = gateway_for(url, key, home)
-    with console.status("profiling", spinner="dots") if not as_json else contextlib.nullcontext():
-        if gateway is not None:
-            results = [run_or_exit(gateway.profile, s, model, top) for s in smiles]
-            results += [run_or_exit(gateway.profile, None, model, top, compound=c) for c in compound]
-        else:
-            results = _profile_here(home, smiles, compound, model, top)
+    status = console.status("profiling", spinner="dots") if not as_json else contextlib.nullcontext()
+    with contextlib.closing(open_client(url, key, home)) as client, status:
+        results = [run_or_exit(client.profile, s, model, top) for s in smiles]
+        results += [run_or_exit(client.profile, None, model, top, compound=c) for c in compound]
     if as_json:
         print_json([r.model_dump(mode="json") for r in results])
         return
@@ -130,15 +122,9 @@ def explain(
     if (smiles is None) == (compound is None):
         raise fail("give the compound as --smiles or --compound (a library compound id), one of them")
     run_or_exit(check_target_id, target)
-    gateway = gateway_for(url, key, home)
-    explanation: Explanation
-    if gateway is not None:
-        answer = run_or_exit(gateway.explain, smiles, target, model, top, compound=compound)
-        model_ref, explanation, smiles = answer.model, answer, answer.smiles or smiles
-    else:
-        client = client_for(home)
-        smiles = _library_smiles(client, compound) if compound is not None else smiles or ""
-        model_ref, explanation = _explain_here(client, smiles, target, model, top)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        explanation = run_or_exit(client.explain, smiles, target, model, top, compound=compound)
+    model_ref, smiles = explanation.model, explanation.smiles or smiles
     if as_json:
         named = {"smiles": smiles, "compound_id": compound}
         print_json({**explanation.model_dump(mode="json"), "model": model_ref, "target": target, **named})
@@ -157,52 +143,3 @@ def explain(
         residues.add_row(f"{window.start}-{window.end}", window.residues, f"{window.weight:.3f}")
     console.print(atoms)
     console.print(residues)
-
-
-# --- the cluster here: the scorer's client, the grains and RDKit load only in these (start-up time) --
-
-
-def _profile_here(
-    home: Path | None, smiles: list[str], compounds: list[str], model: str | None, top: int
-) -> list[CompoundProfile]:
-    from repurpose.scoring.client import ScorerClient
-    from repurpose.scoring.profiling import aprofile_compounds
-
-    client = client_for(home)
-    scorer = ScorerClient(client.settings, client)
-    found = [_library_smiles(client, c) for c in compounds]
-    ids: list[str | None] = [*(None for _ in smiles), *compounds]
-
-    async def work() -> list[CompoundProfile]:
-        resolved = await scorer.resolve(model or client.settings.default_model)
-        with store_engine(client) as engine:
-            return await aprofile_compounds(scorer, engine, [*smiles, *found], resolved, top)
-
-    results = run_or_exit(asyncio.run, work())
-    return [r.model_copy(update={"compound_id": i}) for r, i in zip(results, ids, strict=True)]
-
-
-def _library_smiles(client: GrainClient, compound_id: str) -> str:
-    """The SMILES of a compound of the cluster's registered libraries (exit 2 if none holds it)."""
-    from repurpose.actors.compound_library import find_compound
-    from repurpose.runtime.artifacts import ArtifactStore
-
-    with store_engine(client) as engine:
-        return run_or_exit(find_compound, engine, ArtifactStore.from_settings(client.settings), compound_id).smiles
-
-
-def _explain_here(
-    client: GrainClient, smiles: str, target: str, model: str | None, top: int
-) -> tuple[str, Explanation]:
-    from repurpose.actors.target_protein import TargetProtein
-    from repurpose.scoring.client import ScorerClient, resolve_explainer
-
-    scorer = ScorerClient(client.settings, client)
-
-    async def work() -> tuple[ResolvedModel, Explanation]:
-        resolved = await resolve_explainer(scorer.resolve, client.settings, model)
-        sequence = await client.acall(TargetProtein, target, "sequence")
-        return resolved, await scorer.explain(resolved, smiles, sequence, top)
-
-    resolved, explanation = run_or_exit(asyncio.run, work())
-    return resolved.ref, explanation

@@ -7,38 +7,26 @@ import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from rich.text import Text
 
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
 from repurpose.cli.evidence import EVIDENCE_NOTE, hit_cells, hit_columns, shows_smiles
+from repurpose.cli.home import HomeOption
 from repurpose.cli.libraries import library_id, register_library_file
-from repurpose.cli.local import HomeOption, client_for, store_engine
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, run_or_exit, say
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.scoring import MAX_CHUNK
-from repurpose.contracts.screening import (
-    MAX_TARGETS,
-    MAX_TOP,
-    ScreenDetail,
-    ScreenRequest,
-    ScreenResults,
-    ScreenSummary,
-    validated_request,
-)
+from repurpose.contracts.screening import MAX_TARGETS, MAX_TOP, ScreenDetail, ScreenResults, validated_request
 from repurpose.contracts.targets import check_target_id
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.client import GatewayClient
-    from repurpose.grains import GrainClient
+    from repurpose.contracts.client import RepurposeClient
 
 POLL_SECONDS = 0.5
 SHOWN_HITS = 10
@@ -110,22 +98,21 @@ def screen(
     for target_id in target:
         run_or_exit(check_target_id, target_id)
     path = Path(library)
-    gateway = gateway_for(url, key, home)
-    client = client_for(home) if gateway is None else None
-    if path.is_file():
-        library_ref = register_library_file(client, gateway, path, name, quiet=as_json).library_id
-    else:
-        if name is not None:
-            raise fail("--name names a library registered from a file; --library is not a file here")
-        library_ref = library_id(client, gateway, library)
-    detail = _submit(client, gateway, library_ref, target, model, top, chunk_size, drug_like)
-    if not as_json:
-        say(
-            f"screen {detail.job_id} started: {detail.compounds:,} compounds × {len(detail.targets)} target(s) "
-            f"with {detail.model}",
-        )
-    if not detach and detail.status == "running":
-        detail = _follow(_screen_reader(client, gateway), detail, quiet=as_json)
+    if name is not None and not path.is_file():
+        raise fail("--name names a library registered from a file; --library is not a file here")
+    with contextlib.closing(open_client(url, key, home)) as client:
+        if path.is_file():
+            library_ref = register_library_file(client, path, name, quiet=as_json).library_id
+        else:
+            library_ref = library_id(client, library)
+        detail = _submit(client, library_ref, target, model, top, chunk_size, drug_like)
+        if not as_json:
+            say(
+                f"screen {detail.job_id} started: {detail.compounds:,} compounds × {len(detail.targets)} target(s) "
+                f"with {detail.model}",
+            )
+        if not detach and detail.status == "running":
+            detail = _follow(client, detail, quiet=as_json)
     if as_json:
         print_json(detail)
         return
@@ -135,8 +122,7 @@ def screen(
 
 
 def _submit(
-    client: GrainClient | None,
-    gateway: GatewayClient | None,
+    client: RepurposeClient,
     library: str,
     targets: list[str],
     model: str | None,
@@ -155,22 +141,11 @@ def _submit(
             "drug_like_only": drug_like_only,
         },
     )
-    if gateway is not None:
-        # a retried submit (the CLI retries 429 and 503) must not start a second job
-        return run_or_exit(gateway.submit_screen, request, idempotency_key=uuid.uuid4().hex)
-    assert client is not None
-    return _submit_here(client, request)
+    # a retried submit (the CLI retries 429 and 503) must not start a second job
+    return run_or_exit(client.submit_screen, request, idempotency_key=uuid.uuid4().hex)
 
 
-def _screen_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Callable[[str], ScreenDetail]:
-    """How to read a job's detail by id: through the gateway, or from its grain."""
-    if gateway is not None:
-        return gateway.screen
-    assert client is not None
-    return lambda job_id: _call_job(client, job_id, "show")
-
-
-def _follow(read: Callable[[str], ScreenDetail], detail: ScreenDetail, *, quiet: bool) -> ScreenDetail:
+def _follow(client: RepurposeClient, detail: ScreenDetail, *, quiet: bool) -> ScreenDetail:
     """Poll the job until it ends, with a bar over its pairs; Ctrl-C leaves it running."""
     bar = Progress(
         TextColumn("{task.description}"),
@@ -186,7 +161,7 @@ def _follow(read: Callable[[str], ScreenDetail], detail: ScreenDetail, *, quiet:
             task = bar.add_task("screening", total=detail.progress.pairs_total, pace="-", eta="-")
             while detail.status == "running":
                 time.sleep(POLL_SECONDS)
-                detail = run_or_exit(read, detail.job_id)
+                detail = run_or_exit(client.screen, detail.job_id)
                 p = detail.progress
                 pace = f"{p.pairs_per_second:,.0f}/s" if p.pairs_per_second else "-"
                 eta = _duration(p.eta_seconds) if p.eta_seconds is not None else "-"
@@ -251,7 +226,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every screening job, newest first."""
-    jobs = listed(url, key, home, lambda gateway: gateway.screens(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        jobs = run_or_exit(client.screens)
     if as_json:
         print_json([j.model_dump(mode="json") for j in jobs])
         return
@@ -288,10 +264,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """A job's status, progress, attempts, best hits and skipped compounds."""
-    gateway = gateway_for(url, key, home)
-    detail: ScreenDetail = (
-        run_or_exit(gateway.screen, job) if gateway is not None else _call_job_named(home, job, "show")
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: ScreenDetail = run_or_exit(client.screen, job)
     if as_json:
         print_json(detail)
         return
@@ -346,15 +320,11 @@ def results_command(
         raise fail("--all writes every score as csv, json or parquet: add --format csv (or json, parquet)")
     if output_format is ResultsFormat.parquet and out is None:
         raise fail("--format parquet writes a file: add --out FILE")
-    gateway = gateway_for(url, key, home)
-    if every or output_format is ResultsFormat.parquet:
-        _write_scores(gateway, job, target, top, every, output_format, out, home)
-        return
-    results: ScreenResults
-    if gateway is not None:
-        results = run_or_exit(gateway.screen_results, job, target, top)
-    else:
-        results = _call_job_named(home, job, "results", target=target, top=top)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        if every or output_format is ResultsFormat.parquet:
+            _write_scores(client, job, target, top, every, output_format, out)
+            return
+        results: ScreenResults = run_or_exit(client.screen_results, job, target, top)
     if output_format is ResultsFormat.table:
         if out is not None:
             raise fail("--out writes json, csv or parquet: add --format csv (or json, parquet)")
@@ -365,19 +335,18 @@ def results_command(
 
 
 def _write_scores(
-    gateway: GatewayClient | None,
+    client: RepurposeClient,
     job: str,
     target: str | None,
     top: int | None,
     every: bool,
     output_format: ResultsFormat,
     out: Path | None,
-    home: Path | None,
 ) -> None:
-    """Every score (``every``), or the best ``top`` as Parquet, written as it is read: through the
-    gateway's stream, or straight from the local cluster's artifact store."""
+    """Every score (``every``), or the best ``top`` as Parquet, written as it is read (a gateway
+    streams it; the cluster here reads it from its artifact store)."""
     if output_format is ResultsFormat.json:
-        results = _all_scores(gateway, job, target, home)
+        results = _all_scores(client, job, target)
         _write_text(out, results.model_dump_json() + "\n", len(results.rows), results)
         return
     file_format: Literal["csv", "parquet"] = "csv" if output_format is ResultsFormat.csv else "parquet"
@@ -385,11 +354,8 @@ def _write_scores(
     try:
         with contextlib.ExitStack() as stack:
             sink = sys.stdout.buffer if partial is None else stack.enter_context(partial.open("wb"))
-            if gateway is not None:
-                download = gateway.download_screen_results
-                complete = run_or_exit(download, job, sink, file_format, target, top, every=every)
-            else:
-                complete = _write_scores_here(home, job, target, top, every, file_format, sink)
+            download = client.download_screen_results
+            complete = run_or_exit(download, job, sink, file_format, target, top, every=every)
         if partial is not None and out is not None:
             partial.replace(out)
     except OSError as error:
@@ -403,16 +369,14 @@ def _write_scores(
         say(f"wrote {what} ({_rows_in(out, file_format):,} row(s), {file_format}) to {out}{note}")
 
 
-def _all_scores(gateway: GatewayClient | None, job: str, target: str | None, home: Path | None) -> ScreenResults:
-    """Every score in one ScreenResults: the gateway's pages joined, or read from the artifact store."""
-    if gateway is not None:
-        page = run_or_exit(gateway.screen_results, job, target, every=True)
-        rows = list(page.rows)
-        while page.next_offset is not None:
-            page = run_or_exit(gateway.screen_results, job, target, every=True, offset=page.next_offset)
-            rows.extend(page.rows)
-        return page.model_copy(update={"rows": rows, "offset": 0})
-    return _all_scores_here(home, job, target)
+def _all_scores(client: RepurposeClient, job: str, target: str | None) -> ScreenResults:
+    """Every score in one ScreenResults: the pages joined."""
+    page = run_or_exit(client.screen_results, job, target, every=True)
+    rows = list(page.rows)
+    while page.next_offset is not None:
+        page = run_or_exit(client.screen_results, job, target, every=True, offset=page.next_offset)
+        rows.extend(page.rows)
+    return page.model_copy(update={"rows": rows, "offset": 0})
 
 
 def _write_text(out: Path | None, text: str, rows: int, results: ScreenResults) -> None:
@@ -458,10 +422,8 @@ def cancel_command(
     as_json: JsonOption = False,
 ) -> None:
     """Stop a running job; the chunks done so far keep their results."""
-    gateway = gateway_for(url, key, home)
-    detail: ScreenDetail = (
-        run_or_exit(gateway.cancel_screen, job) if gateway is not None else _call_job_named(home, job, "cancel")
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: ScreenDetail = run_or_exit(client.cancel_screen, job)
     if as_json:
         print_json(detail)
         return
@@ -478,71 +440,3 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
-
-
-# --- the cluster here: the ScreeningJob grain loads Ray, so only these import it (start-up time) --
-
-
-def _submit_here(client: GrainClient, request: ScreenRequest) -> ScreenDetail:
-    from repurpose.actors.screening_job import submit_screen
-
-    detail: ScreenDetail = run_or_exit(submit_screen, client, request)
-    return detail
-
-
-def _list_here(engine: Engine) -> list[ScreenSummary]:
-    from repurpose.actors.screening_job import list_screens
-
-    return list_screens(engine)
-
-
-def _job_id(client: GrainClient, reference: str) -> str:
-    """The full id of the job ``reference`` names (an id or a unique prefix of its digits)."""
-    from repurpose.actors.screening_job import resolve_screen
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_screen, engine, reference)
-
-
-def _call_job(client: GrainClient, job_id: str, method: str, **kwargs: Any) -> Any:
-    """``method`` of the job's grain; a domain error exits 2 with its one line."""
-    from repurpose.actors.screening_job import ScreeningJob
-
-    return run_or_exit(client.call, ScreeningJob, job_id, method, **kwargs)
-
-
-def _call_job_named(home: Path | None, reference: str, method: str, **kwargs: Any) -> Any:
-    """``method`` of the job ``reference`` names, on the cluster under ``home``."""
-    client = client_for(home)
-    return _call_job(client, _job_id(client, reference), method, **kwargs)
-
-
-def _write_scores_here(
-    home: Path | None, job: str, target: str | None, top: int | None, every: bool, file_format: str, sink: IO[bytes]
-) -> bool:
-    """Every score (or the best ``top``) from the artifact store into ``sink``; whether the job had finished."""
-    from repurpose.runtime.artifacts import ArtifactStore
-    from repurpose.screening.results import csv_stream, parquet_stream, rows_table, score_batches
-
-    client = client_for(home)
-    job_id = _job_id(client, job)
-    if every:
-        source = _call_job(client, job_id, "scores_source", target=target)
-        batches = score_batches(ArtifactStore.from_settings(client.settings), source)
-        complete: bool = source.complete
-    else:
-        found = _call_job(client, job_id, "results", target=target, top=top)
-        batches = iter(rows_table(found.rows).to_batches())
-        complete = found.complete
-    for piece in csv_stream(batches) if file_format == "csv" else parquet_stream(batches):
-        sink.write(piece)
-    return complete
-
-
-def _all_scores_here(home: Path | None, job: str, target: str | None) -> ScreenResults:
-    from repurpose.runtime.artifacts import ArtifactStore
-    from repurpose.screening.results import results_page
-
-    client = client_for(home)
-    source = _call_job(client, _job_id(client, job), "scores_source", target=target)
-    return results_page(ArtifactStore.from_settings(client.settings), source, 0, sys.maxsize, target)

@@ -11,7 +11,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from repurpose.cli.connect import KeyOption, UrlOption, open_client
-from repurpose.cli.local import HomeOption
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, print_json, run_or_exit, warn
 from repurpose.contracts.targets import (
     MAX_PROTEIN_LENGTH,

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Column, Table
 
-from repurpose.cli.local import HomeOption, client_for, store_engine
+from repurpose.cli.connect import KeyOption, UrlOption, open_client
+from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, errors, fail, print_json, progress_bar, run_or_exit
-from repurpose.cli.remote import KeyOption, UrlOption, gateway_for, listed
 from repurpose.contracts.models import check_model_name
 from repurpose.contracts.splits import DEFAULT_SPLIT_ID
 from repurpose.contracts.training import (
@@ -26,14 +26,11 @@ from repurpose.contracts.training import (
     unused_reason,
     used_settings,
 )
-from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
+from repurpose.contracts.training_runs import RunDetail, RunRequest
 from repurpose.errors import RepurposeError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from repurpose.client import GatewayClient
-    from repurpose.grains import GrainClient
+    from repurpose.contracts.client import RepurposeClient
     from repurpose.training.loop import Progress as TrainingProgress
 
 POLL_SECONDS = 1.0
@@ -90,9 +87,10 @@ def train(
     if dataset is not None:
         if train_file is not None or val_file is not None or out is not None or resume:
             raise fail("--dataset trains on the cluster: leave out --train, --val, --out and --resume")
-        gateway = gateway_for(url, key, home)
         settings = _Settings(member_list, epochs, batch_size, lr, seed)
-        _train_on_cluster(dataset, split, name, model_type, settings, cpus, gpus, detach, home, gateway, as_json)
+        request = _run_request(split, name, model_type, settings, cpus, gpus)
+        with contextlib.closing(open_client(url, key, home)) as client:
+            _train_on_cluster(client, dataset, request, detach, as_json)
         return
     if train_file is None or val_file is None or out is None:
         raise fail("give --dataset ID (train on the cluster), or --train FILE --val FILE --out DIR (train here)")
@@ -173,23 +171,15 @@ def _train_here(
     )
 
 
-def _train_on_cluster(
-    dataset: str,
-    split: str,
-    name: str | None,
-    model_type: ModelType,
-    settings: _Settings,
-    cpus: float | None,
-    gpus: float,
-    detach: bool,
-    home: Path | None,
-    gateway: GatewayClient | None,
-    as_json: bool,
-) -> None:
+def _run_request(
+    split: str, name: str | None, model_type: ModelType, settings: _Settings, cpus: float | None, gpus: float
+) -> RunRequest:
+    """The run's request with every setting checked, before the cluster is asked anything; its
+    dataset id is a placeholder until ``--dataset`` is resolved there."""
     if name is not None:
         run_or_exit(check_model_name, name)
-    try:  # every setting checked here, before the cluster is asked anything (the dataset id comes next)
-        request = RunRequest(
+    try:
+        return RunRequest(
             dataset_id=_NO_DATASET_YET,
             split_id=split,
             model_type=model_type,
@@ -207,23 +197,19 @@ def _train_on_cluster(
         field = str(first["loc"][0]) if first["loc"] else "request"
         option = _OPTIONS.get(field, f"--{field.replace('_', '-')}")
         raise fail(f"{option}: {str(first['msg']).removeprefix('Value error, ')}") from None
-    client = client_for(home) if gateway is None else None
-    if gateway is not None:
-        dataset_id = run_or_exit(gateway.dataset, dataset).dataset_id
-    else:
-        assert client is not None
-        dataset_id = _resolve_dataset_here(client, dataset)
+
+
+def _train_on_cluster(client: RepurposeClient, dataset: str, request: RunRequest, detach: bool, as_json: bool) -> None:
+    dataset_id = run_or_exit(client.dataset, dataset).dataset_id
     request = request.model_copy(update={"dataset_id": dataset_id})
-    if gateway is not None:
-        detail = run_or_exit(gateway.start_run, request)
-    else:
-        assert client is not None
-        detail = _start_here(client, request)
+    detail: RunDetail = run_or_exit(client.start_run, request)
     if not as_json:
         what = "started" if detail.created else f"found ({detail.status})"
-        console.print(f"run {detail.run_id[:12]} {what}: {model_type} -> model {detail.model_name}", highlight=False)
+        console.print(
+            f"run {detail.run_id[:12]} {what}: {request.model_type} -> model {detail.model_name}", highlight=False
+        )
     if not detach and detail.status == "running":
-        detail = _follow(_run_reader(client, gateway), detail, quiet=as_json)
+        detail = _follow(client, detail, quiet=as_json)
     if as_json:
         print_json(detail)
         return
@@ -232,22 +218,14 @@ def _train_on_cluster(
         raise typer.Exit(1)
 
 
-def _run_reader(client: GrainClient | None, gateway: GatewayClient | None) -> Callable[[str], RunDetail]:
-    """How to read a run's detail by id: through the gateway, or from its grain."""
-    if gateway is not None:
-        return gateway.run
-    assert client is not None
-    return lambda run_id: _call_run(client, run_id, "show")
-
-
-def _follow(read: Callable[[str], RunDetail], detail: RunDetail, *, quiet: bool) -> RunDetail:
+def _follow(client: RepurposeClient, detail: RunDetail, *, quiet: bool) -> RunDetail:
     """Poll the run until it finishes, with a progress bar over its epochs."""
     with progress_bar() as bar:
         task = bar.add_task("starting", total=detail.request.drugban_epochs() or 1, visible=not quiet)
         shown = len(detail.history)
         while detail.status == "running":
             time.sleep(POLL_SECONDS)
-            detail = run_or_exit(read, detail.run_id)
+            detail = run_or_exit(client.run, detail.run_id)
             for record in detail.history[shown:]:
                 if not quiet:
                     bar.console.print(
@@ -281,7 +259,8 @@ def list_command(
     home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Every training run, newest first."""
-    runs = listed(url, key, home, lambda gateway: gateway.runs(), _list_here)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        runs = run_or_exit(client.runs)
     if as_json:
         print_json([r.model_dump(mode="json") for r in runs])
         return
@@ -303,8 +282,8 @@ def show_command(
     run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """A run's status, progress, curves and the model it made."""
-    gateway = gateway_for(url, key, home)
-    detail: RunDetail = run_or_exit(gateway.run, run) if gateway is not None else _call_run_named(home, run, "show")
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: RunDetail = run_or_exit(client.run, run)
     if as_json:
         print_json(detail)
         return
@@ -347,50 +326,9 @@ def cancel_command(
     run: RunArgument, home: HomeOption = None, url: UrlOption = None, key: KeyOption = None, as_json: JsonOption = False
 ) -> None:
     """Stop a running run; starting the same run again resumes from its last checkpoint."""
-    gateway = gateway_for(url, key, home)
-    detail: RunDetail = (
-        run_or_exit(gateway.cancel_run, run) if gateway is not None else _call_run_named(home, run, "cancel")
-    )
+    with contextlib.closing(open_client(url, key, home)) as client:
+        detail: RunDetail = run_or_exit(client.cancel_run, run)
     if as_json:
         print_json(detail)
         return
     console.print(f"run {detail.run_id[:12]} {detail.status}", highlight=False)
-
-
-# --- the cluster here: the TrainingRun grain loads Ray, so only these import it (start-up time) -----
-
-
-def _resolve_dataset_here(client: GrainClient, reference: str) -> str:
-    from repurpose.actors.dataset_version import resolve_dataset
-
-    with store_engine(client) as engine:
-        return run_or_exit(resolve_dataset, engine, reference)
-
-
-def _start_here(client: GrainClient, request: RunRequest) -> RunDetail:
-    from repurpose.actors.training_run import start_run
-
-    return run_or_exit(start_run, client, request)
-
-
-def _list_here(engine: Engine) -> list[RunSummary]:
-    from repurpose.actors.training_run import list_runs
-
-    return list_runs(engine)
-
-
-def _call_run(client: GrainClient, run_id: str, method: str) -> Any:
-    """``method`` of the run's grain; a domain error exits 2 with its one line."""
-    from repurpose.actors.training_run import TrainingRun
-
-    return run_or_exit(client.call, TrainingRun, run_id, method)
-
-
-def _call_run_named(home: Path | None, reference: str, method: str) -> Any:
-    """``method`` of the run ``reference`` names (an id or a unique prefix), on the cluster under ``home``."""
-    from repurpose.actors.training_run import resolve_run
-
-    client = client_for(home)
-    with store_engine(client) as engine:
-        run_id = run_or_exit(resolve_run, engine, reference)
-    return _call_run(client, run_id, method)

@@ -16,6 +16,8 @@ The record also tells ``runtime.bundled_models`` which version a bundled model's
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from typing import Final
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from repurpose.actors.dataset_version import DatasetVersion, register_dataset
+from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.bundled_paths import bundled_data_dir
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.splits import DEFAULT_SPLIT_SEED, split_id_for
@@ -34,6 +36,8 @@ from repurpose.data.pairs import pairs_digest
 from repurpose.errors import ArtifactNotFound, DatasetNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.services import datasets as dataset_service
+from repurpose.services.context import Context
 
 UNION: Final = "union"
 BUNDLED_DATASETS: Final[dict[str, Path]] = {UNION: Path("union") / "pairs.parquet"}
@@ -88,7 +92,10 @@ def register_bundled_dataset(client: GrainClient, name: str, path: Path) -> list
         summary = _registered(client, artifacts, name, file_sha256)
         built = summary is None
         if summary is None:
-            summary = register_dataset(client, data, filename=path.name, name=name)
+            with contextlib.closing(Context.on(client)) as context:
+                summary = asyncio.run(
+                    dataset_service.register_dataset(context, data=data, filename=path.name, name=name)
+                )
             record = BundledRecord(name=name, file_sha256=file_sha256, dataset_id=summary.dataset_id)
             artifacts.put_bytes(_record_path(name), record.model_dump_json().encode())
         made: list[str] = []

@@ -15,7 +15,6 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from repurpose.actors.compound_library import MAX_COMPOUND_ID_LENGTH
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.ids import TARGET_ID_PATTERN
 from repurpose.contracts.keys import MAX_KEY_NAME_LENGTH, ApiKeySummary, Role
@@ -25,6 +24,7 @@ from repurpose.contracts.screening import LibrarySummary, ScreenSummary
 from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, SplitKind
 from repurpose.contracts.targets import MAX_SEQUENCE_LENGTH, TargetSummary, check_target_id, normalize_target_sequence
 from repurpose.contracts.training_runs import RunSummary
+from repurpose.data.libraries import MAX_COMPOUND_ID_LENGTH
 from repurpose.errors import RepurposeError
 from repurpose.model.drug_graph import parse_smiles
 from repurpose.plain_text import hidden_character

@@ -21,10 +21,9 @@ answers with 400, is a 422 too. The gateway's own codes: ``unauthorized`` 401, `
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +43,7 @@ from repurpose.errors import (
     RepurposeError,
     TableTooLarge,
 )
+from repurpose.errors import blame as blame  # the routes' import: services name fields too
 from repurpose.gateway.json_errors import json_problem
 from repurpose.gateway.request_ids import HEADER as REQUEST_ID_HEADER
 from repurpose.gateway.request_ids import current_request_id
@@ -111,17 +111,6 @@ def status_of(error: RepurposeError) -> int:
     if isinstance(error, ClusterError | GrainUnavailable):
         return 503
     return 500
-
-
-@contextlib.contextmanager
-def blame(field: str) -> Iterator[None]:
-    """Name ``field`` in the 422 of any InvalidInput raised inside (unless it names one already)."""
-    try:
-        yield
-    except InvalidInput as error:
-        if getattr(error, "field", None) is None:
-            error.field = field  # type: ignore[attr-defined]
-        raise
 
 
 def responses(

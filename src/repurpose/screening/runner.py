@@ -22,6 +22,9 @@ Its process stays warm, so a job's first chunk waits for no process start and no
 Every task travels with the settings of the cluster that submitted it (store, artifacts, grain
 pool, scorer application), so one runner serves any pool in its namespace.
 
+A grain reaches the runner through ``start_attempt`` (the runner created on first use) and
+``cancel_attempt`` (best effort: an attempt not cancelled stops at its next report anyway).
+
 When the runner's process dies (killed, out of memory), Ray restarts it, every grain watching an
 attempt sees the failure and starts its next attempt on the restarted runner.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -43,12 +47,16 @@ from repurpose.screening.attempt import check_scorer, execute_screening
 from repurpose.screening.tasks import ScreeningTask, ScreenOutcome
 from repurpose.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 RUNNER_NAME = "screening-runner"
 RUNNER_MAX_CONCURRENCY = 10_000
 """Calls the runner serves at once: every running attempt holds one (``run`` or ``wait``)."""
 KEPT_OUTCOMES = 1_000
 RUNNER_START_SECONDS = 300
 WARM_CALL_SECONDS = 30
+CANCEL_SECONDS = 10.0
+"""How long ``cancel_attempt`` waits for the runner to confirm (the attempt stops at its next report anyway)."""
 
 Attempt = tuple[str, int]  # (job id, attempt number)
 
@@ -173,3 +181,20 @@ def start_runner(settings: Settings) -> int:
     """Create (or find) the runner and wait until it is warm; its pid. ``deploy_scorer`` calls it."""
     pid: int = ray.get(runner_handle(settings).warm.remote(settings), timeout=RUNNER_START_SECONDS)
     return pid
+
+
+async def start_attempt(settings: Settings, task: ScreeningTask) -> Any:
+    """Start ``task`` in the runner (created on first use); its handle."""
+    runner = await asyncio.to_thread(runner_handle, settings)
+    await runner.start.remote(task)
+    return runner
+
+
+async def cancel_attempt(settings: Settings, job_id: str, attempt: int) -> None:
+    """Cancel the attempt's task in the runner (if there is a runner; best effort)."""
+    try:
+        runner = await asyncio.to_thread(find_runner, settings)
+        if runner is not None:
+            await asyncio.wait_for(_awaited(runner.cancel.remote(job_id, attempt)), CANCEL_SECONDS)
+    except Exception as error:  # e.g. the runner restarting: the attempt is gone, or stops at its next report
+        logger.warning("screen %s: cancelling attempt %d in the runner failed: %s", job_id, attempt, error)

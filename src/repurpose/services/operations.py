@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from repurpose.actors.model_registry import list_models
 from repurpose.contracts.operations import Readiness, ReadinessCheck
-from repurpose.ctx.context import Context
+from repurpose.services.context import Context
 
 CHECK_SECONDS = 10.0
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 
-from repurpose.actors.dataset_version import DatasetVersion, aregister_dataset, list_datasets, resolve_dataset
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, SplitSummary
 from repurpose.gateway.bodies import DatasetList, SplitBody
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
+from repurpose.services import datasets as service
 
 UPLOAD_PATH = "/v1/datasets"
 
@@ -39,7 +38,7 @@ async def register_dataset(
     """Validate a pair table and store it as a dataset version named by its content (201; 200 if known)."""
     data = await file.read()
     with blame("file"):
-        registration = await aregister_dataset(services.grains, data, filename=file.filename, name=name)
+        registration = await service.register_dataset(services, data=data, filename=file.filename, name=name)
     if not registration.created:
         response.status_code = status.HTTP_200_OK
     return registration
@@ -48,25 +47,20 @@ async def register_dataset(
 @router.get("")
 async def datasets(services: ServicesDep, _: Reader) -> DatasetList:
     """Every registered dataset version, oldest first."""
-    return DatasetList(items=await asyncio.to_thread(list_datasets, services.engine))
+    return DatasetList(items=await service.list_datasets(services))
 
 
 @router.get("/{dataset}", responses=responses(404))
 async def dataset(services: ServicesDep, _: Reader, dataset: DatasetRef) -> DatasetDetail:
     """The version with its validation report, class balance, lengths, descriptor profile and splits."""
     with blame("dataset"):
-        dataset_id = await asyncio.to_thread(resolve_dataset, services.engine, dataset)
-    detail: DatasetDetail = await services.grains.acall(DatasetVersion, dataset_id, "show")
-    return detail
+        return await service.show_dataset(services, reference=dataset)
 
 
 @router.post("/{dataset}/splits", responses=responses(404, 413))
 async def split_dataset(services: ServicesDep, _: Writer, dataset: DatasetRef, body: SplitBody) -> SplitSummary:
     """Split the version (random, cold-drug, cold-target or scaffold); the same request gives the same split."""
-    with blame("dataset"):
-        dataset_id = await asyncio.to_thread(resolve_dataset, services.engine, dataset)
-    with blame("fractions"):
-        split: SplitSummary = await services.grains.acall(
-            DatasetVersion, dataset_id, "split", body.kind, body.seed, body.fractions
+    with blame("dataset"):  # an error of the split itself names "fractions" already
+        return await service.split_dataset(
+            services, reference=dataset, kind=body.kind, seed=body.seed, fractions=body.fractions
         )
-    return split

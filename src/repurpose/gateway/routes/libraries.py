@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 
-from repurpose.actors.compound_library import CompoundLibrary, aregister_library, list_libraries, resolve_library
 from repurpose.contracts.screening import LibraryDetail, LibraryRegistration
 from repurpose.gateway.bodies import LibraryList
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
+from repurpose.services import libraries as service
 
 UPLOAD_PATH = "/v1/libraries"
 
@@ -35,7 +34,7 @@ async def register_library(
     """Store a compound library named by its content (201; 200 if it was registered already)."""
     data = await file.read()
     with blame("file"):
-        registration = await aregister_library(services.grains, data, filename=file.filename, name=name)
+        registration = await service.register_library(services, data=data, filename=file.filename, name=name)
     if not registration.created:
         response.status_code = status.HTTP_200_OK
     return registration
@@ -44,7 +43,7 @@ async def register_library(
 @router.get("")
 async def libraries(services: ServicesDep, _: Reader) -> LibraryList:
     """Every registered library, oldest first."""
-    return LibraryList(items=await asyncio.to_thread(list_libraries, services.engine))
+    return LibraryList(items=await service.list_libraries(services))
 
 
 @router.get("/{library}", responses=responses(404))
@@ -55,6 +54,4 @@ async def library(
 ) -> LibraryDetail:
     """A library: its size, format and first compounds."""
     with blame("library"):
-        library_id = await asyncio.to_thread(resolve_library, services.engine, library)
-    detail: LibraryDetail = await services.grains.acall(CompoundLibrary, library_id, "show")
-    return detail
+        return await service.show_library(services, reference=library)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, File, Form, Path, UploadFile
 from fastapi.responses import PlainTextResponse
 
-from repurpose.actors.compound_library import resolve_library
-from repurpose.actors.dataset_version import resolve_dataset
-from repurpose.actors.model_registry import ModelRegistry, list_models
-from repurpose.actors.version_retrieval import aevaluate_version_retrieval
 from repurpose.contracts.ids import MODEL_NAME_PATTERN, MODEL_VERSION_REFERENCE_PATTERN
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelVersionDetail
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.gateway.bodies import EvaluateBody, ModelList, PromoteBody, RollbackBody
 from repurpose.gateway.deps import Manager, Reader, ServicesDep, Writer
-from repurpose.gateway.errors import blame, responses
-from repurpose.gateway.services import Services
+from repurpose.gateway.errors import responses
+from repurpose.services import models as service
 
 RETRIEVAL_PATH = "/v1/models/{name}/versions/{version}/retrieval"
 """Takes a file (the held-out set): the upload body limit applies (``UPLOAD_PATHS``)."""
@@ -46,24 +41,19 @@ Version = Annotated[
 @router.get("")
 async def models(services: ServicesDep, _: Reader) -> ModelList:
     """Every registered model name with its version count and production version."""
-    return ModelList(items=await asyncio.to_thread(list_models, services.engine))
+    return ModelList(items=await service.list_models(services))
 
 
 @router.get("/{name}")
 async def model(services: ServicesDep, _: Reader, name: Name) -> ModelOverview:
     """A model name: its version count and production version, and every version in a few fields."""
-    summary, versions = await asyncio.gather(
-        services.grains.acall(ModelRegistry, name, "summary"), services.grains.acall(ModelRegistry, name, "versions")
-    )
-    return ModelOverview(summary=summary, versions=versions)
+    return await service.show_model(services, name=name)
 
 
 @router.get("/{name}/versions/{version}")
 async def model_version(services: ServicesDep, _: Reader, name: Name, version: Version) -> ModelVersionDetail:
     """A version: stage and its history, metrics, lineage, evaluations and manifest."""
-    number = await _number(services, name, version)
-    detail: ModelVersionDetail = await services.grains.acall(ModelRegistry, name, "show", number)
-    return detail
+    return await service.show_version(services, name=name, version=version)
 
 
 @router.post("/{name}/versions/{version}/promote", responses=responses(409, 413))
@@ -71,12 +61,9 @@ async def promote(
     services: ServicesDep, _: Manager, name: Name, version: Version, body: PromoteBody
 ) -> ModelVersionDetail:
     """Move a version to a stage through the registry's gates; a refused move is a 409 naming the rule."""
-    number = await _number(services, name, version)
-    detail: ModelVersionDetail = await services.grains.acall(
-        ModelRegistry, name, "promote", number, body.stage, body.reason, body.force, idempotent=False
+    return await service.promote(
+        services, name=name, version=version, stage=body.stage, reason=body.reason, force=body.force
     )
-    services.lookups.forget_model(name)
-    return detail
 
 
 @router.post("/{name}/rollback", responses=responses(409, 413))
@@ -84,10 +71,7 @@ async def rollback(
     services: ServicesDep, _: Manager, name: Name, body: Annotated[RollbackBody | None, Body()] = None
 ) -> ModelVersionDetail:
     """Archive the production version and put the previous production version back (409 if there is none)."""
-    reason = body.reason if body is not None else None
-    detail: ModelVersionDetail = await services.grains.acall(ModelRegistry, name, "rollback", reason, idempotent=False)
-    services.lookups.forget_model(name)
-    return detail
+    return await service.rollback(services, name=name, reason=body.reason if body is not None else None)
 
 
 @router.post("/{name}/versions/{version}/evaluate", responses=responses(413))
@@ -97,14 +81,15 @@ async def evaluate(
     """Metrics of a version, at its threshold, on a registered dataset version (or a part of a split).
     With no split, on the dataset it was trained on: the test part of its own split. Rows it was
     trained on (by lineage) are refused with 422 unless `allow_overlap`."""
-    with blame("dataset"):
-        dataset_id = await asyncio.to_thread(resolve_dataset, services.engine, body.dataset)
-    number = await _number(services, name, version)
-    with blame("split"):
-        evaluation: ModelEvaluation = await services.grains.acall(
-            ModelRegistry, name, "evaluate", number, dataset_id, body.split, body.part, body.allow_overlap
-        )
-    return evaluation
+    return await service.evaluate(
+        services,
+        name=name,
+        version=version,
+        dataset=body.dataset,
+        split=body.split,
+        part=body.part,
+        allow_overlap=body.allow_overlap,
+    )
 
 
 @router.post(RETRIEVAL_PATH.removeprefix("/v1/models"), responses=responses(413))
@@ -129,17 +114,10 @@ async def evaluate_retrieval(
 ) -> RetrievalResult:
     """Rank each target's held-out actives among the decoys with the version (per target AUROC, EF 1 % and
     5 %, BEDROC; their means, novel chemotypes apart) and store the result with the version."""
-    number = await _number(services, name, version)
-    library_id = None
-    if decoys is not None:
-        with blame("decoys"):
-            library_id = await asyncio.to_thread(resolve_library, services.engine, decoys)
     data = await file.read()
-    with blame("file"):
-        result = await aevaluate_version_retrieval(
-            services.grains, name, number, data, filename=file.filename, decoys=library_id
-        )
-    return result
+    return await service.evaluate_retrieval(
+        services, name=name, version=version, data=data, filename=file.filename, decoys=decoys
+    )
 
 
 @router.get(
@@ -151,12 +129,5 @@ async def evaluate_retrieval(
 )
 async def card(services: ServicesDep, _: Reader, name: Name, version: Version) -> PlainTextResponse:
     """A version's model card: its directory's card, then its stage, evaluations and retrieval results."""
-    number = await _number(services, name, version)
-    text: str = await services.grains.acall(ModelRegistry, name, "card", number)
+    text = await service.model_card(services, name=name, version=version)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
-
-
-async def _number(services: Services, name: str, version: str) -> int:
-    with blame("version"):
-        number: int = await services.grains.acall(ModelRegistry, name, "resolve", version)
-    return number

@@ -4,33 +4,20 @@ CSV or Parquet, paged as JSON), cancel it."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 
-from repurpose.actors.screening_job import ScreeningJob, asubmit_screen, list_screens, resolve_screen
 from repurpose.contracts.ids import SCREEN_REFERENCE_PATTERN, TARGET_ID_PATTERN
 from repurpose.contracts.screening import COMPLETE_HEADER, MAX_TOP, ScreenDetail, ScreenRequest, ScreenResults
-from repurpose.errors import InvalidInput
 from repurpose.gateway.bodies import ScreenList, checked_idempotency_key
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import blame, responses
-from repurpose.gateway.services import Services
-from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.screening.results import (
-    MAX_PAGE,
-    PARQUET_MEDIA_TYPE,
-    ScoresSource,
-    csv_stream,
-    parquet_stream,
-    results_page,
-    rows_table,
-    score_batches,
-)
+from repurpose.screening.results import MAX_PAGE, PARQUET_MEDIA_TYPE
+from repurpose.services import screens as service
+from repurpose.services.screens import ResultsDownload
 
 router = APIRouter(prefix="/v1/screens", tags=["screening"], responses=responses(401, 403, 422, 429, 503))
 
@@ -55,22 +42,20 @@ async def submit_screen(
 ) -> ScreenDetail:
     """Score every compound of a registered library against registered targets with one model version."""
     scoped = f"{principal.subject}:{idempotency_key}" if idempotency_key else None  # keys are per caller
-    if body.model is None:  # this gateway's default model (the cluster's setting)
-        body = body.model_copy(update={"model": services.settings.default_model})
-    return await asubmit_screen(services.grains, body, idempotency_key=scoped)
+    return await service.submit_screen(services, request=body, idempotency_key=scoped)
 
 
 @router.get("")
 async def screens(services: ServicesDep, _: Reader) -> ScreenList:
     """Every screening job, newest first."""
-    return ScreenList(items=await asyncio.to_thread(list_screens, services.engine))
+    return ScreenList(items=await service.list_screens(services))
 
 
 @router.get("/{screen}", responses=responses(404))
 async def screen(services: ServicesDep, _: Reader, screen: ScreenRef) -> ScreenDetail:
     """Status and progress (pairs done, pace, ETA), the best hits so far, failed compounds."""
-    detail: ScreenDetail = await services.grains.acall(ScreeningJob, await _job_id(services, screen), "show")
-    return detail
+    with blame("screen"):
+        return await service.show_screen(services, reference=screen)
 
 
 @router.get(
@@ -109,46 +94,41 @@ async def results(
 ) -> ScreenResults:
     """The best hits per target, ranked, or every score (``all=true``); partial (``complete`` false)
     while the job runs."""
-    job_id = await _job_id(services, screen)
-    if every:
-        if top is not None:
-            with blame("top"):
-                raise InvalidInput("give top (the best K per target) or all=true (every score), not both")
-        with blame("target"):
-            source: ScoresSource = await services.grains.acall(ScreeningJob, job_id, "scores_source", target=target)
-        artifacts = ArtifactStore.from_settings(services.settings)
-        if format == "json":
-            return await asyncio.to_thread(results_page, artifacts, source, offset, limit, target)
-        batches = score_batches(artifacts, source)  # read as the answer is sent (Starlette iterates in a thread)
-        return _download(job_id, format, csv_stream(batches) if format == "csv" else parquet_stream(batches), source)
+    with blame("screen"):
+        job_id = await service.screen_id(services, reference=screen)
+    with blame("top"):
+        service.check_results_choice(top=top, every=every)
     with blame("target"):
-        found: ScreenResults = await services.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
-    if format == "csv":
-        return Response(  # type: ignore[return-value]  # documented above as text/csv
-            found.to_csv(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'},
+        if format == "json":
+            return await service.screen_results(
+                services, reference=job_id, target=target, top=top, every=every, offset=offset, limit=limit
+            )
+        if format == "csv" and not every:  # the best hits: a small answer, sent whole
+            found = await service.screen_results(services, reference=job_id, target=target, top=top)
+            return Response(  # type: ignore[return-value]  # documented above as text/csv
+                found.to_csv(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'},
+            )
+        download = await service.download_screen_results(
+            services, reference=job_id, file_format=format, target=target, top=top, every=every
         )
-    if format == "parquet":
-        return _download(job_id, format, parquet_stream(rows_table(found.rows).to_batches()), None)
-    return found
+    return _streamed(download, format)
 
 
-def _download(job_id: str, format: str, content: Iterator[bytes], source: ScoresSource | None) -> ScreenResults:
+def _streamed(download: ResultsDownload, format: Literal["csv", "parquet"]) -> ScreenResults:
+    """The download's bytes as they are read (Starlette iterates them in a thread); a streamed
+    answer has no body field to say whether the job had finished: a header does."""
+    headers = {
+        "Content-Disposition": f'attachment; filename="{download.job_id}-results.{format}"',
+        COMPLETE_HEADER: "true" if download.complete else "false",
+    }
     media_type = "text/csv" if format == "csv" else PARQUET_MEDIA_TYPE
-    headers = {"Content-Disposition": f'attachment; filename="{job_id}-results.{format}"'}
-    if source is not None:  # a streamed answer has no body field to say it: a header does
-        headers[COMPLETE_HEADER] = "true" if source.complete else "false"
-    return StreamingResponse(content, media_type=media_type, headers=headers)  # type: ignore[return-value]
+    return StreamingResponse(download.pieces, media_type=media_type, headers=headers)  # type: ignore[return-value]
 
 
 @router.delete("/{screen}", responses=responses(404, 409))
 async def cancel_screen(services: ServicesDep, _: Writer, screen: ScreenRef) -> ScreenDetail:
     """Stop a running job (the chunks done keep their results); 409 once it has succeeded."""
-    detail: ScreenDetail = await services.grains.acall(ScreeningJob, await _job_id(services, screen), "cancel")
-    return detail
-
-
-async def _job_id(services: Services, reference: str) -> str:
     with blame("screen"):
-        return await asyncio.to_thread(resolve_screen, services.engine, reference)
+        return await service.cancel_screen(services, reference=screen)
