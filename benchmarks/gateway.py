@@ -126,9 +126,9 @@ def main() -> None:
     import ray
 
     from repurpose.actors.target_protein import TargetProtein
+    from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.gateway import deploy_gateway
     from repurpose.grains import GrainClient
-    from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.scoring.service import deploy_scorer
     from repurpose.services.in_process import InProcessClient
     from repurpose.settings import Settings

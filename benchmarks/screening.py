@@ -91,9 +91,9 @@ def cluster_figures(
 
     from repurpose.actors.screening_job import ScreeningJob
     from repurpose.actors.target_protein import TargetProtein
+    from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.contracts.screening import ScreenRequest
     from repurpose.grains import GrainClient
-    from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
     from repurpose.scoring.profiling import aprofile_compounds
     from repurpose.scoring.service import ScorerClient, deploy_scorer
     from repurpose.services.in_process import InProcessClient

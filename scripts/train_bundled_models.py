@@ -32,6 +32,7 @@ import shutil
 import time
 from pathlib import Path
 
+from repurpose.cluster.bundled_models import RETRIEVAL_FILE
 from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED
 from repurpose.contracts.training import ForestTraining, training_config
 from repurpose.data.datasets import build_dataset
@@ -39,7 +40,6 @@ from repurpose.data.pairs import PairSet, pairs_from_columns
 from repurpose.data.splits import split_rows
 from repurpose.evaluation.retrieval import DecoyLibrary, HeldOutSet, drugbank_decoys, evaluate_retrieval, read_heldout
 from repurpose.model.directory import MANIFEST, load_model_dir
-from repurpose.runtime.bundled_models import RETRIEVAL_FILE
 from repurpose.training.pipeline import CHECKPOINT_DIR, train_on_pairs
 
 ROOT = Path(__file__).resolve().parents[1]

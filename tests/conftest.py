@@ -9,11 +9,11 @@ import ray
 from sqlalchemy import Engine
 
 from repurpose.bundled_paths import bundled_models_dir
+from repurpose.cluster.bundled_models import BUNDLED_MODEL
 from repurpose.contracts.training import KnnTraining
 from repurpose.grains import GrainClient
 from repurpose.model.published import publish_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.bundled_models import BUNDLED_MODEL
 from repurpose.runtime.serving import ensure_serve
 from repurpose.scoring.service import deploy_scorer, stop_scorer
 from repurpose.services.in_process import InProcessClient

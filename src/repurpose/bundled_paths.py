@@ -2,7 +2,7 @@
 settings name others (``bundled_models_dir``, ``bundled_data_dir``).
 
 A leaf module (no Ray, no RDKit), so the CLI can read these for its defaults. What is done
-with the files on ``repurpose up`` is ``data.bundled`` (datasets) and ``runtime.bundled_models``.
+with the files on ``repurpose up`` is ``cluster.bundled_data`` (datasets) and ``cluster.bundled_models``.
 """
 
 from __future__ import annotations

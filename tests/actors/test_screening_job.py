@@ -23,6 +23,7 @@ from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.screening_job import ScreeningJob, kept_hits, list_screens, resolve_screen
 from repurpose.actors.target_protein import TargetProtein
 from repurpose.actors.training_run import TrainingRun
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
@@ -43,7 +44,6 @@ from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.published import publish_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.scoring.client import ScorerClient
 from repurpose.scoring.core import ScoringCore
 from repurpose.scoring.profiling import aprofile_compounds

@@ -14,8 +14,8 @@ import pytest
 import ray
 from typer.testing import CliRunner
 
+from repurpose.cluster.lifecycle import ClusterInfo, cluster_file
 from repurpose.grains import GrainClient
-from repurpose.runtime.cluster import ClusterInfo, cluster_file
 from repurpose.settings import Settings
 from tests.helpers import stop_training_workers
 

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from repurpose.cli import app
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.settings import Settings
 from repurpose.training.pipeline import predict_pair
 from tests.helpers import BUNDLED_DIR, Scorer, error_line, library_csv, library_targets

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from ray import serve
 
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.gateway import deploy_gateway, stop_gateway
 from repurpose.grains import GrainClient
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.scoring.service import deploy_scorer, stop_scorer
 from repurpose.settings import Settings
 from repurpose.store import upgrade

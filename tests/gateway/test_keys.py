@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from repurpose.actors.api_key import KIND, ApiKeyNotFound, list_keys
 from repurpose.cli import app
+from repurpose.cluster.lifecycle import ClusterInfo, cluster_file
 from repurpose.contracts.keys import check_key_id, parse_key
 from repurpose.errors import InvalidInput
 from repurpose.gateway import ensure_admin_key
 from repurpose.grains import GrainClient
-from repurpose.runtime.cluster import ClusterInfo, cluster_file
 from repurpose.settings import Settings
 from repurpose.store import load_state, make_engine, upgrade
 from tests.gateway.conftest import Gateway

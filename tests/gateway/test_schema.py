@@ -35,8 +35,8 @@ import pytest
 
 from repurpose.actors.screening_job import ScreeningJob, list_screens
 from repurpose.actors.training_run import TrainingRun, list_runs
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.grains import GrainClient
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.store import make_engine, upgrade
 from tests.gateway.conftest import Gateway, deploy_variant
 from tests.helpers import make_key

@@ -14,6 +14,7 @@ import pytest
 
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.target_protein import TargetProtein
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.models import ModelLineage
 from repurpose.contracts.scoring import (
     ChunkRequest,
@@ -29,7 +30,6 @@ from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.explanations import explain_pair
 from repurpose.model.fast_scoring import FastScorer
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.scoring.profiling import aprofile_compounds
 from repurpose.scoring.service import ScorerClient, deploy_scorer, stop_scorer
 from repurpose.settings import Settings

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from typing import Any, cast
+from typing import cast
 
 import ray
 from pydantic import BaseModel, Field
@@ -36,10 +36,10 @@ from repurpose.contracts.datasets import (
 from repurpose.contracts.ids import DATASET_ID_PATTERN
 from repurpose.contracts.splits import split_id_for
 from repurpose.data.dataset_access import check_dataset_id, compute_split, report_path, rows_path
-from repurpose.errors import DatasetNotFound, InvalidInput, RepurposeError
+from repurpose.errors import DatasetNotFound, InvalidInput
 from repurpose.grains import Grain, grain
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task, reports_start
+from repurpose.runtime.tasks import await_task, reports_start, task_domain_error
 from repurpose.store import list_states
 
 KIND = "dataset"
@@ -190,12 +190,6 @@ def _summary_of(dataset_id: str, state: DatasetState) -> DatasetSummary:
 @reports_start
 def _split_task(artifact_url: str, dataset_id: str, split_id: str) -> SplitSummary:
     return compute_split(ArtifactStore(artifact_url), dataset_id, split_id)
-
-
-def task_domain_error(error: RayTaskError) -> BaseException:
-    """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
-    cause: Any = getattr(error, "cause", None)
-    return cause if isinstance(cause, RepurposeError) else error
 
 
 # --- reading the store ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ decoys: ``evaluate`` and ``record_retrieval``) and the production history: the v
 entered production, in order. ``rollback`` archives the current production version, pops it off
 that history and puts the one before it back in production.
 
-On ``repurpose up`` the bundled model directories are registered here by ``runtime.bundled_models``
+On ``repurpose up`` the bundled model directories are registered here by ``cluster.bundled_models``
 (the one that retrieves best in production), so a fresh cluster can score at once.
 """
 
@@ -74,13 +74,13 @@ from repurpose.errors import (
     ModelNotFound,
     PromotionRefused,
 )
-from repurpose.evaluation.model_evaluation import TrainingRows, domain_error, evaluate_task
+from repurpose.evaluation.model_evaluation import TrainingRows, evaluate_task
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.model.card import registry_card
 from repurpose.model.directory import CARD, MANIFEST
 from repurpose.model.published import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task
+from repurpose.runtime.tasks import await_task, task_domain_error
 from repurpose.store import list_states
 
 M = TypeVar("M", bound=BaseModel)
@@ -306,7 +306,7 @@ class ModelRegistry(Grain[ModelState]):
         try:
             metrics, overlap = await await_task(ref, f"evaluating {self.key} v{version}", self.context.settings)
         except RayTaskError as error:
-            raise domain_error(error) from None
+            raise task_domain_error(error) from None
         evaluation = ModelEvaluation(
             dataset_id=dataset_id,
             split_id=split_id,

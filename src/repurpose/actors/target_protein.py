@@ -219,7 +219,7 @@ class TargetSequence(Grain[SequenceOwner]):
 
 
 def index_target_sequences(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``runtime.up``): record the target of every sequence registered before
+    """A step of ``up`` (``cluster.up``): record the target of every sequence registered before
     ``TargetSequence`` existed (the first registered id holds it), so that such a sequence, sent
     again under another id, becomes an alias. Idempotent: with every sequence recorded it costs
     two reads."""

@@ -49,8 +49,8 @@ def up(
 ) -> None:
     """Start (or join) the cluster: Ray, migrations, grain hosts, bundled data and models, the scorer, the gateway."""
     # the cluster's code (Ray, Serve, the actors) loads only when a command runs it (start-up time)
+    from repurpose.cluster.up import up as start_cluster  # its steps, in order
     from repurpose.gateway.deployment import ADMIN_KEY_FILE
-    from repurpose.runtime.up import up as start_cluster  # its steps, in order
     from repurpose.settings import Settings
 
     try:
@@ -101,7 +101,7 @@ def _production_models(settings: Settings) -> list[str]:
 
 def down(home: HomeOption = None) -> None:
     """Stop what `up` started (stored state stays)."""
-    from repurpose.runtime.cluster import stop_cluster  # Ray: only when a command runs it (start-up time)
+    from repurpose.cluster.lifecycle import stop_cluster  # Ray: only when a command runs it (start-up time)
 
     resolved = resolve_home(home)
     stopped = run_or_exit(stop_cluster, resolved, log=lambda line: console.print(line, style="dim"))
@@ -133,7 +133,7 @@ def status(home: HomeOption = None, url: UrlOption = None, key: KeyOption = None
 
 
 def _status_here(home: Path | None, as_json: bool) -> None:
-    from repurpose.runtime.cluster import cluster_status  # Ray: only for the cluster here (start-up time)
+    from repurpose.cluster.lifecycle import cluster_status  # Ray: only for the cluster here (start-up time)
 
     report = run_or_exit(cluster_status, resolve_home(home))
     production = _production_models(report.info.settings) if report.ray_reachable else []

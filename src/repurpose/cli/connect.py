@@ -42,7 +42,7 @@ def open_client(url: str | None, key: str | None, home: Path | None) -> Repurpos
         from repurpose.client import GatewayClient  # httpx only
 
         return run_or_exit(GatewayClient, url, key)
-    from repurpose.runtime.cluster import connect  # Ray and the grain runtime: only here (start-up time)
+    from repurpose.cluster.lifecycle import connect  # Ray and the grain runtime: only here (start-up time)
     from repurpose.services.in_process import InProcessClient
 
     return InProcessClient.on(run_or_exit(connect, resolve_home(home)))

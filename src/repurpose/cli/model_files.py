@@ -72,7 +72,7 @@ def predict(
     if target is not None:
         run_or_exit(check_target_id, target)
     evidence: HitEvidence | None = None  # a model directory here: its training data's evidence
-    if not _is_model_directory(model):
+    if url or not _is_model_directory(model):  # a gateway is asked whatever --model names
         protein_field = {"target": target} if target is not None else {"sequence": protein or ""}
         with contextlib.closing(open_client(url, key, home)) as client:
             answer = run_or_exit(client.predict, [{"smiles": smiles, **protein_field}], model)

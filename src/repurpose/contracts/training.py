@@ -15,7 +15,7 @@ Manifests written before each type kept its own parameters gave every type DrugB
 (``epochs``, ``batch_size``, ``lr``, ``seed``). A type reading one drops those it never used,
 so the manifests of the bundled models (content-hashed: never rewritten) load as they are; any
 other unknown field is refused. (Their retrieval figures are no manifest field: they are a
-separate file beside it, ``retrieval.json``, see ``runtime.bundled_models``.)
+separate file beside it, ``retrieval.json``, see ``cluster.bundled_models``.)
 """
 
 from __future__ import annotations

@@ -1,2 +1,2 @@
-"""Drug–target data: pair tables and dataset files, splits, descriptors, drug-likeness, upload limits
-and the bundled datasets."""
+"""Drug–target data: pair tables and dataset files, library files, splits, descriptors,
+drug-likeness and upload limits."""

@@ -12,12 +12,11 @@ from typing import Any
 
 import ray
 from pydantic import BaseModel
-from ray.exceptions import RayTaskError
 
 from repurpose.contracts.models import EvaluationPart
 from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
 from repurpose.data.pairs import PairSet
-from repurpose.errors import InvalidInput, NotFound, RepurposeError
+from repurpose.errors import InvalidInput, NotFound
 from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.model.published import load_published_model
 from repurpose.runtime.artifacts import ArtifactStore
@@ -83,9 +82,3 @@ def evaluate_task(
     overlap = _checked_overlap(artifacts, pairs, rows, training)  # before the model: a refusal is cheap
     model = load_published_model(settings, artifact_path)
     return binary_metrics(pairs.labels, model.predict(pairs), model.threshold), overlap
-
-
-def domain_error(error: RayTaskError) -> BaseException:
-    """The domain error a Ray task raised, as itself; anything else as Ray reported it."""
-    cause: Any = getattr(error, "cause", None)
-    return cause if isinstance(cause, RepurposeError) else error

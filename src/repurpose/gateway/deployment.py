@@ -5,7 +5,7 @@ prefix ``/`` (Serve started by ``ensure_serve``, so its proxy listens on the gat
 Each replica builds its own app (``create_app``) when it starts and calls the scorer through
 its DeploymentHandle (``ScorerClient``) and the grains through a ``GrainClient``.
 
-On ``repurpose up`` the step ``start_gateway`` (``runtime.up``) deploys it after the scorer and, on a
+On ``repurpose up`` the step ``start_gateway`` (``cluster.up``) deploys it after the scorer and, on a
 cluster without any API key, makes the first admin key: printed once by ``up`` and written
 owner-only to ``<home>/admin_key`` for local tools.
 """
@@ -82,7 +82,7 @@ def ensure_admin_key(client: GrainClient) -> Path | None:
 
 
 def start_gateway(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``runtime.up``): deploy (or update) the gateway; make the first admin key on a
+    """A step of ``up`` (``cluster.up``): deploy (or update) the gateway; make the first admin key on a
     cluster with none."""
     settings = client.settings
     deploy_gateway(settings)

@@ -1,2 +1,2 @@
-"""The cluster's runtime: lifecycle (``up``'s steps in order, ``down``), Ray Serve, CPU-bounded
-tasks, the artifact store, private files and the bundled models registered on ``up``."""
+"""What every layer runs on: the artifact store, CPU-bounded Ray tasks, the one Ray Serve
+instance of a cluster, owner-only files."""

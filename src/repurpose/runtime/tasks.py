@@ -3,7 +3,7 @@
 A task (a dataset or library build, a split, an evaluation) waits in Ray's queue, with no
 bound, until a CPU is free; when training workers and scorers hold them all, a request that
 waits on it would hang. So such tasks are written with ``@reports_start``: they yield once as
-they start, then their result. ``await_task`` / ``get_task`` wait up to
+they start, then their result. ``await_task`` waits up to
 ``settings.task_start_timeout_seconds`` for the start, then cancel the queued task and raise
 ``ClusterBusy`` (HTTP 503 with ``Retry-After``). A task that started runs to its end.
 
@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import ray
 
-from repurpose.errors import ClusterBusy
+from repurpose.errors import ClusterBusy, RepurposeError
 from repurpose.settings import Settings
 
 P = ParamSpec("P")
@@ -55,15 +55,6 @@ async def await_task(generator: Any, what: str, settings: Settings) -> Any:
     return await (await generator.__anext__())
 
 
-def get_task(generator: Any, what: str, settings: Settings) -> Any:
-    """``await_task`` for blocking code (the CLI in-process)."""
-    ready, _ = ray.wait([generator], timeout=settings.task_start_timeout_seconds)
-    if not ready:
-        raise _busy(generator, what, settings)
-    ray.get(next(generator))
-    return ray.get(next(generator))
-
-
 def _busy(generator: Any, what: str, settings: Settings) -> ClusterBusy:
     with contextlib.suppress(Exception):  # finished or gone meanwhile: nothing to take off the queue
         ray.cancel(generator)
@@ -73,3 +64,10 @@ def _busy(generator: Any, what: str, settings: Settings) -> ClusterBusy:
         f"other uploads); retry in {settings.task_retry_after_seconds:g}s, or cancel a run",
         retry_after=settings.task_retry_after_seconds,
     )
+
+
+def task_domain_error(error: Exception) -> BaseException:
+    """The domain error a Ray task raised (``RayTaskError.cause``), as itself; anything else as Ray
+    reported it."""
+    cause: Any = getattr(error, "cause", None)
+    return cause if isinstance(cause, RepurposeError) else error

@@ -168,7 +168,7 @@ def deploy_scorer(settings: Settings) -> DeploymentHandle:
 
 
 def start_scorer(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``runtime.up``): deploy (or update) the scorer application; start the
+    """A step of ``up`` (``cluster.up``): deploy (or update) the scorer application; start the
     screening runner."""
     from repurpose.screening.runner import RUNNER_NAME
 

@@ -23,7 +23,7 @@ import asyncio
 import ray
 from ray.exceptions import RayTaskError
 
-from repurpose.actors.dataset_version import DatasetVersion, RecordOutcome, resolve_dataset, task_domain_error
+from repurpose.actors.dataset_version import DatasetVersion, RecordOutcome, resolve_dataset
 from repurpose.actors.dataset_version import list_datasets as stored_datasets
 from repurpose.contracts.datasets import (
     DatasetDetail,
@@ -40,7 +40,7 @@ from repurpose.data.upload_limits import UploadLimits, check_parquet_shape, open
 from repurpose.errors import InvalidInput, blame
 from repurpose.plain_text import check_plain_text
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task, reports_start
+from repurpose.runtime.tasks import await_task, reports_start, task_domain_error
 from repurpose.services.context import Context
 
 

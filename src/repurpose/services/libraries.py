@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import ray
 from ray.exceptions import RayTaskError
@@ -13,9 +12,8 @@ from repurpose.actors.compound_library import list_libraries as stored_libraries
 from repurpose.contracts.screening import LibraryDetail, LibraryRegistration, LibrarySummary
 from repurpose.data.libraries import LibraryBuild, build_library, check_upload, library_to_parquet
 from repurpose.data.upload_limits import UploadLimits
-from repurpose.errors import RepurposeError
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.runtime.tasks import await_task, reports_start
+from repurpose.runtime.tasks import await_task, reports_start, task_domain_error
 from repurpose.services.context import Context
 
 
@@ -36,7 +34,7 @@ async def register_library(
             ctx.settings,
         )
     except RayTaskError as error:  # the task's own refusal (InvalidTable…) reaches the caller as it is
-        raise _domain_error(error) from None
+        raise task_domain_error(error) from None
     outcome: LibraryRecordOutcome = await ctx.grains.acall(
         CompoundLibrary, build.library_id, "record", build, alias=name, idempotent=False
     )
@@ -71,8 +69,3 @@ def _build_task(
     if not artifacts.exists(path):  # content-addressed: compounds already there are these compounds
         artifacts.put_bytes(path, library_to_parquet(parsed.compound_ids, parsed.smiles))
     return parsed.build
-
-
-def _domain_error(error: RayTaskError) -> BaseException:
-    cause: Any = getattr(error, "cause", None)
-    return cause if isinstance(cause, RepurposeError) else error

@@ -29,8 +29,7 @@ from repurpose.contracts.models import (
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
 from repurpose.errors import blame
-from repurpose.evaluation.model_evaluation import domain_error
-from repurpose.runtime.tasks import await_task
+from repurpose.runtime.tasks import await_task, task_domain_error
 from repurpose.services.context import Context
 
 
@@ -121,7 +120,7 @@ async def evaluate_retrieval(
         try:
             result: RetrievalResult = await await_task(task, what, ctx.settings)
         except RayTaskError as error:
-            raise domain_error(error) from None
+            raise task_domain_error(error) from None
         await ctx.grains.acall(ModelRegistry, name, "record_retrieval", number, result)
     return result
 

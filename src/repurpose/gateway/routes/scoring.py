@@ -18,10 +18,10 @@ async def predict(services: ServicesDep, _: Scoring, body: PredictBody) -> Predi
     """Interaction probabilities of 1 to 1,000 (compound, protein) pairs; a protein is a registered
     target id or a sequence. Single pairs are batched with other callers' in the scorer."""
     metrics = services.metrics
-    metrics.predict_pairs.observe(len(body.pairs))
     pairs = [pair.model_dump(exclude_none=True) for pair in body.pairs]
     with metrics.scorer_in_flight.track_inprogress():
         prediction = await service.predict(services, pairs=pairs, model=body.model)
+    metrics.predict_pairs.observe(len(prediction.scores))  # answered requests only, as before
     metrics.pairs_scored.labels("predict").inc(len(prediction.scores))
     return prediction
 

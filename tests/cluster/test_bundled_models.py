@@ -17,23 +17,23 @@ from sqlalchemy import Engine
 from repurpose.actors.dataset_version import DatasetVersion, list_datasets
 from repurpose.actors.model_registry import ModelRegistry, list_models, register_model_dir
 from repurpose.bundled_paths import CHECKOUT, bundled_data_dir, bundled_models_dir
-from repurpose.contracts.manifest import Manifest
-from repurpose.contracts.models import ModelLineage
-from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary, TargetRetrieval
-from repurpose.contracts.splits import DEFAULT_SPLIT_ID
-from repurpose.contracts.training import KnnTraining
-from repurpose.data.bundled import UNION, bundled_split_ids, register_bundled_datasets
-from repurpose.data.datasets import build_dataset
-from repurpose.data.pairs import pairs_from_columns
-from repurpose.data.splits import split_rows
-from repurpose.grains import GrainClient
-from repurpose.runtime.bundled_models import (
+from repurpose.cluster.bundled_data import UNION, bundled_split_ids, register_bundled_datasets
+from repurpose.cluster.bundled_models import (
     BUNDLED_MODEL,
     RETRIEVAL_FILE,
     default_model_by_merit,
     register_bundled_models,
 )
-from repurpose.runtime.up import CONFIGURE_STEPS, START_STEPS
+from repurpose.cluster.up import CONFIGURE_STEPS, START_STEPS
+from repurpose.contracts.manifest import Manifest
+from repurpose.contracts.models import ModelLineage
+from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary, TargetRetrieval
+from repurpose.contracts.splits import DEFAULT_SPLIT_ID
+from repurpose.contracts.training import KnnTraining
+from repurpose.data.datasets import build_dataset
+from repurpose.data.pairs import pairs_from_columns
+from repurpose.data.splits import split_rows
+from repurpose.grains import GrainClient
 from repurpose.settings import Settings
 from repurpose.training.pipeline import train_on_pairs
 from tests.helpers import REPO_ROOT, SAMPLE_DIR

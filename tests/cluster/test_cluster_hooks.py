@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from repurpose.cluster import lifecycle as cluster
+from repurpose.cluster.lifecycle import ClusterInfo, read_cluster_info, run_start_steps, settle
 from repurpose.grains import GrainClient
-from repurpose.runtime import cluster
-from repurpose.runtime.cluster import ClusterInfo, read_cluster_info, run_start_steps, settle
 from repurpose.settings import Settings
 
 

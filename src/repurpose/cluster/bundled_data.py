@@ -11,7 +11,7 @@ Building the union's 38,406 rows (RDKit canonicalisation, the descriptor profile
 what this costs ``up``. A second ``up`` must not pay it again just to learn the id it already
 has, so a small record, ``bundled-datasets/<name>.json`` in the artifact store, keeps the
 sha256 of the file's bytes and the dataset id: the same bytes, registered, are not rebuilt.
-The record also tells ``runtime.bundled_models`` which version a bundled model's lineage names.
+The record also tells ``cluster.bundled_models`` which version a bundled model's lineage names.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 1. settle the settings of a cluster that starts (or is joined): ``CONFIGURE_STEPS``;
 2. start or join Ray, migrate the store, start the grain hosts, write ``cluster.json``
-   (``runtime.cluster.start_cluster``);
+   (``cluster.lifecycle.start_cluster``);
 3. ``START_STEPS``, in order, on every ``up`` (each is idempotent): the scorer and the warm
    screening runner; the bundled datasets, then the bundled models (their lineage names those
    datasets' splits; registering them settles the default model); the index of target
@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from repurpose.actors.target_protein import index_target_sequences
-from repurpose.data.bundled import register_bundled_datasets
+from repurpose.cluster.bundled_data import register_bundled_datasets
+from repurpose.cluster.bundled_models import default_model_by_merit, register_bundled_models
+from repurpose.cluster.lifecycle import ClusterInfo, ConfigureStep, StartStep, start_cluster
 from repurpose.gateway.deployment import start_gateway
-from repurpose.runtime.bundled_models import default_model_by_merit, register_bundled_models
-from repurpose.runtime.cluster import ClusterInfo, ConfigureStep, StartStep, start_cluster
 from repurpose.scoring.service import start_scorer
 from repurpose.settings import Settings
 

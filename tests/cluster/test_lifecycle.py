@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from repurpose.bundled_paths import bundled_models_dir
-from repurpose.runtime import head_processes
-from repurpose.runtime.bundled_models import BUNDLED_MODEL, default_model_by_merit, find_bundled_models
-from repurpose.runtime.cluster import read_cluster_info
+from repurpose.cluster import head_processes
+from repurpose.cluster.bundled_models import BUNDLED_MODEL, default_model_by_merit, find_bundled_models
+from repurpose.cluster.lifecycle import read_cluster_info
 from repurpose.settings import REDIS_PORT, Settings
 from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_port, postgres_database
 

@@ -1,7 +1,7 @@
 """The cluster's lifecycle: ``up`` starts (or joins) Ray and the grain hosts, ``down`` stops them.
 
 ``start_cluster`` is the mechanism, given the steps to run around it; which steps ``up`` runs,
-in which order, is ``runtime.up``.
+in which order, is ``cluster.up``.
 
 ``up`` writes ``<home>/cluster.json`` (a ``ClusterInfo``): the Ray address, what it started and
 the full ``Settings`` the grain hosts run with. Every later command on this machine reads it
@@ -29,9 +29,9 @@ from typing import Any
 import ray
 from pydantic import BaseModel, ValidationError
 
+from repurpose.cluster import head_processes
 from repurpose.errors import ClusterError, ClusterNotRunning
 from repurpose.grains import GrainClient, HostStats
-from repurpose.runtime import head_processes
 from repurpose.runtime.private_files import PRIVATE_FILE_MODE, make_home_private, private_dir
 from repurpose.settings import Settings
 from repurpose.store import upgrade

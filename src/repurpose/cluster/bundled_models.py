@@ -8,7 +8,7 @@ benchmark) and, where present, the union models (``knn-union``, ``xgb-union``, `
 
 Lineage. A version names its training rows when they are a split of a bundled dataset: a
 model directory's manifest holds the sha256 of its training pairs, compared here with the train
-part of every bundled split (``data.bundled``). The union models, trained on the union's
+part of every bundled split (``cluster.bundled_data``). The union models, trained on the union's
 ``random-42`` split (``scripts/train_bundled_models.py``), so name the registered ``union``
 version and ``random-42``: ``models evaluate`` then refuses (or counts) rows they learned from
 and defaults to that split's test part. Models trained from files (the Human ones) name no
@@ -24,7 +24,7 @@ production``) and servable as ``NAME@staging``; candidate would add a step with 
 behind it. With no retrieval figures at all, the default model (``drugban-human`` unless set)
 goes to production, as before.
 
-The configure step ``default_model_by_merit`` (``runtime.up``) makes that best model the
+The configure step ``default_model_by_merit`` (``cluster.up``) makes that best model the
 cluster's default model (``settings.default_model``: what ``screen``, ``profile``, ``predict``
 and the gateway use when no model is named) unless the user named one; a user's default that is a bundled model goes to
 production as well, or those commands would find no production version of it. That choice is
@@ -51,6 +51,8 @@ from pydantic import ValidationError
 
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.bundled_paths import bundled_models_dir
+from repurpose.cluster.bundled_data import BundledSplit, bundled_train_parts
+from repurpose.cluster.lifecycle import settle
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import (
     ModelLineage,
@@ -61,11 +63,9 @@ from repurpose.contracts.models import (
     check_model_name,
 )
 from repurpose.contracts.retrieval import RetrievalResult
-from repurpose.data.bundled import BundledSplit, bundled_train_parts
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.model.directory import MANIFEST
-from repurpose.runtime.cluster import settle
 from repurpose.settings import Settings
 
 RETRIEVAL_FILE: Final = "retrieval.json"
@@ -191,7 +191,7 @@ def _settle_default(client: GrainClient, models: list[BundledModel], choice: Mer
     """Make sure the default model has a production version, or every screen, profile and
     prediction that names no model fails. Chosen before anything was registered, it may have none:
     its promotion or retrieval record failed, a model of the user's holds the name, or it is not
-    registered. Then the default becomes (``runtime.cluster.settle``) the first of these that has one: the
+    registered. Then the default becomes (``cluster.lifecycle.settle``) the first of these that has one: the
     bundled models by merit, the flagship, the other bundled models; failing that, the first of
     their bundled versions 1 that goes to production. The lines to print."""
     default = client.settings.default_model
