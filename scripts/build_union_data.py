@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem, RDLogger
 
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import InvalidSmiles
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.model.similarity import packed_fingerprints, tanimoto
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,6 +16,7 @@ from repurpose.model.published import publish_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.serving import ensure_serve
 from repurpose.scoring.service import deploy_scorer, stop_scorer
+from repurpose.screening.runner import start_runner
 from repurpose.services.in_process import InProcessClient
 from repurpose.settings import REDIS_PORT, Settings
 from repurpose.store import make_engine, upgrade
@@ -110,6 +111,7 @@ def screening_scorer(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory
     # The registry's versions name content-addressed directories: the same path in every store.
     publish_model_dir(ArtifactStore.from_settings(settings), bundled_models_dir(settings) / BUNDLED_MODEL)
     deploy_scorer(settings)
+    start_runner(settings)  # warm, as `up` leaves it
     try:
         yield Scorer(settings.scorer_app, settings)
     finally:

@@ -25,10 +25,10 @@ from repurpose.contracts.models import ModelLineage, ModelVersionDetail
 from repurpose.contracts.screening import LibraryRegistration, ScreenDetail, ScreenRequest
 from repurpose.contracts.training import DrugBANTraining
 from repurpose.contracts.training_runs import RunDetail, RunRequest
+from repurpose.data.drug_graph import featurize_drug
+from repurpose.data.protein_encoding import PROTEIN_CODES, encode_protein
 from repurpose.grains import GrainClient
-from repurpose.model.drug_graph import featurize_drug
 from repurpose.model.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
-from repurpose.model.protein_encoding import PROTEIN_CODES, encode_protein
 from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 

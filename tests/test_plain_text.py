@@ -12,9 +12,9 @@ from repurpose.actors.api_key import _check_name as check_key_name
 from repurpose.actors.target_protein import TargetState, list_targets
 from repurpose.contracts.models import check_model_name
 from repurpose.contracts.targets import check_target_id
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.libraries import build_library
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.plain_text import check_plain_text, describe_character, hidden_character
 from repurpose.store import make_engine, save_state, upgrade
 

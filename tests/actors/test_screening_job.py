@@ -21,12 +21,12 @@ from sqlalchemy import Engine
 from repurpose.actors.compound_library import compounds_path
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.screening_job import ScreeningJob, kept_hits, list_screens, resolve_screen
-from repurpose.actors.target_protein import TargetProtein
+from repurpose.actors.target_protein import TargetProtein, registered_targets
 from repurpose.actors.training_run import TrainingRun
 from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelLineage
-from repurpose.contracts.scoring import ChunkRequest, CompoundProfile
+from repurpose.contracts.scoring import CompoundProfile
 from repurpose.contracts.screening import ScreenDetail, ScreenRequest, ScreenResultRow, ScreenResults
 from repurpose.contracts.targets import MAX_HITS_PER_SCREENING, TargetDetail
 from repurpose.contracts.training import EnsembleTraining, KnnTraining, XGBTraining
@@ -44,6 +44,7 @@ from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.published import publish_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient
 from repurpose.scoring.core import ScoringCore
 from repurpose.scoring.profiling import aprofile_compounds
@@ -261,7 +262,7 @@ def test_featurised_chunks_travel_through_serve_and_score_exactly(
 
     pid = ray.get(
         runner(screening_scorer.settings).pid.remote(), timeout=RAY_CALL_SECONDS
-    )  # deploy_scorer started the runner
+    )  # the screening_scorer fixture started the runner
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "rdkit" in maps.lower() and "libtorch" not in maps
 
@@ -530,7 +531,8 @@ def test_an_ensemble_run_is_screened_and_profiled_by_its_members(
     async def profile() -> list[CompoundProfile]:
         resolved = await scorer_client.resolve("ensemble-sample@1")
         assert resolved.members == ["knn", "xgb"] and not resolved.reads_graphs
-        return await aprofile_compounds(scorer_client, engine, [binders.smiles[0]], resolved, top=5)
+        targets = await asyncio.to_thread(registered_targets, engine)
+        return await aprofile_compounds(scorer_client, targets, [binders.smiles[0]], resolved, top=5)
 
     (profiled,) = asyncio.run(profile())
     (hit,) = [h for h in profiled.hits if h.target_id == "ENS-TARGET"]

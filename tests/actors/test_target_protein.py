@@ -13,6 +13,7 @@ from repurpose.actors.target_protein import (
     TargetProtein,
     index_target_sequences,
     list_targets,
+    registered_targets,
     sequence_target_id,
 )
 from repurpose.contracts.targets import (
@@ -25,7 +26,6 @@ from repurpose.contracts.targets import (
 )
 from repurpose.errors import InvalidInput, InvalidProtein, TargetConflict, TargetNotFound
 from repurpose.grains import GrainClient
-from repurpose.scoring.profiling import registered_targets
 from repurpose.services import targets
 from repurpose.services.in_process import InProcessClient
 from repurpose.store import list_states

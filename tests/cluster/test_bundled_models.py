@@ -34,6 +34,8 @@ from repurpose.data.datasets import build_dataset
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.data.splits import split_rows
 from repurpose.grains import GrainClient
+from repurpose.scoring.service import start_scorer
+from repurpose.screening.runner import start_screening_runner
 from repurpose.settings import Settings
 from repurpose.training.pipeline import train_on_pairs
 from tests.helpers import REPO_ROOT, SAMPLE_DIR
@@ -101,8 +103,9 @@ def settings(settings: Settings, bundled: Path) -> Settings:
     )
 
 
-def test_the_steps_of_up_register_datasets_first() -> None:
+def test_the_steps_of_up_register_datasets_first_and_warm_the_runner_after_the_scorer() -> None:
     assert START_STEPS.index(register_bundled_datasets) < START_STEPS.index(register_bundled_models)
+    assert START_STEPS.index(start_screening_runner) == START_STEPS.index(start_scorer) + 1  # warms its handle
     assert default_model_by_merit in CONFIGURE_STEPS
     defaults = Settings()
     assert (bundled_data_dir(defaults), bundled_models_dir(defaults)) == (REPO_ROOT / "data", REPO_ROOT / "models")

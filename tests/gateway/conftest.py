@@ -22,6 +22,7 @@ from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_mod
 from repurpose.gateway import deploy_gateway, stop_gateway
 from repurpose.grains import GrainClient
 from repurpose.scoring.service import deploy_scorer, stop_scorer
+from repurpose.screening.runner import start_runner
 from repurpose.settings import Settings
 from repurpose.store import upgrade
 from tests.helpers import NAMESPACE, make_key
@@ -96,6 +97,7 @@ def gateway(gateway_settings: Settings) -> Iterator[Gateway]:
     grains = GrainClient(settings)
     assert register_bundled_models(grains, names=[BUNDLED_MODEL])  # drugban-human v1, in production
     deploy_scorer(settings)
+    start_runner(settings)  # warm, as `up` leaves it
     deploy_gateway(settings, route_prefix="/")
     url = f"http://127.0.0.1:{settings.gateway_port}"
     try:

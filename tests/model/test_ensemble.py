@@ -11,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from repurpose.contracts.manifest import EnsembleStack, StackMember
-from repurpose.contracts.scoring import ChunkRequest, PairToScore, ProfileRequest, ResolvedModel
+from repurpose.contracts.scoring import PairToScore, ProfileRequest, ResolvedModel
 from repurpose.contracts.training import EnsembleTraining, training_config
 from repurpose.data.pairs import pairs_from_columns, read_pairs
 from repurpose.errors import InvalidInput, ModelDirectoryError
@@ -21,6 +21,7 @@ from repurpose.model.directory import CARD, MANIFEST, load_model_dir, model_file
 from repurpose.model.ensemble import combine, feature_values, fit_stack
 from repurpose.model.published import load_published_model, publish_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.core import ScoringCore
 from repurpose.screening.attempt import featurise_chunk
 from repurpose.settings import Settings

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from repurpose.data.drug_graph import featurize_drug
+from repurpose.data.protein_encoding import encode_protein
 from repurpose.model.directory import load_model_dir
-from repurpose.model.drug_graph import featurize_drug
 from repurpose.model.drugban import DrugBAN, DrugBANConfig
 from repurpose.model.fast_scoring import CompoundCache, FastScorer
 from repurpose.model.pair_batch import padded_drug_inputs
-from repurpose.model.protein_encoding import encode_protein
 from repurpose.scoring.core import TargetCache
 from tests.helpers import BUNDLED_DIR, DRUG_LIKE_SMILES, REPO_ROOT, model_inputs, random_protein
 

@@ -1,6 +1,6 @@
 """Which model explains a pair when none is named (``resolve_explainer``): explanations are
 DrugBAN's attention, and the default model may be of another type once a union model wins
-production."""
+production. The registry is called by kind reference, and that reference names its grain."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 from repurpose.contracts.scoring import ResolvedModel
 from repurpose.errors import ModelNotFound
-from repurpose.scoring.client import resolve_explainer
+from repurpose.grains import KindRef
+from repurpose.scoring.client import MODEL_REGISTRY, resolve_explainer
 from repurpose.settings import Settings
 
 
@@ -78,3 +79,9 @@ def test_no_drugban_anywhere_says_what_was_tried(settings: Settings) -> None:
         "knn; drugban-human@production: drugban-human@3 is knn; drugban-human@staging: none): name one (--model, "
         "or `model` over HTTP)"
     )
+
+
+def test_the_registry_kind_reference_names_the_model_registry_grain() -> None:
+    from repurpose.actors.model_registry import ModelRegistry  # the test may import the grain; scoring may not
+
+    assert KindRef.of(ModelRegistry) == MODEL_REGISTRY

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from repurpose.contracts.scoring import ChunkRequest, EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
+from repurpose.contracts.scoring import EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
 from repurpose.data.pairs import pairs_from_columns, read_pairs
 from repurpose.model.directory import load_model_dir
 from repurpose.model.evidence import TRAINING_COMPOUNDS_FILE
 from repurpose.model.fast_scoring import FastScorer
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.core import LoadedModel, ScoringCore
 from repurpose.settings import Settings
 from tests.helpers import DRUG_LIKE_SMILES, REPO_ROOT, SAMPLE_TRAIN, random_protein

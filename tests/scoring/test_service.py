@@ -13,23 +13,17 @@ import pandas as pd
 import pytest
 
 from repurpose.actors.model_registry import ModelRegistry, register_model_dir
-from repurpose.actors.target_protein import TargetProtein
+from repurpose.actors.target_protein import TargetProtein, registered_targets
 from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.models import ModelLineage
-from repurpose.contracts.scoring import (
-    ChunkRequest,
-    ChunkScores,
-    CompoundProfile,
-    Explanation,
-    PairToScore,
-    ResolvedModel,
-)
+from repurpose.contracts.scoring import ChunkScores, CompoundProfile, Explanation, PairToScore, ResolvedModel
 from repurpose.contracts.training import DrugBANTraining
 from repurpose.errors import InvalidInput, ModelNotFound
 from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.explanations import explain_pair
 from repurpose.model.fast_scoring import FastScorer
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.profiling import aprofile_compounds
 from repurpose.scoring.service import ScorerClient, deploy_scorer, stop_scorer
 from repurpose.settings import Settings
@@ -141,7 +135,8 @@ def test_profile_ranks_every_registered_target(scorer: ScorerClient, grains: Gra
 
     async def run() -> tuple[ResolvedModel, list[CompoundProfile]]:
         model = await scorer.resolve("drugban-human")
-        return model, await aprofile_compounds(scorer, engine, [smiles, "CCO"], model, top=4)
+        targets = await asyncio.to_thread(registered_targets, engine)
+        return model, await aprofile_compounds(scorer, targets, [smiles, "CCO"], model, top=4)
 
     try:
         model, (first, second) = asyncio.run(run())

@@ -253,6 +253,16 @@ def list_targets(engine: Engine) -> list[TargetSummary]:
     return summaries
 
 
+def registered_targets(engine: Engine) -> list[tuple[str, str, str | None]]:
+    """(target id, sequence, name) of every registered target, by id: what a profile scores against."""
+    out = []
+    for stored in list_states(engine, KIND):
+        state = TargetState.model_validate(stored.state)
+        if state.registered_at is not None and state.alias_of is None:  # an alias is its target's other id
+            out.append((stored.key, state.sequence, state.name))
+    return out
+
+
 def _summary_of(target_id: str, state: TargetState) -> TargetSummary:
     assert state.registered_at is not None
     return TargetSummary(

@@ -76,8 +76,8 @@ MIN_PREFIX = 6
 
 # The modules whose code decides a trained model's weights: part of every run's signature.
 _TRAINING_CODE = (
-    "model/drug_graph.py",
-    "model/protein_encoding.py",
+    "data/drug_graph.py",
+    "data/protein_encoding.py",
     "model/pair_batch.py",
     "model/drugban.py",
     "training/loop.py",

@@ -16,8 +16,6 @@ The record also tells ``cluster.bundled_models`` which version a bundled model's
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -36,8 +34,7 @@ from repurpose.data.pairs import pairs_digest
 from repurpose.errors import ArtifactNotFound, DatasetNotFound, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.services import datasets as dataset_service
-from repurpose.services.context import Context
+from repurpose.services.in_process import InProcessClient
 
 UNION: Final = "union"
 BUNDLED_DATASETS: Final[dict[str, Path]] = {UNION: Path("union") / "pairs.parquet"}
@@ -91,18 +88,16 @@ def register_bundled_dataset(client: GrainClient, name: str, path: Path) -> list
     try:
         summary = _registered(client, artifacts, name, file_sha256)
         built = summary is None
-        if summary is None:
-            with contextlib.closing(Context.on(client)) as context:
-                summary = asyncio.run(
-                    dataset_service.register_dataset(context, data=data, filename=path.name, name=name)
-                )
-            record = BundledRecord(name=name, file_sha256=file_sha256, dataset_id=summary.dataset_id)
-            artifacts.put_bytes(_record_path(name), record.model_dump_json().encode())
         made: list[str] = []
-        for kind, split_id in zip(SPLIT_KINDS, bundled_split_ids(), strict=True):
-            if split_id not in summary.splits:  # the grain answers a split it has anyway; this skips the call
-                client.call(DatasetVersion, summary.dataset_id, "split", kind, SPLIT_SEED)
-                made.append(split_id)
+        with InProcessClient.on(client) as services:  # the same use cases as `datasets register` and `split`
+            if summary is None:
+                summary = services.register_dataset(data, path.name, name)
+                record = BundledRecord(name=name, file_sha256=file_sha256, dataset_id=summary.dataset_id)
+                artifacts.put_bytes(_record_path(name), record.model_dump_json().encode())
+            for kind, split_id in zip(SPLIT_KINDS, bundled_split_ids(), strict=True):
+                if split_id not in summary.splits:  # the grain answers a split it has anyway; this skips the call
+                    services.split_dataset(summary.dataset_id, kind, SPLIT_SEED, None)
+                    made.append(split_id)
     except RepurposeError as error:
         return [f"the bundled dataset {name} is not registered with its splits: {error.message}"]
     if not built and not made:

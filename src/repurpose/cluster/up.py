@@ -20,12 +20,14 @@ from repurpose.cluster.bundled_models import default_model_by_merit, register_bu
 from repurpose.cluster.lifecycle import ClusterInfo, ConfigureStep, StartStep, start_cluster
 from repurpose.gateway.deployment import start_gateway
 from repurpose.scoring.service import start_scorer
+from repurpose.screening.runner import start_screening_runner
 from repurpose.settings import Settings
 
 CONFIGURE_STEPS: tuple[ConfigureStep, ...] = (default_model_by_merit,)
 
 START_STEPS: tuple[StartStep, ...] = (
     start_scorer,
+    start_screening_runner,
     register_bundled_datasets,
     register_bundled_models,
     index_target_sequences,

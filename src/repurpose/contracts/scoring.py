@@ -3,11 +3,6 @@
 A model reference names a registered model version: ``drugban-human`` (its production
 version), ``drugban-human@3`` or ``drugban-human@staging`` (any stage, or ``latest``).
 
-A screening chunk (``ChunkRequest``) may arrive featurised: the screening runner turns the SMILES
-into ``DrugGraph``s (RDKit's work) while the scorer computes the previous chunk, and sends the
-graphs with the SMILES (``graphs``). Serve pickles the request: the graphs are plain dataclasses
-of numpy arrays, so they travel as out-of-band buffers.
-
 Evidence (``BinderEvidence``, ``HitEvidence``) travels with every screening hit and profile row:
 what the model's training data says about the compound (the target's nearest known binder, the
 applicability domain) and whether it is a drug-like hit at all (``repurpose.data.drug_likeness``).
@@ -19,9 +14,8 @@ weighs most for one pair; a ``Prediction`` is the gateway's answer to a batch of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 MAX_CHUNK = 10_000
 MAX_PREDICT_PAIRS = 1_000
@@ -59,33 +53,6 @@ class CompoundError(BaseModel):
     index: int
     smiles: str
     reason: str
-
-
-class ChunkRequest(BaseModel):
-    """A chunk of a library against one target (the bulk lane).
-
-    ``graphs``, when given, holds per compound its ``repurpose.model.drug_graph.DrugGraph`` (or None
-    where the caller could not featurise it: its score is None and the caller reports why); a
-    DrugBAN model then scores the graphs without featurising. Baseline models read the SMILES."""
-
-    model: ResolvedModel
-    target_key: str = Field(description="Caches the target's tensors: a target id, or the sequence's hash.")
-    sequence: str
-    smiles: list[str] = Field(max_length=MAX_CHUNK, description="The compounds, in order (featurised or not).")
-    graphs: list[Any] | None = Field(
-        default=None, description="Per compound a DrugGraph, or None where featurisation failed; None: not featurised."
-    )
-
-    @model_validator(mode="after")
-    def _graphs_match(self) -> ChunkRequest:
-        if self.graphs is not None:
-            from repurpose.model.drug_graph import DrugGraph  # RDKit: only where graphs are made or read
-
-            if len(self.graphs) != len(self.smiles):
-                raise ValueError(f"{len(self.graphs)} graphs for {len(self.smiles)} SMILES")
-            if not all(g is None or isinstance(g, DrugGraph) for g in self.graphs):
-                raise ValueError("graphs holds a DrugGraph or None per compound")
-        return self
 
 
 class ChunkScores(BaseModel):

@@ -56,6 +56,8 @@ from repurpose.contracts.datasets import (
     ValidationReport,
 )
 from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
+from repurpose.data.drug_graph import parse_smiles
+from repurpose.data.protein_encoding import PROTEIN_CODES
 from repurpose.data.upload_limits import (
     UploadLimits,
     check_columns,
@@ -65,8 +67,6 @@ from repurpose.data.upload_limits import (
     read_parquet_text_columns,
 )
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.model.drug_graph import parse_smiles
-from repurpose.model.protein_encoding import PROTEIN_CODES
 
 _T = TypeVar("_T")
 SOURCE_COLUMNS = ("SMILES", "Protein", "Y")

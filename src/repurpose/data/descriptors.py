@@ -32,8 +32,8 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdMolDescriptors
 
 from repurpose.contracts.datasets import DescriptorProfile, FeatureProfile, Histogram, Quantile
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
-from repurpose.model.drug_graph import parse_smiles
 
 COMPOUND_DESCRIPTORS = (
     "molecular_weight",

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from repurpose.contracts.targets import normalize_protein
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.model.drug_graph import parse_smiles
 
 REQUIRED_COLUMNS = ("SMILES", "Protein")
 LABEL_COLUMN = "Y"

@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from repurpose.contracts.splits import DEFAULT_FRACTIONS, PART_NAMES, SPLIT_KINDS, SplitFractions, SplitKind
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.model.drug_graph import parse_smiles
 
 _GROUP_NOUNS: dict[str, str] = {
     "random": "rows",

@@ -36,11 +36,11 @@ from rdkit import Chem, rdBase
 
 from repurpose.contracts.retrieval import RetrievalResult, TargetRetrieval
 from repurpose.contracts.targets import normalize_protein
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.errors import InvalidTable, RepurposeError
 from repurpose.evaluation.retrieval_metrics import summarise, target_retrieval
 from repurpose.model.directory import TrainedModel
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.model.ensemble import combine
 from repurpose.plain_text import check_plain_text
 

@@ -1,7 +1,7 @@
 """The HTTP gateway: FastAPI as the Ray Serve ingress of the cluster, versioned under ``/v1``.
 
-Routes stay thin: they parse (pydantic bodies), authorise (API key roles), call one grain, the
-scorer or a service function, and answer with a ``contracts`` model. OpenAPI at ``/docs`` and
+Routes stay thin: they parse (pydantic bodies), authorise (API key roles), call one service
+function (``repurpose.services``) and answer with its ``contracts`` model. OpenAPI at ``/docs`` and
 ``/openapi.json``; ``/healthz``, ``/readyz`` and ``/metrics`` for operations.
 
     module          holds
@@ -13,12 +13,11 @@ scorer or a service function, and answer with a ``contracts`` model. OpenAPI at 
     errors          the JSON error body, and which status each domain error gets
     request_ids     X-Request-ID on every answer, error body and log line
     metrics         Prometheus registry of a replica, the scorer's figures, access log
-    services        what a replica holds: grain and scorer clients, store engine, lookup caches
+    services        what a replica holds: the services' Context, the key verifier, limiters, metrics
     deps            the routes' dependencies as Annotated aliases
     bodies          request bodies and the gateway's own answers
     docs            /docs and /redoc with their assets served by the gateway (no CDN)
     json_errors     a body that is not JSON, in words: line, column, the character
-    scoring         predictions, explanations and profiles for HTTP callers
     routes/         one router per area: datasets, training, models, targets, scoring,
                     libraries, screens, operations
 """

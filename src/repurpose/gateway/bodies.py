@@ -24,9 +24,9 @@ from repurpose.contracts.screening import LibrarySummary, ScreenSummary
 from repurpose.contracts.splits import DEFAULT_SPLIT_KIND, DEFAULT_SPLIT_SEED, SplitKind
 from repurpose.contracts.targets import MAX_SEQUENCE_LENGTH, TargetSummary, check_target_id, normalize_target_sequence
 from repurpose.contracts.training_runs import RunSummary
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.libraries import MAX_COMPOUND_ID_LENGTH
 from repurpose.errors import RepurposeError
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.plain_text import hidden_character
 
 MAX_SMILES_LENGTH = 5_000

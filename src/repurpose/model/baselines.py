@@ -19,8 +19,8 @@ from sklearn.ensemble import RandomForestClassifier
 from xgboost import XGBClassifier
 
 from repurpose.contracts.training import ForestTraining, XGBTraining
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.pairs import PairSet
-from repurpose.model.drug_graph import parse_smiles
 
 MORGAN_BITS = 2048
 MORGAN_RADIUS = 2

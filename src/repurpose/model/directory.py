@@ -36,12 +36,11 @@ from repurpose.contracts.training import EpochRecord
 from repurpose.data.pairs import PairSet
 from repurpose.errors import ModelDirectoryError
 from repurpose.model.baselines import Estimator, predict_baseline
-from repurpose.model.drugban import DrugBAN, DrugBANConfig
+from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities
 from repurpose.model.ensemble import combine
 from repurpose.model.evidence import TrainingEvidence, read_training_evidence
 from repurpose.model.pair_batch import featurize_pairs
 from repurpose.model.similarity import BINDERS_FILE, KnnIndex, NearestBinder, read_binders, write_binders
-from repurpose.training.loop import predict_probabilities
 
 MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"

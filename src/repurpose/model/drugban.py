@@ -25,11 +25,14 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repurpose.model.pair_batch import PairBatch
+from repurpose.model.pair_batch import DrugBANInputs, PairBatch
+
+EVAL_BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,17 @@ class DrugBAN(nn.Module):
         v = self.drug.forward_padded(drug_features, drug_adjacency)
         fused, maps = self.fusion.forward_padded(v, self.protein(proteins))
         return self.decoder(fused), maps
+
+
+def predict_probabilities(model: DrugBAN, inputs: DrugBANInputs, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Interaction probabilities of every pair, in eval mode, by the compact exact path."""
+    model.eval()
+    out = np.empty(len(inputs), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            index = np.arange(start, min(start + batch_size, len(inputs)))
+            out[index] = torch.sigmoid(model(inputs.batch(index))).double().numpy()
+    return out
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -16,10 +16,10 @@ from rdkit import Chem
 
 from repurpose.contracts.scoring import AtomWeight, Explanation, ResidueWindow
 from repurpose.contracts.targets import normalize_protein
-from repurpose.model.drug_graph import featurize_drug, parse_smiles
+from repurpose.data.drug_graph import featurize_drug, parse_smiles
+from repurpose.data.protein_encoding import encode_protein
 from repurpose.model.drugban import DrugBAN
 from repurpose.model.pair_batch import padded_drug_inputs
-from repurpose.model.protein_encoding import encode_protein
 
 
 def explain_pair(

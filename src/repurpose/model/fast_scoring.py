@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from rdkit import Chem
 
+from repurpose.data.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
+from repurpose.data.protein_encoding import encode_protein
 from repurpose.errors import RepurposeError
-from repurpose.model.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
 from repurpose.model.drugban import DrugBAN
 from repurpose.model.pair_batch import PairBatch, collate_pairs
-from repurpose.model.protein_encoding import encode_protein
 
 DEFAULT_COMPOUND_CACHE = 50_000
 

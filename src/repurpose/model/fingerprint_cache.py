@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import RepurposeError
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.model.similarity import WORDS, packed_fingerprint
 
 

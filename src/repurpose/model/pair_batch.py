@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from repurpose.model.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug
-from repurpose.model.protein_encoding import encode_protein
+from repurpose.data.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug
+from repurpose.data.protein_encoding import encode_protein
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from rdkit.Chem import rdFingerprintGenerator
 from sklearn.metrics import roc_auc_score
 
 from repurpose.contracts.manifest import Aggregate, KnnSettings
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.pairs import PairSet
-from repurpose.model.drug_graph import parse_smiles
 
 FINGERPRINT_BITS = 2048
 FINGERPRINT_RADIUS = 2  # ECFP4: diameter 4

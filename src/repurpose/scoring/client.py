@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from repurpose.contracts.scoring import (
-    ChunkRequest,
     ChunkScores,
     EvidenceAnswer,
     EvidenceRequest,
@@ -23,13 +22,17 @@ from repurpose.contracts.scoring import (
 )
 from repurpose.contracts.training import MODEL_TYPES
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
-from repurpose.grains import GrainClient
+from repurpose.grains import GrainClient, KindRef
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.settings import Settings
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
 
     from repurpose.contracts.scoring import Explanation
+
+MODEL_REGISTRY = KindRef("model", "repurpose.actors.model_registry")
+"""The ModelRegistry grain's kind, called by name: the scorer's layer imports no grain module."""
 
 
 class ScorerClient:
@@ -113,14 +116,13 @@ async def resolve_explainer(
 
 async def resolve_model(grains: GrainClient, reference: str) -> ResolvedModel:
     """The registered model version a reference names (see ``contracts.scoring``)."""
-    from repurpose.actors.model_registry import ModelRegistry
     from repurpose.contracts.models import check_model_name
 
     if not isinstance(reference, str) or not reference.strip():
         raise InvalidInput("give a model: a name (its production version), name@version or name@stage")
     name, _, version = reference.strip().partition("@")
     check_model_name(name)
-    detail = await grains.acall(ModelRegistry, name, "resolved", version or "production")
+    detail = await grains.acall(MODEL_REGISTRY, name, "resolved", version or "production")
     if detail.model_type not in MODEL_TYPES:
         raise ModelNotFound(f"model {name}@{detail.version} has an unknown type {detail.model_type}", name=name)
     stack = detail.manifest.ensemble

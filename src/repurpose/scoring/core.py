@@ -42,7 +42,6 @@ import numpy as np
 from repurpose.contracts.manifest import EnsembleStack
 from repurpose.contracts.scoring import (
     BinderEvidence,
-    ChunkRequest,
     ChunkScores,
     CompoundError,
     EvidenceAnswer,
@@ -56,16 +55,17 @@ from repurpose.contracts.scoring import (
     ScorerStats,
 )
 from repurpose.contracts.targets import normalize_protein
+from repurpose.data.drug_graph import DrugGraph
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.model.directory import TrainedModel
-from repurpose.model.drug_graph import DrugGraph
 from repurpose.model.ensemble import combine
 from repurpose.model.explanations import explain_pair
 from repurpose.model.fast_scoring import CompoundCache, FastScorer, TargetTensors
 from repurpose.model.fingerprint_cache import FingerprintCache
 from repurpose.model.published import load_published_model
 from repurpose.model.similarity import KnnIndex
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.settings import Settings
 
 T = TypeVar("T")

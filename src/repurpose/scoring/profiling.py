@@ -1,6 +1,7 @@
 """Target profiling: one compound (or a few) against every registered target, ranked.
 
-The registered targets' sequences are read from the store in one query, then each compound
+The caller reads the registered targets' sequences from the store in one query
+(``actors.target_protein.registered_targets``) and passes them; each compound
 goes to the scorer as one request: with every target's tensors cached there, scoring a
 compound against all of them is one pass (``FastScorer.profile_graph``).
 
@@ -11,37 +12,28 @@ and whether the compound is a drug-like hit at all (``data.drug_likeness``; the 
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Engine
 
-from repurpose.actors.target_protein import KIND as TARGET_KIND
-from repurpose.actors.target_protein import TargetState
 from repurpose.contracts.scoring import CompoundProfile, ProfileHit, ProfileRequest, ResolvedModel
+from repurpose.data.drug_graph import canonical_smiles
 from repurpose.data.drug_likeness import drug_like_issue
 from repurpose.errors import InvalidInput, RepurposeError
-from repurpose.model.drug_graph import canonical_smiles
 from repurpose.scoring.client import ScorerClient
-from repurpose.store import list_states
 
 MAX_COMPOUNDS = 20
 
 
-def registered_targets(engine: Engine) -> list[tuple[str, str, str | None]]:
-    """(target id, sequence, name) of every registered target, by id."""
-    out = []
-    for stored in list_states(engine, TARGET_KIND):
-        state = TargetState.model_validate(stored.state)
-        if state.registered_at is not None and state.alias_of is None:  # an alias is its target's other id
-            out.append((stored.key, state.sequence, state.name))
-    return out
-
-
 async def aprofile_compounds(
-    scorer: ScorerClient, engine: Engine, smiles: list[str], model: ResolvedModel, top: int = 20
+    scorer: ScorerClient,
+    targets: Sequence[tuple[str, str, str | None]],
+    smiles: list[str],
+    model: ResolvedModel,
+    top: int = 20,
 ) -> list[CompoundProfile]:
-    """Each compound's ``top`` targets by probability (InvalidInput for a bad SMILES or no targets)."""
+    """Each compound's ``top`` targets by probability (InvalidInput for a bad SMILES or no targets).
+    ``targets``: (target id, sequence, name) of every registered target (``registered_targets``)."""
     if not 1 <= len(smiles) <= MAX_COMPOUNDS:
         raise InvalidInput(f"profile 1 to {MAX_COMPOUNDS} compounds at a time, not {len(smiles)}")
     if not 1 <= top <= 10_000:
@@ -52,7 +44,6 @@ async def aprofile_compounds(
             canonical.append(canonical_smiles(text))
         except RepurposeError as error:
             raise InvalidInput(f"compound {i + 1}: {error.message}") from None
-    targets = await asyncio.to_thread(registered_targets, engine)
     if not targets:
         raise InvalidInput("no targets are registered: add some with `repurpose targets add` first")
     results = []

@@ -1,8 +1,8 @@
 """The scorer as a Ray Serve deployment: dynamic batching, multiplexing by model version.
 
-``deploy_scorer(settings)`` runs the application ``settings.scorer_app`` and starts (warms) the
-cluster's screening runner, the process that feeds it screening chunks; ``ScorerClient`` calls
-it from anywhere in the cluster (the screening runner, the gateway, the CLI).
+``deploy_scorer(settings)`` runs the application ``settings.scorer_app`` (``up`` then starts
+and warms the screening runner that feeds it chunks: ``screening.runner.start_screening_runner``);
+``ScorerClient`` calls it from anywhere in the cluster (the screening runner, the gateway, the CLI).
 
 - Multiplexing: every request carries the resolved model version (as JSON) as its
   ``multiplexed_model_id``; Serve
@@ -30,7 +30,6 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from repurpose.contracts.scoring import (
-    ChunkRequest,
     ChunkScores,
     EvidenceAnswer,
     EvidenceRequest,
@@ -46,6 +45,7 @@ from repurpose.contracts.targets import normalize_protein
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.runtime.serving import ensure_serve
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient, resolve_model
 from repurpose.scoring.core import LoadedModel, ScoringCore
 from repurpose.settings import Settings
@@ -157,27 +157,16 @@ def _validate(core: ScoringCore, model: LoadedModel, pair: PairToScore) -> None:
 
 def deploy_scorer(settings: Settings) -> DeploymentHandle:
     """Run (or update) the scorer application (no HTTP route: the gateway is its own Serve
-    application and calls it by handle). Starts Serve first if needed (``ensure_serve``), and
-    the screening runner after it (warm: a job's first chunk waits for no process start)."""
-    from repurpose.screening.runner import start_runner  # Arrow, RDKit: not for the replicas
-
+    application and calls it by handle). Starts Serve first if needed (``ensure_serve``)."""
     ensure_serve(settings)
-    handle = serve.run(build_scorer(settings), name=settings.scorer_app, route_prefix=None, blocking=False)
-    start_runner(settings)
-    return handle
+    return serve.run(build_scorer(settings), name=settings.scorer_app, route_prefix=None, blocking=False)
 
 
 def start_scorer(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``cluster.up``): deploy (or update) the scorer application; start the
-    screening runner."""
-    from repurpose.screening.runner import RUNNER_NAME
-
+    """A step of ``up`` (``cluster.up``): deploy (or update) the scorer application."""
     settings = client.settings
     deploy_scorer(settings)
-    return [
-        f"scorer        Serve application {settings.scorer_app!r}, {settings.scorer_replicas} replica(s)",
-        f"screening     runner {RUNNER_NAME!r} (warm)",
-    ]
+    return [f"scorer        Serve application {settings.scorer_app!r}, {settings.scorer_replicas} replica(s)"]
 
 
 def stop_scorer(settings: Settings) -> None:

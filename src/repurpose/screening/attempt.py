@@ -45,20 +45,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from repurpose.contracts.scoring import (
-    BinderEvidence,
-    ChunkRequest,
-    ChunkScores,
-    CompoundError,
-    EvidenceAnswer,
-    EvidenceRequest,
-)
+from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError, EvidenceAnswer, EvidenceRequest
 from repurpose.contracts.screening import RankedHit, ScreenFailure
+from repurpose.data.drug_graph import DrugGraph, featurize_drug
 from repurpose.data.drug_likeness import drug_like_issue
 from repurpose.errors import ClusterError, RepurposeError
 from repurpose.grains import GrainClient
-from repurpose.model.drug_graph import DrugGraph, featurize_drug
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient
 from repurpose.screening.files import chunk_path, merge_results, results_path, write_chunk
 from repurpose.screening.tasks import ChunkReport, ScreeningTask, ScreenOutcome

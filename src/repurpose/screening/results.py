@@ -6,8 +6,8 @@ the hits its state keeps: ``read_results`` (from the merged results file of a fi
 
 Every score, a whole library's, is read here too. The grain's ``scores_source`` says what to
 read (a ``ScoresSource``): the merged ``results.parquet`` of a succeeded job, or the chunks a
-running or stopped job has recorded (ranked among themselves, ``complete`` False). The gateway
-and the CLI then read it with the functions below, one record batch at a time, so no screen is
+running or stopped job has recorded (ranked among themselves, ``complete`` False). The screens
+service (``services.screens``) then reads it with the functions below, one record batch at a time, so no screen is
 ever held whole in memory:
 
 - ``score_batches``: record batches with the results file's columns (target_id, compound_id,

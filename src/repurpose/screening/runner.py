@@ -4,7 +4,8 @@ attempt of a ScreeningJob grain (the attempt itself: ``screening.attempt``).
 The runner (``ScreeningRunner``) is an async Ray actor named ``screening-runner`` in the
 cluster's namespace: detached, restarted by Ray without limit, declaring no CPU (the scorer's
 replicas do the model's compute), and free of PyTorch (it imports RDKit, Arrow and the clients).
-``deploy_scorer`` starts and warms it; otherwise the first job creates it (``runner_handle``).
+``up`` starts and warms it right after the scorer (``start_screening_runner``); otherwise the
+first job creates it (``runner_handle``).
 Its process stays warm, so a job's first chunk waits for no process start and no imports.
 
 - ``start(task)`` starts the attempt ``(task.job_id, task.attempt)`` as an asyncio task (a
@@ -41,7 +42,8 @@ from typing import Any
 
 import ray
 
-from repurpose.model.drug_graph import featurize_drug
+from repurpose.data.drug_graph import featurize_drug
+from repurpose.grains import GrainClient
 from repurpose.scoring.client import ScorerClient
 from repurpose.screening.attempt import check_scorer, execute_screening
 from repurpose.screening.tasks import ScreeningTask, ScreenOutcome
@@ -178,9 +180,17 @@ def find_runner(settings: Settings) -> Any | None:
 
 
 def start_runner(settings: Settings) -> int:
-    """Create (or find) the runner and wait until it is warm; its pid. ``deploy_scorer`` calls it."""
+    """Create (or find) the runner and wait until it is warm (the scorer deployed first, its
+    handle warms too); its pid."""
     pid: int = ray.get(runner_handle(settings).warm.remote(settings), timeout=RUNNER_START_SECONDS)
     return pid
+
+
+def start_screening_runner(client: GrainClient) -> list[str]:
+    """A step of ``up`` (``cluster.up``), after the scorer's: start the runner, warm, so a job's
+    first chunk waits for no process start."""
+    start_runner(client.settings)
+    return [f"screening     runner {RUNNER_NAME!r} (warm)"]
 
 
 async def start_attempt(settings: Settings, task: ScreeningTask) -> Any:

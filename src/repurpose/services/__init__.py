@@ -7,6 +7,8 @@ this machine. Both answer the client protocol (``contracts.client.RepurposeClien
 
     module       use cases
     context      what a service needs: settings, grains, scorer, store, lookup caches
+    lookups      the lookup caches: model references and target sequences
+    in_process   InProcessClient: the client protocol over these services
     operations   readiness
     datasets     register, list, show, split dataset versions
     runs         start, list, show, cancel training runs

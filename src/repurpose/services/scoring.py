@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 
 from repurpose.actors.compound_library import find_compound
+from repurpose.actors.target_protein import registered_targets
 from repurpose.contracts.scoring import (
     MAX_PREDICT_PAIRS,
     CompoundProfile,
@@ -90,7 +91,8 @@ async def profile(
     with blame("model"):
         resolved = await ctx.lookups.model(model or ctx.settings.default_model)
     with blame("smiles" if compound is None else "compound"):
-        (result,) = await aprofile_compounds(ctx.scorer, ctx.engine, [compound_smiles], resolved, top)
+        targets = await asyncio.to_thread(registered_targets, ctx.engine)
+        (result,) = await aprofile_compounds(ctx.scorer, targets, [compound_smiles], resolved, top)
     return result.model_copy(update={"compound_id": compound})
 
 

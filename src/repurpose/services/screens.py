@@ -21,7 +21,7 @@ from repurpose.actors.screening_job import ScreeningJob, resolve_screen
 from repurpose.actors.screening_job import list_screens as stored_screens
 from repurpose.contracts.client import ResultsFormat
 from repurpose.contracts.screening import ScreenDetail, ScreenRequest, ScreenResults, ScreenSummary, validated_request
-from repurpose.errors import InvalidInput
+from repurpose.errors import InvalidInput, blame
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.screening.results import (
     MAX_PAGE,
@@ -104,16 +104,16 @@ async def screen_results(
 ) -> ScreenResults:
     """The best ``top`` per target (default: the job's top), or of one ``target``; with ``every``,
     the page of every score from ``offset`` (``limit`` rows, at most ``MAX_PAGE``: the default)."""
-    check_results_choice(top=top, every=every)
-    job_id = await screen_id(ctx, reference=reference)
-    if not every:
-        found: ScreenResults = await ctx.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
-        return found
-    rows = MAX_PAGE if limit is None else limit
-    if offset < 0 or not 1 <= rows <= MAX_PAGE:
-        raise InvalidInput(f"a page of every score is 1 to {MAX_PAGE:,} rows from an offset of 0 or more")
-    source: ScoresSource = await ctx.grains.acall(ScreeningJob, job_id, "scores_source", target=target)
-    return await asyncio.to_thread(results_page, _artifacts(ctx), source, offset, rows, target)
+    job_id = await _results_job(ctx, reference, top, every)
+    with blame("target"):
+        if not every:
+            found: ScreenResults = await ctx.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
+            return found
+        rows = MAX_PAGE if limit is None else limit
+        if offset < 0 or not 1 <= rows <= MAX_PAGE:
+            raise InvalidInput(f"a page of every score is 1 to {MAX_PAGE:,} rows from an offset of 0 or more")
+        source: ScoresSource = await ctx.grains.acall(ScreeningJob, job_id, "scores_source", target=target)
+        return await asyncio.to_thread(results_page, _artifacts(ctx), source, offset, rows, target)
 
 
 async def download_screen_results(
@@ -127,16 +127,16 @@ async def download_screen_results(
 ) -> ResultsDownload:
     """Every score (``every``), or the best ``top`` per target, as a CSV or Parquet file's bytes;
     no screen's size passes through its grain or through memory at once."""
-    check_results_choice(top=top, every=every)
-    job_id = await screen_id(ctx, reference=reference)
-    if every:
-        source: ScoresSource = await ctx.grains.acall(ScreeningJob, job_id, "scores_source", target=target)
-        batches = score_batches(_artifacts(ctx), source)
-        complete = source.complete
-    else:
-        found: ScreenResults = await ctx.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
-        batches = iter(rows_table(found.rows).to_batches())
-        complete = found.complete
+    job_id = await _results_job(ctx, reference, top, every)
+    with blame("target"):
+        if every:
+            source: ScoresSource = await ctx.grains.acall(ScreeningJob, job_id, "scores_source", target=target)
+            batches = score_batches(_artifacts(ctx), source)
+            complete = source.complete
+        else:
+            found: ScreenResults = await ctx.grains.acall(ScreeningJob, job_id, "results", target=target, top=top)
+            batches = iter(rows_table(found.rows).to_batches())
+            complete = found.complete
     pieces = csv_stream(batches) if file_format == "csv" else parquet_stream(batches)
     return ResultsDownload(job_id=job_id, complete=complete, pieces=pieces)
 
@@ -177,6 +177,16 @@ def _call_key(idempotency_key: str | None, request: ScreenRequest) -> str | None
         return None
     digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
     return f"{idempotency_key}:{digest}"
+
+
+async def _results_job(ctx: Context, reference: str, top: int | None, every: bool) -> str:
+    """The job whose results are asked for, once the choice of what to read is checked; errors name
+    the argument at fault (``screen``, ``top``)."""
+    with blame("screen"):
+        job_id = await screen_id(ctx, reference=reference)
+    with blame("top"):
+        check_results_choice(top=top, every=every)
+    return job_id
 
 
 def _artifacts(ctx: Context) -> ArtifactStore:

@@ -23,13 +23,12 @@ from repurpose.contracts.training import DrugBANTraining, EpochRecord
 from repurpose.data.pairs import PairSet
 from repurpose.errors import CheckpointError
 from repurpose.evaluation.classification_metrics import binary_metrics
-from repurpose.model.drugban import DrugBAN, DrugBANConfig
-from repurpose.model.pair_batch import DrugBANInputs, featurize_pairs
+from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities
+from repurpose.model.pair_batch import featurize_pairs
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-EVAL_BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,6 @@ class DrugBANTrainingResult:
     best_epoch: int
     history: list[EpochRecord]
     val_probabilities: np.ndarray
-
-
-def predict_probabilities(model: DrugBAN, inputs: DrugBANInputs, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Interaction probabilities of every pair, in eval mode, by the compact exact path."""
-    model.eval()
-    out = np.empty(len(inputs), dtype=np.float64)
-    with torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
-            index = np.arange(start, min(start + batch_size, len(inputs)))
-            out[index] = torch.sigmoid(model(inputs.batch(index))).double().numpy()
-    return out
 
 
 def train_drugban(

@@ -20,13 +20,13 @@ from repurpose.contracts.training import (
     TrainingConfig,
     XGBTraining,
 )
+from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.pairs import PairSet, pairs_from_columns, read_pairs
 from repurpose.errors import InvalidInput
 from repurpose.evaluation.classification_metrics import binary_metrics, choose_threshold
 from repurpose.model.baselines import fit_baseline, predict_baseline
 from repurpose.model.card import render_model_card
 from repurpose.model.directory import TrainedModel, load_model_dir, save_model_dir, utc_now
-from repurpose.model.drug_graph import parse_smiles
 from repurpose.model.ensemble import combine, fit_stack
 from repurpose.model.evidence import record_training_evidence
 from repurpose.model.similarity import fit_knn, parse_candidate

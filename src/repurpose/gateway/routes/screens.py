@@ -94,25 +94,20 @@ async def results(
 ) -> ScreenResults:
     """The best hits per target, ranked, or every score (``all=true``); partial (``complete`` false)
     while the job runs."""
-    with blame("screen"):
-        job_id = await service.screen_id(services, reference=screen)
-    with blame("top"):
-        service.check_results_choice(top=top, every=every)
-    with blame("target"):
-        if format == "json":
-            return await service.screen_results(
-                services, reference=job_id, target=target, top=top, every=every, offset=offset, limit=limit
-            )
-        if format == "csv" and not every:  # the best hits: a small answer, sent whole
-            found = await service.screen_results(services, reference=job_id, target=target, top=top)
-            return Response(  # type: ignore[return-value]  # documented above as text/csv
-                found.to_csv(),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'},
-            )
-        download = await service.download_screen_results(
-            services, reference=job_id, file_format=format, target=target, top=top, every=every
+    if format == "json":
+        return await service.screen_results(
+            services, reference=screen, target=target, top=top, every=every, offset=offset, limit=limit
         )
+    if format == "csv" and not every:  # the best hits: a small answer, sent whole
+        found = await service.screen_results(services, reference=screen, target=target, top=top)
+        return Response(  # type: ignore[return-value]  # documented above as text/csv
+            found.to_csv(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{found.job_id}-results.csv"'},
+        )
+    download = await service.download_screen_results(
+        services, reference=screen, file_format=format, target=target, top=top, every=every
+    )
     return _streamed(download, format)
 
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repurpose.errors import InvalidInput, InvalidSmiles
-from repurpose.model.drug_graph import (
+from repurpose.data.drug_graph import (
     ATOM_FEATURES,
     MAX_DRUG_NODES,
     NODE_FEATURES,
@@ -20,6 +19,7 @@ from repurpose.model.drug_graph import (
     featurize_drug,
     parse_smiles,
 )
+from repurpose.errors import InvalidInput, InvalidSmiles
 from tests.helpers import DRUG_LIKE_SMILES
 
 # Block offsets written out by hand (symbol 0, degree 43, implicit valence 54, formal charge 61,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
+from repurpose.data.protein_encoding import ALPHABET_SIZE, encode_protein
 from repurpose.errors import InvalidInput, InvalidProtein
-from repurpose.model.protein_encoding import ALPHABET_SIZE, encode_protein
 from tests.helpers import random_protein
 
 # DrugBAN's CHARPROTSET, written out by hand (its order is not alphabetical; no J).
