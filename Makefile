@@ -23,7 +23,7 @@ run: install
 	BIN=$(BIN) scripts/demo.sh
 
 test: install
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

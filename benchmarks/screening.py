@@ -5,13 +5,21 @@ bundled DrugBAN model and featurisation included:
 
   (a) reference   DrugBAN's literal padded forward, batches of 64
   (b) fast path   the exact Gram-matrix path (``FastScorer``), in this process, chunks of 512
+  (b') monitoring the fast path in a scorer replica's core (``ScoringCore``), in this process, as
+                  the replica gets it from the screening runner (featurised pieces of 256, all
+                  queued on the bulk lane), with the Monitor feed off and on: the median of five
+                  rounds of each, interleaved (first off, then on first, ...); each "on" round a
+                  fresh feed (cold caches: a library new to the replica) sketching for an
+                  in-process sink on the human training split's bins; after each, the time its
+                  worker still needed to sketch everything (drain: it works while the lanes are
+                  idle). Wall time, and the CPU time of this process (the worker's excluded)
   (c) cluster     a ScreeningJob on a local Ray cluster: library and target registered, the
                   job streams the library through the Serve scorer in chunks and writes Parquet;
                   the median of three jobs, each timed from submit to the end the job records;
                   the scorer replica as `repurpose up` deploys it (``--scorer-cpus`` to change)
 
-and prints pairs per second, the ratios b/a and c/b, peak memory and the largest |Δp| between
-(a) and (b). It then registers every target of data/library/targets.csv and times target
+and prints pairs per second, the ratios b/a, on/off (b') and c/b, peak memory and the largest
+|Δp| between (a) and (b). It then registers every target of data/library/targets.csv and times target
 profiling (one compound against all of them) through the cluster's scorer: the first call
 computes and caches every target's tensors, the second reuses them.
 
@@ -38,22 +46,30 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from repurpose.contracts.scoring import ResolvedModel
+from repurpose.data.descriptors import descriptor_profile
 from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.model.directory import load_model_dir
 from repurpose.model.fast_scoring import CompoundCache, FastScorer
 from repurpose.model.pair_batch import padded_drug_inputs
+from repurpose.monitoring.sketch import TrafficSketch
+from repurpose.scoring.chunks import ChunkRequest
+from repurpose.scoring.core import ScoringCore
+from repurpose.screening.attempt import PIECE_SIZE
 from repurpose.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "drugban-human"
 LIBRARY = ROOT / "data" / "library" / "compounds.csv"
 TARGETS = ROOT / "data" / "library" / "targets.csv"
+TRAIN = ROOT / "data" / "human" / "random" / "train.csv"  # the bundled model's training split: its bins
 TARGET_GENE = "P00533"  # EGFR
 REFERENCE_BATCH = 64
 FAST_CHUNK = 1024
 CLUSTER_RUNS = 3  # (c) is the median of this many jobs
 POLL_SECONDS = 0.25  # how often (c) asks whether the job has finished (not part of its time)
+MONITOR_ROUNDS = 5  # (b') is the median of this many rounds with the feed off, and as many on
 
 
 def peak_rss_mib() -> float:
@@ -81,6 +97,94 @@ def fast_scores(model: Any, smiles: list[str], sequence: str) -> np.ndarray:
         assert not failures
         out.append(scores)
     return np.concatenate(out)
+
+
+class SketchCollector:
+    """Where (b') flushes: the Monitor grain's part, in this process. It keeps the pair counts."""
+
+    def __init__(self, edges: dict[str, list[float]]) -> None:
+        self._edges = edges
+        self.pairs = 0
+        self.pairs_dropped = 0
+
+    async def edges(self, model_name: str) -> dict[str, list[float]]:
+        return self._edges
+
+    async def record(self, model_name: str, sketch: TrafficSketch, job_id: str | None, flush_id: str) -> None:
+        self.pairs += sketch.n
+
+    async def dropped(self, model_name: str, pairs: int, flush_id: str) -> None:
+        self.pairs_dropped += pairs
+
+
+def monitoring_figures(smiles: list[str], sequence: str) -> dict[str, float]:
+    """(b'): the scorer core's bulk lane on featurised pieces, the Monitor feed off and on."""
+    trained = load_model_dir(MODEL)
+    model = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="bench", threshold=0.5)
+    graphs = [featurize_drug(s) for s in smiles]  # the screening runner's work, not the replica's
+    train = pd.read_csv(TRAIN).rename(columns={"SMILES": "smiles", "Protein": "protein"})
+    profile = descriptor_profile(train)
+    edges = {name: feature.histogram.edges for name, feature in profile.features.items()}
+    home = Path(tempfile.mkdtemp(prefix="repurpose-bench-"))
+
+    async def one_round(monitoring: bool) -> tuple[float, float, float, SketchCollector]:
+        collector = SketchCollector(edges)
+        core = ScoringCore(Settings(home=home, monitoring=monitoring), collector)
+        core.hold(model, trained)
+        warm = ["c1ccccc1O", "CCO"]  # not in the library: its compounds stay new to the feed
+        await core.score_chunk(
+            ChunkRequest(
+                model=model, target_key="t", sequence=sequence, smiles=warm, graphs=[featurize_drug(s) for s in warm]
+            )
+        )
+        if core.feed is not None:
+            await core.feed.flush()  # the worker process started and taught the model before the clock
+            collector.pairs = 0
+        pieces = [
+            ChunkRequest(
+                model=model,
+                target_key="t",
+                sequence=sequence,
+                smiles=smiles[lo : lo + PIECE_SIZE],
+                graphs=graphs[lo : lo + PIECE_SIZE],
+                job_id="scr-000000000000",
+            )
+            for lo in range(0, len(smiles), PIECE_SIZE)
+        ]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        # every piece queued at once, as the runner keeps them (2 chunks of 4 pieces in flight)
+        await asyncio.gather(*(core.score_chunk(piece) for piece in pieces))
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        started = time.perf_counter()
+        if core.feed is not None:
+            await core.feed.flush()  # what the worker had still to sketch, and the flush itself
+        drain = time.perf_counter() - started
+        await core.close()
+        return seconds, cpu_seconds, drain, collector
+
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    drains: list[float] = []
+    sketched = dropped = 0
+    for n in range(MONITOR_ROUNDS):
+        for monitoring in (False, True) if n % 2 == 0 else (True, False):  # neither always runs first
+            seconds, cpu_seconds, drain, collector = asyncio.run(one_round(monitoring))
+            timings[monitoring].append(seconds)
+            cpu[monitoring].append(cpu_seconds)
+            if monitoring:
+                drains.append(drain)
+                sketched, dropped = sketched + collector.pairs, dropped + collector.pairs_dropped
+    off, on = float(np.median(timings[False])), float(np.median(timings[True]))
+    return {
+        "core_pairs_per_second": len(smiles) / off,
+        "core_monitored_pairs_per_second": len(smiles) / on,
+        "monitored_over_unmonitored": off / on,
+        "monitoring_overhead_percent": 100 * (on / off - 1),
+        "monitoring_cpu_overhead_percent": 100 * (float(np.median(cpu[True])) / float(np.median(cpu[False])) - 1),
+        "monitor_drain_seconds": float(np.median(drains)),
+        "monitor_pairs_sketched": float(sketched / MONITOR_ROUNDS),
+        "monitor_pairs_dropped": float(dropped / MONITOR_ROUNDS),
+    }
 
 
 def cluster_figures(
@@ -178,6 +282,7 @@ def main() -> None:
     parser.add_argument("--skip-cluster", action="store_true", help="only (a) and (b)")
     parser.add_argument("--skip-reference", action="store_true", help="no (a): for quick runs, not for figures")
     parser.add_argument("--skip-profiling", action="store_true", help="no target profiling (registers 2,156 targets)")
+    parser.add_argument("--skip-monitoring", action="store_true", help="no (b'): the Monitor feed's cost")
     parser.add_argument(
         "--scorer-cpus",
         type=int,
@@ -210,6 +315,8 @@ def main() -> None:
         "reference_peak_rss_mib": reference_rss,
     }
     figures["fast_over_reference"] = figures["fast_pairs_per_second"] / figures["reference_pairs_per_second"]
+    if not args.skip_monitoring:
+        figures |= monitoring_figures(smiles, sequence)
     if not args.skip_cluster:
         scorer_cpus = args.scorer_cpus or int(Settings().scorer_num_cpus)
         figures |= cluster_figures(
@@ -228,6 +335,13 @@ def main() -> None:
         f"{figures['fast_pairs_per_second']:.1f}",
         f"b/a {figures['fast_over_reference']:.1f}",
     )
+    if "core_pairs_per_second" in figures:
+        table.add_row("(b') fast path in a scorer core, monitoring off", f"{figures['core_pairs_per_second']:.1f}", "1")
+        table.add_row(
+            "(b') fast path in a scorer core, monitoring on",
+            f"{figures['core_monitored_pairs_per_second']:.1f}",
+            f"on/off {figures['monitored_over_unmonitored']:.3f}",
+        )
     if "cluster_pairs_per_second" in figures:
         table.add_row(
             f"(c) ScreeningJob on the cluster (scorer: {figures['scorer_cpus']:.0f} CPU)",
@@ -238,6 +352,13 @@ def main() -> None:
     console.print(table)
     console.print(f"max |Δp| between (a) and (b): {figures['max_abs_delta_p']:.2e}")
     console.print(f"peak memory of this process: {figures['peak_rss_mib']:.0f} MiB")
+    if "monitoring_overhead_percent" in figures:
+        console.print(
+            f"monitoring overhead on the fast path: {figures['monitoring_overhead_percent']:+.1f} %; "
+            f"its worker sketched {figures['monitor_pairs_sketched']:.0f} pairs a round "
+            f"({figures['monitor_pairs_dropped']:.0f} dropped), "
+            f"{figures['monitor_drain_seconds']:.1f} s after the last piece"
+        )
     if "profile_targets" in figures:
         console.print(
             f"target profiling, one compound against {figures['profile_targets']:.0f} targets: "

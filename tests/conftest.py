@@ -41,6 +41,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     A test that does not use the session's Ray cluster times out by the signal method: it fails,
     and the run goes on (the thread method of pyproject.toml, for tests a Ray call can block, ends it).
+
+    With pytest-xdist (``make test``: two workers, ``--dist loadfile --no-loadscope-reorder``) each
+    worker runs whole test files, handed out in this order: the scenario starts first, beside the rest,
+    and a module's shared fixtures are made on one worker only.
     """
     items.sort(key=lambda item: item.get_closest_marker("scenario") is None)  # stable: the rest keep their order
     for item in items:
@@ -107,6 +111,7 @@ def screening_scorer(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory
         ray_namespace=NAMESPACE,
         scorer_app=f"scorer-test-{uuid.uuid4().hex[:8]}",
         scorer_num_cpus=1,
+        monitoring=False,  # it serves every test's own grain pool: no monitor of its default pool to feed
     )
     # The registry's versions name content-addressed directories: the same path in every store.
     publish_model_dir(ArtifactStore.from_settings(settings), bundled_models_dir(settings) / BUNDLED_MODEL)

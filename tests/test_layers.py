@@ -20,6 +20,7 @@ LAYERS = [
     "actors",
     "screening",
     "scoring",
+    "monitoring",
     "training",
     "evaluation",
     "grains",

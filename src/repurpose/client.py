@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
+from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
 from repurpose.contracts.operations import Readiness
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, Prediction
@@ -172,6 +173,23 @@ class GatewayClient:
     def card(self, name: str, version: str) -> str:
         """A version's model card (Markdown)."""
         return self._send("GET", f"/v1/models/{_segment(name)}/versions/{_segment(version)}/card").text
+
+    # --- monitors ---------------------------------------------------------------------------------
+
+    def monitor(self, model: str, window: str = DEFAULT_WINDOW) -> MonitorReport:
+        """One window (pairs, hour, day or job:<screen id>) of a model's monitor against its reference."""
+        response = self._send("GET", f"/v1/monitors/{_segment(model)}", params={"window": window})
+        return _parse(response, MonitorReport)
+
+    def monitor_page(self, model: str, window: str = DEFAULT_WINDOW) -> str:
+        """The same report as an HTML page."""
+        return self._send("GET", f"/v1/monitors/{_segment(model)}/report", params={"window": window}).text
+
+    def reset_monitor(self, model: str, reference: str | None = None) -> MonitorReport:
+        # a reset twice leaves what one leaves: safe to send again
+        body = _given({"reference": reference})
+        response = self._send("POST", f"/v1/monitors/{_segment(model)}/reset", json=body, repeatable=True)
+        return _parse(response, MonitorReport)
 
     # --- targets ----------------------------------------------------------------------------------
 

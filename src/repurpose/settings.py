@@ -181,10 +181,25 @@ class Settings(BaseSettings):
     scorer_target_cache_mib: int = Field(
         default=6144, ge=16, description="Memory for per-(target, model) tensors (2.3 MiB per target for DrugBAN)."
     )
+    monitoring: bool = Field(
+        default=True, description="Scorer replicas feed every scored pair to the Monitor grain of its model."
+    )
+    monitor_flush_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often a scorer replica flushes its traffic sketches."
+    )
+    monitor_queue_pairs: int = Field(
+        default=200_000, ge=1, description="Scored pairs a replica holds for its monitors; beyond, batches are dropped."
+    )
     screening_worker_restarts: int = Field(
         default=3, ge=0, description="Screening worker replacements in a row that record no chunk before a job fails."
     )
     screening_chunk_size: int = Field(default=1024, ge=1, le=10_000, description="Compounds per screening chunk.")
+    monitor_window_pairs: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="The monitors' `pairs` window: drift over the last this many pairs a model scored.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

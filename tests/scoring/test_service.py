@@ -4,6 +4,7 @@ profiling, explanations and refusals."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +17,16 @@ from repurpose.actors.model_registry import ModelRegistry, register_model_dir
 from repurpose.actors.target_protein import TargetProtein, registered_targets
 from repurpose.cluster.bundled_models import BUNDLED_MODEL, register_bundled_models
 from repurpose.contracts.models import ModelLineage
+from repurpose.contracts.monitoring import MonitorReport
 from repurpose.contracts.scoring import ChunkScores, CompoundProfile, Explanation, PairToScore, ResolvedModel
 from repurpose.contracts.training import DrugBANTraining
-from repurpose.errors import InvalidInput, ModelNotFound
+from repurpose.errors import InvalidInput, ModelNotFound, ScreenNotFound
 from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.explanations import explain_pair
 from repurpose.model.fast_scoring import FastScorer
 from repurpose.scoring.chunks import ChunkRequest
+from repurpose.scoring.monitor_sink import MONITOR
 from repurpose.scoring.profiling import aprofile_compounds
 from repurpose.scoring.service import ScorerClient, deploy_scorer, stop_scorer
 from repurpose.settings import Settings
@@ -66,7 +69,7 @@ def scorer(grains: GrainClient, tiny_model_dir: Path) -> Iterator[ScorerClient]:
     lineage = ModelLineage(source="test", code_version="test", training=DrugBANTraining())
     register_model_dir(grains, "drugban-human", tiny_model_dir, lineage)
     scorer_settings = grains.settings.with_overrides(
-        scorer_app=f"scorer-{uuid.uuid4().hex[:8]}", scorer_batch_wait_ms=50
+        scorer_app=f"scorer-{uuid.uuid4().hex[:8]}", scorer_batch_wait_ms=50, monitor_flush_seconds=1.0
     )
     deploy_scorer(scorer_settings)
     try:
@@ -124,6 +127,33 @@ def test_a_chunk_reports_bad_compounds_and_scores_the_rest(scorer: ScorerClient)
     chunk = asyncio.run(run())
     assert [f.index for f in chunk.failures] == [5, 6]
     assert all(s is not None for s in chunk.scores[:5]) and chunk.scores[5:] == [None, None]
+
+
+def test_the_replica_feeds_the_models_monitor_with_every_pair_of_a_screening_job(
+    scorer: ScorerClient, grains: GrainClient
+) -> None:
+    job = "scr-0000000000aa"
+    smiles = [*VAL.SMILES[:9], "C1CC"]  # nine scored, one RDKit refuses
+
+    async def run() -> None:
+        model = await scorer.resolve("drugban-human")
+        for sequence in VAL.Protein[:2]:
+            chunk = ChunkRequest(model=model, target_key="T", sequence=sequence, smiles=smiles, job_id=job)
+            await scorer.score_chunk(chunk)
+
+    asyncio.run(run())
+    deadline = time.monotonic() + 180  # the replica's monitor worker starts on first use: slow on a busy machine
+    while True:
+        try:
+            report: MonitorReport = grains.call(MONITOR, "drugban-human", "report", f"job:{job}")
+        except ScreenNotFound:  # not flushed yet
+            assert time.monotonic() < deadline, "the replica never flushed the job's pairs to the monitor"
+            time.sleep(0.5)
+            continue
+        if report.pairs == 18 or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    assert report.pairs == 18 and report.model == "drugban-human"
 
 
 def test_profile_ranks_every_registered_target(scorer: ScorerClient, grains: GrainClient) -> None:

@@ -16,7 +16,7 @@ PROTOCOL_METHODS = sorted(
 
 
 def test_the_protocol_lists_every_use_case() -> None:
-    assert len(PROTOCOL_METHODS) == 36
+    assert len(PROTOCOL_METHODS) == 39
     assert {"close", "readiness", "predict", "submit_screen", "download_screen_results"} <= set(PROTOCOL_METHODS)
 
 

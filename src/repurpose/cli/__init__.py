@@ -19,6 +19,7 @@ from repurpose.cli import (
     libraries,
     model_files,
     models,
+    monitoring,
     scoring,
     screening,
     targets,
@@ -34,7 +35,19 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (cluster, training, model_files, datasets, targets, models, scoring, screening, libraries, keys):
+for group in (
+    cluster,
+    training,
+    model_files,
+    datasets,
+    targets,
+    models,
+    monitoring,
+    scoring,
+    screening,
+    libraries,
+    keys,
+):
     group.register(app)
 
 

@@ -14,6 +14,7 @@ from typing import IO, Literal, Protocol
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
+from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
 from repurpose.contracts.operations import Readiness
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, Prediction
@@ -73,6 +74,11 @@ class RepurposeClient(Protocol):
         self, name: str, version: str, data: bytes, filename: str, decoys: str | None = None
     ) -> RetrievalResult: ...
     def card(self, name: str, version: str) -> str: ...
+
+    # --- monitors
+    def monitor(self, model: str, window: str = DEFAULT_WINDOW) -> MonitorReport: ...
+    def monitor_page(self, model: str, window: str = DEFAULT_WINDOW) -> str: ...
+    def reset_monitor(self, model: str, reference: str | None = None) -> MonitorReport: ...
 
     # --- targets
     def register_target(

@@ -62,7 +62,7 @@ class CompoundDescriptors(BaseModel):
 
 def describe_compound(smiles: str) -> CompoundDescriptors:
     """The descriptors of one compound; InvalidSmiles if RDKit cannot read it."""
-    return CompoundDescriptors.model_validate({"smiles": smiles, **_descriptors(parse_smiles(smiles))})
+    return CompoundDescriptors.model_validate({"smiles": smiles, **compound_descriptors(parse_smiles(smiles))})
 
 
 def describe_compounds(smiles: Sequence[str]) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def describe_compounds(smiles: Sequence[str]) -> pd.DataFrame:
     for position, text in enumerate(smiles, start=1):
         if text not in seen:
             try:
-                seen[text] = _descriptors(parse_smiles(text))
+                seen[text] = compound_descriptors(parse_smiles(text))
             except InvalidSmiles as error:
                 raise InvalidSmiles(f"compound {position}: {error.message}", smiles=error.smiles) from None
         records.append(seen[text])
@@ -134,7 +134,8 @@ def bin_counts(values: np.ndarray | Sequence[float], edges: Sequence[float]) -> 
     return [int(c) for c in np.bincount(bins, minlength=len(edges) + 1)]
 
 
-def _descriptors(mol: Chem.Mol) -> dict[str, float]:
+def compound_descriptors(mol: Chem.Mol) -> dict[str, float]:
+    """``COMPOUND_DESCRIPTORS`` of a parsed molecule (for a caller that reads the molecule for more)."""
     return {
         "molecular_weight": float(Descriptors.MolWt(mol)),  # type: ignore[attr-defined]  # set at import time
         "logp": float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0]),  # what Crippen.MolLogP returns

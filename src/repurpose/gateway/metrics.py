@@ -12,7 +12,11 @@ Its own registry (never the process-global one), holding:
 - the scorer's own figures, read from a scorer replica when ``/metrics`` is scraped
   (``ScorerClient.stats``): pairs scored, compound and target cache hits and misses, dynamic
   batches formed, their sizes (a histogram) and the largest, cached entries, loaded models and
-  memory, each labelled with the replica that answered (``replica``).
+  memory, each labelled with the replica that answered (``replica``);
+- the monitors' figures as last read through this replica (``MonitorGauges``, set when a
+  ``pairs``, ``hour`` or ``day`` window is shown: jobs would make a label per job): drift share,
+  dataset drift, each feature's drift score and verdict, the out-of-domain share and the pairs,
+  labelled with ``model`` and ``window``.
 
 With several replicas each answers for itself (as Prometheus expects of scrape targets).
 """
@@ -32,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repurpose.gateway.paths import route_path
 
 if TYPE_CHECKING:
+    from repurpose.contracts.monitoring import MonitorReport
     from repurpose.scoring.core import ScorerStats
 
 logger = logging.getLogger("repurpose.gateway.access")
@@ -110,6 +115,58 @@ class ScorerStatsCollector(Collector):
             yield gauge
 
 
+class MonitorGauges:
+    """Drift figures of the monitors read through this replica (a series per model and window)."""
+
+    WINDOWS = frozenset({"pairs", "hour", "day"})
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        window = ["model", "window"]
+        self.drift_share = Gauge(
+            "repurpose_monitor_drift_share", "Share of the features tested that drifted.", window, registry=registry
+        )
+        self.dataset_drift = Gauge(
+            "repurpose_monitor_dataset_drift", "1: at least half the features drifted.", window, registry=registry
+        )
+        self.feature_drift = Gauge(
+            "repurpose_monitor_feature_drift_score",
+            "A feature's drift statistic: a p-value (ks, chi2: drift below 0.05) or a distance (normed Wasserstein, "
+            "Jensen-Shannon: drift at 0.1 or more).",
+            [*window, "feature"],
+            registry=registry,
+        )
+        self.feature_drifted = Gauge(
+            "repurpose_monitor_feature_drifted", "1: the feature drifted.", [*window, "feature"], registry=registry
+        )
+        self.out_of_domain = Gauge(
+            "repurpose_monitor_out_of_domain_share",
+            "Share of the window's pairs outside the model's applicability domain.",
+            window,
+            registry=registry,
+        )
+        self.pairs = Gauge("repurpose_monitor_window_pairs", "Pairs in the window.", window, registry=registry)
+
+    def observe(self, report: MonitorReport) -> None:
+        if report.window not in self.WINDOWS:
+            return
+        labels = (report.model, report.window)
+        self.pairs.labels(*labels).set(report.pairs)
+        self.dataset_drift.labels(*labels).set(1 if report.dataset_drift else 0)
+        _set_or_remove(self.drift_share, labels, report.drift_share)
+        _set_or_remove(self.out_of_domain, labels, report.out_of_domain_share)
+        for feature in report.features:
+            _set_or_remove(self.feature_drift, (*labels, feature.feature), feature.value)
+            self.feature_drifted.labels(*labels, feature.feature).set(1 if feature.drifted else 0)
+
+
+def _set_or_remove(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+    """A figure the report does not have (nothing tested) is no series, rather than a stale one."""
+    if value is not None:
+        gauge.labels(*labels).set(value)
+    else:
+        gauge.remove(*labels)  # a no-op where there is no such series
+
+
 class GatewayMetrics:
     def __init__(self) -> None:
         disable_created_metrics()  # no *_created series: a replica process holds only the gateway
@@ -144,6 +201,7 @@ class GatewayMetrics:
         )
         self.scorer = ScorerStatsCollector()
         self.registry.register(self.scorer)
+        self.monitors = MonitorGauges(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

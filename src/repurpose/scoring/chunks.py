@@ -30,6 +30,9 @@ class ChunkRequest(BaseModel):
     graphs: list[Any] | None = Field(
         default=None, description="Per compound a DrugGraph, or None where featurisation failed; None: not featurised."
     )
+    job_id: str | None = Field(
+        default=None, description="The screening job the chunk is part of: its pairs are monitored under it."
+    )
 
     @model_validator(mode="after")
     def _graphs_match(self) -> ChunkRequest:

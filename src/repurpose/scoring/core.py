@@ -19,6 +19,11 @@ tests and benchmarks run it in-process.
 - Evidence: the model directory's training data (``TrainedModel.evidence``) gives a screen's
   best hits (``evidence``, bulk lane) and every profile row the target's nearest training binder
   and the compound's applicability domain (``model.evidence``).
+- Monitoring: every lane hands its scored pairs to the replica's ``MonitorFeed`` (when given a
+  sink and the setting ``monitoring`` is on): an append to a bounded queue; the work (descriptors,
+  the applicability domain, the sketches) is done in another process while no lane is running
+  (beside the scoring it slows it by a fifth, sharing the CPUs' caches), the flushes to the
+  Monitor grains every few seconds.
 - Screening chunks usually arrive featurised (``ChunkRequest.graphs``: the screening runner
   runs RDKit while this replica computes the previous chunk), so the bulk lane only runs the
   model; a chunk of SMILES alone is featurised here, through the compound cache.
@@ -66,9 +71,14 @@ from repurpose.model.fingerprint_cache import FingerprintCache
 from repurpose.model.published import load_published_model
 from repurpose.model.similarity import KnnIndex
 from repurpose.scoring.chunks import ChunkRequest
+from repurpose.scoring.monitor_feed import MonitorFeed
+from repurpose.scoring.monitor_sink import MonitorSink
 from repurpose.settings import Settings
 
 T = TypeVar("T")
+
+QUIET_SECONDS = 0.2
+"""How long the lanes stay idle before the monitor worker may run beside nothing."""
 
 __all__ = ["LoadedModel", "ScorerStats", "ScoringCore", "TargetCache"]
 
@@ -129,8 +139,16 @@ class TargetCache:
 
 
 class ScoringCore:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, monitors: MonitorSink | None = None) -> None:
         self.settings = settings
+        self._in_flight = 0  # lane calls running (counted on the event loop)
+        self._last_done = 0.0  # when the last one ended (time.monotonic)
+        # where scored pairs are sketched for the models' monitors (in idle time); None: not monitored
+        self.feed = (
+            MonitorFeed(settings, monitors, busy=self._scoring)
+            if monitors is not None and settings.monitoring
+            else None
+        )
         self.compounds = CompoundCache(settings.scorer_compound_cache)
         self.fingerprints = FingerprintCache(settings.scorer_compound_cache)  # knn models' compounds
         self.targets = TargetCache(settings.scorer_target_cache_mib * 2**20)
@@ -156,6 +174,13 @@ class ScoringCore:
             self._models[resolved.artifact_path] = loaded
             while len(self._models) > self.settings.scorer_max_models:
                 self._models.popitem(last=False)
+        return loaded
+
+    def hold(self, resolved: ResolvedModel, trained: TrainedModel) -> LoadedModel:
+        """Hold a model read elsewhere (a model directory in this process: benchmarks, tests) as ``resolved``."""
+        loaded = self._loaded(resolved, trained, resolved.artifact_path)
+        with self._model_lock:
+            self._models[resolved.artifact_path] = loaded
         return loaded
 
     def _loaded(self, resolved: ResolvedModel, trained: TrainedModel, cache_key: str) -> LoadedModel:
@@ -198,7 +223,23 @@ class ScoringCore:
         return await self._run(self._bulk, self.evidence_now, request)
 
     async def _run(self, lane: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(lane, function, *args)
+        if self.feed is not None:
+            self.feed.start()  # on this event loop, once
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(lane, function, *args)
+        finally:
+            self._in_flight -= 1
+            self._last_done = time.monotonic()
+
+    def _scoring(self) -> bool:
+        """Whether a lane runs, or ran moments ago (a stream of requests has short gaps)."""
+        return self._in_flight > 0 or time.monotonic() - self._last_done < QUIET_SECONDS
+
+    async def close(self) -> None:
+        """Flush what the monitors have not had yet (a replica shutting down)."""
+        if self.feed is not None:
+            await self.feed.close()
 
     # --- the work (blocking) ---------------------------------------------------------------------
 
@@ -207,6 +248,8 @@ class ScoringCore:
         loaded = self.load(request.model)
         scores, failures = self._chunk_scores(loaded, request)
         self.pairs_scored += int(np.count_nonzero(~np.isnan(scores)))
+        if self.feed is not None:
+            self.feed.offer(request.model, loaded.trained, request.job_id, request.smiles, [request.sequence], scores)
         return ChunkScores(
             scores=[None if np.isnan(s) else float(s) for s in scores],
             failures=failures,
@@ -261,6 +304,9 @@ class ScoringCore:
                 raise InvalidInput(f"pair {i}: {error.message}") from None
         probabilities[:] = self._pair_scores(loaded, pairs)
         self.pairs_scored += len(pairs)
+        if self.feed is not None:
+            smiles, sequences = [p.smiles for p in pairs], [p.sequence for p in pairs]
+            self.feed.offer(model, loaded.trained, None, smiles, sequences, probabilities)
         threshold = loaded.resolved.threshold
         return [PairScore(probability=float(p), interacts=bool(p >= threshold)) for p in probabilities]
 
@@ -290,6 +336,9 @@ class ScoringCore:
             raise InvalidInput(error.message) from None
         scores, computed = self._profile_scores(loaded, request, graph)
         self.pairs_scored += len(request.targets)
+        if self.feed is not None:
+            sequences = [sequence for _, sequence in request.targets]
+            self.feed.offer(request.model, loaded.trained, None, [request.smiles], sequences, scores)
         return ProfileScores(
             scores=[float(s) for s in scores],
             seconds=time.perf_counter() - started,

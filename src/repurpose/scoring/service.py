@@ -15,6 +15,8 @@ and warms the screening runner that feeds it chunks: ``screening.runner.start_sc
 - Lanes: predictions take the replica's interactive executor, profiles and explanations its
   analysis executor, screening chunks and their hits' evidence its bulk executor
   (``ScoringCore``), so a prediction never queues behind a chunk or a long profile.
+- Monitoring: every scored pair is sketched for its model's Monitor grain off the request
+  path (``scoring.monitor_feed``; the setting ``monitoring``); a replica shutting down flushes.
 - Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
   replicas and autoscaling bounds from the settings.
 """
@@ -48,6 +50,7 @@ from repurpose.runtime.serving import ensure_serve
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient, resolve_model
 from repurpose.scoring.core import LoadedModel, ScoringCore
+from repurpose.scoring.monitor_sink import GrainMonitorSink
 from repurpose.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -82,7 +85,7 @@ def build_scorer(settings: Settings) -> serve.Application:
     class Scorer:
         def __init__(self, settings: Settings) -> None:
             torch.set_num_threads(max(1, int(settings.scorer_num_cpus)))
-            self.core = ScoringCore(settings)
+            self.core = ScoringCore(settings, GrainMonitorSink(GrainClient(settings)))
             self.batches = 0
             self.largest_batch = 0
             self.batch_sizes: Counter[int] = Counter()
@@ -142,6 +145,9 @@ def build_scorer(settings: Settings) -> serve.Application:
 
         async def _current_model(self) -> LoadedModel:
             return await self._model(serve.get_multiplexed_model_id())
+
+        async def __del__(self) -> None:  # Serve calls it (awaited) when the replica shuts down
+            await self.core.close()
 
     return Scorer.bind(settings)  # type: ignore[attr-defined]  # added by @serve.deployment
 

@@ -238,7 +238,12 @@ class _Attempt:
         smiles = self.smiles[lo:hi]
         graphs, failures = featurise_chunk(smiles) if self.featurise else (None, [])
         request = ChunkRequest(
-            model=self.task.model, target_key=target, sequence=self.task.sequences[target], smiles=smiles, graphs=graphs
+            model=self.task.model,
+            target_key=target,
+            sequence=self.task.sequences[target],
+            smiles=smiles,
+            graphs=graphs,
+            job_id=self.task.job_id,  # its pairs are monitored under the job
         )
         if lo not in self.issues_of:
             self.issues_of[lo] = [drug_like_issue(s) for s in smiles]

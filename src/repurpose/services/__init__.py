@@ -13,6 +13,7 @@ this machine. Both answer the client protocol (``contracts.client.RepurposeClien
     datasets     register, list, show, split dataset versions
     runs         start, list, show, cancel training runs
     models       list, show, promote, roll back, evaluate (classification, retrieval), model cards
+    monitors     show a model's monitor (a window against its reference), its HTML page, reset
     targets      register, list, show target proteins
     scoring      predict, explain, profile
     libraries    register, list, show compound libraries

@@ -14,6 +14,7 @@ from repurpose.contracts.client import ResultsFormat
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
+from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
 from repurpose.contracts.operations import Readiness
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.scoring import CompoundProfile, ExplanationOut, Prediction
@@ -29,7 +30,18 @@ from repurpose.contracts.screening import (
 from repurpose.contracts.targets import TargetDetail, TargetRegistration, TargetSummary
 from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
 from repurpose.grains import GrainClient
-from repurpose.services import datasets, keys, libraries, models, operations, runs, scoring, screens, targets
+from repurpose.services import (
+    datasets,
+    keys,
+    libraries,
+    models,
+    monitors,
+    operations,
+    runs,
+    scoring,
+    screens,
+    targets,
+)
 from repurpose.services.context import Context
 
 T = TypeVar("T")
@@ -145,6 +157,17 @@ class InProcessClient:
 
     def card(self, name: str, version: str) -> str:
         return self._run(models.model_card(self.context, name=name, version=version))
+
+    # --- monitors ---------------------------------------------------------------------------------
+
+    def monitor(self, model: str, window: str = DEFAULT_WINDOW) -> MonitorReport:
+        return self._run(monitors.show_monitor(self.context, model=model, window=window))
+
+    def monitor_page(self, model: str, window: str = DEFAULT_WINDOW) -> str:
+        return self._run(monitors.monitor_page(self.context, model=model, window=window))
+
+    def reset_monitor(self, model: str, reference: str | None = None) -> MonitorReport:
+        return self._run(monitors.reset_monitor(self.context, model=model, reference=reference))
 
     # --- targets ----------------------------------------------------------------------------------
 
