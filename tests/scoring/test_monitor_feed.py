@@ -1,5 +1,6 @@
 """A scorer replica feeds its models' monitors: exact sketches, counted drops, periodic flushes with
-flush ids, retries counted once by the real Monitor grain, and scores the feed does not change."""
+flush ids, retries counted once by the real Monitor grain, a killed grain host that costs at most the
+batch in flight (counted), and scores the feed does not change."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from repurpose.scoring.monitor_feed import MonitorFeed
 from repurpose.scoring.monitor_sink import MONITOR, GrainMonitorSink
 from repurpose.scoring.monitor_worker import ScoredPairs, TrafficAggregator
 from repurpose.settings import Settings
-from tests.helpers import BUNDLED_DIR, LIBRARY_FILE, SAMPLE_TRAIN, SAMPLE_VAL
+from tests.helpers import BUNDLED_DIR, LIBRARY_FILE, SAMPLE_TRAIN, SAMPLE_VAL, kill_host, wait_for_new_host
 
 VAL = pd.read_csv(SAMPLE_VAL)
 LIBRARY = pd.read_csv(LIBRARY_FILE).smiles.head(100).tolist()  # distinct compounds
@@ -246,3 +247,37 @@ def test_the_monitor_grain_counts_a_retried_flush_once(client: GrainClient, knn_
 
     report: MonitorReport = client.call(MONITOR, "knn-fed", "report", f"job:{JOB}")
     assert (report.pairs, report.dropped) == (len(smiles), 7)
+
+
+@pytest.mark.slow
+def test_a_killed_grain_host_loses_at_most_the_unflushed_batch_and_counts_it(
+    client: GrainClient, knn_model_dir: Path
+) -> None:
+    lineage = ModelLineage(source="bundled:files", code_version="0.1.0", training=KnnTraining())
+    detail = register_model_dir(client, "knn-killed", knn_model_dir, lineage)
+    model = ResolvedModel(
+        name="knn-killed", version=detail.version, model_type="knn", artifact_path=detail.artifact_path, threshold=0.5
+    )
+    train = pd.read_csv(SAMPLE_TRAIN)
+    smiles = list(dict.fromkeys(train.SMILES))[:30]
+    core = ScoringCore(client.settings, GrainMonitorSink(client))
+    core.hold(model, load_model_dir(knn_model_dir))
+    first = ChunkRequest(model=model, target_key="t", sequence=train.Protein[0], smiles=smiles[:20], job_id=JOB)
+    last = first.model_copy(update={"smiles": smiles[20:]})
+
+    async def scenario() -> None:
+        assert core.feed is not None
+        await asyncio.to_thread(core.score_chunk_now, first)
+        await core.feed.flush()  # the first batch reaches the grain
+        killed = await asyncio.to_thread(kill_host, client, MONITOR, "knn-killed")
+        await asyncio.to_thread(core.score_chunk_now, last)
+        await core.feed.flush()  # while the host is replaced: retried, then recorded or dropped and counted
+        await asyncio.to_thread(wait_for_new_host, client, MONITOR, "knn-killed", killed)
+        await flushed_and_closed(core)  # a drop count not yet acknowledged goes now
+
+    asyncio.run(scenario())
+
+    assert core.feed is not None
+    report: MonitorReport = client.call(MONITOR, "knn-killed", "report", "pairs")
+    assert (report.pairs, report.dropped) in {(30, 0), (20, 10)}  # nothing lost but the batch in flight
+    assert report.dropped == core.feed.counts.dropped
