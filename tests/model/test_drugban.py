@@ -1,14 +1,23 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from repurpose.model.drugban import DrugBAN, DrugBANConfig, weighted_batch_norm
-from tests.helpers import DRUG_LIKE_SMILES, ModelInputs, model_inputs, random_protein
+from repurpose.data.pairs import read_pairs
+from repurpose.model.directory import load_model_dir
+from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities, weighted_batch_norm
+from repurpose.model.pair_batch import featurize_pairs
+from tests.helpers import BUNDLED_DIR, DRUG_LIKE_SMILES, REPO_ROOT, ModelInputs, model_inputs, random_protein
+
+HUMAN_TRAIN = REPO_ROOT / "data" / "human" / "random" / "train.csv"
 
 # Pairs that exercise the compact path's edge cases: a one-atom drug, a drug of exactly 290
 # atoms (no virtual nodes), proteins of 1 residue (shorter than the CNN's receptive field),
@@ -18,6 +27,11 @@ CASES = {
     "edges": (
         ["C[N+](C)(C)C", DRUG_LIKE_SMILES, "C" * 290, "O"],
         ["M", random_protein(1200, 4), random_protein(1500, 5), random_protein(40, 6)],
+    ),
+    # one protein in two pairs: convolved once, weighed twice, its gradient from both pairs
+    "shared": (
+        ["CCO", DRUG_LIKE_SMILES, "c1ccncc1"],
+        [random_protein(400, 7), random_protein(90, 8), random_protein(400, 7)],
     ),
 }
 
@@ -142,3 +156,83 @@ def test_config_round_trips_through_json() -> None:
 
     assert restored == config
     assert restored.protein_positions == 1200 - 2 - 4 - 6
+
+
+@dataclass(frozen=True)
+class HumanBatch:
+    inputs32: ModelInputs
+    labels: torch.Tensor
+    exact: DrugBAN  # the reference model in float64 after one forward and backward on the batch
+    exact_logits: torch.Tensor
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+@pytest.fixture(scope="module")
+def human_batch() -> HumanBatch:
+    """16 pairs of the Human training split and the padded reference's float64 step on them."""
+    pairs = read_pairs(HUMAN_TRAIN)
+    assert pairs.labels is not None
+    index = np.random.default_rng(0).permutation(len(pairs))[:16]
+    smiles, proteins = [pairs.smiles[i] for i in index], [pairs.proteins[i] for i in index]
+    exact = double_model()
+    inputs64 = model_inputs(smiles, proteins)
+    labels = torch.from_numpy(pairs.labels[index])
+    logits, _ = exact.train().reference_forward(inputs64.drug_features, inputs64.drug_adjacency, inputs64.proteins)
+    _loss(logits, labels).backward()
+    return HumanBatch(model_inputs(smiles, proteins, dtype=torch.float32), labels, exact, logits.detach())
+
+
+@pytest.mark.slow
+def test_training_step_equals_reference_on_human_pairs(human_batch: HumanBatch) -> None:
+    """In float64 the compact step is the padded one: logits, every gradient, BatchNorm's statistics."""
+    model = double_model().train()
+    batch = dataclasses.replace(
+        human_batch.inputs32.batch, node_features=human_batch.inputs32.batch.node_features.double()
+    )
+
+    logits = model(batch)
+    _loss(logits, human_batch.labels).backward()
+
+    torch.testing.assert_close(logits.detach(), human_batch.exact_logits, rtol=0, atol=1e-9)
+    for (name, p), q in zip(model.named_parameters(), human_batch.exact.parameters(), strict=True):
+        assert p.grad is not None and q.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-7, atol=1e-10, msg=name)
+    exact_state = human_batch.exact.state_dict()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, exact_state[key], rtol=1e-7, atol=1e-9, msg=key)
+
+
+@pytest.mark.slow
+def test_float32_training_step_is_within_float_tolerance_on_human_pairs(human_batch: HumanBatch) -> None:
+    """As trained (float32), the compact step's logits are within 1e-5 of the exact (float64)
+    padded function's and every gradient within 1e-3 of its largest entry (on this batch: logits
+    3e-6 and gradients 3e-4 at most; the float32 padded forward itself is off by 3e-4 and 1e-2)."""
+    model = double_model().float().train()
+
+    logits = model(human_batch.inputs32.batch)
+    _loss(logits, human_batch.labels).backward()
+
+    torch.testing.assert_close(logits.detach().double(), human_batch.exact_logits, rtol=0, atol=1e-5)
+    for (name, p), q in zip(model.named_parameters(), human_batch.exact.parameters(), strict=True):
+        assert p.grad is not None and q.grad is not None, name
+        scale = float(q.grad.abs().max())
+        torch.testing.assert_close(p.grad.double(), q.grad, rtol=0, atol=1e-3 * scale, msg=name)
+
+
+def test_bundled_model_scores_as_its_reference_forward() -> None:
+    """models/drugban-human loads as before and the compact path scores as the padded forward."""
+    model = load_model_dir(BUNDLED_DIR).drugban
+    assert model is not None
+    pairs = read_pairs(REPO_ROOT / "data" / "human" / "random" / "val.csv")
+    index = np.arange(12)
+    smiles, proteins = [pairs.smiles[i] for i in index], [pairs.proteins[i] for i in index]
+    inputs = model_inputs(smiles, proteins, dtype=torch.float32)
+
+    compact = predict_probabilities(model, featurize_pairs(smiles, proteins, None))
+    with torch.inference_mode():
+        logits, _ = model.reference_forward(inputs.drug_features, inputs.drug_adjacency, inputs.proteins)
+
+    np.testing.assert_allclose(compact, torch.sigmoid(logits).double().numpy(), rtol=0, atol=1e-5)

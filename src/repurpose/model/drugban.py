@@ -15,8 +15,13 @@ Two forwards compute the same function:
 - ``forward`` is exact but compact: the 290 − n virtual nodes of a drug are identical, so
   they are one row of weight 290 − n (BatchNorm statistics weighted accordingly), and the
   attention pooling is computed per row as ((V ⊙ H) Qᵀ + C) Q instead of materialising the
-  maps. It trains and evaluates roughly an order of magnitude faster. The one difference in
-  training is dropout: a drug's virtual rows share one dropout mask in ``forward``.
+  maps. Per batch, a protein is convolved once whatever the number of its pairs, the first
+  convolution runs once per distinct 3-residue window and the second on those windows'
+  products (``ProteinCNN.forward_layout``), and the BatchNorms, the third convolution and
+  the attention pooling carry hand-written backwards (``row_ops``, ``block_attention``).
+  It trains about 10–13× faster than the reference on 2 shared cores. The one difference
+  in training is dropout: a drug's virtual rows share one dropout mask in ``forward``.
+  ``ProteinCNN.forward_packed`` is the protein side the scoring fast path uses.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repurpose.model.block_attention import pooled_rows
 from repurpose.model.pair_batch import DrugBANInputs, PairBatch
+from repurpose.model.protein_layout import ProteinLayout, protein_layout, window_ids
+from repurpose.model.row_ops import relu_weighted_batch_norm, shifted_conv
 
 EVAL_BATCH_SIZE = 256
 
@@ -169,6 +177,38 @@ class PackedProteins:
     sizes: list[int]  # (B,) rows per protein
 
 
+@dataclass(frozen=True)
+class DrugRows:
+    """Drug-side rows of a batch, drug after drug: its virtual-node row (standing for its
+    max_drug_nodes − n identical virtual nodes), then its n atoms."""
+
+    rows: torch.Tensor  # (B + N, C)
+    weights: torch.Tensor  # (B + N,)
+    owner: torch.Tensor  # (B + N,) the pair each row belongs to
+    starts: list[int]  # (B,) first row of each drug
+    sizes: list[int]  # (B,) rows of each drug: n + 1
+
+
+def drug_rows(atoms: torch.Tensor, virtual: torch.Tensor, n_atoms: torch.Tensor, max_nodes: int) -> DrugRows:
+    """The GCN's compact output (atoms drug after drug, the shared virtual state) as ``DrugRows``."""
+    counts = n_atoms.numpy()
+    sizes = counts + 1
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    owner = np.repeat(np.arange(len(counts)), sizes)
+    source = np.arange(owner.shape[0]) - owner - 1 + len(counts)  # row → atom index, after B virtual copies
+    source[starts] = np.arange(len(counts))  # each drug's own copy of the virtual row (its own dropout mask)
+    weights = np.ones(owner.shape[0])
+    weights[starts] = max_nodes - counts
+    rows = torch.cat([virtual.expand(len(counts), -1), atoms]).index_select(0, torch.from_numpy(source))
+    return DrugRows(
+        rows=rows,
+        weights=torch.from_numpy(weights).to(atoms.dtype),
+        owner=torch.from_numpy(owner),
+        starts=starts.tolist(),
+        sizes=sizes.tolist(),
+    )
+
+
 def _ranges(starts: torch.Tensor, lengths: list[int]) -> torch.Tensor:
     """Concatenated aranges [start, start + length) as one index tensor."""
     return torch.cat([torch.arange(int(s), int(s) + n) for s, n in zip(starts, lengths, strict=True)])
@@ -229,6 +269,49 @@ class ProteinCNN(nn.Module):
         )
         return PackedProteins(rows=out.index_select(0, index), weights=weights, sizes=[m + 1 for m in kept])
 
+    def forward_layout(self, layout: ProteinLayout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compact form for a batch: the kept rows (M, C) of ``layout`` and their pooling weights.
+
+        Exact like ``forward_packed``, with two more savings. The first convolution sees only
+        its window of residue codes, so it runs once per distinct window (~7,000 in a batch of
+        ~35,000 positions) as a sum of per-code rows of E·W_kᵀ, without any multiplication by
+        the embedding. The second convolution's input then has one row per distinct window:
+        each row is multiplied by every tap once and a position sums its taps' products.
+        """
+        dtype = self.embedding.weight.dtype
+        convs = [cast(nn.Conv1d, conv) for conv in self.convs]
+        bns = [cast(nn.BatchNorm1d, bn) for bn in self.bns]
+        weights = [torch.from_numpy(w).to(dtype) for w in layout.layer_weights]
+        first = convs[0]
+        width = first.kernel_size[0]
+        columns, ids = window_ids(layout.packed, width)
+        table = self.embedding.weight
+        pad = self.embedding.padding_idx
+        if pad is not None:  # as nn.Embedding(padding_idx=0): the padding row gets no gradient
+            table = torch.cat([table[:pad], table[pad : pad + 1].detach(), table[pad + 1 :]])
+        per_code = torch.einsum("ac,ock->kao", table, first.weight)  # (k, codes, C): e(a) through tap k
+        codes = torch.from_numpy(columns)
+        assert first.bias is not None
+        z = first.bias.expand(codes.shape[1], -1)
+        for k in range(width):
+            z = z + per_code[k].index_select(0, codes[k])
+        window_weight = np.bincount(ids, weights=layout.layer_weights[0], minlength=columns.shape[1])
+        x = relu_weighted_batch_norm(z, torch.from_numpy(window_weight).to(dtype), bns[0])  # (windows, C)
+        if len(convs) == 1:
+            x = x.index_select(0, torch.from_numpy(ids))
+        else:
+            second = convs[1]
+            assert second.bias is not None
+            taps = second.kernel_size[0]
+            products = x @ second.weight.permute(1, 2, 0).reshape(x.shape[1], -1)  # (windows, taps · C)
+            index = np.lib.stride_tricks.sliding_window_view(ids, taps) * taps + np.arange(taps)
+            z = F.embedding_bag(torch.from_numpy(index), products.reshape(-1, second.out_channels), mode="sum")
+            x = relu_weighted_batch_norm(z + second.bias, weights[1], bns[1])
+            for conv, bn, w in zip(convs[2:], bns[2:], weights[2:], strict=True):
+                x = relu_weighted_batch_norm(shifted_conv(x, conv), w, bn)
+        rows = x.index_select(0, torch.from_numpy(layout.output_index))
+        return rows, torch.from_numpy(layout.output_weights).to(dtype)
+
 
 class BilinearAttention(nn.Module):
     def __init__(self, config: DrugBANConfig) -> None:
@@ -257,31 +340,24 @@ class BilinearAttention(nn.Module):
         pooled = fused.reshape(fused.shape[0], -1, self.config.ban_k).sum(-1)
         return self.bn(pooled)
 
-    def forward(
-        self, v_rows: torch.Tensor, row_weights: torch.Tensor, drug_rows: list[int], proteins: PackedProteins
-    ) -> torch.Tensor:
-        """Compact form: drug b's rows are v_rows[b, :drug_rows[b]] (weights row_weights);
-        its protein's rows are a slice of ``proteins``. Returns (B, 256)."""
-        v = self.project_drug(v_rows)  # (B, R, 768)
-        q = self.project_protein(proteins.rows)  # (M, 768)
-        summed_heads = self.heads().sum(0)  # no softmax: the heads' maps add up linearly
-        bias = self.head_bias.sum()
-        fused = []
-        # split/unbind rather than slicing: their backward concatenates instead of zero-filling
-        pairs = zip(
-            v.unbind(0),
-            drug_rows,
-            q.split(proteins.sizes),
-            proteins.weights.split(proteins.sizes),
-            row_weights.unbind(0),
-            strict=True,
-        )
-        for vb, r, qb, qw, vw in pairs:
-            vb = vb[:r]
-            attention = (vb * summed_heads) @ qb.T + bias  # (r, m): every head's map, summed
-            pooled = (attention * qw) @ qb  # (r, 768)
-            fused.append((vw[:r, None] * vb * pooled).sum(0))
-        return self.pool(torch.stack(fused))
+    def forward(self, drug: DrugRows, protein_rows: torch.Tensor, layout: ProteinLayout) -> torch.Tensor:
+        """Compact form: ``drug``'s rows against the rows of each pair's protein in ``protein_rows``
+        (kept rows of ``layout``). Returns (B, 256).
+
+        Per pair, ``pooled_rows`` gives the rows its attention map pools from the protein for
+        each drug row; the fused vector sums them times the drug rows' projections and weights.
+        """
+        v = self.project_drug(drug.rows)  # (B + N, 768)
+        q = self.project_protein(protein_rows)  # (M, 768)
+        omega = torch.from_numpy(layout.output_weights).to(q.dtype)
+        pair_protein = layout.protein_of_pair
+        protein_starts = layout.segment_starts[pair_protein].tolist()
+        protein_sizes = layout.segment_sizes[pair_protein].tolist()
+        blocks = list(zip(drug.starts, drug.sizes, protein_starts, protein_sizes, strict=True))
+        pooled = pooled_rows(v * self.heads().sum(0), q, self.head_bias.sum(), omega, blocks)
+        weighted_v = v * drug.weights[:, None]
+        fused = torch.zeros(len(drug.sizes), v.shape[1], dtype=v.dtype).index_add(0, drug.owner, weighted_v * pooled)
+        return self.pool(fused)
 
     def forward_padded(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference form: v (B, 290, 128), q (B, L, 128) → (B, 256) and maps (B, heads, 290, L)."""
@@ -319,14 +395,9 @@ class DrugBAN(nn.Module):
     def forward(self, batch: PairBatch) -> torch.Tensor:
         """Interaction logits (B,) by the compact exact path."""
         atoms, virtual = self.drug(batch)
-        b, rows = batch.size, batch.rows_per_drug
-        grid = virtual.expand(b * rows, -1).clone()  # slot 0 of each drug: its virtual row
-        grid = grid.index_copy(0, batch.atom_slot, atoms).reshape(b, rows, -1)
-        weights = torch.zeros(b, rows)
-        weights[:, 0] = (self.config.max_drug_nodes - batch.n_atoms).to(weights.dtype)
-        weights.view(-1)[batch.atom_slot] = 1.0
-        drug_rows = (batch.n_atoms + 1).tolist()
-        fused = self.fusion(grid, weights, drug_rows, self.protein.forward_packed(batch.proteins))
+        layout = protein_layout(batch.proteins.numpy(), self.config.protein_kernels)
+        protein_rows = self.protein.forward_layout(layout)[0]
+        fused = self.fusion(drug_rows(atoms, virtual, batch.n_atoms, self.config.max_drug_nodes), protein_rows, layout)
         return self.decoder(fused)
 
     def reference_forward(
