@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
+from filelock import FileLock
 from sqlalchemy import Engine
 
 from repurpose.bundled_paths import bundled_models_dir
@@ -35,21 +39,49 @@ from tests.helpers import (
 _SERVE_HTTP: dict[str, int] = {}
 
 
+SHARED_GROUPS = ("gateway",)
+"""Test packages whose package-scoped fixtures are costly (the gateway: a scorer and a gateway
+deployed): under xdist each is one unit of work, on one worker, so they are made once."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Scenario tests (marker ``scenario``: real ``repurpose up`` clusters in subprocesses) run first,
-    before the session's own Ray cluster (``ray_cluster``) starts and takes CPUs and memory.
+    before the session's own Ray cluster (``ray_cluster``) starts and takes CPUs and memory; then the
+    shared groups (the biggest units of work, handed out early), then the rest in their order.
 
     A test that does not use the session's Ray cluster times out by the signal method: it fails,
     and the run goes on (the thread method of pyproject.toml, for tests a Ray call can block, ends it).
-
-    With pytest-xdist (``make test``: two workers, ``--dist loadfile --no-loadscope-reorder``) each
-    worker runs whole test files, handed out in this order: the scenario starts first, beside the rest,
-    and a module's shared fixtures are made on one worker only.
     """
-    items.sort(key=lambda item: item.get_closest_marker("scenario") is None)  # stable: the rest keep their order
+    items.sort(
+        key=lambda item: (item.get_closest_marker("scenario") is None, work_unit(item.nodeid) not in SHARED_GROUPS)
+    )
     for item in items:
         if "ray_cluster" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(method="signal"))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist (``make test``: two workers, ``--dist loadfile --no-loadscope-reorder``) each
+    worker runs whole units of work, handed out in collection order: a test file, or a package of
+    ``SHARED_GROUPS`` whole, so a module's or a shared package's fixtures are made on one worker.
+    (xdist's own ``loadgroup`` cannot do it under pytest 9: it renames items through the removed
+    ``Item._nodeid``.) Other ``--dist`` modes are xdist's."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)
+
+
+def work_unit(nodeid: str) -> str:
+    """The shared group a test's package is, else its file."""
+    path = nodeid.split("::", 1)[0]
+    package = path.removeprefix("tests/").split("/", 1)[0]
+    return package if package in SHARED_GROUPS else path
 
 
 @pytest.fixture(scope="session")
@@ -83,23 +115,41 @@ def serve_http_port(ray_cluster: None) -> int:
     return _SERVE_HTTP["port"]
 
 
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """``make(path)`` once for the whole run: under xdist the workers' sessions share one folder, the
+    first worker to ask makes it (under a file lock) and the others wait for it and read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # every worker's base folder lies in the run's
+    out, made = root / "shared" / name, root / "shared" / f"{name}.made"
+    out.parent.mkdir(exist_ok=True)
+    with FileLock(str(root / "shared" / f"{name}.lock")):
+        if not made.exists():
+            shutil.rmtree(out, ignore_errors=True)  # a half-made one (its maker failed)
+            make(out)
+            made.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DrugBAN model directory trained for one epoch on the BindingDB sample (seed 42).
 
     Shared by every test that only reads it; copy it before changing anything inside.
     """
-    out = tmp_path_factory.mktemp("tiny") / "drugban-1epoch"
-    train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, tiny_training_config())
-    return out
+    return made_once(
+        tmp_path_factory,
+        "drugban-1epoch",
+        lambda out: train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, tiny_training_config()),
+    )
 
 
 @pytest.fixture(scope="session")
 def knn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A knn model directory built from the BindingDB sample (read-only: copy it to change it)."""
-    out = tmp_path_factory.mktemp("knn") / "knn-sample"
-    train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, KnnTraining())
-    return out
+    return made_once(
+        tmp_path_factory, "knn-sample", lambda out: train_model(SAMPLE_TRAIN, SAMPLE_VAL, out, KnnTraining())
+    )
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.protein_encoding import PROTEIN_CODES, encode_protein
 from repurpose.grains import GrainClient
 from repurpose.model.pair_batch import PairBatch, collate_pairs, padded_drug_inputs
+from repurpose.runtime import tracing
 from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 
@@ -70,6 +71,9 @@ STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 both_stores = pytest.mark.parametrize("store_url", STORES, indirect=True)
 """Runs a test on SQLite and on PostgreSQL: where the store's dialect matters (queries, JSONB)."""
+
+on_postgres = pytest.mark.parametrize("store_url", STORES[1:], indirect=True)
+"""Runs a test on PostgreSQL only: a grain kind's smoke test there whose SQLite twin another test covers."""
 
 
 @contextlib.contextmanager
@@ -382,3 +386,34 @@ def submit_screen(grains: GrainClient, request: ScreenRequest, *, idempotency_ke
     """A screening job submitted through the service layer, as ``repurpose screen`` does."""
     with InProcessClient.on(grains) as services:
         return services.submit_screen(request, idempotency_key)
+
+
+class RecordedSpans:
+    """A tracer whose spans are kept in memory (OpenTelemetry's in-memory exporter); ``pinned()``
+    makes it the tracer of everything this process makes meanwhile, whatever its settings say."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer = provider.get_tracer("tests")
+
+    def spans(self) -> list[Any]:
+        """The finished spans (``ReadableSpan``), in the order they ended."""
+        return list(self.exporter.get_finished_spans())
+
+    def named(self) -> dict[str, Any]:
+        """The finished spans by name (the last of a name)."""
+        return {span.name: span for span in self.exporter.get_finished_spans()}
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Any]:
+        tracing.pin_tracer(self.tracer)
+        try:
+            yield self.tracer
+        finally:
+            tracing.pin_tracer(None)

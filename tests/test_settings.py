@@ -72,6 +72,17 @@ def test_gcs_port_6379_refused() -> None:
         ("gateway_port", 70000, "less than or equal to 65535"),
         ("grain_pool", "bad name!", "letters, digits"),
         ("unknown_field", 1, "Extra inputs are not permitted"),
+        ("alert_webhooks", ["ftp://example.org/hook"], "not a webhook URL"),
+        ("alert_rules", [{"name": "a", "metric": "speed", "threshold": 0.5}], "drift_share"),
+        ("alert_rules", [{"name": "a", "metric": "drift_share", "threshold": 2}], "less than or equal to 1"),
+        (
+            "alert_rules",
+            [
+                {"name": "a", "metric": "drift_share", "threshold": 0.5},
+                {"name": "a", "metric": "auroc_drop", "threshold": 0.1},
+            ],
+            "names a more than once",
+        ),
     ],
 )
 def test_bad_values_refused(field: str, value: Any, message: str) -> None:
@@ -124,3 +135,30 @@ def test_the_explain_model_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert Settings(home=tmp_path).explain_model == "drugban-union"
     with pytest.raises(ValidationError, match=r"explain_model 'drugban-human@1' is not a model name"):
         Settings(home=tmp_path, explain_model="drugban-human@1")
+
+
+def test_alert_rules_and_webhooks_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert [r.name for r in Settings(home=tmp_path).alert_rules] == ["dataset-drift", "out-of-domain", "auroc-drop"]
+    monkeypatch.setenv(
+        "REPURPOSE_ALERT_RULES",
+        '[{"name": "ood", "metric": "out_of_domain_share", "threshold": 0.3, "window": "day", "retrain": true}]',
+    )
+    monkeypatch.setenv("REPURPOSE_ALERT_WEBHOOKS", '["https://hooks.example.org/repurpose"]')
+    monkeypatch.setenv("REPURPOSE_ALERT_WEBHOOK_SECRET", "s3cret")
+    settings = Settings(home=tmp_path)
+    (rule,) = settings.alert_rules
+    assert (rule.name, rule.window, rule.retrain, rule.min_pairs, rule.model) == ("ood", "day", True, 100, None)
+    assert settings.alert_webhooks == ["https://hooks.example.org/repurpose"]
+    assert settings.alert_webhook_secret is not None and settings.alert_webhook_secret.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings) and "s3cret" not in settings.model_dump_json()
+
+
+def test_alert_webhooks_inside_the_network_need_allow_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    inside = {"name": "r", "metric": "drift_share", "threshold": 0.5, "webhooks": ["http://169.254.169.254/x"]}
+    with pytest.raises(ValidationError, match=r"http://127\.0\.0\.1:9 point at a loopback"):
+        Settings(home=tmp_path, alert_webhooks=["http://127.0.0.1:9/hook"])
+    with pytest.raises(ValidationError, match=r"http://169\.254\.169\.254 point at"):
+        Settings(home=tmp_path, alert_rules=[inside])
+    monkeypatch.setenv("REPURPOSE_ALERT_WEBHOOKS_ALLOW_PRIVATE", "true")
+    allowed = Settings(home=tmp_path, alert_webhooks=["http://127.0.0.1:9/hook"], alert_rules=[inside])
+    assert allowed.alert_webhooks_allow_private and allowed.alert_webhooks == ["http://127.0.0.1:9/hook"]

@@ -19,7 +19,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from repurpose.contracts.alerts import AlertRule, AlertRuleSpec, AlertsOverview
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
+from repurpose.contracts.feedback import FeedbackReceipt, ModelQuality
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
@@ -190,6 +192,40 @@ class GatewayClient:
         body = _given({"reference": reference})
         response = self._send("POST", f"/v1/monitors/{_segment(model)}/reset", json=body, repeatable=True)
         return _parse(response, MonitorReport)
+
+    def model_quality(self, model: str) -> ModelQuality:
+        """Live quality per version, from the outcomes fed back."""
+        return _parse(self._send("GET", f"/v1/monitors/{_segment(model)}/quality"), ModelQuality)
+
+    # --- feedback and alerts ----------------------------------------------------------------------
+
+    def send_feedback(
+        self,
+        data: bytes,
+        filename: str,
+        model: str | None = None,
+        version: str | None = None,
+        batch_id: str | None = None,
+    ) -> FeedbackReceipt:
+        # a batch is counted once however often it is sent (its id: given, or its content's hash)
+        form = _given({"model": model, "version": version, "batch_id": batch_id}) or None
+        response = self._send(
+            "POST", "/v1/feedback/upload", files={"file": (filename, data)}, data=form, repeatable=True
+        )
+        return _parse(response, FeedbackReceipt)
+
+    def alerts(self, history: int = 100) -> AlertsOverview:
+        return _parse(self._send("GET", "/v1/alerts", params={"history": history}), AlertsOverview)
+
+    def alert_rules(self) -> list[AlertRule]:
+        return self._items("/v1/alerts/rules", AlertRule)
+
+    def add_alert_rule(self, rule: AlertRuleSpec) -> AlertRule:
+        body = rule.model_dump(mode="json")
+        return _parse(self._send("POST", "/v1/alerts/rules", json=body, repeatable=True), AlertRule)
+
+    def remove_alert_rule(self, name: str) -> AlertRule:
+        return _parse(self._send("DELETE", f"/v1/alerts/rules/{_segment(name)}"), AlertRule)
 
     # --- targets ----------------------------------------------------------------------------------
 

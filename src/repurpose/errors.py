@@ -15,13 +15,16 @@
     │   ├── LibraryNotFound        no compound library with that id (or name)
     │   ├── CompoundNotFound       no registered compound library holds that compound id
     │   ├── ScreenNotFound         no screening job with that id
-    │   └── ApiKeyNotFound         no gateway API key with that id
+    │   ├── ApiKeyNotFound         no gateway API key with that id
+    │   └── AlertRuleNotFound      no alert rule by that name
     ├── ConflictError              the request clashes with what is stored; re-read, then retry
     │   ├── StaleWrite             a grain's state moved on since it was read (optimistic version)
     │   ├── TargetConflict         a target id registered with another sequence
     │   ├── PromotionRefused       a stage change the registry's gates do not allow
     │   ├── RunStateConflict       an operation the training run's status does not allow
-    │   └── ScreenStateConflict    an operation the screening job's status does not allow
+    │   ├── ScreenStateConflict    an operation the screening job's status does not allow
+    │   ├── AlertRuleConflict      an alert rule name taken, or a rule set in config changed by the API
+    │   └── FeedbackConflict       a feedback batch id sent again with other outcomes
     ├── GrainError                 the grain runtime could not route or run a call
     │   ├── UnknownGrainKind       no grain class is registered under that kind
     │   ├── UnknownGrainMethod     the grain kind has no such public operation
@@ -188,8 +191,32 @@ class ApiKeyNotFound(NotFound):
         self.key_id = key_id
 
 
+class AlertRuleNotFound(NotFound):
+    code = "alert_rule_not_found"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 class ConflictError(RepurposeError):
     code = "conflict"
+
+
+class AlertRuleConflict(ConflictError):
+    code = "alert_rule_conflict"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class FeedbackConflict(ConflictError):
+    code = "feedback_conflict"
+
+    def __init__(self, message: str, *, batch_id: str) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
 
 
 class ScreenStateConflict(ConflictError):

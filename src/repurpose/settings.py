@@ -16,17 +16,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from repurpose.contracts.alerts import AlertRuleSpec, check_webhook_url, webhook_host_is_private, webhook_origin
 from repurpose.contracts.ids import MODEL_NAME_PATTERN
 
 REDIS_PORT = 6379
 """Taken by Redis on the machines we run on; Ray's GCS must never bind it."""
 
 _SUPPORTED_DATABASES = ("sqlite", "postgresql")
+TRACE_EXPORTERS = ("otlp", "console", "file")
+"""Span exporters ``otel_traces_exporter`` may name (``file``: Repurpose's own, JSON lines)."""
+
+
+def default_alert_rules() -> list[AlertRuleSpec]:
+    """The rules a cluster starts with (replaced as a whole by REPURPOSE_ALERT_RULES, a JSON list)."""
+    return [
+        AlertRuleSpec(name="dataset-drift", metric="drift_share", threshold=0.5, window="pairs", min_pairs=100),
+        AlertRuleSpec(name="out-of-domain", metric="out_of_domain_share", threshold=0.5, window="pairs", min_pairs=100),
+        AlertRuleSpec(name="auroc-drop", metric="auroc_drop", threshold=0.1, min_pairs=50),
+    ]
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -179,7 +193,10 @@ class Settings(BaseSettings):
     scorer_max_models: int = Field(default=3, ge=1, le=64, description="Model versions a replica keeps loaded.")
     scorer_compound_cache: int = Field(default=50_000, ge=0, description="Featurised compounds a replica keeps.")
     scorer_target_cache_mib: int = Field(
-        default=6144, ge=16, description="Memory for per-(target, model) tensors (2.3 MiB per target for DrugBAN)."
+        default=384,
+        ge=16,
+        description="Memory for per-(target, model) tensors (1.13 MiB per target for DrugBAN); the rest are read "
+        "from the artifact store.",
     )
     monitoring: bool = Field(
         default=True, description="Scorer replicas feed every scored pair to the Monitor grain of its model."
@@ -199,6 +216,60 @@ class Settings(BaseSettings):
         ge=100,
         le=10_000_000,
         description="The monitors' `pairs` window: drift over the last this many pairs a model scored.",
+    )
+    alert_rules: list[AlertRuleSpec] = Field(
+        default_factory=default_alert_rules,
+        description="Alert rules from config (a JSON list of {name, metric, threshold, window, model, min_pairs, "
+        "webhooks, retrain}); the API adds rules beside them but cannot change or remove these.",
+    )
+    alert_webhooks: list[str] = Field(
+        default_factory=list, description="URLs every alert change is POSTed to (JSON), beside a rule's own."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs every webhook body: X-Repurpose-Signature: sha256=<HMAC-SHA256 of the body, hex>.",
+    )
+    alert_webhook_tries: int = Field(
+        default=4, ge=1, le=10, description="Tries per webhook delivery (backoff 0.5 s, doubling)."
+    )
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Timeout of one webhook try.")
+    alert_evaluation_seconds: float = Field(
+        default=5.0, ge=0, le=3600, description="A model's drift alerts are judged at most this often (after flushes)."
+    )
+    alert_history: int = Field(default=200, ge=1, le=10_000, description="State changes kept per model.")
+    alert_webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow webhooks to loopback, private, link-local or unspecified addresses (and localhost): "
+        "off, a rule cannot make the cluster call its own insides (a metadata service, a database).",
+    )
+
+    # Traces (repurpose.runtime.tracing): the standard OpenTelemetry variables, read here once and
+    # carried with the settings to every process of the cluster.
+    otel_exporter_otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
+        description="OTLP/HTTP collector base URL (spans go to <url>/v1/traces); when set, traces go there.",
+    )
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otel_exporter_otlp_traces_endpoint"),
+        description="The full OTLP/HTTP URL spans are POSTed to (wins over the base endpoint).",
+    )
+    otel_traces_exporter: str = Field(
+        default="",
+        validate_default=True,
+        validation_alias=AliasChoices("OTEL_TRACES_EXPORTER", "otel_traces_exporter"),
+        description="Where spans go: none, or a comma list of otlp, console and file (JSON lines under "
+        "traces_dir); default: otlp when an OTLP endpoint is set, else none.",
+    )
+    otel_service_name: str = Field(
+        default="repurpose",
+        min_length=1,
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "otel_service_name"),
+        description="The service.name of every span.",
+    )
+    traces_dir: str = Field(
+        default="", validate_default=True, description="Where the file exporter writes spans; default <home>/traces."
     )
 
     @field_validator("home", mode="after")
@@ -246,6 +317,59 @@ class Settings(BaseSettings):
                 "or '-', starting with a letter or digit (its production version is used)"
             )
         return name
+
+    @field_validator("alert_rules", mode="after")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[AlertRuleSpec]) -> list[AlertRuleSpec]:
+        names = [rule.name for rule in rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"alert_rules names {', '.join(repeated)} more than once: name each rule once")
+        return rules
+
+    @field_validator("alert_webhooks", mode="after")
+    @classmethod
+    def _webhook_urls(cls, urls: list[str]) -> list[str]:
+        return [check_webhook_url(url) for url in urls]
+
+    @model_validator(mode="after")
+    def _public_webhooks(self) -> Settings:
+        urls = [*self.alert_webhooks, *(url for rule in self.alert_rules for url in rule.webhooks)]
+        inside = [webhook_origin(url) for url in urls if webhook_host_is_private(url)]
+        if inside and not self.alert_webhooks_allow_private:
+            raise ValueError(
+                f"alert webhook(s) {', '.join(inside)} point at a loopback, private or link-local address: "
+                "set alert_webhooks_allow_private to allow them"
+            )
+        return self
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint", mode="after")
+    @classmethod
+    def _otlp_url(cls, url: str, info: ValidationInfo) -> str:
+        if url and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"{info.field_name} {url!r:.80} is not an http(s) URL")
+        return url
+
+    @field_validator("otel_traces_exporter", mode="after")
+    @classmethod
+    def _traces_exporter(cls, value: str, info: ValidationInfo) -> str:
+        """Normalised: ``none`` or the chosen exporters in order, comma-separated."""
+        names = list(dict.fromkeys(name.strip().lower() for name in value.split(",") if name.strip()))
+        if not names:
+            endpoints = ("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+            return "otlp" if any(info.data.get(name) for name in endpoints) else "none"
+        unknown = [name for name in names if name not in (*TRACE_EXPORTERS, "none")]
+        if unknown:
+            known = ", ".join(TRACE_EXPORTERS)
+            raise ValueError(f"otel_traces_exporter: unknown exporter {unknown[0]!r:.40}; give none or any of {known}")
+        if "none" in names and len(names) > 1:
+            raise ValueError("otel_traces_exporter: none cannot be combined with an exporter")
+        return ",".join(names)
+
+    @field_validator("traces_dir", mode="after")
+    @classmethod
+    def _traces_dir(cls, path: str, info: ValidationInfo) -> str:
+        return str(Path(path).expanduser().resolve()) if path else str(_home(info) / "traces")
 
     @field_validator("ray_gcs_port", mode="after")
     @classmethod

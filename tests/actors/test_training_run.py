@@ -1,5 +1,5 @@
 """The TrainingRun grain on a real local Ray cluster (SQLite; a failing run on PostgreSQL too): training, dedup,
-crash recovery, cancel."""
+a run that outlives its grain host, crash recovery, cancel."""
 
 from __future__ import annotations
 
@@ -29,13 +29,15 @@ from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.grains import GrainClient, KindRef
 from repurpose.model.published import load_published_model
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.runtime.span_files import read_spans
 from repurpose.services.runs import default_model_name
 from repurpose.settings import Settings
 from repurpose.training.worker import RemoteTrainingWorker, TrainingJob, checkpoint_path, worker_name
 from tests.helpers import (
     SAMPLE_TRAIN,
-    both_stores,
+    RecordedSpans,
     kill_host,
+    on_postgres,
     poll,
     register_dataset,
     start_run,
@@ -77,7 +79,9 @@ def worker_alive(settings: Settings, run_id: str, attempt: int) -> bool:
     return True
 
 
-def test_a_run_trains_once_registers_a_candidate_and_is_tracked(client: GrainClient, settings: Settings) -> None:
+def test_a_run_trains_once_outlives_its_grain_host_registers_a_candidate_and_is_tracked(
+    client: GrainClient, settings: Settings
+) -> None:
     dataset_id = sample_dataset(client)
     request = RunRequest(dataset_id=dataset_id, epochs=2, lr=1e-4)
 
@@ -86,7 +90,13 @@ def test_a_run_trains_once_registers_a_candidate_and_is_tracked(client: GrainCli
     assert started.run_id == run_signature(request) and started.model_name == "drugban-bindingdb-sample"
     assert start_run(client, request).created is False  # running: the same run, nothing new starts
 
+    killed = kill_host(client, "training-run", started.run_id)
+    wait_for_new_host(client, "training-run", started.run_id, killed)
+    detail = show(client, started.run_id)  # reactivated from the store by the new host
+    assert detail.status in ("running", "succeeded") and detail.attempts == 1
+
     done = wait_for(client, started.run_id, lambda d: d.status == "succeeded", "succeeded")
+    # one worker, the one the dead host started (detached), trained every epoch: no second attempt
     assert [h.epoch for h in done.history] == [1, 2]
     assert done.attempts == 1 and done.resumed_from_epoch is None
     assert done.model is not None and (done.model.name, done.model.version) == ("drugban-bindingdb-sample", 1)
@@ -118,6 +128,40 @@ def test_a_run_trains_once_registers_a_candidate_and_is_tracked(client: GrainCli
     assert finished.data.metrics["final_val_auroc"] == pytest.approx(done.val_metrics.auroc)
 
 
+def test_a_run_is_one_trace_from_its_service_call_through_the_grain_to_its_worker_and_epochs(
+    client: GrainClient, settings: Settings
+) -> None:
+    traced = GrainClient(settings.with_overrides(otel_traces_exporter="file", grain_pool=f"{settings.grain_pool}-t"))
+    try:
+        dataset_id = sample_dataset(traced)
+        recorded = RecordedSpans()
+        with recorded.tracer.start_as_current_span("client") as client_span:
+            run_id = start_run(traced, RunRequest(dataset_id=dataset_id, epochs=1, seed=11)).run_id
+        wait_for(traced, run_id, lambda d: d.status == "succeeded", "succeeded")
+        trace_id = client_span.get_span_context().trace_id
+
+        def spans() -> dict[str, list[dict[str, Any]]]:
+            found: dict[str, list[dict[str, Any]]] = {}
+            for span in read_spans(traced.settings.home / "traces"):
+                if int(span["context"]["trace_id"], 16) == trace_id:
+                    found.setdefault(span["name"], []).append(span)
+            return found
+
+        wanted = {"service runs.start_run", "grain turn training-run.start", "training run", "training epoch"}
+        wanted |= {"grain training-run.report", "grain turn training-run.report", "grain turn training-run.complete"}
+        found = poll(spans, lambda got: wanted <= set(got), 30, "the run's spans")
+    finally:
+        traced.stop()
+    (service,), (turn,) = found["service runs.start_run"], found["grain turn training-run.start"]
+    (worker,), (epoch,) = found["training run"], found["training epoch"]
+    assert service["parent_id"] == f"0x{client_span.get_span_context().span_id:016x}"
+    assert worker["parent_id"] == turn["context"]["span_id"]  # the job carried the turn's context
+    assert epoch["parent_id"] == worker["context"]["span_id"] and epoch["attributes"]["repurpose.epoch"] == 1
+    assert any(report["parent_id"] == worker["context"]["span_id"] for report in found["grain training-run.report"])
+    pids = [span["resource"]["attributes"]["process.pid"] for span in (service, turn, worker)]
+    assert len(set(pids)) == 3  # this process, the grain host, the training worker
+
+
 def test_a_killed_worker_is_replaced_and_resumes_from_its_checkpoint(client: GrainClient, settings: Settings) -> None:
     dataset_id = sample_dataset(client)
     request = RunRequest(dataset_id=dataset_id, epochs=3, batch_size=16)
@@ -132,18 +176,6 @@ def test_a_killed_worker_is_replaced_and_resumes_from_its_checkpoint(client: Gra
     assert done.attempts == 2
     assert done.resumed_from_epoch is not None and done.resumed_from_epoch >= 1
     assert [h.epoch for h in done.history] == [1, 2, 3]  # no epoch twice, none missing
-
-
-def test_a_run_outlives_its_grain_host(client: GrainClient, settings: Settings) -> None:
-    run_id = start_run(client, RunRequest(dataset_id=sample_dataset(client), epochs=2, seed=7)).run_id
-    killed = kill_host(client, "training-run", run_id)
-    wait_for_new_host(client, "training-run", run_id, killed)
-
-    detail = show(client, run_id)  # reactivated from the store by the new host
-    assert detail.status in ("running", "succeeded") and detail.attempts == 1
-    done = wait_for(client, run_id, lambda d: d.status == "succeeded", "succeeded")
-    # one worker, the one the dead host started (detached), trained every epoch: no second attempt
-    assert done.attempts == 1 and done.model is not None and [h.epoch for h in done.history] == [1, 2]
 
 
 def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, settings: Settings) -> None:
@@ -169,7 +201,7 @@ def test_cancel_stops_the_worker_and_a_restart_resumes(client: GrainClient, sett
     wait_until(lambda: not worker_alive(settings, run_id, 2), 30, "the second attempt's worker gone")
 
 
-@both_stores
+@on_postgres  # on SQLite: test_every_end_of_a_run_frees_its_worker, the same failing run
 def test_a_run_on_bad_data_fails_with_the_reason(client: GrainClient) -> None:
     dataset_id = register_dataset(client, POSITIVES.encode(), filename="positives.csv").dataset_id
     run_id = start_run(client, RunRequest(dataset_id=dataset_id, split_id="random-1-0.5-0.5-0", epochs=1)).run_id

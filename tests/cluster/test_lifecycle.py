@@ -2,8 +2,8 @@
 
 One scenario (marker ``scenario``: it runs first, before the session's own Ray cluster) with two
 clusters side by side on this machine: the first on SQLite, the second on the PostgreSQL server here.
-Everything registered on either survives its own `down` and `up`, and one's `down` leaves the
-other running. Every command is a subprocess (seconds of imports each; a start, a minute): the
+Everything registered on either survives its own `down` and `up` (a monitor's windows too), and
+one's `down` leaves the other running. Every command is a subprocess (seconds of imports each; a start, a minute): the
 scenario runs each check once, in one sequence, and the second cluster's starts and stops go on
 beside the first's commands.
 """
@@ -27,13 +27,14 @@ from repurpose.cluster import head_processes
 from repurpose.cluster.bundled_models import BUNDLED_MODEL, default_model_by_merit, find_bundled_models
 from repurpose.cluster.lifecycle import read_cluster_info
 from repurpose.settings import REDIS_PORT, Settings
-from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_port, postgres_database
+from tests.helpers import SAMPLE_TRAIN, SAMPLE_VAL, free_port, poll, postgres_database
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(sys.executable).parent / "repurpose"
 UP_SECONDS = 600  # a first `up` registers the bundled data and models and deploys the scorer and gateway
 COMMAND_SECONDS = 300
+PREDICTED = ("CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "c1ccc2[nH]ccc2c1")
 TARGET_SEQUENCE = "MKVLAAGIVALLLAAGCSSSKQETAAAKFERQHMDSSTSAASSSNYCNQMMKSRNLTKDRCKPVNTFVHESLADVQAVCSQK"
 
 
@@ -136,6 +137,17 @@ def test_two_clusters_side_by_side_keep_their_state_across_down_and_up(tmp_path:
             assert run["status"] == "succeeded" and run["model"]["version"] == 1
             name = run["model"]["name"]
             first.ok("models", "promote", name, "1", "--stage", "staging", "--reason", "looks fine")
+            # the production model's monitor is fed by the scorer (flushed every few seconds)
+            production_name = production.split("@")[0]
+            for smiles in PREDICTED:
+                first.ok("predict", "--model", production_name, "--smiles", smiles, "--target", "P00533")
+            monitored = poll(
+                lambda: first.json("monitor", "show", production_name),
+                lambda shown: shown["pairs"] == len(PREDICTED),
+                seconds=120,
+                what="the monitor to record the predicted pairs",
+                pause=2.0,
+            )
 
             # --- and on the second, once up: its own dataset and target, in its own store ---
             second_up.result()
@@ -164,6 +176,11 @@ def test_two_clusters_side_by_side_keep_their_state_across_down_and_up(tmp_path:
             assert run_again["status"] == "succeeded" and run_again["model"] == run["model"]
             model = first.json("models", "show", name)
             assert (model["version"], model["stage"]) == (1, "staging")
+            monitored_again = first.json("monitor", "show", production_name)
+            assert (monitored_again["pairs"], monitored_again["reference"]) == (
+                len(PREDICTED),
+                monitored["reference"],
+            )
             bundled_again = first.json("models", "show", BUNDLED_MODEL, "--version", "1")
             assert bundled_again["stage"] == bundled["stage"]
             assert first.json("status")["production"] == [production]

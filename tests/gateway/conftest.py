@@ -86,6 +86,8 @@ def gateway_settings(ray_cluster: None, serve_http_port: int, tmp_path_factory: 
         gateway_rate_burst=10_000,
         gateway_auth_max_failures=10_000,  # every test calls from 127.0.0.1: refusals must not add up to 429s
         gateway_key_cache_seconds=0.2,
+        otel_traces_exporter="file",  # every process's spans to <home>/traces (test_tracing.py reads them)
+        alert_webhooks_allow_private=True,  # webhook receivers in tests listen on 127.0.0.1
     )
     upgrade(settings.database_url)
     return settings

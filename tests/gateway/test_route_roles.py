@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 READ, SCORE, WRITE, MANAGE = Permission.READ, Permission.SCORE, Permission.WRITE, Permission.MANAGE
 
 # (method, route) -> the permission it demands: auth.py's table (read and score: every role; write:
-# scientists and admins; manage, i.e. stages and keys: admins)
+# scientists and admins; manage, i.e. stages, keys and alert rules: admins)
 GUARDED: dict[tuple[str, str], Permission] = {
     ("POST", "/v1/datasets"): WRITE,
     ("GET", "/v1/datasets"): READ,
@@ -41,6 +41,13 @@ GUARDED: dict[tuple[str, str], Permission] = {
     ("GET", "/v1/monitors/{model}"): READ,
     ("GET", "/v1/monitors/{model}/report"): READ,
     ("POST", "/v1/monitors/{model}/reset"): WRITE,
+    ("GET", "/v1/monitors/{model}/quality"): READ,
+    ("POST", "/v1/feedback"): WRITE,
+    ("POST", "/v1/feedback/upload"): WRITE,
+    ("GET", "/v1/alerts"): READ,
+    ("GET", "/v1/alerts/rules"): READ,
+    ("POST", "/v1/alerts/rules"): MANAGE,
+    ("DELETE", "/v1/alerts/rules/{rule}"): MANAGE,
     ("PUT", "/v1/targets/{target_id}"): WRITE,
     ("GET", "/v1/targets"): READ,
     ("GET", "/v1/targets/{target_id}"): READ,
@@ -71,6 +78,7 @@ NOTHING = {
     "library": "no-such-library",
     "screen": "scr-000000000000",
     "key_id": "000000000000",
+    "rule": "no-such-rule",
 }
 # Bodies no route accepts (a key's role is required and must be one of three): 422 past the door.
 INVALID_JSON = {"role": "nobody"}

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
 
 from repurpose.errors import GrainStateInvalid, InvalidInput, StaleWrite, UnknownGrainKind, UnknownGrainMethod
 from repurpose.grains import Grain, GrainHost, grain
+from repurpose.runtime import tracing
 from repurpose.settings import Settings
 from repurpose.store import load_idempotent_result, load_state, save_state, upgrade
+from tests.helpers import RecordedSpans
 
 T = TypeVar("T")
 gates: dict[str, asyncio.Event] = {}
@@ -265,3 +268,27 @@ def test_call_state_that_no_longer_fits_is_typed(settings: Settings) -> None:
     with pytest.raises(GrainStateInvalid, match="does not fit TallyState"):
         run(host.call("host.tally", "bad", "get"))
     assert run(host.stats()).activations == 0
+
+
+def test_a_call_carrying_a_trace_context_is_a_turn_span_under_it(settings: Settings) -> None:
+    recorded = RecordedSpans()
+    with recorded.pinned():
+        host = GrainHost("h", settings)
+    with recorded.tracer.start_as_current_span("caller") as caller:
+        carrier = tracing.inject()
+
+    async def scenario() -> None:
+        assert await host.call("host.tally", "a", "add", (2,), None, None, carrier) == 2
+        assert await host.call("host.tally", "a", "add") == 3  # untraced: no span
+        with pytest.raises(RuntimeError, match="refused"):
+            await host.call("host.tally", "a", "fail_after_change", (), None, None, carrier)
+
+    run(scenario())
+    turns = [span for span in recorded.spans() if span.name != "caller"]
+    assert [span.name for span in turns] == ["grain turn host.tally.add", "grain turn host.tally.fail_after_change"]
+    for span in turns:
+        assert span.kind == SpanKind.SERVER
+        assert span.parent.span_id == caller.get_span_context().span_id
+        assert span.context.trace_id == caller.get_span_context().trace_id
+        assert (span.attributes["rpc.service"], span.attributes["repurpose.grain.key"]) == ("host.tally", "a")
+    assert [span.status.status_code for span in turns] == [StatusCode.UNSET, StatusCode.ERROR]

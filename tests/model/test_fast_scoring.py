@@ -13,7 +13,7 @@ from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.model.directory import load_model_dir
 from repurpose.model.drugban import DrugBAN, DrugBANConfig
-from repurpose.model.fast_scoring import CompoundCache, FastScorer
+from repurpose.model.fast_scoring import CompoundCache, FastScorer, GramLayout, TargetTensors
 from repurpose.model.pair_batch import padded_drug_inputs
 from repurpose.scoring.core import TargetCache
 from tests.helpers import BUNDLED_DIR, DRUG_LIKE_SMILES, REPO_ROOT, model_inputs, random_protein
@@ -163,3 +163,44 @@ def test_fast_path_equals_reference_on_the_human_val_pairs_with_the_bundled_mode
     reference = reference_probabilities(model, pairs.SMILES.tolist(), pairs.Protein.tolist())
     assert len(pairs) == 200 and pairs.Protein.nunique() == 181
     assert np.abs(fast - reference).max() <= 1e-4
+
+
+def test_gram_layout_packs_and_unpacks_a_symmetric_matrix() -> None:
+    layout = GramLayout(5)
+    half = torch.randn(5, 5, dtype=torch.float64)
+    symmetric = half + half.T
+    packed = layout.pack(symmetric)
+    assert packed.shape == (15,)
+    assert torch.equal(layout.unpack(packed), symmetric)
+    out = torch.empty(5, 5, dtype=torch.float64)
+    assert layout.unpack(packed, out=out) is out and torch.equal(out, symmetric)
+
+
+def test_target_tensors_round_trip_through_one_vector() -> None:
+    scorer = FastScorer(random_model(0))
+    tensors = scorer.target_tensors(PROTEINS[1])
+    again = TargetTensors.from_flat(tensors.flat(), scorer.width)
+    assert all(torch.equal(a, b) for a, b in zip(again.flat(), tensors.flat(), strict=True))
+    assert tensors.nbytes == (768 * 769 // 2 + 2 * 768) * 4  # float32: G's upper triangle and two vectors
+    with pytest.raises(ValueError, match="no target's tensors"):
+        TargetTensors.from_flat(tensors.flat()[:-1], scorer.width)
+
+
+def test_the_sparse_gcn_is_the_models_gcn_in_eval_mode() -> None:
+    model = random_model(6, torch.float64)
+    scorer = FastScorer(model)
+    batch = scorer._batch([featurize_drug(s) for s in MOLECULES])
+    with torch.inference_mode():
+        expected, _ = model.drug(batch)
+        torch.testing.assert_close(scorer.atom_states(batch), expected, rtol=0, atol=1e-12)
+
+
+def test_a_profile_in_blocks_equals_one_pass() -> None:
+    scorer = FastScorer(random_model(7))
+    targets = [scorer.target_tensors(p) for p in PROTEINS]
+    graph = featurize_drug(DRUG_LIKE_SMILES)
+    compound = scorer.profile_compound(graph)
+    blocks = np.concatenate(
+        [scorer.profile_targets(compound, targets[:1]), scorer.profile_targets(compound, targets[1:])]
+    )
+    np.testing.assert_allclose(blocks, scorer.profile_graph(graph, targets), rtol=0, atol=1e-12)

@@ -136,3 +136,30 @@ def test_a_damaged_evidence_file_is_logged_once_and_the_scores_still_answer(
     warnings = [r.getMessage() for r in caplog.records if r.name == "repurpose.model.directory"]
     assert len(warnings) == 1, warnings  # read (and logged) once
     assert TRAINING_COMPOUNDS_FILE in warnings[0] and "no training evidence" in warnings[0]
+
+
+def test_a_profile_beyond_the_memory_budget_reads_its_targets_from_the_store(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, scorer_target_cache_mib=16)  # 14 targets' tensors
+    targets = [(f"t{i}", random_protein(150 + 20 * i, seed=i)) for i in range(20)]
+    trained = load_model_dir(BUNDLED)
+    assert trained.drugban is not None
+    resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    request = ProfileRequest(model=resolved, smiles=DRUG_LIKE_SMILES, targets=targets)
+    first = ScoringCore(settings)
+    first.hold(resolved, trained)
+    cold = asyncio.run(first.profile(request))
+    assert cold.targets_computed == 20 and len(first.targets) == 14
+    assert first.targets.bytes <= first.targets.budget_bytes
+    fast = FastScorer(trained.drugban)
+    exact = fast.profile_graph(fast.compounds.get(DRUG_LIKE_SMILES), [fast.target_tensors(s) for _, s in targets])
+    assert max(abs(a - b) for a, b in zip(cold.scores, exact, strict=True)) <= 1e-6
+
+    second = ScoringCore(settings)  # a fresh replica: every target read from the store, none computed
+    second.hold(resolved, trained)
+    computing = pytest.MonkeyPatch()
+    computing.setattr(FastScorer, "target_tensors", lambda *_: pytest.fail("computed, not read from the store"))
+    try:
+        again = asyncio.run(second.profile(request))
+    finally:
+        computing.undo()
+    assert again.scores == cold.scores

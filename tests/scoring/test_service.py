@@ -25,13 +25,17 @@ from repurpose.grains import GrainClient
 from repurpose.model.directory import load_model_dir
 from repurpose.model.explanations import explain_pair
 from repurpose.model.fast_scoring import FastScorer
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.monitor_sink import MONITOR
 from repurpose.scoring.profiling import aprofile_compounds
 from repurpose.scoring.service import ScorerClient, deploy_scorer, stop_scorer
+from repurpose.scoring.target_store import TargetTensorStore
+from repurpose.services.context import Context
+from repurpose.services.targets import register_target
 from repurpose.settings import Settings
 from repurpose.store import make_engine, upgrade
-from tests.helpers import NAMESPACE, REPO_ROOT
+from tests.helpers import NAMESPACE, REPO_ROOT, random_protein, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -212,3 +216,18 @@ def test_explanations_and_refusals(scorer: ScorerClient) -> None:
     with pytest.raises(ModelNotFound):
         asyncio.run(bad("CCO", "MKV", "no-such-model"))
     assert asyncio.run(scorer.grains.acall(ModelRegistry, "drugban-human", "resolve", "production")) == 1
+
+
+def test_a_new_target_gets_its_tensors_in_the_background(scorer: ScorerClient, grains: GrainClient) -> None:
+    """Registering a target through the service layer has the background worker compute its
+    tensors for the serving DrugBAN (bundled v1, in production) into the artifact store."""
+    sequence = random_protein(500, seed=21)
+    context = Context.on(grains)
+    try:
+        registration = asyncio.run(register_target(context, target_id="BGT1", sequence=sequence))
+    finally:
+        context.close()
+    assert registration.created
+    model = asyncio.run(scorer.resolve(f"{BUNDLED_MODEL}@1"))
+    store = TargetTensorStore(ArtifactStore.from_settings(grains.settings))
+    wait_until(lambda: store.has(model.artifact_path, sequence), 120, "the worker stored the target's tensors")

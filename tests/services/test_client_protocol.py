@@ -16,8 +16,11 @@ PROTOCOL_METHODS = sorted(
 
 
 def test_the_protocol_lists_every_use_case() -> None:
-    assert len(PROTOCOL_METHODS) == 39
+    assert len(PROTOCOL_METHODS) == 45
     assert {"close", "readiness", "predict", "submit_screen", "download_screen_results"} <= set(PROTOCOL_METHODS)
+    assert {"send_feedback", "model_quality", "alerts", "alert_rules", "add_alert_rule", "remove_alert_rule"} <= set(
+        PROTOCOL_METHODS
+    )
 
 
 @pytest.mark.parametrize("client", [GatewayClient, InProcessClient])

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -48,6 +49,7 @@ from sqlalchemy import Engine
 
 from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.actors.promotion_gates import gate_failures
+from repurpose.actors.target_protein import registered_targets
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.models import (
@@ -81,11 +83,15 @@ from repurpose.model.directory import CARD, MANIFEST
 from repurpose.model.published import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import await_task, task_domain_error
+from repurpose.scoring.target_store import schedule_target_tensors
+from repurpose.settings import Settings
 from repurpose.store import list_states
 
 M = TypeVar("M", bound=BaseModel)
+logger = logging.getLogger(__name__)
 
 KIND = "model"
+TENSOR_MODEL_TYPES = ("drugban", "ensemble")  # model types whose versions get per-target tensors
 MAX_REASON_LENGTH = 500
 MAX_EVALUATIONS = 50  # per version: the latest per (dataset, split, part), oldest dropped first
 MAX_RETRIEVALS = 20  # per version: the latest per (held-out set, decoys), oldest dropped first
@@ -157,6 +163,8 @@ class ModelRegistry(Grain[ModelState]):
             stage_history=[StageChange(stage="candidate", at=now, reason=f"registered from {lineage.source}")],
         )
         self.state.versions.append(record)
+        if manifest.model_type in TENSOR_MODEL_TYPES:  # its target tensors, in the background
+            await asyncio.to_thread(_schedule_target_tensors, self.context.settings, self.context.engine, artifact_path)
         return self._detail(record)
 
     def promote(
@@ -460,6 +468,27 @@ def _check_finite(result: RetrievalResult) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _schedule_target_tensors(settings: Settings, engine: Engine, artifact_path: str) -> None:
+    """Have the background worker compute the new version's tensors for every registered target
+    (``scoring.target_store``); a failure only costs the scorer the computation later."""
+    try:
+        sequences = [sequence for _, sequence, _ in registered_targets(engine)]
+        schedule_target_tensors(settings, [artifact_path], sequences)
+    except Exception:  # the registration stands: the scorer computes what the worker did not
+        logger.exception("could not schedule the target tensors of %s", artifact_path)
+
+
+def serving_model_paths(engine: Engine) -> list[str]:
+    """The artifact paths of every model version in production or staging whose scores use
+    target tensors (DrugBAN, or an ensemble that may hold one): what a new target's are computed for."""
+    paths = []
+    for stored in list_states(engine, KIND):
+        for record in ModelState.model_validate(stored.state).versions:
+            if record.stage in ("production", "staging") and record.manifest.model_type in TENSOR_MODEL_TYPES:
+                paths.append(record.artifact_path)
+    return paths
 
 
 # --- registering a model directory ---------------------------------------------------------------

@@ -19,11 +19,19 @@ Score drift compares a window's scores with a baseline: the scores of the monito
 A flush may be sent twice (its answer lost, the host restarted): ``record`` takes a flush id and
 adds a flush once among the last ``MAX_FLUSH_IDS``. ``dropped`` counts pairs the scorer scored but
 never sketched (its queue was full); callers send it with an idempotency key.
+
+Alerts: a flush recorded schedules an alert check of the model, off the turn and at most once
+every ``alert_evaluation_seconds`` (later flushes join the check already scheduled): a task asks
+the AlertRules grain which windows the drift rules judge, asks this grain for those windows'
+figures (``observations``, a turn of its own) and hands them to the model's Alerts grain. The
+record turn never waits for it, and no grain it calls calls back in the same turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import math
 import re
 import time
@@ -33,8 +41,11 @@ import ray
 from pydantic import BaseModel, Field
 from ray.exceptions import RayTaskError
 
+from repurpose.actors.alert_rules import RULES_KEY, AlertRules
+from repurpose.actors.alerts import Alerts
 from repurpose.actors.dataset_version import DatasetVersion
 from repurpose.actors.model_registry import ModelRegistry
+from repurpose.contracts.alerts import ALERT_WINDOWS, AlertObservation
 from repurpose.contracts.datasets import DatasetSummary, DescriptorProfile
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelVersionDetail, check_model_name
@@ -49,6 +60,9 @@ from repurpose.monitoring.sketch import TrafficSketch
 from repurpose.monitoring.windows import MAX_JOBS, Windows
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import await_task, reports_start, task_domain_error
+
+logger = logging.getLogger(__name__)
+_alert_checks: set[asyncio.Task[None]] = set()
 
 KIND = "monitor"
 BASELINE_PAIRS = 1_000
@@ -118,6 +132,7 @@ class Monitor(Grain[MonitorState]):
             state.baseline = state.baseline.merge(sketch)
         state.flush_ids = [*state.flush_ids, flush_id][-MAX_FLUSH_IDS:]
         state.since = state.since or dt.datetime.now(dt.UTC)
+        self._schedule_alert_check()
         return True
 
     def dropped(self, pairs: int) -> int:
@@ -150,6 +165,27 @@ class Monitor(Grain[MonitorState]):
             dropped=self.state.dropped_pairs,
             since=self.state.since,
         )
+
+    async def observations(self, windows: list[str]) -> list[AlertObservation]:
+        """The figures alert rules judge, of each window named (``pairs``, ``hour``, ``day``): the
+        drift share and the out-of-domain share, with the pairs behind each."""
+        if not isinstance(windows, list) or not all(w in ALERT_WINDOWS for w in windows):
+            raise InvalidInput(f"alert windows are {', '.join(ALERT_WINDOWS)}, not {windows!r:.80}")
+        observed: list[AlertObservation] = []
+        for window in dict.fromkeys(windows):
+            report = await self.report(window)
+            observed.append(
+                AlertObservation(metric="drift_share", window=window, value=report.drift_share, pairs=report.pairs)
+            )
+            observed.append(
+                AlertObservation(
+                    metric="out_of_domain_share",
+                    window=window,
+                    value=report.out_of_domain_share,
+                    pairs=report.domain_pairs,
+                )
+            )
+        return observed
 
     async def reset(self, dataset_id: str | None = None) -> MonitorReport:
         """Forget every window and the reference, and take the reference again: from the model's
@@ -210,6 +246,30 @@ class Monitor(Grain[MonitorState]):
             since=dt.datetime.now(dt.UTC),
         )
         return reference
+
+    def _schedule_alert_check(self) -> None:
+        """An alert check of this model soon (off the turn), unless one is scheduled already."""
+        if getattr(self, "_alert_check_waiting", False):
+            return  # a check waits to run: it reads the windows when it does, this flush in them
+        last: float = getattr(self, "_alerts_checked_at", -math.inf)
+        delay = max(0.0, last + self.context.settings.alert_evaluation_seconds - time.monotonic())
+        self._alert_check_waiting = True
+        task = asyncio.get_running_loop().create_task(self._check_alerts(delay))
+        _alert_checks.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(_alert_checks.discard)
+
+    async def _check_alerts(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._alert_check_waiting = False  # a flush from now on schedules the next check
+        self._alerts_checked_at = time.monotonic()
+        grains = self.context.grains
+        try:
+            windows: list[str] = await grains.acall(AlertRules, RULES_KEY, "windows", self.key)
+            if windows:
+                observed = await grains.acall(Monitor, self.key, "observations", windows)
+                await grains.acall(Alerts, self.key, "observe", observed)
+        except Exception:  # a task nobody awaits: its failure is logged, the next flush tries again
+            logger.exception("alert check of the monitor of %s failed", self.key)
 
     def _edges(self) -> dict[str, list[float]]:
         """The edges a sketch for this monitor is binned on, per feature ([]: one bin)."""

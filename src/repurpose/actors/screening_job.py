@@ -91,6 +91,7 @@ from repurpose.errors import (
 )
 from repurpose.grains import Grain, GrainContext, KindRef, grain
 from repurpose.grains.attempts import AttemptLost, AttemptWatchers, first_line, start_retried
+from repurpose.runtime import tracing
 from repurpose.scoring.client import resolve_model
 from repurpose.screening.results import ScoresSource, read_partial_results, read_results
 from repurpose.screening.runner import cancel_attempt, runner_handle, start_attempt
@@ -389,6 +390,7 @@ class ScreeningJob(Grain[ScreenState]):
             drug_like_only=state.request.drug_like_only,
             skip={t: list(d) for t, d in state.done.items()},
             settings=self.context.settings,
+            trace=tracing.inject() or {},
         )
         self._watch(state.attempts, task)
 

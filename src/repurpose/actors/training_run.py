@@ -59,6 +59,7 @@ from repurpose.contracts.training_runs import (
 from repurpose.errors import InvalidInput, RunNotFound, RunStateConflict
 from repurpose.grains import Grain, GrainClient, KindRef, grain
 from repurpose.grains.attempts import AttemptWatchers
+from repurpose.runtime import tracing
 from repurpose.store import list_states
 from repurpose.training.tracking import end_tracked_run
 from repurpose.training.worker import (
@@ -276,6 +277,7 @@ class TrainingRun(Grain[RunState]):
             code_version=state.code_version,
             mlflow_run_id=state.mlflow_run_id,
             settings=settings,
+            trace=tracing.inject() or {},
         )
         handle = RemoteTrainingWorker.options(
             name=worker_name(self.key, state.attempts),

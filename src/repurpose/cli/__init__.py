@@ -13,8 +13,10 @@ import typer
 from pydantic import ValidationError
 
 from repurpose.cli import (
+    alerts,
     cluster,
     datasets,
+    feedback,
     keys,
     libraries,
     model_files,
@@ -43,6 +45,8 @@ for group in (
     targets,
     models,
     monitoring,
+    feedback,
+    alerts,
     scoring,
     screening,
     libraries,

@@ -1,4 +1,5 @@
-"""``repurpose monitor show|reset``: a model's live traffic against the data it was trained on."""
+"""``repurpose monitor show|reset|quality``: a model's live traffic against the data it was trained on,
+and its live quality from the outcomes fed back (``repurpose feedback``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from repurpose.cli.connect import KeyOption, UrlOption, open_client
 from repurpose.cli.home import HomeOption
 from repurpose.cli.output import JsonOption, console, print_json, run_or_exit, say
+from repurpose.contracts.feedback import LiveQuality, ModelQuality
 from repurpose.contracts.models import check_model_name
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport, Statistic, check_window
 
@@ -87,6 +89,47 @@ def reset_command(
         return
     say(f"reset the monitor of {model}")
     say(_reference_line(report))
+
+
+@monitor_app.command("quality")
+def quality_command(
+    model: ModelArgument,
+    home: HomeOption = None,
+    url: UrlOption = None,
+    key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Live quality per version from the outcomes fed back: AUROC, Brier score, reliability bins, and the
+    drop from the registry's AUROC."""
+    run_or_exit(check_model_name, model)
+    with contextlib.closing(open_client(url, key, home)) as client:
+        quality: ModelQuality = run_or_exit(client.model_quality, model)
+    if as_json:
+        print_json(quality)
+        return
+    if not quality.versions:
+        say(f"{model}: no outcomes fed back yet (`repurpose feedback FILE --model {model}`)")
+    for version in quality.versions:
+        print_quality(version)
+
+
+def print_quality(quality: LiveQuality) -> None:
+    drop = f", drop {quality.auroc_drop:+.3f}" if quality.auroc_drop is not None else ""
+    say(
+        f"{quality.model} v{quality.version}: {quality.outcomes:,} outcomes ({quality.positives:,} positive); "
+        f"live AUROC {_number(quality.auroc)} (registry {_number(quality.reference_auroc)}{drop}); "
+        f"Brier {_number(quality.brier)}"
+    )
+    table = Table()
+    table.add_column("score bin", no_wrap=True)
+    table.add_column("outcomes", justify="right")
+    table.add_column("mean score", justify="right")
+    table.add_column("observed rate", justify="right")
+    for b in quality.bins:
+        table.add_row(
+            f"{b.lower:.1f}-{b.upper:.1f}", f"{b.count:,}", _number(b.mean_predicted), _number(b.observed_rate)
+        )
+    console.print(table)
 
 
 def print_report(report: MonitorReport) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import IO, Literal, Protocol
 
+from repurpose.contracts.alerts import AlertRule, AlertRuleSpec, AlertsOverview
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
+from repurpose.contracts.feedback import FeedbackReceipt, ModelQuality
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
@@ -79,6 +81,21 @@ class RepurposeClient(Protocol):
     def monitor(self, model: str, window: str = DEFAULT_WINDOW) -> MonitorReport: ...
     def monitor_page(self, model: str, window: str = DEFAULT_WINDOW) -> str: ...
     def reset_monitor(self, model: str, reference: str | None = None) -> MonitorReport: ...
+    def model_quality(self, model: str) -> ModelQuality: ...
+
+    # --- feedback and alerts
+    def send_feedback(
+        self,
+        data: bytes,
+        filename: str,
+        model: str | None = None,
+        version: str | None = None,
+        batch_id: str | None = None,
+    ) -> FeedbackReceipt: ...
+    def alerts(self, history: int = 100) -> AlertsOverview: ...
+    def alert_rules(self) -> list[AlertRule]: ...
+    def add_alert_rule(self, rule: AlertRuleSpec) -> AlertRule: ...
+    def remove_alert_rule(self, name: str) -> AlertRule: ...
 
     # --- targets
     def register_target(

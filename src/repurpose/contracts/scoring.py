@@ -160,7 +160,10 @@ class ProfileRequest(BaseModel):
 class ProfileScores(BaseModel):
     scores: list[float] = Field(description="Per target, in the request's order.")
     seconds: float
-    targets_computed: int = Field(description="Targets whose tensors were not cached and were computed now.")
+    targets_computed: int = Field(
+        description="Targets whose tensors were not in the replica's memory: read from the artifact store, or "
+        "computed now."
+    )
     evidence: list[BinderEvidence] | None = Field(
         default=None, description="Per target, what the training data says; None: the model keeps no training data."
     )

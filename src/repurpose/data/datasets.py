@@ -247,6 +247,7 @@ class _RawRow(NamedTuple):
 class _RawTable:
     rows: list[_RawRow]
     extra_columns: list[str]
+    columns: list[str]  # the header's names of the columns read, in the order asked
 
     @property
     def n_rows(self) -> int:
@@ -281,7 +282,7 @@ def _guess_format(data: bytes, label: str) -> TableFormat:
     return "csv"
 
 
-def _read_csv(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
+def _read_csv(data: bytes, label: str, limits: UploadLimits, columns: Sequence[str] = SOURCE_COLUMNS) -> _RawTable:
     try:
         text = data.decode("utf-8-sig")  # a BOM from spreadsheet exports is not part of the header
     except UnicodeDecodeError as error:
@@ -296,7 +297,7 @@ def _read_csv(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
             )
         check_columns(len(first), label, limits)
         header = [name.strip() for name in first]
-        indices, extra = _resolve_columns(header, label)
+        indices, extra = _resolve_columns(header, label, columns)
         data_lines = list(counted(lines, label, limits))  # refused as soon as it passes the limit
     except csv.Error as error:
         raise InvalidTable(f"{label}: cannot read it as CSV: {error}") from None
@@ -309,15 +310,15 @@ def _read_csv(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
         rows.append(_RawRow(number, fields[indices[0]], fields[indices[1]], fields[indices[2]], None))
     if not rows:
         raise InvalidTable(f"{label}: no rows: the file has a header but no pairs")
-    return _RawTable(rows=rows, extra_columns=extra)
+    return _RawTable(rows=rows, extra_columns=extra, columns=[header[i] for i in indices])
 
 
-def _read_parquet(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
+def _read_parquet(data: bytes, label: str, limits: UploadLimits, columns: Sequence[str] = SOURCE_COLUMNS) -> _RawTable:
     parquet = open_parquet(data, label)
     n_rows = check_parquet_shape(parquet, label, limits)  # from the footer: nothing decoded yet
     names = list(parquet.schema_arrow.names)
     header = [str(name).strip() for name in names]
-    indices, extra = _resolve_columns(header, label)
+    indices, extra = _resolve_columns(header, label, columns)
     if n_rows == 0:
         raise InvalidTable(f"{label}: no rows: the table has the columns but no pairs")
     if len(set(names)) != len(names):  # a repeated name cannot be read alone: refuse it rather than read all
@@ -325,35 +326,47 @@ def _read_parquet(data: bytes, label: str, limits: UploadLimits) -> _RawTable:
         raise InvalidTable(f"{label}: repeated column name(s) {', '.join(map(str, repeated))}: name each column once")
     wanted = [names[i] for i in indices]
     table = read_parquet_text_columns(data, label, wanted, limits)  # only these three, size-checked first
-    columns = [table.column(c).to_pylist() for c in wanted]
-    rows = [_RawRow(n, s, p, y, None) for n, (s, p, y) in enumerate(zip(*columns, strict=True), start=1)]
-    return _RawTable(rows=rows, extra_columns=extra)
+    values = [table.column(c).to_pylist() for c in wanted]
+    rows = [_RawRow(n, s, p, y, None) for n, (s, p, y) in enumerate(zip(*values, strict=True), start=1)]
+    return _RawTable(rows=rows, extra_columns=extra, columns=[header[i] for i in indices])
 
 
-def _resolve_columns(header: list[str], label: str) -> tuple[list[int], list[str]]:
-    """Positions of SMILES, Protein, Y (exact name, else the one case-insensitive match) and
-    the names of the other columns."""
+def _resolve_columns(
+    header: list[str], label: str, columns: Sequence[str] = SOURCE_COLUMNS
+) -> tuple[list[int], list[str]]:
+    """Positions of the ``columns`` (SMILES, Protein, Y: each by its exact name, else the one
+    case-insensitive match; ``"Protein|Target"``: the first of these found) and the names of the
+    other columns."""
     indices: list[int] = []
     missing: list[str] = []
-    for wanted in SOURCE_COLUMNS:
-        if wanted in header:
-            indices.append(header.index(wanted))
-            continue
-        matches = [i for i, name in enumerate(header) if name.casefold() == wanted.casefold()]
-        if len(matches) > 1:
-            names = ", ".join(header[i] for i in matches)
-            raise InvalidTable(f"{label}: ambiguous columns {names}: which one is {wanted}?")
-        if matches:
-            indices.append(matches[0])
+    for wanted in columns:
+        found = None
+        for choice in wanted.split("|"):
+            found = _column(header, choice, label)
+            if found is not None:
+                break
+        if found is None:
+            missing.append(wanted.replace("|", " or "))
         else:
-            missing.append(wanted)
+            indices.append(found)
     if missing:
         raise InvalidTable(
             f"{label}: missing column(s) {', '.join(missing)}; a pair table needs the columns "
-            f"{','.join(SOURCE_COLUMNS)} (found: {','.join(header) or 'none'})"
+            f"{','.join(c.replace('|', ' or ') for c in columns)} (found: {','.join(header) or 'none'})"
         )
     extra = [name for i, name in enumerate(header) if i not in indices]
     return indices, extra
+
+
+def _column(header: list[str], wanted: str, label: str) -> int | None:
+    """The position of ``wanted``: its exact name, else its one case-insensitive match."""
+    if wanted in header:
+        return header.index(wanted)
+    matches = [i for i, name in enumerate(header) if name.casefold() == wanted.casefold()]
+    if len(matches) > 1:
+        names = ", ".join(header[i] for i in matches)
+        raise InvalidTable(f"{label}: ambiguous columns {names}: which one is {wanted}?")
+    return matches[0] if matches else None
 
 
 def _display_name(name: str | None, origin: str | None) -> str:
@@ -362,6 +375,56 @@ def _display_name(name: str | None, origin: str | None) -> str:
             raise InvalidInput("a dataset name is at most 200 characters")
         return name.strip()
     return Path(origin).stem if origin else "dataset"
+
+
+class TableRows(NamedTuple):
+    """A pair table's rows as given (nothing checked yet): (row number, the values of ``columns``)."""
+
+    label: str  # the file, for messages
+    columns: list[str]  # the header's names of the columns read, in the order asked
+    rows: list[tuple[int, object, object, object]]
+
+
+def read_table_rows(
+    source: bytes, *, filename: str | None, columns: Sequence[str], max_bytes: int, limits: UploadLimits
+) -> TableRows:
+    """Read a CSV or Parquet table's three ``columns`` (``"Protein|Target"``: either) as registration
+    reads a dataset: the same limits, the same messages; a row with the wrong number of fields is
+    refused here (InvalidTable naming it)."""
+    label, data = _load(source, filename=filename, max_bytes=max_bytes)
+    fmt = _guess_format(data, label)
+    table = _read_parquet(data, label, limits, columns) if fmt == "parquet" else _read_csv(data, label, limits, columns)
+    rows: list[tuple[int, object, object, object]] = []
+    for raw in table.rows:
+        if raw.shape_problem is not None:
+            raise InvalidTable(f"{label}: row {raw.row}: {raw.shape_problem}", row=raw.row)
+        rows.append((raw.row, raw.smiles, raw.protein, raw.label))
+    return TableRows(label=label, columns=table.columns, rows=rows)
+
+
+def check_compound(value: object) -> str:
+    """The canonical SMILES of a table's SMILES value; InvalidInput with the reason registration gives."""
+    compound = _canonical(value)
+    if isinstance(compound, str):
+        raise InvalidInput(compound)
+    return compound[0]
+
+
+def check_protein(value: object) -> str:
+    """A table's protein value, normalised; InvalidInput with the reason registration gives."""
+    protein, problem = _protein(value)
+    if problem is not None:
+        raise InvalidInput(problem)
+    assert protein is not None
+    return protein
+
+
+def check_label(value: object) -> int:
+    """A table's label, 0 or 1; InvalidInput with the reason registration gives."""
+    label = _label(value)
+    if isinstance(label, str):
+        raise InvalidInput(label)
+    return label
 
 
 # --- validating ----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The gateway's FastAPI application: routers, middleware and error handlers, built from ``Settings``.
 
-A request passes, outermost first: request id → metrics and access log → API key (401; 429 for an
-address past its failed authentications) → rate limit (429) → body size (413) → the route (its
-role, 403; its body, 422) → the grain or scorer. Keys and limits are checked before any body is read.
+A request passes, outermost first: request id → trace span → metrics and access log → API key (401;
+429 for an address past its failed authentications) → rate limit (429) → body size (413) → the route
+(its role, 403; its body, 422) → the grain or scorer. Keys and limits are checked before any body is read.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware import Middleware
 
 import repurpose
@@ -22,6 +22,8 @@ from repurpose.gateway.metrics import MetricsMiddleware
 from repurpose.gateway.request_ids import RequestIdMiddleware
 from repurpose.gateway.routes import ROUTERS, UPLOAD_PATHS
 from repurpose.gateway.services import Services
+from repurpose.gateway.tracing import TracingMiddleware, route_call_span
+from repurpose.runtime import tracing
 from repurpose.settings import Settings
 
 DESCRIPTION = """\
@@ -42,6 +44,7 @@ def create_app(settings: Settings, *, services: Services | None = None, standalo
     """The gateway for ``settings``. ``standalone``: not behind Serve's proxy (then the gateway sets
     the ``X-Request-ID`` header itself)."""
     services = services or Services.from_settings(settings)
+    tracer = tracing.tracer(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,10 +56,12 @@ def create_app(settings: Settings, *, services: Services | None = None, standalo
         version=repurpose.__version__,
         description=DESCRIPTION.format(model=settings.default_model),
         lifespan=lifespan,
+        dependencies=[Depends(route_call_span(tracer))] if tracing.enabled(tracer) else None,
         docs_url=None,  # install_docs serves both pages with their assets: FastAPI's load them from a CDN
         redoc_url=None,
         middleware=[
             Middleware(RequestIdMiddleware, set_header=standalone),
+            Middleware(TracingMiddleware, tracer=tracer),
             Middleware(MetricsMiddleware, metrics=services.metrics),
             Middleware(
                 AuthMiddleware,

@@ -7,10 +7,12 @@ unknown, wrong or revoked keys get 401 (with ``WWW-Authenticate: Bearer``). The 
 ``allow`` (its dependency in ``deps``), and a role without it gets 403; for uploads the
 middleware checks the role too, so a refused upload is refused before its body is read.
 
-    role        read   score   write (datasets, training, targets, screens, evaluations)   manage (stages, keys)
+    role        read   score   write   manage
     reader       ✓       ✓
-    scientist    ✓       ✓        ✓
-    admin        ✓       ✓        ✓                                                           ✓
+    scientist    ✓       ✓       ✓
+    admin        ✓       ✓       ✓       ✓
+
+write: datasets, training, targets, screens, evaluations, feedback; manage: stages, keys, alert rules.
 
 With ``settings.gateway_auth`` off (``repurpose up --no-auth``, local development only) every
 request acts as an admin, named by its client address for rate limiting.
@@ -247,6 +249,7 @@ def _refusal(principal: Principal, permission: Permission) -> str:
 _UPLOADS: dict[tuple[str, str], Permission] = {
     ("POST", f"{API_PREFIX}/datasets"): Permission.WRITE,
     ("POST", f"{API_PREFIX}/libraries"): Permission.WRITE,
+    ("POST", f"{API_PREFIX}/feedback/upload"): Permission.WRITE,
 }
 """Routes whose bodies are uploads: the role is checked before the body is read."""
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from repurpose.contracts.alerts import AlertRule
 from repurpose.contracts.datasets import DatasetSummary
 from repurpose.contracts.ids import TARGET_ID_PATTERN
 from repurpose.contracts.keys import MAX_KEY_NAME_LENGTH, ApiKeySummary, Role
@@ -260,6 +261,10 @@ class KeyBody(Body):
 
 class DatasetList(BaseModel):
     items: list[DatasetSummary]
+
+
+class AlertRuleList(BaseModel):
+    items: list[AlertRule]
 
 
 class RunList(BaseModel):

@@ -23,6 +23,6 @@ Reader = Annotated[Principal, Depends(allow(Permission.READ))]
 Scoring = Annotated[Principal, Depends(allow(Permission.SCORE))]
 """Any valid key: every role may score."""
 Writer = Annotated[Principal, Depends(allow(Permission.WRITE))]
-"""Scientists and admins: datasets, training, targets, screens, evaluations."""
+"""Scientists and admins: datasets, training, targets, screens, evaluations, feedback."""
 Manager = Annotated[Principal, Depends(allow(Permission.MANAGE))]
-"""Admins: promotion, rollback and API keys."""
+"""Admins: promotion, rollback, API keys and alert rules (their webhooks call out, they may start training)."""

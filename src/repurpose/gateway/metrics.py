@@ -16,7 +16,11 @@ Its own registry (never the process-global one), holding:
 - the monitors' figures as last read through this replica (``MonitorGauges``, set when a
   ``pairs``, ``hour`` or ``day`` window is shown: jobs would make a label per job): drift share,
   dataset drift, each feature's drift score and verdict, the out-of-domain share and the pairs,
-  labelled with ``model`` and ``window``.
+  labelled with ``model`` and ``window``;
+- live quality as last read through this replica (``QualityGauges``: feedback recorded, or a
+  model's quality shown): ``repurpose_monitor_live_auroc{model,version}`` and the outcomes behind it;
+- ``repurpose_alerts_firing{rule,model}``: 1 while a rule fires for a model, 0 once resolved,
+  read from the stored alert states at every scrape (``AlertGauges``), so every replica says the same.
 
 With several replicas each answers for itself (as Prometheus expects of scrape targets).
 """
@@ -36,6 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repurpose.gateway.paths import route_path
 
 if TYPE_CHECKING:
+    from repurpose.contracts.alerts import AlertState
+    from repurpose.contracts.feedback import LiveQuality
     from repurpose.contracts.monitoring import MonitorReport
     from repurpose.scoring.core import ScorerStats
 
@@ -159,6 +165,48 @@ class MonitorGauges:
             self.feature_drifted.labels(*labels, feature.feature).set(1 if feature.drifted else 0)
 
 
+class QualityGauges:
+    """Live quality of the model versions read through this replica (a series per model and version)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["model", "version"]
+        self.auroc = Gauge(
+            "repurpose_monitor_live_auroc",
+            "AUROC of a model version on the outcomes fed back (feedback).",
+            labels,
+            registry=registry,
+        )
+        self.drop = Gauge(
+            "repurpose_monitor_live_auroc_drop",
+            "The registry's AUROC of the version minus its live AUROC.",
+            labels,
+            registry=registry,
+        )
+        self.outcomes = Gauge(
+            "repurpose_monitor_feedback_outcomes", "Outcomes fed back for the version.", labels, registry=registry
+        )
+
+    def observe(self, quality: LiveQuality) -> None:
+        labels = (quality.model, str(quality.version))
+        self.outcomes.labels(*labels).set(quality.outcomes)
+        _set_or_remove(self.auroc, labels, quality.auroc)
+        _set_or_remove(self.drop, labels, quality.auroc_drop)
+
+
+class AlertGauges:
+    """Every alert state: 1 firing, 0 resolved (a rule that never fired for a model has no series)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.firing = Gauge(
+            "repurpose_alerts_firing", "1 while the rule fires for the model.", ["rule", "model"], registry=registry
+        )
+
+    def observe(self, states: list[AlertState]) -> None:
+        self.firing.clear()  # a removed rule's series goes with it
+        for state in states:
+            self.firing.labels(state.rule, state.model).set(1 if state.status == "firing" else 0)
+
+
 def _set_or_remove(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
     """A figure the report does not have (nothing tested) is no series, rather than a stale one."""
     if value is not None:
@@ -202,6 +250,8 @@ class GatewayMetrics:
         self.scorer = ScorerStatsCollector()
         self.registry.register(self.scorer)
         self.monitors = MonitorGauges(self.registry)
+        self.quality = QualityGauges(self.registry)
+        self.alerts = AlertGauges(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

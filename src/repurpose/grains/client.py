@@ -6,17 +6,20 @@ import asyncio
 import logging
 import time
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 import ray
+from opentelemetry.trace import Span, SpanKind
 from ray.actor import ActorHandle
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from repurpose.errors import GrainUnavailable, RepurposeError, UnknownGrainKind
 from repurpose.grains.base import Grain
-from repurpose.grains.host import HostStats, get_or_start_host
+from repurpose.grains.host import HostStats, get_or_start_host, grain_attributes
 from repurpose.grains.placement import host_names, pick_host
 from repurpose.grains.registry import KindRef, find_grain_class
+from repurpose.runtime import tracing
 from repurpose.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -37,10 +40,11 @@ class _Request(NamedTuple):
     idempotency_key: str | None
     cls: type[Grain[Any]] | None  # sent to a host that does not know the kind yet
     ref: KindRef | None  # else the module such a host imports to learn it
+    trace: tracing.TraceCarrier | None = None  # the caller's trace context, set in the call's span
 
     def host_args(self) -> tuple[Any, ...]:
         """The arguments of ``GrainHost.call``."""
-        return self.kind, self.key, self.method, self.args, self.kwargs, self.idempotency_key
+        return self.kind, self.key, self.method, self.args, self.kwargs, self.idempotency_key, self.trace
 
 
 class GrainClient:
@@ -49,13 +53,15 @@ class GrainClient:
     ``call`` blocks (CLI, scripts); ``acall`` is the same for async code (gateway, grains).
     Hosts are created on first use if ``repurpose up`` has not started them. A kind is named by
     its class, by its name (hosts must know it) or by a ``KindRef`` (what a worker that must not
-    import the class reports to its grain with).
+    import the class reports to its grain with). Inside a trace, a call is a client span whose
+    context (W3C ``traceparent``) travels with it: the host's turn is its child.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.hosts = host_names(self.settings.grain_pool, self.settings.grain_hosts)
         self._handles: dict[str, ActorHandle] = {}
+        self._tracer = tracing.tracer(self.settings)
 
     def host_for(self, kind: GrainKind, key: str) -> str:
         """The name of the host that holds grain ``(kind, key)``."""
@@ -82,15 +88,17 @@ class GrainClient:
         """
         request = _request(kind, key, method, args, kwargs, idempotent, idempotency_key)
         host = pick_host(request.kind, request.key, self.hosts)
-        try:
-            return self._call_once(host, request)
-        except RayActorError as exc:
-            logger.warning("grain host %s failed during %s.%s (%s); retrying once", host, request.kind, method, exc)
-            self._wait_for_host(host, request)
-        try:
-            return self._call_once(host, request)
-        except RayActorError as exc:
-            raise _unavailable(host, request, "failed again after its restart") from exc
+        with self._span(request, host):
+            request = request._replace(trace=tracing.inject())
+            try:
+                return self._call_once(host, request)
+            except RayActorError as exc:
+                logger.warning("grain host %s failed during %s.%s (%s); retrying once", host, request.kind, method, exc)
+                self._wait_for_host(host, request)
+            try:
+                return self._call_once(host, request)
+            except RayActorError as exc:
+                raise _unavailable(host, request, "failed again after its restart") from exc
 
     async def acall(
         self,
@@ -106,15 +114,17 @@ class GrainClient:
         """``call`` for async code."""
         request = _request(kind, key, method, args, kwargs, idempotent, idempotency_key)
         host = pick_host(request.kind, request.key, self.hosts)
-        try:
-            return await self._acall_once(host, request)
-        except RayActorError as exc:
-            logger.warning("grain host %s failed during %s.%s (%s); retrying once", host, request.kind, method, exc)
-            await asyncio.to_thread(self._wait_for_host, host, request)
-        try:
-            return await self._acall_once(host, request)
-        except RayActorError as exc:
-            raise _unavailable(host, request, "failed again after its restart") from exc
+        with self._span(request, host):
+            request = request._replace(trace=tracing.inject())
+            try:
+                return await self._acall_once(host, request)
+            except RayActorError as exc:
+                logger.warning("grain host %s failed during %s.%s (%s); retrying once", host, request.kind, method, exc)
+                await asyncio.to_thread(self._wait_for_host, host, request)
+            try:
+                return await self._acall_once(host, request)
+            except RayActorError as exc:
+                raise _unavailable(host, request, "failed again after its restart") from exc
 
     def start(self) -> list[HostStats]:
         """Create the pool's hosts that do not exist yet and wait until all answer."""
@@ -142,6 +152,15 @@ class GrainClient:
             except ValueError:  # not running
                 continue
             ray.kill(handle, no_restart=True)
+
+    def _span(self, request: _Request, host: str) -> AbstractContextManager[Span]:
+        """The caller's span of a grain call (inside a trace only): its retry included."""
+        return tracing.child_span(
+            self._tracer,
+            f"grain {request.kind}.{request.method}",
+            kind=SpanKind.CLIENT,
+            attributes=grain_attributes(request.kind, request.key, request.method, host),
+        )
 
     def _call_once(self, host: str, request: _Request) -> Any:
         handle = self._handle(host)

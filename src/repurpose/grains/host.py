@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from repurpose.errors import GrainStateInvalid, InvalidInput, UnknownGrainMethod
 from repurpose.grains.base import Grain, GrainContext
 from repurpose.grains.registry import KindRef, adopt, grain_class, import_kind, registered_kinds
+from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 from repurpose.store import load_idempotent_result, load_state, make_engine, record_idempotent_result, save_state
@@ -84,6 +85,7 @@ class GrainHost:
         self._collected = 0
         self._collector: asyncio.Task[None] | None = None
         self._result_types: dict[tuple[type, str], TypeAdapter[Any]] = {}
+        self._tracer = tracing.tracer(settings)
         logger.info("grain host %s started (pid %d)", name, os.getpid())
 
     async def ping(self) -> str:
@@ -116,25 +118,30 @@ class GrainHost:
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        trace: tracing.TraceCarrier | None = None,
     ) -> Any:
-        """Run ``method`` on grain ``(kind, key)``, activating it if needed; see the package docs."""
+        """Run ``method`` on grain ``(kind, key)``, activating it if needed; see the package docs.
+        ``trace``: the caller's trace context; the turn (its wait for the grain included) is a span
+        under it, and the grain's own calls are its children."""
         cls = grain_class(kind)
         _check_operation(cls, method)
         _check_key(kind, key, idempotency_key)
         self._start_collector()
-        while True:
-            activation = self._activation(kind, key)
-            activation.pending += 1
-            try:
-                async with activation.lock:
-                    if activation.dropped:
-                        continue  # collected or failed while we waited: take a fresh one
-                    if activation.grain is None:
-                        await self._activate(activation, cls, kind, key)
-                    return await self._turn(activation, method, args, kwargs or {}, idempotency_key)
-            finally:
-                activation.pending -= 1
-                activation.last_used = time.monotonic()
+        attributes = grain_attributes(kind, key, method, self.name)
+        with tracing.span_under(self._tracer, f"grain turn {kind}.{method}", trace, attributes=attributes):
+            while True:
+                activation = self._activation(kind, key)
+                activation.pending += 1
+                try:
+                    async with activation.lock:
+                        if activation.dropped:
+                            continue  # collected or failed while we waited: take a fresh one
+                        if activation.grain is None:
+                            await self._activate(activation, cls, kind, key)
+                        return await self._turn(activation, method, args, kwargs or {}, idempotency_key)
+                finally:
+                    activation.pending -= 1
+                    activation.last_used = time.monotonic()
 
     def collect_idle(self, now: float | None = None) -> int:
         """Drop activations idle for ``grain_idle_seconds``; their state is stored already."""
@@ -305,6 +312,17 @@ def get_or_start_host(name: str, settings: Settings) -> ray.actor.ActorHandle:
         scheduling_strategy="SPREAD",  # a pool of several hosts spreads over the cluster's nodes
     )
     return cast(ray.actor.ActorHandle, options.remote(name, settings))
+
+
+def grain_attributes(kind: str, key: str, method: str, host: str) -> dict[str, str]:
+    """A grain call's span attributes (OpenTelemetry's RPC conventions, the grain's key beside)."""
+    return {
+        "rpc.system": "ray",
+        "rpc.service": kind,
+        "rpc.method": method,
+        "repurpose.grain.key": key,
+        "repurpose.grain.host": host,
+    }
 
 
 def _check_operation(cls: type[Grain[Any]], method: str) -> None:

@@ -16,6 +16,16 @@ Profiling (one compound against many targets) uses the same identity the other w
 f[k] = Σ_k' Mᵀ[k', k] S[k', k] with S = Vᵀ diag(w) V per compound, one multiply-add over each
 target's cached ``Mᵀ``.
 
+A target keeps only G (``TargetTensors``): M = G diag(H) and H is the model's, so V Mᵀ is
+(V ⊙ H) G; G is symmetric, so its upper triangle (295,296 numbers, 1.13 MiB in float32) is all a
+target holds, unpacked into a full matrix (one gather) where a product needs it. Half-precision G
+is not an option: float16 moves probabilities by up to 3e-4 (bfloat16 by 3e-3) against the
+float64 path, beyond the 1e-4 the tests allow.
+
+The GCN runs here in its eval-mode form over real atoms only (a virtual node's state is
+constant, computed once), its neighbour sums as one sparse (CSR) product per layer, so the
+same function as ``MolecularGCN.forward`` without its per-edge scatter.
+
 Everything runs in the model's dtype (float32 as trained, like the reference forward): the two
 agree to ~1e-5 in probability in float32, and to rounding (~1e-12) in float64.
 """
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,24 +46,64 @@ from rdkit import Chem
 from repurpose.data.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.errors import RepurposeError
-from repurpose.model.drugban import DrugBAN
+from repurpose.model.drugban import DrugBAN, GCNLayer
 from repurpose.model.pair_batch import PairBatch, collate_pairs
 
 DEFAULT_COMPOUND_CACHE = 50_000
 
+# CSR products are what the GCN's neighbour sums need here (sparse @ dense, eval mode only)
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
 
 @dataclass(frozen=True)
 class TargetTensors:
-    """A target's side of the model, per model: ``m_t`` = Mᵀ (768 × 768), ``s_q`` (768,), and
-    ``virtual_term`` = u ⊙ (M u), the contribution of one virtual drug node."""
+    """A target's side of the model, per model: ``gram`` = G's upper triangle, row after row
+    (D(D + 1)/2 numbers for D = 768), ``s_q`` (768,), and ``virtual_term`` = u ⊙ (M u), the
+    contribution of one virtual drug node."""
 
-    m_t: torch.Tensor
+    gram: torch.Tensor
     s_q: torch.Tensor
     virtual_term: torch.Tensor
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.m_t, self.s_q, self.virtual_term))
+        return sum(t.numel() * t.element_size() for t in (self.gram, self.s_q, self.virtual_term))
+
+    def flat(self) -> torch.Tensor:
+        """All three in one vector (what the artifact store keeps): gram, s_q, virtual_term."""
+        return torch.cat([self.gram, self.s_q, self.virtual_term])
+
+    @classmethod
+    def from_flat(cls, flat: torch.Tensor, width: int) -> TargetTensors:
+        """The inverse of ``flat`` for a model of attention width ``width`` (768 for DrugBAN);
+        ValueError if ``flat`` has another length."""
+        packed = width * (width + 1) // 2
+        if flat.ndim != 1 or flat.numel() != packed + 2 * width:
+            raise ValueError(f"{tuple(flat.shape)} numbers are no target's tensors at width {width}")
+        return cls(gram=flat[:packed], s_q=flat[packed : packed + width], virtual_term=flat[packed + width :])
+
+
+class GramLayout:
+    """Where each entry of a full D × D symmetric matrix sits in its packed upper triangle."""
+
+    def __init__(self, width: int) -> None:
+        rows, cols = torch.triu_indices(width, width)
+        position = torch.empty(width, width, dtype=torch.long)
+        position[rows, cols] = torch.arange(rows.numel())
+        position[cols, rows] = position[rows, cols]
+        self.width = width
+        self.rows, self.cols = rows, cols
+        self.full_index = position.reshape(-1)  # (D²,) packed position of each full entry
+
+    def pack(self, full: torch.Tensor) -> torch.Tensor:
+        return full[self.rows, self.cols].contiguous()
+
+    def unpack(self, packed: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The full (D, D) matrix; into ``out`` (reused by a loop over many targets) when given."""
+        if out is None:
+            return packed.index_select(0, self.full_index).view(self.width, self.width)
+        torch.index_select(packed, 0, self.full_index, out=out.view(-1))
+        return out
 
 
 @dataclass(frozen=True)
@@ -126,6 +177,15 @@ class CompoundCache:
             self._graphs.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class ProfiledCompound:
+    """One compound's side of a profile: ``weighted`` = diag(H) S with S = Vᵀ diag(w) V over its
+    atoms and virtual nodes (768 × 768), and ``s_v`` = Σ_i w_i V_i (768,)."""
+
+    weighted: torch.Tensor
+    s_v: torch.Tensor
+
+
 class FastScorer:
     """Scores compounds against targets with a DrugBAN model in eval mode, exactly."""
 
@@ -134,6 +194,8 @@ class FastScorer:
         self.dtype = next(model.parameters()).dtype  # float32 as trained; float64 in exactness tests
         self.compounds = compounds if compounds is not None else CompoundCache()
         fusion = model.fusion
+        self.width = model.config.ban_pooled * model.config.ban_k  # D = 768
+        self.layout = GramLayout(self.width)
         with torch.inference_mode():
             self._heads = fusion.heads().sum(0)  # H (768,)
             self._bias = fusion.head_bias.sum()  # C
@@ -151,9 +213,8 @@ class FastScorer:
         q = self.model.fusion.project_protein(packed.rows)  # (m + 1, 768)
         weights = packed.weights.to(q.dtype)
         gram = (q * weights[:, None]).T @ q  # G = Qᵀ diag(ω) Q, symmetric
-        m_t = (self._heads[:, None] * gram).contiguous()  # Mᵀ[k', k] = H[k'] G[k', k]
         u = self._virtual
-        return TargetTensors(m_t=m_t, s_q=weights @ q, virtual_term=u * (u @ m_t))
+        return TargetTensors(gram=self.layout.pack(gram), s_q=weights @ q, virtual_term=u * ((u * self._heads) @ gram))
 
     # --- the compound side ---------------------------------------------------------------------
 
@@ -171,10 +232,22 @@ class FastScorer:
         return kept, graphs, failures
 
     @torch.inference_mode()
+    def atom_states(self, batch: PairBatch) -> torch.Tensor:
+        """The GCN's (N, C) real-atom states: ``MolecularGCN.forward`` in eval mode, where
+        BatchNorm acts row by row, so the virtual row it carries along changes nothing here."""
+        drug = self.model.drug
+        adjacency = _aggregation_matrix(batch, self.dtype)
+        h = drug.input(batch.node_features)
+        for layer in drug.layers:
+            assert isinstance(layer, GCNLayer)
+            h = layer.bn(layer.combine(adjacency @ h, h))
+        return h
+
+    @torch.inference_mode()
     def _drug_rows(self, graphs: Sequence[DrugGraph]) -> DrugRows:
         """The batch's projected atom rows, each distinct GCN state once (see ``DrugRows``)."""
         batch = self._batch(graphs)
-        atoms, _ = self.model.drug(batch)
+        atoms = self.atom_states(batch)
         # Atoms in the same 3-bond environment end the GCN in bit-identical states (a phenyl's
         # CH, a methyl on an amide…): project and multiply each distinct state once.
         first: dict[bytes, int] = {}
@@ -193,7 +266,7 @@ class FastScorer:
             return np.zeros(0)
         rows = self._drug_rows(graphs)
         v = rows.v
-        per_state = v * (v @ target.m_t)  # V_i ⊙ (M V_i), once per distinct state
+        per_state = v * ((v * self._heads) @ self.layout.unpack(target.gram))  # V_i ⊙ (M V_i), per distinct state
         fused = torch.zeros(len(graphs), v.shape[1], dtype=v.dtype)
         fused.index_add_(0, rows.owner, per_state.index_select(0, rows.inverse))
         n_virtual = (MAX_DRUG_NODES - rows.n_atoms).to(v.dtype)[:, None]
@@ -203,32 +276,48 @@ class FastScorer:
         return self._decode(fused)
 
     def score(self, target: TargetTensors, smiles: Sequence[str]) -> tuple[np.ndarray, list[CompoundFailure]]:
-        """Probabilities for ``smiles`` against one target: NaN where featurisation failed."""
+        """Probabilities for ``smiles`` against one target: NaN where featurisation failed.
+
+        Featurising on another thread while the model runs was measured and dropped: RDKit's
+        Python loops hold the GIL that PyTorch needs between kernels, and PyTorch's idle threads
+        spin on the cores RDKit wants; 1,024 compounds took 2.8× as long."""
         kept, graphs, failures = self.featurize(smiles)
         scores = np.full(len(smiles), np.nan)
         scores[kept] = self.score_graphs(target, graphs)
         return scores, failures
 
     @torch.inference_mode()
-    def profile_graph(self, graph: DrugGraph, targets: Sequence[TargetTensors]) -> np.ndarray:
-        """One compound's probabilities against each of ``targets``, (T,) float64."""
-        if not targets:
-            return np.zeros(0)
+    def profile_compound(self, graph: DrugGraph) -> ProfiledCompound:
+        """A compound's side of a profile, computed once for any number of targets."""
         rows = self._drug_rows([graph])
         counts = torch.bincount(rows.inverse, minlength=rows.v.shape[0]).to(rows.v.dtype)  # atoms per state
         n_virtual = float(MAX_DRUG_NODES - int(rows.n_atoms[0]))
         u = self._virtual
         v = rows.v
         s_matrix = (v * counts[:, None]).T @ v + n_virtual * torch.outer(u, u)  # S = Vᵀ diag(w) V
-        s_v = counts @ v + n_virtual * u
-        # Per target one multiply-add pass over its cached Mᵀ, into one reused buffer: memory-bound,
-        # so no stacking (a copy of every target's 2.3 MiB) and no temporaries.
-        buffer = torch.empty_like(s_matrix)
-        fused = torch.empty(len(targets), s_matrix.shape[1], dtype=s_matrix.dtype)
+        return ProfiledCompound(weighted=self._heads[:, None] * s_matrix, s_v=counts @ v + n_virtual * u)
+
+    @torch.inference_mode()
+    def profile_targets(self, compound: ProfiledCompound, targets: Sequence[TargetTensors]) -> np.ndarray:
+        """The compound's probabilities against each of ``targets``, (T,) float64.
+
+        f[k] = Σ_k' G[k', k] H[k'] S[k', k] per target: one unpacking of its G and one multiply-add,
+        into one reused buffer (memory-bound: no stacking, no temporaries)."""
+        if not targets:
+            return np.zeros(0)
+        buffer = torch.empty(self.width, self.width, dtype=self.dtype)
+        fused = torch.empty(len(targets), self.width, dtype=self.dtype)
         for i, target in enumerate(targets):
-            torch.sum(torch.mul(target.m_t, s_matrix, out=buffer), dim=0, out=fused[i])
-        fused += self._bias * s_v * torch.stack([t.s_q for t in targets])
+            full = self.layout.unpack(target.gram, out=buffer)
+            torch.sum(full.mul_(compound.weighted), dim=0, out=fused[i])
+        fused += self._bias * compound.s_v * torch.stack([t.s_q for t in targets])
         return self._decode(fused)
+
+    def profile_graph(self, graph: DrugGraph, targets: Sequence[TargetTensors]) -> np.ndarray:
+        """One compound's probabilities against each of ``targets``, (T,) float64."""
+        if not targets:
+            return np.zeros(0)
+        return self.profile_targets(self.profile_compound(graph), targets)
 
     def _batch(self, graphs: Sequence[DrugGraph]) -> PairBatch:
         batch = collate_pairs(graphs, np.zeros((len(graphs), 1), np.int64))  # the proteins are not read
@@ -237,3 +326,23 @@ class FastScorer:
     def _decode(self, fused: torch.Tensor) -> np.ndarray:
         pooled = self.model.fusion.pool(fused)  # sum over groups of k, then BatchNorm (eval)
         return torch.sigmoid(self.model.decoder(pooled)).double().numpy()
+
+
+def _aggregation_matrix(batch: PairBatch, dtype: torch.dtype) -> torch.Tensor:
+    """The GCN's neighbour sum as a sparse (N, N) CSR matrix: 2 on the diagonal (a real atom's two
+    self-loops) and 1 from each bonded atom (row: destination), as ``MolecularGCN`` aggregates."""
+    n = int(batch.node_features.shape[0])
+    loops = np.arange(n)
+    rows = np.concatenate([batch.bond_dst.numpy(), loops])
+    cols = np.concatenate([batch.bond_src.numpy(), loops])
+    values = np.concatenate([np.ones(len(batch.bond_dst)), np.full(n, 2.0)])
+    order = np.lexsort((cols, rows))  # by row, then column
+    crow = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=crow[1:])
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(crow),
+        torch.from_numpy(cols[order]),
+        torch.from_numpy(values[order]).to(dtype),
+        size=(n, n),
+        check_invariants=False,  # built sorted and in range above
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanKind
+
 from repurpose.contracts.scoring import (
     ChunkScores,
     EvidenceAnswer,
@@ -23,6 +25,7 @@ from repurpose.contracts.scoring import (
 from repurpose.contracts.training import MODEL_TYPES
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient, KindRef
+from repurpose.runtime import tracing
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.settings import Settings
 
@@ -42,6 +45,7 @@ class ScorerClient:
         self.settings = settings
         self.grains = grains or GrainClient(settings)
         self._handle: DeploymentHandle | None = None
+        self._tracer = tracing.tracer(settings)
 
     @property
     def handle(self) -> DeploymentHandle:
@@ -77,13 +81,15 @@ class ScorerClient:
 
     async def _call(self, method: str, model: ResolvedModel, *args: Any) -> Any:
         handle = self.handle.options(multiplexed_model_id=model.model_dump_json())
-        try:
-            return await getattr(handle, method).remote(*args)
-        except Exception as error:  # Serve wraps a replica's exception (with its traceback): unwrap ours
-            cause = getattr(error, "cause", None)
-            if isinstance(cause, RepurposeError):
-                raise cause from None
-            raise
+        attributes = {"rpc.system": "ray_serve", "rpc.method": method, "repurpose.model": model.ref}
+        with tracing.child_span(self._tracer, f"scorer {method}", kind=SpanKind.CLIENT, attributes=attributes):
+            try:  # the replica's span goes under this one: the context travels as an argument
+                return await getattr(handle, method).remote(*args, trace=tracing.inject())
+            except Exception as error:  # Serve wraps a replica's exception (with its traceback): unwrap ours
+                cause = getattr(error, "cause", None)
+                if isinstance(cause, RepurposeError):
+                    raise cause from None
+                raise
 
 
 async def resolve_explainer(

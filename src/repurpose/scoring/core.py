@@ -10,8 +10,11 @@ tests and benchmarks run it in-process.
   by cached fingerprints (``FingerprintCache``) and one Tanimoto product per chunk; an ensemble
   by each of its members' own paths, their scores combined by its stack (exact per pair).
 - Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
-  depend on the model) and per-(target, model) tensors under a byte budget, so a screen
-  computes its target's side once and profiling reuses every target's.
+  depend on the model) and per-(target, model) tensors under a byte budget
+  (``scorer_target_cache_mib``), so a screen computes its target's side once. Beyond the budget
+  they come from the artifact store (``scoring.target_store``: computed in the background when a
+  target or a model version is registered; a target missing there is computed here and stored),
+  so a profile against thousands of targets streams them through a bounded memory, in blocks.
 - Lanes: predictions, analyses (profiles and explanations: seconds to a minute when a profile
   computes many targets' tensors) and bulk screening chunks run on three single-thread
   executors, so a prediction never waits in a queue behind a chunk or a cold profile (they
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
+import torch
 
 from repurpose.contracts.manifest import EnsembleStack
 from repurpose.contracts.scoring import (
@@ -70,15 +75,20 @@ from repurpose.model.fast_scoring import CompoundCache, FastScorer, TargetTensor
 from repurpose.model.fingerprint_cache import FingerprintCache
 from repurpose.model.published import load_published_model
 from repurpose.model.similarity import KnnIndex
+from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.monitor_feed import MonitorFeed
 from repurpose.scoring.monitor_sink import MonitorSink
+from repurpose.scoring.target_store import TargetTensorStore
 from repurpose.settings import Settings
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 QUIET_SECONDS = 0.2
 """How long the lanes stay idle before the monitor worker may run beside nothing."""
+PROFILE_BLOCK = 64
+"""Targets a profile holds at once: their tensors are read (or computed), scored, then let go."""
 
 __all__ = ["LoadedModel", "ScorerStats", "ScoringCore", "TargetCache"]
 
@@ -118,6 +128,15 @@ class TargetCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def peek(self, key: tuple[str, str]) -> TargetTensors | None:
+        """The cached tensors (counted as a hit), or None; nothing is computed or evicted."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            return found
+
     def get(self, key: tuple[str, str], compute: Callable[[], TargetTensors]) -> tuple[TargetTensors, bool]:
         """The cached tensors, or ``compute()``'s (cached); and whether they were computed now."""
         with self._lock:
@@ -152,6 +171,7 @@ class ScoringCore:
         self.compounds = CompoundCache(settings.scorer_compound_cache)
         self.fingerprints = FingerprintCache(settings.scorer_compound_cache)  # knn models' compounds
         self.targets = TargetCache(settings.scorer_target_cache_mib * 2**20)
+        self.tensor_store = TargetTensorStore(ArtifactStore.from_settings(settings))
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._model_lock = threading.Lock()
         self._interactive = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interactive")
@@ -355,13 +375,18 @@ class ScoringCore:
             smiles = [request.smiles] * len(request.targets)
             table = pairs_from_columns(smiles, [s for _, s in request.targets], source="targets")
             return loaded.trained.predict(table), 0
+        fast = loaded.fast
+        compound = fast.profile_compound(graph)
         computed = 0
-        tensors = []
-        for key, sequence in request.targets:
-            target, fresh = self._target_fresh(loaded, key, sequence)
-            tensors.append(target)
-            computed += fresh
-        return loaded.fast.profile_graph(graph, tensors), computed
+        scores = []
+        for start in range(0, len(request.targets), PROFILE_BLOCK):
+            block = [
+                self._profile_target(loaded, key, sequence)
+                for key, sequence in request.targets[start : start + PROFILE_BLOCK]
+            ]
+            computed += sum(fresh for _, fresh in block)
+            scores.append(fast.profile_targets(compound, [target for target, _ in block]))
+        return np.concatenate(scores) if scores else np.zeros(0), computed
 
     def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
         loaded = self.load(model)
@@ -394,14 +419,44 @@ class ScoringCore:
         domain = evidence.max_training_similarity(fingerprints)
         return [evidence.evidence(normalize_protein(s), fingerprints, domain)[0] for _, s in request.targets]
 
+    def _profile_target(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
+        """A target's tensors for a profile: from memory, else read from the store without caching
+        them (a profile scans every target in the same order: an LRU smaller than the scan would
+        hit none and evict a screen's target), else computed (cached and stored)."""
+        fast = loaded.fast
+        assert fast is not None
+        found = self.targets.peek((loaded.cache_key, key))
+        if found is not None:
+            return found, False
+        if fast.dtype == torch.float32:
+            stored = self.tensor_store.load(loaded.cache_key, sequence, fast.width)
+            if stored is not None:
+                return stored, True
+        return self._target_fresh(loaded, key, sequence)
+
     def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
         return self._target_fresh(loaded, key, sequence)[0]
 
     def _target_fresh(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
-        """The target's tensors for this model, and whether they were computed now."""
+        """The target's tensors for this model, and whether they were not in memory (read from the
+        artifact store, or computed now and stored there)."""
         fast = loaded.fast
         assert fast is not None
-        return self.targets.get((loaded.cache_key, key), lambda: fast.target_tensors(sequence))
+
+        def read_or_compute() -> TargetTensors:
+            if fast.dtype != torch.float32:  # the store holds float32 (a float64 model: exactness tests)
+                return fast.target_tensors(sequence)
+            stored = self.tensor_store.load(loaded.cache_key, sequence, fast.width)
+            if stored is not None:
+                return stored
+            tensors = fast.target_tensors(sequence)
+            try:
+                self.tensor_store.save(loaded.cache_key, sequence, tensors)
+            except OSError as error:  # a store we cannot write to costs the next replica a computation, no more
+                logger.warning("could not store target tensors for %s: %s", key, error)
+            return tensors
+
+        return self.targets.get((loaded.cache_key, key), read_or_compute)
 
     def _knn_scores(self, knn: KnnIndex, smiles: list[str], sequence: str) -> tuple[np.ndarray, list[CompoundError]]:
         """A chunk against one target's binders: cached fingerprints, one Tanimoto product."""

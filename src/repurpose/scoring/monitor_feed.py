@@ -34,6 +34,7 @@ RDKit's Crippen logP most of it; a cached compound costs microseconds).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -137,7 +138,10 @@ class MonitorFeed:
     def start(self) -> None:
         """Run the background task on the running event loop (once; again if it ended)."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="monitor-feed")
+            # A context of its own: started inside some request, the feed must not join its trace
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="monitor-feed", context=contextvars.Context()
+            )
 
     # --- the background ---------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ and warms the screening runner that feeds it chunks: ``screening.runner.start_sc
   (``ScoringCore``), so a prediction never queues behind a chunk or a long profile.
 - Monitoring: every scored pair is sketched for its model's Monitor grain off the request
   path (``scoring.monitor_feed``; the setting ``monitoring``); a replica shutting down flushes.
+- Traces: every method takes the caller's trace context (``trace``, from ``ScorerClient``) and
+  runs as a span under it; a dynamic batch is a span of its own, under its first traced
+  prediction and linked to all of them.
 - Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
   replicas and autoscaling bounds from the settings.
 """
@@ -26,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from contextlib import AbstractContextManager
 
 import torch
+from opentelemetry.trace import Span, SpanContext
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -46,6 +51,7 @@ from repurpose.contracts.scoring import (
 from repurpose.contracts.targets import normalize_protein
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.grains import GrainClient
+from repurpose.runtime import tracing
 from repurpose.runtime.serving import ensure_serve
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient, resolve_model
@@ -86,6 +92,7 @@ def build_scorer(settings: Settings) -> serve.Application:
         def __init__(self, settings: Settings) -> None:
             torch.set_num_threads(max(1, int(settings.scorer_num_cpus)))
             self.core = ScoringCore(settings, GrainMonitorSink(GrainClient(settings)))
+            self.tracer = tracing.tracer(settings)
             self.batches = 0
             self.largest_batch = 0
             self.batch_sizes: Counter[int] = Counter()
@@ -95,56 +102,79 @@ def build_scorer(settings: Settings) -> serve.Application:
             resolved = ResolvedModel.model_validate_json(model_id)
             return await asyncio.to_thread(self.core.load, resolved)
 
-        async def predict(self, pairs: list[PairToScore]) -> list[PairScore]:
-            model = await self._current_model()
-            if len(pairs) != 1:
-                return await self.core.predict(model.resolved, pairs)
-            _validate(self.core, model, pairs[0])
-            return [await self._predict_batched((model.resolved, pairs[0]))]
+        async def predict(self, pairs: list[PairToScore], trace: tracing.TraceCarrier | None = None) -> list[PairScore]:
+            with self._span("predict", trace, pairs=len(pairs)) as span:
+                model = await self._current_model()
+                if len(pairs) != 1:
+                    return await self.core.predict(model.resolved, pairs)
+                _validate(self.core, model, pairs[0])
+                return [await self._predict_batched((model.resolved, pairs[0], span.get_span_context()))]
 
         @serve.batch(
             max_batch_size=settings.scorer_max_batch_size, batch_wait_timeout_s=settings.scorer_batch_wait_ms / 1000
         )
-        async def _predict_batched(self, items: list[tuple[ResolvedModel, PairToScore]]) -> list[PairScore]:
+        async def _predict_batched(
+            self, items: list[tuple[ResolvedModel, PairToScore, SpanContext]]
+        ) -> list[PairScore]:
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(items))
             self.batch_sizes[len(items)] += 1
-            # One batch may mix model versions: score each version's pairs together, keep the order.
-            out: list[PairScore | None] = [None] * len(items)
-            groups: dict[str, list[int]] = {}
-            for i, (model, _) in enumerate(items):
-                groups.setdefault(model.artifact_path, []).append(i)
-            for index in groups.values():
-                scores = await self.core.predict(items[index[0]][0], [items[i][1] for i in index])
-                for i, score in zip(index, scores, strict=True):
-                    out[i] = score
-            return [s for s in out if s is not None]
+            callers = [caller for _, _, caller in items]
+            with tracing.span_for_batch(
+                self.tracer, "scorer batch", callers, attributes={"repurpose.pairs": len(items)}
+            ):
+                # One batch may mix model versions: score each version's pairs together, keep the order.
+                out: list[PairScore | None] = [None] * len(items)
+                groups: dict[str, list[int]] = {}
+                for i, (model, _, _) in enumerate(items):
+                    groups.setdefault(model.artifact_path, []).append(i)
+                for index in groups.values():
+                    scores = await self.core.predict(items[index[0]][0], [items[i][1] for i in index])
+                    for i, score in zip(index, scores, strict=True):
+                        out[i] = score
+                return [s for s in out if s is not None]
 
-        async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
-            await self._current_model()
-            return await self.core.score_chunk(request)
+        async def score_chunk(self, request: ChunkRequest, trace: tracing.TraceCarrier | None = None) -> ChunkScores:
+            with self._span("score_chunk", trace, pairs=len(request.smiles)):
+                await self._current_model()
+                return await self.core.score_chunk(request)
 
-        async def profile(self, request: ProfileRequest) -> ProfileScores:
-            await self._current_model()
-            return await self.core.profile(request)
+        async def profile(self, request: ProfileRequest, trace: tracing.TraceCarrier | None = None) -> ProfileScores:
+            with self._span("profile", trace):
+                await self._current_model()
+                return await self.core.profile(request)
 
-        async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
-            await self._current_model()
-            return await self.core.evidence(request)
+        async def evidence(self, request: EvidenceRequest, trace: tracing.TraceCarrier | None = None) -> EvidenceAnswer:
+            with self._span("evidence", trace, pairs=len(request.smiles)):
+                await self._current_model()
+                return await self.core.evidence(request)
 
-        async def explain(self, smiles: str, sequence: str, top: int) -> Explanation:
-            model = await self._current_model()
-            return await self.core.explain(model.resolved, smiles, sequence, top)
+        async def explain(
+            self, smiles: str, sequence: str, top: int, trace: tracing.TraceCarrier | None = None
+        ) -> Explanation:
+            with self._span("explain", trace):
+                model = await self._current_model()
+                return await self.core.explain(model.resolved, smiles, sequence, top)
 
-        async def stats(self) -> ScorerStats:
-            stats = self.core.stats()
-            stats.predict_batches, stats.largest_predict_batch = self.batches, self.largest_batch
-            stats.predict_batch_sizes = dict(self.batch_sizes)
-            stats.replica = serve.get_replica_context().replica_id.unique_id
-            return stats
+        async def stats(self, trace: tracing.TraceCarrier | None = None) -> ScorerStats:
+            with self._span("stats", trace):
+                stats = self.core.stats()
+                stats.predict_batches, stats.largest_predict_batch = self.batches, self.largest_batch
+                stats.predict_batch_sizes = dict(self.batch_sizes)
+                stats.replica = serve.get_replica_context().replica_id.unique_id
+                return stats
 
         async def _current_model(self) -> LoadedModel:
             return await self._model(serve.get_multiplexed_model_id())
+
+        def _span(
+            self, method: str, trace: tracing.TraceCarrier | None, pairs: int | None = None
+        ) -> AbstractContextManager[Span]:
+            """The replica's span of a call, under the caller's (none for an untraced caller)."""
+            attributes: dict[str, str | int] = {"rpc.system": "ray_serve", "rpc.method": method}
+            if pairs is not None:
+                attributes["repurpose.pairs"] = pairs
+            return tracing.span_under(self.tracer, f"scorer {method}", trace, attributes=attributes)
 
         async def __del__(self) -> None:  # Serve calls it (awaited) when the replica shuts down
             await self.core.close()

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
+from opentelemetry.trace import SpanKind
 
 from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError, EvidenceAnswer, EvidenceRequest
 from repurpose.contracts.screening import RankedHit, ScreenFailure
@@ -51,6 +52,7 @@ from repurpose.data.drug_graph import DrugGraph, featurize_drug
 from repurpose.data.drug_likeness import drug_like_issue
 from repurpose.errors import ClusterError, RepurposeError
 from repurpose.grains import GrainClient
+from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient
@@ -116,23 +118,30 @@ async def execute_screening(
     ``scorer`` (a ``ScorerClient``) and ``report`` (an async callable taking a ChunkReport and
     answering whether to go on) default to the cluster's scorer and the job's grain;
     ``featurising`` (default: a thread of the loop's executor) runs RDKit."""
-    grains = GrainClient(task.settings)
-    if scorer is None:
-        scorer = ScorerClient(task.settings, grains)
-        await asyncio.to_thread(check_scorer, scorer, task.settings.scorer_app)
-    report = report or _grain_reporter(grains, task)
-    artifacts = ArtifactStore.from_settings(task.settings)
-    compound_ids, smiles = await asyncio.to_thread(read_library, artifacts, task.compounds_path)
-    if len(compound_ids) != task.compounds:
-        raise RuntimeError(
-            f"the library at {task.compounds_path} has {len(compound_ids)} compounds, not {task.compounds}"
-        )
-    attempt = _Attempt(task, scorer, report, artifacts, compound_ids, smiles, featurising)
-    if not await attempt.score_every_chunk():
-        logger.info("screen %s attempt %d: told to stop", task.job_id, task.attempt)
-        return ScreenOutcome(stopped=True, chunks_scored=attempt.scored)
-    rows = await asyncio.to_thread(merge_results, artifacts, task.job_id, task.targets, task.chunks)
-    return ScreenOutcome(chunks_scored=attempt.scored, results_path=results_path(task.job_id), rows=rows)
+    attributes: dict[str, str | int] = {
+        "repurpose.screen.job_id": task.job_id,
+        "repurpose.screen.attempt": task.attempt,
+        "repurpose.model": task.model.ref,
+    }
+    traces = tracing.tracer(task.settings)
+    with tracing.span_under(traces, "screening attempt", task.trace, kind=SpanKind.CONSUMER, attributes=attributes):
+        grains = GrainClient(task.settings)
+        if scorer is None:
+            scorer = ScorerClient(task.settings, grains)
+            await asyncio.to_thread(check_scorer, scorer, task.settings.scorer_app)
+        report = report or _grain_reporter(grains, task)
+        artifacts = ArtifactStore.from_settings(task.settings)
+        compound_ids, smiles = await asyncio.to_thread(read_library, artifacts, task.compounds_path)
+        if len(compound_ids) != task.compounds:
+            raise RuntimeError(
+                f"the library at {task.compounds_path} has {len(compound_ids)} compounds, not {task.compounds}"
+            )
+        attempt = _Attempt(task, scorer, report, artifacts, compound_ids, smiles, featurising)
+        if not await attempt.score_every_chunk():
+            logger.info("screen %s attempt %d: told to stop", task.job_id, task.attempt)
+            return ScreenOutcome(stopped=True, chunks_scored=attempt.scored)
+        rows = await asyncio.to_thread(merge_results, artifacts, task.job_id, task.targets, task.chunks)
+        return ScreenOutcome(chunks_scored=attempt.scored, results_path=results_path(task.job_id), rows=rows)
 
 
 class _Attempt:
@@ -157,6 +166,7 @@ class _Attempt:
         self.smiles = smiles
         self.featurising = featurising
         self.loop = asyncio.get_running_loop()
+        self.tracer = tracing.tracer(task.settings)
         skip = {target: set(chunks) for target, chunks in task.skip.items()}
         self.plan = [(t, n) for t in task.targets for n in range(task.chunks) if n not in skip.get(t, set())]
         self.featurise = task.model.reads_graphs  # DrugBAN (alone or in an ensemble) reads graphs; the others SMILES
@@ -250,7 +260,12 @@ class _Attempt:
         return _Prepared(request, failures, self.issues_of[lo])
 
     async def _chunk(self, target: str, n: int, pieces: list[asyncio.Future[_Prepared]]) -> bool:
-        """Score, store and report one chunk; whether to go on."""
+        """Score, store and report one chunk (a span of the attempt's trace); whether to go on."""
+        attributes: dict[str, str | int] = {"repurpose.target": target, "repurpose.screen.chunk": n}
+        with tracing.child_span(self.tracer, "screening chunk", attributes=attributes):
+            return await self._chunk_traced(target, n, pieces)
+
+    async def _chunk_traced(self, target: str, n: int, pieces: list[asyncio.Future[_Prepared]]) -> bool:
         prepared, scores = await self._scores(pieces)
         lo, hi = self._bounds(n)
         ids, smiles = self.compound_ids[lo:hi], self.smiles[lo:hi]

@@ -21,7 +21,8 @@ Its process stays warm, so a job's first chunk waits for no process start and no
   ``KEPT_OUTCOMES``: a grain host that died while its attempt ended finds it on re-activation.
 
 Every task travels with the settings of the cluster that submitted it (store, artifacts, grain
-pool, scorer application), so one runner serves any pool in its namespace.
+pool, scorer application), so one runner serves any pool in its namespace, and with the trace
+context of the turn that started it: the attempt's spans join that trace.
 
 A grain reaches the runner through ``start_attempt`` (the runner created on first use) and
 ``cancel_attempt`` (best effort: an attempt not cancelled stops at its next report anyway).

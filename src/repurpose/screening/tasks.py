@@ -38,6 +38,9 @@ class ScreeningTask(BaseModel):
     drug_like_only: bool = Field(default=False, description="Hits are drug-like compounds only.")
     skip: dict[str, list[int]] = Field(default_factory=dict, description="Chunks recorded already, per target.")
     settings: Settings
+    trace: dict[str, str] = Field(
+        default_factory=dict, description="The trace context (W3C) of the turn that started the attempt."
+    )
 
     @property
     def chunks(self) -> int:

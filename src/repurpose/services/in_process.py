@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Mapping
+from types import CoroutineType
 from typing import IO, Any, TypeVar
 
+from repurpose.contracts.alerts import AlertRule, AlertRuleSpec, AlertsOverview
 from repurpose.contracts.client import ResultsFormat
 from repurpose.contracts.datasets import DatasetDetail, DatasetRegistration, DatasetSummary, SplitSummary
+from repurpose.contracts.feedback import FeedbackReceipt, ModelQuality
 from repurpose.contracts.keys import ApiKeySummary, IssuedKey
 from repurpose.contracts.models import ModelEvaluation, ModelOverview, ModelSummary, ModelVersionDetail
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport
@@ -30,8 +33,11 @@ from repurpose.contracts.screening import (
 from repurpose.contracts.targets import TargetDetail, TargetRegistration, TargetSummary
 from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
 from repurpose.grains import GrainClient
+from repurpose.runtime import tracing
 from repurpose.services import (
+    alerts,
     datasets,
+    feedback,
     keys,
     libraries,
     models,
@@ -51,6 +57,7 @@ class InProcessClient:
     def __init__(self, context: Context) -> None:
         self.context = context
         self._loop = asyncio.Runner()
+        self._tracer = tracing.tracer(context.settings)
 
     @classmethod
     def on(cls, grains: GrainClient) -> InProcessClient:
@@ -67,7 +74,17 @@ class InProcessClient:
         self.close()
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        return self._loop.run(call)
+        if not tracing.enabled(self._tracer):
+            return self._loop.run(call)
+        return self._loop.run(self._traced(call))
+
+    async def _traced(self, call: Coroutine[Any, Any, T]) -> T:
+        """A service call as a span: here, where its trace starts (``service scoring.predict``)."""
+        name = "call"
+        if isinstance(call, CoroutineType) and call.cr_frame is not None:  # named by its module and function
+            name = f"{call.cr_frame.f_globals.get('__name__', '').rsplit('.', 1)[-1]}.{call.__name__}"
+        with self._tracer.start_as_current_span(f"service {name}"):
+            return await call
 
     # --- operations -------------------------------------------------------------------------------
 
@@ -168,6 +185,37 @@ class InProcessClient:
 
     def reset_monitor(self, model: str, reference: str | None = None) -> MonitorReport:
         return self._run(monitors.reset_monitor(self.context, model=model, reference=reference))
+
+    def model_quality(self, model: str) -> ModelQuality:
+        return self._run(feedback.model_quality(self.context, model=model))
+
+    # --- feedback and alerts ----------------------------------------------------------------------
+
+    def send_feedback(
+        self,
+        data: bytes,
+        filename: str,
+        model: str | None = None,
+        version: str | None = None,
+        batch_id: str | None = None,
+    ) -> FeedbackReceipt:
+        return self._run(
+            feedback.record_feedback_file(
+                self.context, data=data, filename=filename, model=model, version=version, batch_id=batch_id
+            )
+        )
+
+    def alerts(self, history: int = 100) -> AlertsOverview:
+        return self._run(alerts.list_alerts(self.context, history=history))
+
+    def alert_rules(self) -> list[AlertRule]:
+        return self._run(alerts.list_rules(self.context))
+
+    def add_alert_rule(self, rule: AlertRuleSpec) -> AlertRule:
+        return self._run(alerts.add_rule(self.context, rule=rule))
+
+    def remove_alert_rule(self, name: str) -> AlertRule:
+        return self._run(alerts.remove_rule(self.context, name=name))
 
     # --- targets ----------------------------------------------------------------------------------
 

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
-from repurpose.actors.dataset_version import DatasetVersion
-from repurpose.actors.training_run import TrainingRun, resolve_run, run_signature
+from repurpose.actors.run_launch import default_model_name, launch_run
+from repurpose.actors.training_run import TrainingRun, resolve_run
 from repurpose.actors.training_run import list_runs as stored_runs
-from repurpose.contracts.datasets import DatasetSummary, SplitSummary
-from repurpose.contracts.splits import parse_split_id
 from repurpose.contracts.training_runs import RunDetail, RunRequest, RunSummary
-from repurpose.errors import InvalidInput
 from repurpose.services.context import Context
+
+__all__ = ["cancel_run", "default_model_name", "list_runs", "show_run", "start_run"]
 
 
 async def start_run(ctx: Context, *, request: RunRequest) -> RunDetail:
     """Start (or find) the run for ``request`` on its dataset version's split; the model name
     defaults to ``<type>-<dataset name>``. The same request reaches the same run (``created``
     False: it runs or succeeded already)."""
-    summary: DatasetSummary = await ctx.grains.acall(DatasetVersion, request.dataset_id, "summary")
-    spec = parse_split_id(request.split_id)
-    split: SplitSummary = await ctx.grains.acall(
-        DatasetVersion, request.dataset_id, "split", spec.kind, spec.seed, list(spec.fractions)
-    )
-    _check_split(split, summary.dataset_id)
-    name = request.model_name or default_model_name(request.model_type, summary.name)
-    detail: RunDetail = await ctx.grains.acall(TrainingRun, run_signature(request), "start", request, name)
-    return detail
+    return await launch_run(ctx.grains, request)
 
 
 async def list_runs(ctx: Context) -> list[RunSummary]:
@@ -48,19 +38,3 @@ async def cancel_run(ctx: Context, *, reference: str) -> RunDetail:
     run_id = await asyncio.to_thread(resolve_run, ctx.engine, reference)
     detail: RunDetail = await ctx.grains.acall(TrainingRun, run_id, "cancel")
     return detail
-
-
-def default_model_name(model_type: str, dataset_name: str) -> str:
-    """``<model type>-<dataset name>``, lower-cased, other characters as one '-', at most 64."""
-    cleaned = re.sub(r"[^a-z0-9._]+", "-", dataset_name.lower()).strip("-._")
-    return f"{model_type}-{cleaned or 'dataset'}"[:64].rstrip("-._")
-
-
-def _check_split(split: SplitSummary, dataset_id: str) -> None:
-    """A run trains on the split's train part and picks its epoch and threshold on the val part."""
-    for part, size in (("train", split.train.size), ("val", split.val.size)):
-        if size == 0:
-            raise InvalidInput(
-                f"split {split.split_id} of dataset {dataset_id[:12]} has no {part} rows: a run trains on its "
-                "train part and picks its epoch and threshold on its val part; choose other fractions"
-            )

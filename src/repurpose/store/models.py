@@ -11,13 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, String
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, MetaData, SmallInteger, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 KIND_LENGTH = 64
 KEY_LENGTH = 512
 IDEMPOTENCY_KEY_LENGTH = 128
+MODEL_NAME_LENGTH = 64
+BATCH_ID_LENGTH = 128
+DIGEST_LENGTH = 64
+TARGET_KEY_LENGTH = 80
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 """JSON everywhere, JSONB on PostgreSQL (indexable, compact)."""
@@ -62,3 +66,26 @@ class IdempotencyKeyRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), primary_key=True)
     result: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class FeedbackOutcomeRow(Base):
+    """A measured outcome of a pair and the score a model version gave it (live quality).
+
+    ``(model, version, batch_id, position)`` is unique: a batch sent twice is stored once."""
+
+    __tablename__ = "feedback_outcomes"
+    __table_args__ = (
+        UniqueConstraint("model", "version", "batch_id", "position", name="uq_feedback_outcomes_batch_position"),
+        Index("ix_feedback_outcomes_model_version", "model", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(MODEL_NAME_LENGTH), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    batch_id: Mapped[str] = mapped_column(String(BATCH_ID_LENGTH), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)  # the outcome's place in its batch
+    compound_key: Mapped[str] = mapped_column(String(DIGEST_LENGTH), nullable=False)  # sha256 of canonical SMILES
+    target_key: Mapped[str] = mapped_column(String(TARGET_KEY_LENGTH), nullable=False)  # target id or sha256:<seq>
+    label: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

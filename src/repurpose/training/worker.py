@@ -12,7 +12,9 @@ ends with the same weights as an uninterrupted run (training is deterministic pe
 
 Progress goes to the run's grain (``report``, by the kind and key the job names: this module
 never imports the grain's) at most every ``REPORT_SECONDS`` and after every epoch; the curves
-also go to MLflow, which gets the checkpoint and the model directory.
+also go to MLflow, which gets the checkpoint and the model directory. The job carries the trace
+context of the turn that started the worker: the run is a span of that trace, each epoch a span
+under it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 import ray
 import torch
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
 
 from repurpose.contracts.manifest import Manifest
@@ -38,6 +41,7 @@ from repurpose.contracts.training_runs import RunProgress, RunRequest
 from repurpose.data.dataset_access import load_split_pairs
 from repurpose.grains import GrainClient, KindRef
 from repurpose.model.published import publish_model_dir
+from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
 from repurpose.training.loop import CHECKPOINT_FILE, Progress
@@ -47,6 +51,7 @@ from repurpose.training.tracking import RunTracker
 logger = logging.getLogger(__name__)
 
 REPORT_SECONDS = 2.0
+FLUSH_SECONDS = 2.0  # spans to an unreachable collector must not hold a finished run's outcome
 RUNS_PREFIX = "runs"
 
 
@@ -65,6 +70,9 @@ class TrainingJob(BaseModel):
     code_version: str
     mlflow_run_id: str | None
     settings: Settings
+    trace: dict[str, str] = Field(
+        default_factory=dict, description="The trace context (W3C) of the turn that started the worker."
+    )
 
     @property
     def config(self) -> TrainingConfig:
@@ -108,10 +116,22 @@ class TrainingWorker:
 
     def _train(self) -> None:
         assert self._outcome is not None
+        job = self.job
+        attributes: dict[str, str | int] = {
+            "repurpose.run_id": job.run_id,
+            "repurpose.attempt": job.attempt,
+            "repurpose.model": job.model_name,
+        }
         try:
-            self._outcome.set_result(execute_training(self.job))
+            traces = tracing.tracer(job.settings)
+            with tracing.span_under(traces, "training run", job.trace, kind=SpanKind.CONSUMER, attributes=attributes):
+                outcome = execute_training(job)
         except BaseException as error:
+            tracing.flush(job.settings, FLUSH_SECONDS)
             self._outcome.set_exception(error)
+            return
+        tracing.flush(job.settings, FLUSH_SECONDS)  # before the grain has the outcome: it kills this actor then
+        self._outcome.set_result(outcome)
 
 
 RemoteTrainingWorker = ray.remote(max_restarts=0, max_task_retries=0, max_concurrency=4)(TrainingWorker)  # type: ignore[call-overload]
@@ -126,6 +146,7 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
     settings = job.settings
     artifacts = ArtifactStore.from_settings(settings)
     report = report or _GrainReporter(job)
+    traces = tracing.tracer(settings)
     torch.set_num_threads(max(1, int(job.request.num_cpus or settings.training_num_cpus)))
     split = load_split_pairs(artifacts, job.request.dataset_id, job.request.split_id)
 
@@ -159,6 +180,8 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
                 report(clock.progress(p), None, tracker.run_id)
 
         def on_epoch(record: EpochRecord) -> None:
+            epoch = {"repurpose.epoch": record.epoch, "repurpose.train_loss": record.train_loss}
+            tracing.record_span(traces, "training epoch", record.seconds, attributes=epoch)
             # durable first: the checkpoint in the store is what a replacement worker resumes from
             artifacts.put_bytes(checkpoint_path(job.run_id), local_checkpoint.read_bytes())
             info = {"epoch": record.epoch, "attempt": job.attempt, "saved_at": datetime.now(UTC).isoformat()}

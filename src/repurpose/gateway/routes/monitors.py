@@ -8,12 +8,14 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
+from repurpose.contracts.feedback import ModelQuality
 from repurpose.contracts.ids import MODEL_NAME_PATTERN
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MONITOR_WINDOW_PATTERN, MonitorReport
 from repurpose.gateway.bodies import MAX_REFERENCE_LENGTH, Label
 from repurpose.gateway.bodies import Body as StrictBody
 from repurpose.gateway.deps import Reader, ServicesDep, Writer
 from repurpose.gateway.errors import responses
+from repurpose.services import feedback
 from repurpose.services import monitors as service
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=responses(401, 403, 404, 422, 429, 503))
@@ -55,6 +57,16 @@ async def monitor(services: ServicesDep, _: Reader, model: Model, window: Window
 async def monitor_page(services: ServicesDep, _: Reader, model: Model, window: Window = DEFAULT_WINDOW) -> HTMLResponse:
     """The same report as one HTML page: per feature the reference's and the window's histograms (inline SVG)."""
     return HTMLResponse(await service.monitor_page(services, model=model, window=window))
+
+
+@router.get("/{model}/quality")
+async def quality(services: ServicesDep, _: Reader, model: Model) -> ModelQuality:
+    """Live quality per version from the outcomes fed back: AUROC, Brier score, reliability bins, and the
+    drop from the registry's AUROC of the version."""
+    answer = await feedback.model_quality(services, model=model)
+    for version in answer.versions:
+        services.metrics.quality.observe(version)
+    return answer
 
 
 @router.post("/{model}/reset", responses=responses(413))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from repurpose.contracts.operations import Liveness, Readiness
 from repurpose.gateway.deps import ServicesDep
 from repurpose.gateway.metrics import CONTENT_TYPE
-from repurpose.services import operations
+from repurpose.services import alerts, operations
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,15 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
 )
 async def metrics(services: ServicesDep) -> Response:
-    """Requests, latencies, queue depth, batch sizes, pairs scored and the scorer's cache figures."""
+    """Requests, latencies, queue depth, batch sizes, pairs scored, the scorer's cache figures and alerts."""
     try:
         model = await services.lookups.model(await operations.production_model_name(services))
         services.metrics.scorer.record(await asyncio.wait_for(services.scorer.stats(model), STATS_SECONDS))
     except Exception as error:  # the gateway's own figures still go out; the scorer's are the last read
         logger.info("scorer figures not refreshed for /metrics: %s", error)
+    try:  # bounded as the scorer's: a grain host or store that hangs must not hang the scrape
+        overview = await asyncio.wait_for(alerts.list_alerts(services, history=0), STATS_SECONDS)
+        services.metrics.alerts.observe(overview.states)
+    except Exception as error:  # the rules grain or the store did not answer: the last states read stay
+        logger.warning("alert states not refreshed for /metrics: %r", error)
     return Response(services.metrics.render(), media_type=CONTENT_TYPE)
