@@ -159,7 +159,7 @@ async def _scores(ctx: Context, table: FeedbackTable, reference: str, where: str
 
 
 _CHUNK_FIELD = re.compile(r"^pairs\[(\d+)\](.*)$")
-_CHUNK_MESSAGE = re.compile(r"^pairs?[[ ](\d+)\]?: ")  # "pair 3: ..." (the scorer), "pairs[3]: ..."
+_CHUNK_MESSAGE = re.compile(r"^pairs?(?:\[| )(\d+)\]?: ")  # "pair 3: ..." (the scorer), "pairs[3]: ..."
 
 
 def _in_batch(error: InvalidInput, start: int, where: str) -> InvalidInput:
