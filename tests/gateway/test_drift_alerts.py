@@ -32,6 +32,15 @@ def scored(client: GatewayClient, pairs: pd.DataFrame) -> None:
         client.predict(rows[start : start + 500], model=MODEL)
 
 
+def reset(client: GatewayClient, reference: str, pair: pd.Series) -> None:
+    """Reset the monitor to ``reference``, then score one pair and wait until the monitor counts it:
+    a scorer that fed the monitor before the reset bins on the old reference's edges until a
+    sketch of it is refused (that pair is dropped and counted), then takes the new edges."""
+    client.reset_monitor(MODEL, reference=reference)
+    client.predict([{"smiles": pair.SMILES, "sequence": pair.Protein}], model=MODEL)
+    poll(lambda: client.monitor(MODEL), lambda r: r.pairs + r.dropped >= 1, WAIT_SECONDS, "one pair counted", 1.0)
+
+
 def settled(client: GatewayClient, pairs: int) -> MonitorReport:
     """The monitor once the scorer's flushes have brought it ``pairs`` pairs (or more: other tests'
     predictions of the same model may still be in flight)."""
@@ -50,14 +59,15 @@ def test_human_pairs_do_not_drift_biosnap_pairs_do_and_the_alert_reaches_a_webho
         )
         admin.add_alert_rule(rule)
         try:
-            admin.reset_monitor(MODEL, reference=reference.dataset_id)
-            scored(admin, pd.read_csv(HUMAN / "val.csv"))
+            val = pd.read_csv(HUMAN / "val.csv")
+            reset(admin, reference.dataset_id, val.iloc[0])
+            scored(admin, val)
             human = settled(admin, 600)
             assert human.reference is not None and human.reference.dataset_name == "human-train"
             assert human.features_tested == 8 and not human.dataset_drift
             assert human.out_of_domain_share is not None
 
-            admin.reset_monitor(MODEL, reference=reference.dataset_id)
+            reset(admin, reference.dataset_id, biosnap.iloc[0])
             scored(admin, biosnap)
             drifted = settled(admin, 1000)
             assert drifted.dataset_drift and drifted.drift_share is not None and drifted.drift_share >= 0.5

@@ -223,7 +223,9 @@ def test_predict_one_pair_and_a_thousand(http: httpx.Client) -> None:
         pairs_from_columns([p["smiles"] for p in sample], [sequences[p["target"]] for p in sample])
     )
     got = [s["probability"] for s in many.json()["scores"][:: len(pairs) // 20]]
-    assert got == pytest.approx(expected.tolist(), abs=1e-6)
+    # the scorer's fast path against the reference forward, both in float32: they differ by up to
+    # about 2e-6 (the order of float32 sums; the same function, exact in float64)
+    assert got == pytest.approx(expected.tolist(), abs=1e-5)
 
 
 def test_explain_and_profile(http: httpx.Client) -> None:
