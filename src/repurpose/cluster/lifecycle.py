@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from repurpose.store import upgrade
 CLUSTER_FILE = "cluster.json"
 AUTH_TOKEN_FILE = "ray_auth_token"
 _RAY_START_TIMEOUT_SECONDS = 180
-_RAY_START_ATTEMPTS = 3
+_RAY_START_ATTEMPTS = 4
+_RAY_START_PAUSE_SECONDS = 5.0
 # Ray schedules by logical CPUs: on a 2-core machine an idle scorer replica (1) and a training
 # worker (1) would leave none for a dataset registration. Ray tasks here are short or wait on
 # I/O, so a small head offers at least this many.
@@ -286,6 +288,7 @@ def _start_head(settings: Settings, log: Callable[[str], None]) -> str:
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
         if attempt < _RAY_START_ATTEMPTS:
             log(f"`ray start --head` failed ({last[0][:120]}); retrying")
+            time.sleep(_RAY_START_PAUSE_SECONDS * attempt)  # a busy machine's load spike passes first
     raise ClusterError(f"`ray start --head` failed {_RAY_START_ATTEMPTS} times: {last[0]}")
 
 
