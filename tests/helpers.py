@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import shutil
 import socket
 import time
@@ -95,12 +96,23 @@ def postgres_database(prefix: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+FIXED_PORTS = range(20_000, 32_000)
+"""Where ``free_port`` picks: below the kernel's ephemeral range (32768 and up) and above Ray's worker
+ports (10002-19999), so no process that asks for a random port (a Ray cluster takes dozens) can take
+one between its pick and its use."""
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port free on 127.0.0.1 right now, out of the range random ports come from."""
+    for _ in range(500):
+        port = random.choice(FIXED_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {FIXED_PORTS}")
 
 
 def error_line(stderr: str) -> str:
