@@ -27,8 +27,9 @@ It then registers every target of data/library/targets.csv through the service l
 `repurpose targets add` does: each new target's tensors are computed by the background worker
 and kept in the artifact store), waits until the worker is idle (its time is reported), and
 times target profiling (one compound against all of them) through the cluster's scorer: the
-first call reads every target's tensors from the store (the replica's memory cache holds only
-``scorer_target_cache_mib``), the second as well, beyond what that cache keeps.
+first call (cold) reads every target's tensors from the store (the replica's memory cache holds
+only ``scorer_target_cache_mib``) into the replica's profile slab, the second (warm) reads the
+slab (a local file the page cache keeps; the replica maps a stretch of it at a time).
 
     .venv/bin/python benchmarks/screening.py [--compounds 2000] [--skip-cluster]
 
@@ -41,6 +42,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import resource
 import tempfile
 import time
@@ -305,7 +307,7 @@ def cluster_figures(
             return await aprofile_compounds(scorer, registered, [compound], model, top=10)
 
         timings = []
-        for _ in range(2):  # cold: every target's tensors read from the store; warm: the cache's from memory
+        for _ in range(2):  # cold: every target's tensors read from the store; warm: from the replica's slab
             begun = time.perf_counter()
             (profile,) = asyncio.run(profile_once())
             timings.append(time.perf_counter() - begun)
@@ -317,6 +319,7 @@ def cluster_figures(
             "targets_precomputed": float(worker_counts["computed"]),
             "profile_cold_seconds": timings[0],
             "profile_warm_seconds": timings[1],
+            "profile_load_average": os.getloadavg()[0],  # a shared machine: how busy it was
             "scorer_rss_mib": stats.rss_bytes / 2**20,
             "scorer_target_cache_mib": float(settings.scorer_target_cache_mib),
             "scorer_targets_in_memory": float(stats.targets),
@@ -425,7 +428,8 @@ def main() -> None:
             f"{figures['profile_cold_seconds']:.1f} s cold (read from the artifact store), "
             f"{figures['profile_warm_seconds']:.2f} s warm; scorer replica {figures['scorer_rss_mib']:.0f} MiB "
             f"({figures['scorer_targets_in_memory']:.0f} targets in its {figures['scorer_target_cache_mib']:.0f} MiB "
-            f"cache, the rest in the artifact store)"
+            f"cache, every one in its profile slab: a local file, outside its resident memory); "
+            f"load average {figures['profile_load_average']:.1f} (1 min, this machine's)"
         )
         console.print(
             f"registering the targets: {figures['targets_register_seconds']:.1f} s; their tensors computed in the "

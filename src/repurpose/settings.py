@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +42,10 @@ def default_alert_rules() -> list[AlertRuleSpec]:
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+"""What the ``device`` setting takes (``model.devices.resolve_device`` says what each means)."""
+Precision = Literal["fp32", "bf16", "tf32"]
+"""What the ``precision`` setting takes (``model.devices``)."""
 
 
 class Settings(BaseSettings):
@@ -182,6 +186,19 @@ class Settings(BaseSettings):
         "model is no DrugBAN (explanations are DrugBAN's attention): its production version, else its staging one.",
     )
 
+    device: str = Field(
+        default="auto",
+        validate_default=True,
+        description="Where models compute (training workers, evaluations, scorer replicas): auto (the GPU Ray "
+        "assigned to a worker or replica that declared GPUs, else the CPU), cpu, cuda or cuda:N (refused where "
+        "PyTorch sees no such device).",
+    )
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32 (float32); bf16 (forwards under bfloat16 autocast, on the CPU too); tf32 (CUDA's TF32 "
+        "matrix products; float32 on the CPU).",
+    )
+
     scorer_app: str = Field(default="scorer", description="Ray Serve application name of the scorer.")
     scorer_replicas: int = Field(default=1, ge=1, le=256, description="Scorer replicas (the autoscaling minimum).")
     scorer_max_replicas: int = Field(default=1, ge=1, le=256, description="Autoscaling maximum of scorer replicas.")
@@ -196,7 +213,7 @@ class Settings(BaseSettings):
         default=384,
         ge=16,
         description="Memory for per-(target, model) tensors (1.13 MiB per target for DrugBAN); the rest are read "
-        "from the artifact store.",
+        "from the artifact store (a profile's, once: then from the replica's profile slab, a local file).",
     )
     monitoring: bool = Field(
         default=True, description="Scorer replicas feed every scored pair to the Monitor grain of its model."
@@ -370,6 +387,14 @@ class Settings(BaseSettings):
     @classmethod
     def _traces_dir(cls, path: str, info: ValidationInfo) -> str:
         return str(Path(path).expanduser().resolve()) if path else str(_home(info) / "traces")
+
+    @field_validator("device", mode="after")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        device = value.strip().lower()
+        if not DEVICE_PATTERN.match(device):
+            raise ValueError(f"device {value!r:.40} is not a device: give auto, cpu, cuda or cuda:N")
+        return device
 
     @field_validator("ray_gcs_port", mode="after")
     @classmethod

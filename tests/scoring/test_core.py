@@ -163,3 +163,28 @@ def test_a_profile_beyond_the_memory_budget_reads_its_targets_from_the_store(tmp
     finally:
         computing.undo()
     assert again.scores == cold.scores
+
+
+def test_a_warm_profile_reads_its_targets_from_the_replicas_slab_in_any_order(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, scorer_target_cache_mib=16)
+    targets = [(f"t{i}", random_protein(120 + 30 * i, seed=100 + i)) for i in range(16)]
+    trained = load_model_dir(BUNDLED)
+    assert trained.drugban is not None
+    resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    core = ScoringCore(settings)
+    core.hold(resolved, trained)
+    cold = core.profile_now(ProfileRequest(model=resolved, smiles=DRUG_LIKE_SMILES, targets=targets))
+    assert cold.targets_computed == 16
+    shutil.rmtree(tmp_path / "artifacts" / "target-tensors")  # a warm profile reads none of the store's files
+    core.targets = type(core.targets)(core.targets.budget_bytes)  # nor the memory cache
+    shuffled = targets[::-1][:5] + targets[::2] + [("new", random_protein(333, seed=99))]  # gaps, repeats, a new one
+    warm = core.profile_now(ProfileRequest(model=resolved, smiles=DRUG_LIKE_SMILES, targets=shuffled))
+    assert warm.targets_computed == 1  # the new target only
+    by_key = dict(zip([k for k, _ in targets], cold.scores, strict=True))
+    again = [by_key[k] for k, _ in shuffled[:-1]]  # the same rows (summed in other batches: float32 rounding)
+    assert max(abs(a - b) for a, b in zip(warm.scores[:-1], again, strict=True)) <= 1e-6
+    fast = FastScorer(trained.drugban)
+    exact = fast.profile_graph(fast.compounds.get(DRUG_LIKE_SMILES), [fast.target_tensors(s) for _, s in shuffled])
+    assert max(abs(a - b) for a, b in zip(warm.scores, exact, strict=True)) <= 1e-6
+    core.forget("b")  # the model's slab goes with it
+    assert core._slabs == {}

@@ -100,6 +100,18 @@ def test_concurrent_single_predictions_are_batched_and_each_caller_gets_its_own(
     assert stats.largest_predict_batch > 1 and stats.predict_batches - before < len(pairs)
 
 
+def test_a_lone_single_prediction_is_a_batch_of_one_scored_as_in_a_batch(scorer: ScorerClient) -> None:
+    pairs = [PairToScore(smiles=s, sequence=p) for s, p in zip(VAL.SMILES[40:44], VAL.Protein[40:44], strict=True)]
+    model = asyncio.run(scorer.resolve("drugban-human"))
+    before = asyncio.run(scorer.stats(model))
+    alone = [asyncio.run(scorer.predict(model, [pair]))[0].probability for pair in pairs]  # one after another
+    after = asyncio.run(scorer.stats(model))
+    assert after.predict_batches - before.predict_batches == len(pairs)
+    assert after.predict_batch_sizes.get(1, 0) - before.predict_batch_sizes.get(1, 0) == len(pairs)
+    together = [score.probability for score in asyncio.run(scorer.predict(model, pairs))]
+    np.testing.assert_allclose(alone, together, atol=1e-6)
+
+
 def test_two_model_versions_are_served_side_by_side(scorer: ScorerClient, tiny_model_dir: Path) -> None:
     smiles, sequence = VAL.SMILES[0], VAL.Protein[0]
 

@@ -3,9 +3,11 @@ computed by the background worker for what the store lacks."""
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +44,20 @@ def test_damaged_tensors_are_not_used(tmp_path: Path, bundled: FastScorer, caplo
     store.artifacts.put_bytes(store.path("models/abc", sequence), b"not numpy")
     assert store.load("models/abc", sequence, bundled.width) is None
     assert "damaged" in caplog.text
+
+
+def test_truncated_or_foreign_tensors_are_not_used(tmp_path: Path, bundled: FastScorer) -> None:
+    store = TargetTensorStore(ArtifactStore(str(tmp_path)))
+    sequence = random_protein(250, seed=15)
+    store.save("models/abc", sequence, bundled.target_tensors(sequence))
+    path = store.path("models/abc", sequence)
+    whole = store.artifacts.get_bytes(path)
+    store.artifacts.put_bytes(path, whole[:-4])  # one number short
+    assert store.load("models/abc", sequence, bundled.width) is None
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(10, dtype=np.float64))
+    store.artifacts.put_bytes(path, buffer.getvalue())
+    assert store.load("models/abc", sequence, bundled.width) is None
 
 
 def test_the_worker_computes_what_the_store_lacks(tmp_path: Path, bundled: FastScorer) -> None:

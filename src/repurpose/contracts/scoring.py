@@ -161,8 +161,8 @@ class ProfileScores(BaseModel):
     scores: list[float] = Field(description="Per target, in the request's order.")
     seconds: float
     targets_computed: int = Field(
-        description="Targets whose tensors were not in the replica's memory: read from the artifact store, or "
-        "computed now."
+        description="Targets the replica had not profiled with this model before (not in its profile slab): read "
+        "from its memory cache or the artifact store, or computed now."
     )
     evidence: list[BinderEvidence] | None = Field(
         default=None, description="Per target, what the training data says; None: the model keeps no training data."

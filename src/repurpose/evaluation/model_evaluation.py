@@ -3,7 +3,8 @@
 ``ModelRegistry.evaluate`` decides which rows (a dataset's, or one part of a split) and awaits
 ``evaluate_task`` (``num_cpus=1``, through ``runtime.tasks.await_task``): it loads the rows, refuses
 rows the version trained on unless allowed (by its lineage: the train part of its split), then
-loads the published model and measures it at its threshold.
+loads the published model and measures it at its threshold. The task declares no GPU, so with
+``device=auto`` it predicts on the CPU; an explicit ``cuda`` setting puts it on that GPU.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
 from repurpose.data.pairs import PairSet
 from repurpose.errors import InvalidInput, NotFound
 from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.model.devices import resolve_compute
 from repurpose.model.published import load_published_model
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import reports_start
@@ -80,5 +82,6 @@ def evaluate_task(
     if len(pairs) == 0 or pairs.labels is None:
         raise InvalidInput(f"{rows} has no labelled rows to evaluate on; choose another part or split")
     overlap = _checked_overlap(artifacts, pairs, rows, training)  # before the model: a refusal is cheap
-    model = load_published_model(settings, artifact_path)
+    compute = resolve_compute(settings.device, settings.precision, gpus=0)  # the task declares no GPU
+    model = load_published_model(settings, artifact_path, device=compute.device, precision=compute.precision)
     return binary_metrics(pairs.labels, model.predict(pairs), model.threshold), overlap

@@ -10,7 +10,8 @@ from repurpose.gateway.auth import Permission, Principal, allow
 from repurpose.gateway.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hop per request
     services: Services = request.app.state.services
     return services
 

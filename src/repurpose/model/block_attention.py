@@ -15,9 +15,12 @@ from typing import Any
 
 import torch
 
+from repurpose.model.devices import float32_inside
+
 
 class _PairBlocks(torch.autograd.Function):
     @staticmethod
+    @float32_inside
     def forward(
         ctx: Any,
         u: torch.Tensor,
@@ -46,7 +49,7 @@ class _PairBlocks(torch.autograd.Function):
         grad_u = torch.empty_like(u)
         grad_q = torch.empty_like(q)
         written: set[int] = set()
-        grad_bias = torch.zeros((), dtype=u.dtype)
+        grad_bias = torch.zeros((), dtype=u.dtype, device=u.device)
         for (d0, r, p0, m), weighted_map in zip(ctx.blocks, ctx.maps, strict=True):
             qb, gb, ub = q[p0 : p0 + m], grad_pooled[d0 : d0 + r], u[d0 : d0 + r]
             grad_map = (gb @ qb.T).mul_(omega[p0 : p0 + m])  # ∂L/∂A (r, m)

@@ -12,7 +12,8 @@
     MODEL_CARD.md     what it is, how it was trained, how well it does, where it falls short
 
 Loading checks that every file is there and that the type is the one asked for; an ensemble
-loads its members too.
+loads its members too. DrugBAN weights are saved from the CPU and loaded onto the CPU first
+(``map_location``), then moved to the device asked for: a directory trained on a GPU loads anywhere.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from repurpose.contracts.training import EpochRecord
 from repurpose.data.pairs import PairSet
 from repurpose.errors import ModelDirectoryError
 from repurpose.model.baselines import Estimator, predict_baseline
+from repurpose.model.devices import CPU
 from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities
 from repurpose.model.ensemble import combine
 from repurpose.model.evidence import TrainingEvidence, read_training_evidence
 from repurpose.model.pair_batch import featurize_pairs
 from repurpose.model.similarity import BINDERS_FILE, KnnIndex, NearestBinder, read_binders, write_binders
+from repurpose.settings import Precision
 
 MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"
@@ -66,6 +69,7 @@ class TrainedModel:
     estimator: Estimator | None = None
     knn: KnnIndex | None = None
     members: list[TrainedModel] = field(default_factory=list)  # an ensemble's, in its stack's order
+    precision: Precision = "fp32"  # DrugBAN's forwards (model.devices); its device is its weights'
 
     @property
     def model_type(self) -> str:
@@ -89,7 +93,8 @@ class TrainedModel:
     def predict(self, pairs: PairSet) -> np.ndarray:
         """Interaction probability of every pair."""
         if self.drugban is not None:
-            return predict_probabilities(self.drugban, featurize_pairs(pairs.smiles, pairs.proteins, None))
+            inputs = featurize_pairs(pairs.smiles, pairs.proteins, None)
+            return predict_probabilities(self.drugban, inputs, precision=self.precision)
         if self.members:
             return combine(self.stack, [member.predict(pairs) for member in self.members])
         if self.knn is not None:
@@ -171,7 +176,8 @@ def save_model_dir(
         assert manifest.ensemble is not None
     elif manifest.model_type == "drugban":
         assert drugban is not None
-        torch.save(drugban.state_dict(), out / WEIGHT_FILES["drugban"])
+        cpu_state = {name: tensor.detach().cpu() for name, tensor in drugban.state_dict().items()}
+        torch.save(cpu_state, out / WEIGHT_FILES["drugban"])  # device-independent
         (out / DRUGBAN_CONFIG).write_text(json.dumps(drugban.config.to_dict(), indent=2) + "\n")
         (out / HISTORY).write_text(json.dumps([h.model_dump() for h in history or []], indent=2) + "\n")
     elif manifest.model_type == "knn":
@@ -186,7 +192,15 @@ def save_model_dir(
     return out
 
 
-def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> TrainedModel:
+def load_model_dir(
+    path: str | Path,
+    *,
+    expected_type: str | None = None,
+    device: torch.device = CPU,
+    precision: Precision = "fp32",
+) -> TrainedModel:
+    """The model directory at ``path``; a DrugBAN (an ensemble's DrugBAN member) on ``device``,
+    predicting in ``precision`` (``model.devices``)."""
     directory = Path(path)
     if not directory.is_dir():
         raise ModelDirectoryError(f"{directory}: no such model directory")
@@ -211,15 +225,15 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
             f"{directory}: incomplete {manifest.model_type} model directory, missing {', '.join(missing)}"
         )
     if manifest.model_type == "ensemble":
-        return _load_ensemble(directory, manifest)
+        return _load_ensemble(directory, manifest, device, precision)
     weights = directory / WEIGHT_FILES[manifest.model_type]
     try:
         if manifest.model_type == "drugban":
             config = DrugBANConfig.from_dict(json.loads((directory / DRUGBAN_CONFIG).read_text()))
             model = DrugBAN(config)
-            model.load_state_dict(torch.load(weights, weights_only=True))
-            model.eval()
-            return TrainedModel(directory, manifest, drugban=model)
+            model.load_state_dict(torch.load(weights, weights_only=True, map_location=CPU))
+            model.to(device).eval()
+            return TrainedModel(directory, manifest, drugban=model, precision=precision)
         if manifest.model_type == "knn":
             if manifest.knn is None:
                 raise ModelDirectoryError(f"{manifest_path}: a knn manifest needs its knn settings (aggregate, k)")
@@ -235,7 +249,7 @@ def load_model_dir(path: str | Path, *, expected_type: str | None = None) -> Tra
         raise ModelDirectoryError(f"{weights}: cannot load the {manifest.model_type} weights: {reason}") from None
 
 
-def _load_ensemble(directory: Path, manifest: Manifest) -> TrainedModel:
+def _load_ensemble(directory: Path, manifest: Manifest, device: torch.device, precision: Precision) -> TrainedModel:
     if manifest.ensemble is None:
         raise ModelDirectoryError(f"{directory / MANIFEST}: an ensemble manifest needs its stack (members, weights)")
     members = []
@@ -245,7 +259,7 @@ def _load_ensemble(directory: Path, manifest: Manifest) -> TrainedModel:
             raise ModelDirectoryError(
                 f"{directory}: the ensemble's {member.model_type} member ({member.path}) is missing"
             )
-        members.append(load_model_dir(inner, expected_type=member.model_type))
+        members.append(load_model_dir(inner, expected_type=member.model_type, device=device, precision=precision))
     return TrainedModel(directory, manifest, members=members)
 
 

@@ -36,9 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from repurpose.model.block_attention import pooled_rows
+from repurpose.model.devices import Compute, widened
 from repurpose.model.pair_batch import DrugBANInputs, PairBatch
 from repurpose.model.protein_layout import ProteinLayout, protein_layout, window_ids
 from repurpose.model.row_ops import relu_weighted_batch_norm, shifted_conv
+from repurpose.settings import Precision
 
 EVAL_BATCH_SIZE = 256
 
@@ -147,7 +149,7 @@ class MolecularGCN(nn.Module):
         h = self.input(batch.node_features)  # (N, 128)
         virtual = self.input.weight[:, -1]  # a virtual node's input is the flag alone
         n_virtual = batch.size * self.config.max_drug_nodes - h.shape[0]
-        weights = torch.ones(h.shape[0] + 1, dtype=h.dtype)
+        weights = torch.ones(h.shape[0] + 1, dtype=h.dtype, device=h.device)
         weights[-1] = float(n_virtual)
         for layer in self._gcn_layers():
             # real atoms: two self-loops plus every bonded neighbour; virtual: one self-loop
@@ -191,7 +193,8 @@ class DrugRows:
 
 def drug_rows(atoms: torch.Tensor, virtual: torch.Tensor, n_atoms: torch.Tensor, max_nodes: int) -> DrugRows:
     """The GCN's compact output (atoms drug after drug, the shared virtual state) as ``DrugRows``."""
-    counts = n_atoms.numpy()
+    counts = n_atoms.cpu().numpy()  # index arithmetic on the host; the rows stay on the atoms' device
+    device = atoms.device
     sizes = counts + 1
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     owner = np.repeat(np.arange(len(counts)), sizes)
@@ -199,11 +202,11 @@ def drug_rows(atoms: torch.Tensor, virtual: torch.Tensor, n_atoms: torch.Tensor,
     source[starts] = np.arange(len(counts))  # each drug's own copy of the virtual row (its own dropout mask)
     weights = np.ones(owner.shape[0])
     weights[starts] = max_nodes - counts
-    rows = torch.cat([virtual.expand(len(counts), -1), atoms]).index_select(0, torch.from_numpy(source))
+    rows = torch.cat([virtual.expand(len(counts), -1), atoms]).index_select(0, torch.from_numpy(source).to(device))
     return DrugRows(
         rows=rows,
-        weights=torch.from_numpy(weights).to(atoms.dtype),
-        owner=torch.from_numpy(owner),
+        weights=torch.from_numpy(weights).to(device, atoms.dtype),
+        owner=torch.from_numpy(owner).to(device),
         starts=starts.tolist(),
         sizes=sizes.tolist(),
     )
@@ -253,9 +256,9 @@ class ProteinCNN(nn.Module):
         for conv, bn, k in zip(self.convs, self.bns, self.config_kernels, strict=True):
             reference_length -= k - 1
             z = F.relu(conv(x))[0].T  # (T', C)
-            weights = torch.zeros(z.shape[0], dtype=z.dtype)
+            weights = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
             kept = [min(n, reference_length) for n in lengths]
-            weights[_ranges(starts[:-1], kept)] = 1.0
+            weights[_ranges(starts[:-1], kept).to(z.device)] = 1.0
             weights[starts[-1]] = float(sum(reference_length - m for m in kept))
             x = weighted_batch_norm(z, weights, cast(nn.BatchNorm1d, bn)).T.unsqueeze(0)
         out = x[0].T  # (T', C)
@@ -265,9 +268,10 @@ class ProteinCNN(nn.Module):
             [t for b, m in enumerate(kept) for t in (torch.arange(int(starts[b]), int(starts[b]) + m), starts[-1:])]
         )
         weights = torch.cat([t for m in kept for t in (torch.ones(m), torch.tensor([float(reference_length - m)]))]).to(
-            out.dtype
+            out.device, out.dtype
         )
-        return PackedProteins(rows=out.index_select(0, index), weights=weights, sizes=[m + 1 for m in kept])
+        rows = out.index_select(0, index.to(out.device))
+        return PackedProteins(rows=rows, weights=weights, sizes=[m + 1 for m in kept])
 
     def forward_layout(self, layout: ProteinLayout) -> tuple[torch.Tensor, torch.Tensor]:
         """Compact form for a batch: the kept rows (M, C) of ``layout`` and their pooling weights.
@@ -278,10 +282,14 @@ class ProteinCNN(nn.Module):
         the embedding. The second convolution's input then has one row per distinct window:
         each row is multiplied by every tap once and a position sums its taps' products.
         """
-        dtype = self.embedding.weight.dtype
+        dtype, device = self.embedding.weight.dtype, self.embedding.weight.device
+
+        def tensor(array: np.ndarray, as_dtype: torch.dtype | None = None) -> torch.Tensor:
+            return torch.from_numpy(array).to(device, as_dtype)  # the layout is NumPy: to the model's device
+
         convs = [cast(nn.Conv1d, conv) for conv in self.convs]
         bns = [cast(nn.BatchNorm1d, bn) for bn in self.bns]
-        weights = [torch.from_numpy(w).to(dtype) for w in layout.layer_weights]
+        weights = [tensor(w, dtype) for w in layout.layer_weights]
         first = convs[0]
         width = first.kernel_size[0]
         columns, ids = window_ids(layout.packed, width)
@@ -290,27 +298,27 @@ class ProteinCNN(nn.Module):
         if pad is not None:  # as nn.Embedding(padding_idx=0): the padding row gets no gradient
             table = torch.cat([table[:pad], table[pad : pad + 1].detach(), table[pad + 1 :]])
         per_code = torch.einsum("ac,ock->kao", table, first.weight)  # (k, codes, C): e(a) through tap k
-        codes = torch.from_numpy(columns)
+        codes = tensor(columns)
         assert first.bias is not None
         z = first.bias.expand(codes.shape[1], -1)
         for k in range(width):
             z = z + per_code[k].index_select(0, codes[k])
         window_weight = np.bincount(ids, weights=layout.layer_weights[0], minlength=columns.shape[1])
-        x = relu_weighted_batch_norm(z, torch.from_numpy(window_weight).to(dtype), bns[0])  # (windows, C)
+        x = relu_weighted_batch_norm(z, tensor(window_weight, dtype), bns[0])  # (windows, C)
         if len(convs) == 1:
-            x = x.index_select(0, torch.from_numpy(ids))
+            x = x.index_select(0, tensor(ids))
         else:
             second = convs[1]
             assert second.bias is not None
             taps = second.kernel_size[0]
             products = x @ second.weight.permute(1, 2, 0).reshape(x.shape[1], -1)  # (windows, taps · C)
             index = np.lib.stride_tricks.sliding_window_view(ids, taps) * taps + np.arange(taps)
-            z = F.embedding_bag(torch.from_numpy(index), products.reshape(-1, second.out_channels), mode="sum")
+            z = F.embedding_bag(tensor(index), products.reshape(-1, second.out_channels), mode="sum")
             x = relu_weighted_batch_norm(z + second.bias, weights[1], bns[1])
             for conv, bn, w in zip(convs[2:], bns[2:], weights[2:], strict=True):
                 x = relu_weighted_batch_norm(shifted_conv(x, conv), w, bn)
-        rows = x.index_select(0, torch.from_numpy(layout.output_index))
-        return rows, torch.from_numpy(layout.output_weights).to(dtype)
+        rows = x.index_select(0, tensor(layout.output_index))
+        return rows, tensor(layout.output_weights, dtype)
 
 
 class BilinearAttention(nn.Module):
@@ -349,14 +357,15 @@ class BilinearAttention(nn.Module):
         """
         v = self.project_drug(drug.rows)  # (B + N, 768)
         q = self.project_protein(protein_rows)  # (M, 768)
-        omega = torch.from_numpy(layout.output_weights).to(q.dtype)
+        omega = torch.from_numpy(layout.output_weights).to(q.device, q.dtype)
         pair_protein = layout.protein_of_pair
         protein_starts = layout.segment_starts[pair_protein].tolist()
         protein_sizes = layout.segment_sizes[pair_protein].tolist()
         blocks = list(zip(drug.starts, drug.sizes, protein_starts, protein_sizes, strict=True))
         pooled = pooled_rows(v * self.heads().sum(0), q, self.head_bias.sum(), omega, blocks)
-        weighted_v = v * drug.weights[:, None]
-        fused = torch.zeros(len(drug.sizes), v.shape[1], dtype=v.dtype).index_add(0, drug.owner, weighted_v * pooled)
+        contributions = v * drug.weights[:, None] * pooled  # (float32 under bf16 autocast: ``pooled`` is)
+        fused = torch.zeros(len(drug.sizes), v.shape[1], dtype=contributions.dtype, device=v.device)
+        fused = fused.index_add(0, drug.owner, contributions)
         return self.pool(fused)
 
     def forward_padded(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -395,7 +404,7 @@ class DrugBAN(nn.Module):
     def forward(self, batch: PairBatch) -> torch.Tensor:
         """Interaction logits (B,) by the compact exact path."""
         atoms, virtual = self.drug(batch)
-        layout = protein_layout(batch.proteins.numpy(), self.config.protein_kernels)
+        layout = protein_layout(batch.proteins.cpu().numpy(), self.config.protein_kernels)
         protein_rows = self.protein.forward_layout(layout)[0]
         fused = self.fusion(drug_rows(atoms, virtual, batch.n_atoms, self.config.max_drug_nodes), protein_rows, layout)
         return self.decoder(fused)
@@ -409,15 +418,26 @@ class DrugBAN(nn.Module):
         return self.decoder(fused), maps
 
 
-def predict_probabilities(model: DrugBAN, inputs: DrugBANInputs, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Interaction probabilities of every pair, in eval mode, by the compact exact path."""
+def predict_probabilities(
+    model: DrugBAN, inputs: DrugBANInputs, batch_size: int = EVAL_BATCH_SIZE, *, precision: Precision = "fp32"
+) -> np.ndarray:
+    """Interaction probabilities of every pair, in eval mode, by the compact exact path, on the
+    model's device (``precision``: see ``model.devices``)."""
     model.eval()
+    compute = Compute(model_device(model), precision)
     out = np.empty(len(inputs), dtype=np.float64)
     with torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
             index = np.arange(start, min(start + batch_size, len(inputs)))
-            out[index] = torch.sigmoid(model(inputs.batch(index))).double().numpy()
+            with compute.autocast():
+                logits = model(inputs.batch(index).to(compute.device))
+            out[index] = torch.sigmoid(widened(logits)).double().cpu().numpy()
     return out
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where a model's parameters are (it computes there)."""
+    return next(model.parameters()).device
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -18,9 +18,10 @@ target's cached ``Mᵀ``.
 
 A target keeps only G (``TargetTensors``): M = G diag(H) and H is the model's, so V Mᵀ is
 (V ⊙ H) G; G is symmetric, so its upper triangle (295,296 numbers, 1.13 MiB in float32) is all a
-target holds, unpacked into a full matrix (one gather) where a product needs it. Half-precision G
-is not an option: float16 moves probabilities by up to 3e-4 (bfloat16 by 3e-3) against the
-float64 path, beyond the 1e-4 the tests allow.
+target holds, unpacked into a full matrix (one gather) where a product needs it. A replica's
+profiles read it cut into dense blocks instead (``profile_rows``, ``model.gram_blocks``): the
+same sums with no unpacking. Half-precision G is not an option: float16 moves probabilities by
+up to 3e-4 (bfloat16 by 3e-3) against the float64 path, beyond the 1e-4 the tests allow.
 
 The GCN runs here in its eval-mode form over real atoms only (a virtual node's state is
 constant, computed once), its neighbour sums as one sparse (CSR) product per layer, so the
@@ -28,6 +29,13 @@ same function as ``MolecularGCN.forward`` without its per-edge scatter.
 
 Everything runs in the model's dtype (float32 as trained, like the reference forward): the two
 agree to ~1e-5 in probability in float32, and to rounding (~1e-12) in float64.
+
+Devices: the scorer computes where its model's parameters are (``model.devices``); a target's
+tensors are computed there too but kept on the CPU (the replica's cache and the artifact store
+hold them, device-independent) and moved to the device when used; scores come back as NumPy.
+With ``precision="bf16"`` the compound side (the projections, the Gram product, the decoder) runs
+under bfloat16 autocast; the GCN and a target's tensors stay in float32 (they are cached and
+shared by every replica of the model, whatever its precision).
 """
 
 from __future__ import annotations
@@ -46,8 +54,11 @@ from rdkit import Chem
 from repurpose.data.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.errors import RepurposeError
-from repurpose.model.drugban import DrugBAN, GCNLayer
+from repurpose.model.devices import CPU, Compute, widened
+from repurpose.model.drugban import DrugBAN, GCNLayer, model_device
+from repurpose.model.gram_blocks import GramBlocks, gram_blocks
 from repurpose.model.pair_batch import PairBatch, collate_pairs
+from repurpose.settings import Precision
 
 DEFAULT_COMPOUND_CACHE = 50_000
 
@@ -86,14 +97,14 @@ class TargetTensors:
 class GramLayout:
     """Where each entry of a full D × D symmetric matrix sits in its packed upper triangle."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, device: torch.device = CPU) -> None:
         rows, cols = torch.triu_indices(width, width)
         position = torch.empty(width, width, dtype=torch.long)
         position[rows, cols] = torch.arange(rows.numel())
         position[cols, rows] = position[rows, cols]
         self.width = width
-        self.rows, self.cols = rows, cols
-        self.full_index = position.reshape(-1)  # (D²,) packed position of each full entry
+        self.rows, self.cols = rows.to(device), cols.to(device)
+        self.full_index = position.reshape(-1).to(device)  # (D²,) packed position of each full entry
 
     def pack(self, full: torch.Tensor) -> torch.Tensor:
         return full[self.rows, self.cols].contiguous()
@@ -187,34 +198,40 @@ class ProfiledCompound:
 
 
 class FastScorer:
-    """Scores compounds against targets with a DrugBAN model in eval mode, exactly."""
+    """Scores compounds against targets with a DrugBAN model in eval mode, exactly, on the
+    model's device (``precision``: see the module docs)."""
 
-    def __init__(self, model: DrugBAN, compounds: CompoundCache | None = None) -> None:
+    def __init__(self, model: DrugBAN, compounds: CompoundCache | None = None, precision: Precision = "fp32") -> None:
         self.model = model.eval()
         self.dtype = next(model.parameters()).dtype  # float32 as trained; float64 in exactness tests
+        self.compute = Compute(model_device(model), precision)
+        self.device = self.compute.device
         self.compounds = compounds if compounds is not None else CompoundCache()
         fusion = model.fusion
         self.width = model.config.ban_pooled * model.config.ban_k  # D = 768
-        self.layout = GramLayout(self.width)
+        self.layout = GramLayout(self.width, self.device)
+        self.blocks: GramBlocks = gram_blocks(self.width)  # a profile's layout of G (``profile_rows``)
         with torch.inference_mode():
             self._heads = fusion.heads().sum(0)  # H (768,)
             self._bias = fusion.head_bias.sum()  # C
             # A virtual node's GCN state is the same beside any molecule (eval mode): take methane's.
-            _, virtual = model.drug(self._batch([featurize_drug("C")]))
+            _, virtual = model.drug(self._batch([featurize_drug("C")]).to(self.device))
             self._virtual = fusion.project_drug(virtual[None])[0]  # u (768,)
 
     # --- the target side -----------------------------------------------------------------------
 
     @torch.inference_mode()
     def target_tensors(self, sequence: str) -> TargetTensors:
-        """Everything about one target the scores need (validates the sequence)."""
+        """Everything about one target the scores need (validates the sequence), on the CPU."""
         codes = torch.from_numpy(encode_protein(sequence, self.model.config.max_protein_length))[None]
-        packed = self.model.protein.forward_packed(codes)
+        packed = self.model.protein.forward_packed(codes.to(self.device))
         q = self.model.fusion.project_protein(packed.rows)  # (m + 1, 768)
         weights = packed.weights.to(q.dtype)
         gram = (q * weights[:, None]).T @ q  # G = Qᵀ diag(ω) Q, symmetric
         u = self._virtual
-        return TargetTensors(gram=self.layout.pack(gram), s_q=weights @ q, virtual_term=u * ((u * self._heads) @ gram))
+        virtual_term = u * ((u * self._heads) @ gram)
+        on_host = (self.layout.pack(gram).cpu(), (weights @ q).cpu(), virtual_term.cpu())
+        return TargetTensors(gram=on_host[0], s_q=on_host[1], virtual_term=on_host[2])
 
     # --- the compound side ---------------------------------------------------------------------
 
@@ -236,8 +253,8 @@ class FastScorer:
         """The GCN's (N, C) real-atom states: ``MolecularGCN.forward`` in eval mode, where
         BatchNorm acts row by row, so the virtual row it carries along changes nothing here."""
         drug = self.model.drug
-        adjacency = _aggregation_matrix(batch, self.dtype)
-        h = drug.input(batch.node_features)
+        adjacency = _aggregation_matrix(batch, self.dtype).to(self.device)
+        h = drug.input(batch.node_features.to(self.device))
         for layer in drug.layers:
             assert isinstance(layer, GCNLayer)
             h = layer.bn(layer.combine(adjacency @ h, h))
@@ -251,11 +268,15 @@ class FastScorer:
         # Atoms in the same 3-bond environment end the GCN in bit-identical states (a phenyl's
         # CH, a methyl on an amide…): project and multiply each distinct state once.
         first: dict[bytes, int] = {}
-        inverse = torch.tensor([first.setdefault(row.tobytes(), len(first)) for row in atoms.numpy()], dtype=torch.long)
+        states = atoms.cpu().numpy()
+        inverse = torch.tensor([first.setdefault(row.tobytes(), len(first)) for row in states], dtype=torch.long)
         distinct = torch.zeros(len(first), dtype=torch.long).index_copy_(0, inverse, torch.arange(len(inverse)))
-        v = self.model.fusion.project_drug(atoms.index_select(0, distinct))
+        with self.compute.autocast():  # bf16: the projection in bfloat16, its rows widened back to float32
+            v = widened(self.model.fusion.project_drug(atoms.index_select(0, distinct.to(self.device))))
         owner = torch.repeat_interleave(torch.arange(batch.size), batch.n_atoms)
-        return DrugRows(v=v, inverse=inverse, owner=owner, n_atoms=batch.n_atoms)
+        return DrugRows(
+            v=v, inverse=inverse.to(self.device), owner=owner.to(self.device), n_atoms=batch.n_atoms.to(self.device)
+        )
 
     # --- scores --------------------------------------------------------------------------------
 
@@ -265,15 +286,24 @@ class FastScorer:
         if not graphs:
             return np.zeros(0)
         rows = self._drug_rows(graphs)
+        target = self._on_device(target)
         v = rows.v
-        per_state = v * ((v * self._heads) @ self.layout.unpack(target.gram))  # V_i ⊙ (M V_i), per distinct state
-        fused = torch.zeros(len(graphs), v.shape[1], dtype=v.dtype)
+        with self.compute.autocast():
+            product = (v * self._heads) @ self.layout.unpack(target.gram)
+        per_state = v * widened(product)  # V_i ⊙ (M V_i), per distinct state
+        fused = torch.zeros(len(graphs), v.shape[1], dtype=v.dtype, device=v.device)
         fused.index_add_(0, rows.owner, per_state.index_select(0, rows.inverse))
         n_virtual = (MAX_DRUG_NODES - rows.n_atoms).to(v.dtype)[:, None]
         fused += n_virtual * target.virtual_term
         s_v = torch.zeros_like(fused).index_add_(0, rows.owner, v.index_select(0, rows.inverse))
         fused += self._bias * (s_v + n_virtual * self._virtual) * target.s_q
         return self._decode(fused)
+
+    def _on_device(self, target: TargetTensors) -> TargetTensors:
+        """A target's tensors (kept on the CPU) where the model computes (itself on the CPU)."""
+        if target.gram.device == self.device:
+            return target
+        return TargetTensors(*(t.to(self.device) for t in (target.gram, target.s_q, target.virtual_term)))
 
     def score(self, target: TargetTensors, smiles: Sequence[str]) -> tuple[np.ndarray, list[CompoundFailure]]:
         """Probabilities for ``smiles`` against one target: NaN where featurisation failed.
@@ -294,7 +324,9 @@ class FastScorer:
         n_virtual = float(MAX_DRUG_NODES - int(rows.n_atoms[0]))
         u = self._virtual
         v = rows.v
-        s_matrix = (v * counts[:, None]).T @ v + n_virtual * torch.outer(u, u)  # S = Vᵀ diag(w) V
+        with self.compute.autocast():
+            atoms_part = widened((v * counts[:, None]).T @ v)
+        s_matrix = atoms_part + n_virtual * torch.outer(u, u)  # S = Vᵀ diag(w) V
         return ProfiledCompound(weighted=self._heads[:, None] * s_matrix, s_v=counts @ v + n_virtual * u)
 
     @torch.inference_mode()
@@ -305,12 +337,38 @@ class FastScorer:
         into one reused buffer (memory-bound: no stacking, no temporaries)."""
         if not targets:
             return np.zeros(0)
-        buffer = torch.empty(self.width, self.width, dtype=self.dtype)
-        fused = torch.empty(len(targets), self.width, dtype=self.dtype)
+        buffer = torch.empty(self.width, self.width, dtype=self.dtype, device=self.device)
+        fused = torch.empty(len(targets), self.width, dtype=self.dtype, device=self.device)
         for i, target in enumerate(targets):
-            full = self.layout.unpack(target.gram, out=buffer)
+            full = self.layout.unpack(target.gram.to(self.device), out=buffer)
             torch.sum(full.mul_(compound.weighted), dim=0, out=fused[i])
-        fused += self._bias * compound.s_v * torch.stack([t.s_q for t in targets])
+        fused += self._bias * compound.s_v * torch.stack([t.s_q for t in targets]).to(self.device)
+        return self._decode(fused)
+
+    def profile_row(self, target: TargetTensors, out: torch.Tensor | None = None) -> torch.Tensor:
+        """A target as ``profile_rows`` reads it: its G in ``GramBlocks`` layout, then s_q (on the CPU);
+        into ``out`` when given (a loop over many targets: no fresh pages to fault in each time)."""
+        row = out if out is not None else torch.empty(self.blocks.size + self.width, dtype=target.gram.dtype)
+        torch.index_select(target.gram.cpu(), 0, self.blocks.from_packed, out=row[: self.blocks.size])
+        row[self.blocks.size :] = target.s_q
+        return row
+
+    def profile_weights(self, compound: ProfiledCompound) -> tuple[torch.Tensor, torch.Tensor]:
+        """The compound's weights in ``GramBlocks`` layout: computed once, read by every ``profile_rows``."""
+        return self.blocks.weights(compound.weighted)
+
+    @torch.inference_mode()
+    def profile_rows(
+        self, compound: ProfiledCompound, rows: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> np.ndarray:
+        """The compound's probabilities against targets given as ``profile_row``s (T, rows), (T,)
+        float64: ``profile_targets``' sums over the blocked G (no unpacking: 2.5 times faster)."""
+        if rows.shape[0] == 0:
+            return np.zeros(0)
+        rows = rows.to(self.device, self.dtype)
+        weights = weights if weights is not None else self.profile_weights(compound)
+        fused = self.blocks.column_sums(rows[:, : self.blocks.size], weights)
+        fused += self._bias * compound.s_v * rows[:, self.blocks.size :]
         return self._decode(fused)
 
     def profile_graph(self, graph: DrugGraph, targets: Sequence[TargetTensors]) -> np.ndarray:
@@ -324,8 +382,10 @@ class FastScorer:
         return dataclasses.replace(batch, node_features=batch.node_features.to(self.dtype))
 
     def _decode(self, fused: torch.Tensor) -> np.ndarray:
-        pooled = self.model.fusion.pool(fused)  # sum over groups of k, then BatchNorm (eval)
-        return torch.sigmoid(self.model.decoder(pooled)).double().numpy()
+        with self.compute.autocast():
+            pooled = self.model.fusion.pool(fused)  # sum over groups of k, then BatchNorm (eval)
+            logits = self.model.decoder(pooled)
+        return torch.sigmoid(widened(logits)).double().cpu().numpy()
 
 
 def _aggregation_matrix(batch: PairBatch, dtype: torch.dtype) -> torch.Tensor:
@@ -333,8 +393,8 @@ def _aggregation_matrix(batch: PairBatch, dtype: torch.dtype) -> torch.Tensor:
     self-loops) and 1 from each bonded atom (row: destination), as ``MolecularGCN`` aggregates."""
     n = int(batch.node_features.shape[0])
     loops = np.arange(n)
-    rows = np.concatenate([batch.bond_dst.numpy(), loops])
-    cols = np.concatenate([batch.bond_src.numpy(), loops])
+    rows = np.concatenate([batch.bond_dst.cpu().numpy(), loops])
+    cols = np.concatenate([batch.bond_src.cpu().numpy(), loops])
     values = np.concatenate([np.ones(len(batch.bond_dst)), np.full(n, 2.0)])
     order = np.lexsort((cols, rows))  # by row, then column
     crow = np.zeros(n + 1, dtype=np.int64)

@@ -7,6 +7,7 @@ across all molecules, so the model represents them by one weighted row per molec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,21 @@ class PairBatch:
     @property
     def size(self) -> int:
         return int(self.n_atoms.shape[0])
+
+    def to(self, device: torch.device) -> PairBatch:
+        """The same batch with every tensor on ``device`` (itself when they are there already)."""
+        if self.node_features.device == device:
+            return self
+        return dataclasses.replace(
+            self,
+            node_features=self.node_features.to(device),
+            bond_src=self.bond_src.to(device),
+            bond_dst=self.bond_dst.to(device),
+            atom_slot=self.atom_slot.to(device),
+            n_atoms=self.n_atoms.to(device),
+            proteins=self.proteins.to(device),
+            labels=None if self.labels is None else self.labels.to(device),
+        )
 
 
 def collate_pairs(

@@ -19,13 +19,15 @@ import shutil
 import uuid
 from pathlib import Path
 
+import torch
 from pydantic import ValidationError
 
 from repurpose.contracts.manifest import Manifest
 from repurpose.errors import ArtifactNotFound, InvalidInput, ModelDirectoryError
+from repurpose.model.devices import CPU
 from repurpose.model.directory import MANIFEST, TrainedModel, load_model_dir, model_files
 from repurpose.runtime.artifacts import ArtifactStore
-from repurpose.settings import Settings
+from repurpose.settings import Precision, Settings
 
 MODEL_DIRS_PREFIX = "model-dirs"
 PUBLISHED_PATH = re.compile(rf"^{MODEL_DIRS_PREFIX}/(?P<sha>[0-9a-f]{{64}})$")
@@ -49,9 +51,12 @@ def publish_model_dir(artifacts: ArtifactStore, local_dir: Path) -> str:
     return path
 
 
-def load_published_model(settings: Settings, artifact_path: str) -> TrainedModel:
+def load_published_model(
+    settings: Settings, artifact_path: str, *, device: torch.device = CPU, precision: Precision = "fp32"
+) -> TrainedModel:
     """The published model directory at ``artifact_path``, loaded (downloaded once per machine into
-    ``<home>/cache/model-dirs/<sha>/`` and checked against its content address)."""
+    ``<home>/cache/model-dirs/<sha>/`` and checked against its content address); a DrugBAN on
+    ``device``, predicting in ``precision`` (``model.devices.resolve_compute`` gives both)."""
     match = PUBLISHED_PATH.match(artifact_path) if isinstance(artifact_path, str) else None
     if match is None:
         raise InvalidInput(f"{artifact_path!r:.100} is not a published model directory ({MODEL_DIRS_PREFIX}/<sha256>)")
@@ -59,7 +64,7 @@ def load_published_model(settings: Settings, artifact_path: str) -> TrainedModel
     cache = model_cache_dir(settings) / sha
     if not (cache / MANIFEST).is_file():
         _download(ArtifactStore.from_settings(settings), artifact_path, sha, cache)
-    return load_model_dir(cache)
+    return load_model_dir(cache, device=device, precision=precision)
 
 
 def model_cache_dir(settings: Settings) -> Path:

@@ -14,9 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from repurpose.model.devices import float32_inside
+
 
 class _ShiftedConv(torch.autograd.Function):
     @staticmethod
+    @float32_inside
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         taps = weight.shape[2]
         n = x.shape[0] - taps + 1
@@ -50,6 +53,7 @@ def shifted_conv(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 
 class _ReluWeightedBatchNorm(torch.autograd.Function):
     @staticmethod
+    @float32_inside
     def forward(
         ctx: Any, z: torch.Tensor, weights: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

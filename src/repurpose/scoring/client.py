@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from repurpose.contracts.scoring import Explanation
 
+_MAX_METHOD_HANDLES = 256
 MODEL_REGISTRY = KindRef("model", "repurpose.actors.model_registry")
 """The ModelRegistry grain's kind, called by name: the scorer's layer imports no grain module."""
 
@@ -45,6 +46,7 @@ class ScorerClient:
         self.settings = settings
         self.grains = grains or GrainClient(settings)
         self._handle: DeploymentHandle | None = None
+        self._method_handles: dict[tuple[str, str], DeploymentHandle] = {}
         self._tracer = tracing.tracer(settings)
 
     @property
@@ -79,12 +81,23 @@ class ScorerClient:
     async def stats(self, model: ResolvedModel) -> ScorerStats:
         return await self._call("stats", model)
 
+    def _method_handle(self, method: str, model: ResolvedModel) -> DeploymentHandle:
+        """The handle of ``method`` for ``model``'s version, made once: ``options`` builds a new handle
+        each time, a measurable part of a single prediction's cost in the caller."""
+        key = (method, model.model_dump_json())
+        handle = self._method_handles.get(key)
+        if handle is None:
+            if len(self._method_handles) >= _MAX_METHOD_HANDLES:
+                self._method_handles.clear()
+            handle = self._method_handles[key] = getattr(self.handle.options(multiplexed_model_id=key[1]), method)
+        return handle
+
     async def _call(self, method: str, model: ResolvedModel, *args: Any) -> Any:
-        handle = self.handle.options(multiplexed_model_id=model.model_dump_json())
+        handle = self._method_handle(method, model)
         attributes = {"rpc.system": "ray_serve", "rpc.method": method, "repurpose.model": model.ref}
         with tracing.child_span(self._tracer, f"scorer {method}", kind=SpanKind.CLIENT, attributes=attributes):
             try:  # the replica's span goes under this one: the context travels as an argument
-                return await getattr(handle, method).remote(*args, trace=tracing.inject())
+                return await handle.remote(*args, trace=tracing.inject())
             except Exception as error:  # Serve wraps a replica's exception (with its traceback): unwrap ours
                 cause = getattr(error, "cause", None)
                 if isinstance(cause, RepurposeError):

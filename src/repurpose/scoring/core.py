@@ -13,8 +13,14 @@ tests and benchmarks run it in-process.
   depend on the model) and per-(target, model) tensors under a byte budget
   (``scorer_target_cache_mib``), so a screen computes its target's side once. Beyond the budget
   they come from the artifact store (``scoring.target_store``: computed in the background when a
-  target or a model version is registered; a target missing there is computed here and stored),
-  so a profile against thousands of targets streams them through a bounded memory, in blocks.
+  target or a model version is registered; a target missing there is computed here and stored).
+  A profile against thousands of targets reads each target from there once: the replica appends
+  it to the model's profile slab (``scoring.target_slab``: a local, unlinked file in the layout the
+  profile's sums want, ``model.gram_blocks``), maps a stretch of it at a time and lets go of it
+  after, so later profiles read the kernel's page cache, not the store, in a bounded memory.
+- Device: models compute where ``settings.device`` says for a replica that declared
+  ``scorer_num_gpus`` GPUs (``model.devices.resolve_compute``: with ``auto``, the GPU Ray assigned
+  when it declared any, else the CPU), in ``settings.precision``; target tensors stay on the CPU.
 - Lanes: predictions, analyses (profiles and explanations: seconds to a minute when a profile
   computes many targets' tensors) and bulk screening chunks run on three single-thread
   executors, so a prediction never waits in a queue behind a chunk or a cold profile (they
@@ -40,9 +46,9 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -68,6 +74,7 @@ from repurpose.contracts.targets import normalize_protein
 from repurpose.data.drug_graph import DrugGraph
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.errors import InvalidInput, RepurposeError
+from repurpose.model.devices import resolve_compute
 from repurpose.model.directory import TrainedModel
 from repurpose.model.ensemble import combine
 from repurpose.model.explanations import explain_pair
@@ -79,16 +86,21 @@ from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.monitor_feed import MonitorFeed
 from repurpose.scoring.monitor_sink import MonitorSink
+from repurpose.scoring.target_slab import TargetSlab
 from repurpose.scoring.target_store import TargetTensorStore
 from repurpose.settings import Settings
 
 T = TypeVar("T")
+R = TypeVar("R")
 logger = logging.getLogger(__name__)
 
 QUIET_SECONDS = 0.2
 """How long the lanes stay idle before the monitor worker may run beside nothing."""
-PROFILE_BLOCK = 64
-"""Targets a profile holds at once: their tensors are read (or computed), scored, then let go."""
+PROFILE_STRETCH = 64
+"""Slab rows a profile maps at once (75 MiB for DrugBAN): scored, then unmapped."""
+READ_AHEAD = 16
+"""Target files a cold profile reads ahead from the artifact store, on ``READ_THREADS`` threads."""
+READ_THREADS = 2
 
 __all__ = ["LoadedModel", "ScorerStats", "ScoringCore", "TargetCache"]
 
@@ -160,6 +172,8 @@ class TargetCache:
 class ScoringCore:
     def __init__(self, settings: Settings, monitors: MonitorSink | None = None) -> None:
         self.settings = settings
+        # where this replica's models compute: the GPU Ray assigned it, if it declared any (auto)
+        self.compute = resolve_compute(settings.device, settings.precision, gpus=settings.scorer_num_gpus)
         self._in_flight = 0  # lane calls running (counted on the event loop)
         self._last_done = 0.0  # when the last one ended (time.monotonic)
         # where scored pairs are sketched for the models' monitors (in idle time); None: not monitored
@@ -174,6 +188,7 @@ class ScoringCore:
         self.tensor_store = TargetTensorStore(ArtifactStore.from_settings(settings))
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._model_lock = threading.Lock()
+        self._slabs: dict[str, TargetSlab] = {}  # a profile's rows, by model cache key (``_slab``)
         self._interactive = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interactive")
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
         self._bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
@@ -188,12 +203,15 @@ class ScoringCore:
             if loaded is not None:
                 self._models.move_to_end(resolved.artifact_path)
                 return loaded
-        trained = load_published_model(self.settings, resolved.artifact_path)
+        trained = load_published_model(
+            self.settings, resolved.artifact_path, device=self.compute.device, precision=self.compute.precision
+        )
         loaded = self._loaded(resolved, trained, resolved.artifact_path)
         with self._model_lock:
             self._models[resolved.artifact_path] = loaded
             while len(self._models) > self.settings.scorer_max_models:
-                self._models.popitem(last=False)
+                dropped, _ = self._models.popitem(last=False)
+                self._close_slabs(dropped)
         return loaded
 
     def hold(self, resolved: ResolvedModel, trained: TrainedModel) -> LoadedModel:
@@ -204,7 +222,8 @@ class ScoringCore:
         return loaded
 
     def _loaded(self, resolved: ResolvedModel, trained: TrainedModel, cache_key: str) -> LoadedModel:
-        fast = FastScorer(trained.drugban, self.compounds) if trained.drugban is not None else None
+        drugban = trained.drugban
+        fast = FastScorer(drugban, self.compounds, self.compute.precision) if drugban is not None else None
         members = (
             [
                 self._loaded(resolved, member, f"{cache_key}/{entry.path}")
@@ -219,6 +238,13 @@ class ScoringCore:
         """Drop a model (Serve's multiplexing evicted it); its target tensors age out of the cache."""
         with self._model_lock:
             self._models.pop(artifact_path, None)
+            self._close_slabs(artifact_path)
+
+    def _close_slabs(self, artifact_path: str) -> None:
+        """Let go of the profile slabs of a model and its members (under ``_model_lock``): each file
+        goes when its last user does (a profile still running on it finishes)."""
+        for key in [k for k in self._slabs if k == artifact_path or k.startswith(artifact_path + "/")]:
+            del self._slabs[key]
 
     # --- the lanes -------------------------------------------------------------------------------
 
@@ -377,22 +403,28 @@ class ScoringCore:
             return loaded.trained.predict(table), 0
         fast = loaded.fast
         compound = fast.profile_compound(graph)
-        computed = 0
-        scores = []
-        for start in range(0, len(request.targets), PROFILE_BLOCK):
-            block = [
-                self._profile_target(loaded, key, sequence)
-                for key, sequence in request.targets[start : start + PROFILE_BLOCK]
-            ]
-            computed += sum(fresh for _, fresh in block)
-            scores.append(fast.profile_targets(compound, [target for target, _ in block]))
-        return np.concatenate(scores) if scores else np.zeros(0), computed
+        slab = self._slab(loaded)
+        slots, computed = self._profile_slots(loaded, slab, request.targets)
+        weights = fast.profile_weights(compound)
+        scores = np.empty(len(slots))
+        for start, stop in _stretches(slots, PROFILE_STRETCH):
+            first = slots[start]
+            scores[start:stop] = fast.profile_rows(compound, slab.rows(first, first + stop - start), weights)
+            slab.release(first, first + stop - start)  # the pages stay cached, outside this process
+        return scores, computed
 
     def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
         loaded = self.load(model)
         if loaded.trained.drugban is None:
             raise InvalidInput(f"explanations need a DrugBAN model; {model.ref} is {model.model_type}")
-        return explain_pair(loaded.trained.drugban, smiles, sequence, top_atoms=top, top_residues=top)
+        return explain_pair(
+            loaded.trained.drugban,
+            smiles,
+            sequence,
+            top_atoms=top,
+            top_residues=top,
+            precision=self.compute.precision,
+        )
 
     def evidence_now(self, request: EvidenceRequest) -> EvidenceAnswer:
         evidence = self.load(request.model).trained.evidence
@@ -419,20 +451,48 @@ class ScoringCore:
         domain = evidence.max_training_similarity(fingerprints)
         return [evidence.evidence(normalize_protein(s), fingerprints, domain)[0] for _, s in request.targets]
 
-    def _profile_target(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
-        """A target's tensors for a profile: from memory, else read from the store without caching
-        them (a profile scans every target in the same order: an LRU smaller than the scan would
-        hit none and evict a screen's target), else computed (cached and stored)."""
+    def _slab(self, loaded: LoadedModel) -> TargetSlab:
+        """The model's profile rows (``scoring.target_slab``), made on its first profile."""
         fast = loaded.fast
         assert fast is not None
-        found = self.targets.peek((loaded.cache_key, key))
-        if found is not None:
-            return found, False
-        if fast.dtype == torch.float32:
-            stored = self.tensor_store.load(loaded.cache_key, sequence, fast.width)
-            if stored is not None:
-                return stored, True
-        return self._target_fresh(loaded, key, sequence)
+        with self._model_lock:
+            slab = self._slabs.get(loaded.cache_key)
+            if slab is None:
+                slab = self._slabs[loaded.cache_key] = TargetSlab(fast.blocks.size + fast.width, fast.dtype)
+            return slab
+
+    def _profile_slots(
+        self, loaded: LoadedModel, slab: TargetSlab, targets: Sequence[tuple[str, str]]
+    ) -> tuple[list[int], int]:
+        """Each target's row in the slab, appending those it lacks; and how many it lacked."""
+        fast = loaded.fast
+        assert fast is not None
+        missing = [(key, sequence) for key, sequence in targets if slab.slot((key, sequence)) is None]
+        row = torch.empty(slab.row_numbers, dtype=slab.dtype)
+        for target, tensors in zip(missing, self._profile_tensors(loaded, missing), strict=True):
+            slab.add(target, fast.profile_row(tensors, out=row))
+        slots = [slab.slot(target) for target in targets]
+        assert all(slot is not None for slot in slots)
+        return slots, len(missing)  # type: ignore[return-value]
+
+    def _profile_tensors(self, loaded: LoadedModel, targets: Sequence[tuple[str, str]]) -> Iterator[TargetTensors]:
+        """Targets' tensors for a profile, in order: from memory, else read from the store without
+        caching them (a profile scans every target in the same order: an LRU smaller than the scan
+        would hit none and evict a screen's target), else computed (cached and stored). The reads
+        run ahead on threads: they wait on the store, while this thread lays out what was read."""
+        fast = loaded.fast
+        assert fast is not None
+
+        def memory_or_store(target: tuple[str, str]) -> TargetTensors | None:
+            key, sequence = target
+            found = self.targets.peek((loaded.cache_key, key))
+            if found is None and fast.dtype == torch.float32:
+                found = self.tensor_store.load(loaded.cache_key, sequence, fast.width)
+            return found
+
+        with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="profile-read") as readers:
+            for (key, sequence), found in zip(targets, _read_ahead(readers, memory_or_store, targets), strict=True):
+                yield found if found is not None else self._target_fresh(loaded, key, sequence)[0]
 
     def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
         return self._target_fresh(loaded, key, sequence)[0]
@@ -499,6 +559,27 @@ class ScoringCore:
             pairs_scored=self.pairs_scored,
             rss_bytes=_rss_bytes(),
         )
+
+
+def _read_ahead(pool: ThreadPoolExecutor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``function`` of each item, in order, with up to ``READ_AHEAD`` calls running ahead on ``pool``."""
+    running: deque[Future[R]] = deque()
+    for item in items:
+        running.append(pool.submit(function, item))
+        if len(running) >= READ_AHEAD:
+            yield running.popleft().result()
+    while running:
+        yield running.popleft().result()
+
+
+def _stretches(slots: Sequence[int], longest: int) -> Iterator[tuple[int, int]]:
+    """Ranges [start, stop) of positions whose slots follow each other, at most ``longest`` long."""
+    start = 0
+    for i in range(1, len(slots) + 1):
+        if i == len(slots) or slots[i] != slots[i - 1] + 1 or i - start == longest:
+            if i > start:
+                yield start, i
+            start = i
 
 
 def _rss_bytes() -> int:

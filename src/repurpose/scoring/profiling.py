@@ -2,8 +2,9 @@
 
 The caller reads the registered targets' sequences from the store in one query
 (``actors.target_protein.registered_targets``) and passes them; each compound
-goes to the scorer as one request: with every target's tensors cached there, scoring a
-compound against all of them is one pass (``FastScorer.profile_graph``).
+goes to the scorer as one request: with every target's tensors in the replica's profile slab
+(``scoring.target_slab``), scoring a compound against all of them is one pass over it
+(``FastScorer.profile_rows``).
 
 Every row carries its evidence: the target's nearest binder in the model's training data and
 the compound's applicability domain (from the scorer, which holds the model's training data),

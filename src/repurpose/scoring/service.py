@@ -10,7 +10,10 @@ and warms the screening runner that feeds it chunks: ``screening.runner.start_sc
   ``scorer_max_models`` versions (``@serve.multiplexed``), loading one on first use.
 - Batching: single-pair predictions are gathered by ``@serve.batch`` (``scorer_max_batch_size``,
   ``scorer_batch_wait_ms``) and scored together; ``max_ongoing_requests`` is large so batches
-  can fill. Requests of many pairs and screening chunks are batches already; screening chunks
+  can fill. A single prediction that arrives while no other is in flight on the replica is scored
+  at once as a batch of one (nothing could join it: the wait would only add
+  ``scorer_batch_wait_ms``); the ones arriving while it is scored batch up behind it. Requests of
+  many pairs and screening chunks are batches already; screening chunks
   come featurised by the runner (``ChunkRequest.graphs``), so the replica only runs the model.
 - Lanes: predictions take the replica's interactive executor, profiles and explanations its
   analysis executor, screening chunks and their hits' evidence its bulk executor
@@ -20,7 +23,8 @@ and warms the screening runner that feeds it chunks: ``screening.runner.start_sc
 - Traces: every method takes the caller's trace context (``trace``, from ``ScorerClient``) and
   runs as a span under it; a dynamic batch is a span of its own, under its first traced
   prediction and linked to all of them.
-- Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist),
+- Resources: ``scorer_num_cpus`` per replica, ``scorer_num_gpus`` (1 where GPUs exist: its models then
+  compute on the GPU Ray assigns it, ``ScoringCore``),
   replicas and autoscaling bounds from the settings.
 """
 
@@ -96,6 +100,7 @@ def build_scorer(settings: Settings) -> serve.Application:
             self.batches = 0
             self.largest_batch = 0
             self.batch_sizes: Counter[int] = Counter()
+            self.singles_in_flight = 0  # single-pair predictions in this replica, direct or batched
 
         @serve.multiplexed(max_num_models_per_replica=settings.scorer_max_models)
         async def _model(self, model_id: str) -> LoadedModel:
@@ -108,7 +113,14 @@ def build_scorer(settings: Settings) -> serve.Application:
                 if len(pairs) != 1:
                     return await self.core.predict(model.resolved, pairs)
                 _validate(self.core, model, pairs[0])
-                return [await self._predict_batched((model.resolved, pairs[0], span.get_span_context()))]
+                self.singles_in_flight += 1
+                try:
+                    item = (model.resolved, pairs[0], span.get_span_context())
+                    if self.singles_in_flight == 1:  # alone: a batch of one at once, no wait for others
+                        return await self._score_batch([item])
+                    return [await self._predict_batched(item)]
+                finally:
+                    self.singles_in_flight -= 1
 
         @serve.batch(
             max_batch_size=settings.scorer_max_batch_size, batch_wait_timeout_s=settings.scorer_batch_wait_ms / 1000
@@ -116,6 +128,9 @@ def build_scorer(settings: Settings) -> serve.Application:
         async def _predict_batched(
             self, items: list[tuple[ResolvedModel, PairToScore, SpanContext]]
         ) -> list[PairScore]:
+            return await self._score_batch(items)
+
+        async def _score_batch(self, items: list[tuple[ResolvedModel, PairToScore, SpanContext]]) -> list[PairScore]:
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(items))
             self.batch_sizes[len(items)] += 1

@@ -2,7 +2,8 @@
 
 A scorer replica keeps the tensors of the targets it uses (``TargetTensors``: G's upper triangle
 and two vectors, 1.13 MiB per target in float32) in a memory cache bounded by bytes
-(``scoring.core.TargetCache``); beyond it they come from here. Computing one target's tensors runs
+(``scoring.core.TargetCache``); beyond it they come from here (a profile reads each once, into
+the replica's profile slab: ``scoring.target_slab``). Computing one target's tensors runs
 its protein through the CNN and the projection (about 20 ms on a core); reading them is a file.
 
 - Layout: ``target-tensors/v1/<model key>/<sha256 of the sequence>.npy``: one float32 vector
@@ -27,7 +28,7 @@ import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 import ray
@@ -87,14 +88,11 @@ class TargetTensorStore:
 
         path = self.path(model_key, sequence)
         try:
-            data = self.artifacts.get_bytes(path)
+            with self.artifacts.open_read(path) as f:
+                flat = _read_vector(f)
+            return TargetTensors.from_flat(torch.from_numpy(flat), width)
         except ArtifactNotFound:
             return None
-        try:
-            flat = np.load(io.BytesIO(data), allow_pickle=False)
-            if flat.dtype != np.float32:
-                raise ValueError(f"{flat.dtype} numbers, not float32")
-            return TargetTensors.from_flat(torch.from_numpy(flat), width)
         except ValueError as error:
             logger.warning("target tensors at %s are damaged (%s): computing them again", path, error)
             return None
@@ -103,6 +101,23 @@ class TargetTensorStore:
         buffer = io.BytesIO()
         np.save(buffer, tensors.flat().float().numpy(), allow_pickle=False)
         self.artifacts.put_bytes(self.path(model_key, sequence), buffer.getvalue())
+
+
+def _read_vector(f: IO[bytes]) -> np.ndarray:
+    """A float32 vector from an open ``.npy`` file, read straight into its array (``np.load`` of
+    the file's bytes costs a second copy: half of a cold profile's reading time); ValueError if
+    the file holds anything else or less."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    if dtype != np.float32 or len(shape) != 1:
+        raise ValueError(f"{dtype} numbers of shape {shape}, not a float32 vector")
+    flat = np.empty(shape, dtype=np.float32)
+    if cast(io.BufferedIOBase, f).readinto(flat.data.cast("B")) != flat.nbytes:  # an "rb" file: buffered
+        raise ValueError("the file ends early")
+    return flat
 
 
 class TargetTensorWorker:

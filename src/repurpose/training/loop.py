@@ -3,6 +3,12 @@
 Deterministic for a seed on CPU: the model is initialised from the seed, epoch e shuffles
 with seed + e, and the dropout RNG state travels in the checkpoint, so an interrupted run
 resumed with ``resume=True`` ends with the same weights as one that never stopped.
+
+``compute`` says where and how (``model.devices``): the model is initialised on the CPU from the
+seed (the same weights on any device), then moved; every batch goes to the device, the forward
+and loss run under its autocast (bf16), the backward outside it. Checkpoints hold CPU tensors
+(and the CUDA generator's state beside the CPU's), so a run saved on a GPU resumes anywhere,
+though bit-identical weights are promised only on the device that started it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from repurpose.contracts.training import DrugBANTraining, EpochRecord
 from repurpose.data.pairs import PairSet
 from repurpose.errors import CheckpointError
 from repurpose.evaluation.classification_metrics import binary_metrics
+from repurpose.model.devices import Compute, widened
 from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities
 from repurpose.model.pair_batch import featurize_pairs
 
@@ -60,17 +67,20 @@ def train_drugban(
     model_config: DrugBANConfig | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    compute: Compute | None = None,
 ) -> DrugBANTrainingResult:
+    compute = compute or Compute()
+    device = compute.device
     if train.labels is None or val.labels is None:
         raise ValueError("training needs labelled train and validation pairs")
     train_inputs = featurize_pairs(train.smiles, train.proteins, train.labels)
     val_inputs = featurize_pairs(val.smiles, val.proteins, val.labels)
 
     torch.manual_seed(config.seed)
-    model = DrugBAN(model_config)
+    model = DrugBAN(model_config).to(device)  # initialised on the CPU: the same weights on any device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history: list[EpochRecord] = []
-    best_state: dict[str, torch.Tensor] = {k: v.clone() for k, v in model.state_dict().items()}
+    best_state = _cpu_state(model)
     best_epoch, best_auroc = 0, -1.0
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +97,8 @@ def train_drugban(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["rng"])
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
         history = [EpochRecord(**h) for h in saved["history"]]
         best_state, best_epoch, best_auroc = saved["best_state"], saved["best_epoch"], saved["best_auroc"]
         log.info("resuming after epoch %d of %d", len(history), config.epochs)
@@ -102,16 +114,18 @@ def train_drugban(
             batches.pop()
         total_loss = 0.0
         for i, index in enumerate(batches, start=1):
-            batch = train_inputs.batch(index)
+            batch = train_inputs.batch(index).to(device)
             assert batch.labels is not None
-            loss = F.binary_cross_entropy_with_logits(model(batch), batch.labels)
+            with compute.autocast():
+                logits = model(batch)
+            loss = F.binary_cross_entropy_with_logits(widened(logits), batch.labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(index)
             if on_progress is not None:
                 on_progress(Progress(epoch, config.epochs, i, len(batches), loss.item()))
-        probabilities = predict_probabilities(model, val_inputs)
+        probabilities = predict_probabilities(model, val_inputs, precision=compute.precision)
         scores = binary_metrics(val.labels, probabilities, 0.5)
         record = EpochRecord(
             epoch=epoch,
@@ -123,14 +137,15 @@ def train_drugban(
         history.append(record)
         if scores.auroc > best_auroc:
             best_epoch, best_auroc = epoch, scores.auroc
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            best_state = _cpu_state(model)
         _save_checkpoint(
             checkpoint_path,
             {
                 "fingerprint": fingerprint,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "model": _cpu_state(model),
+                "optimizer": _to_cpu(optimizer.state_dict()),
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device).cpu() if device.type == "cuda" else None,
                 "history": [h.model_dump() for h in history],
                 "best_state": best_state,
                 "best_epoch": best_epoch,
@@ -146,8 +161,24 @@ def train_drugban(
         model=model,
         best_epoch=best_epoch,
         history=history,
-        val_probabilities=predict_probabilities(model, val_inputs),
+        val_probabilities=predict_probabilities(model, val_inputs, precision=compute.precision),
     )
+
+
+def _cpu_state(model: DrugBAN) -> dict[str, torch.Tensor]:
+    """A copy of the model's state on the CPU (a device-independent snapshot)."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+def _to_cpu(value: Any) -> Any:
+    """``value`` (an optimiser's state: dicts and lists of tensors) with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -158,7 +189,7 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 def _load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     try:
-        saved: dict[str, Any] = torch.load(path, weights_only=False)
+        saved: dict[str, Any] = torch.load(path, weights_only=False, map_location="cpu")
     except Exception as error:  # torch raises many types for a damaged file
         raise CheckpointError(f"{path}: cannot read the checkpoint: {error}") from error
     if saved.get("fingerprint") != fingerprint:

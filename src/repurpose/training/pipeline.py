@@ -26,6 +26,7 @@ from repurpose.errors import InvalidInput
 from repurpose.evaluation.classification_metrics import binary_metrics, choose_threshold
 from repurpose.model.baselines import fit_baseline, predict_baseline
 from repurpose.model.card import render_model_card
+from repurpose.model.devices import Compute
 from repurpose.model.directory import TrainedModel, load_model_dir, save_model_dir, utc_now
 from repurpose.model.ensemble import combine, fit_stack
 from repurpose.model.evidence import record_training_evidence
@@ -73,11 +74,13 @@ def train_on_pairs(
     val_source: str = "validation pairs",
     checkpoint_dir: Path | None = None,
     evidence: bool = True,
+    compute: Compute | None = None,
 ) -> Manifest:
     """``train_model`` on pairs in memory (e.g. a stored dataset version's split); DrugBAN's
     checkpoints go to ``checkpoint_dir`` (default ``out/checkpoints``; an ensemble's DrugBAN
     member's to the ensemble's). The sources name the pairs in error messages. ``evidence``: write
-    the training evidence files (``model.evidence``) into ``out``."""
+    the training evidence files (``model.evidence``) into ``out``. ``compute``: where DrugBAN (or
+    an ensemble's DrugBAN member) trains and how (``model.devices``; default the CPU, float32)."""
     if train.labels is None or val.labels is None:
         raise InvalidInput(f"{train_source if train.labels is None else val_source}: training needs labelled pairs")
     _require_trainable(train_source, train.labels, minimum=2)
@@ -95,6 +98,7 @@ def train_on_pairs(
             on_progress=on_progress,
             on_epoch=on_epoch,
             sources=(train_source, val_source),
+            compute=compute,
         )
     if isinstance(config, DrugBANTraining):
         result = train_drugban(
@@ -105,6 +109,7 @@ def train_on_pairs(
             resume=resume,
             on_progress=on_progress,
             on_epoch=on_epoch,
+            compute=compute,
         )
         threshold = choose_threshold(val.labels, result.val_probabilities)
         manifest = _manifest(config, train, val, binary_metrics(val.labels, result.val_probabilities, threshold))
@@ -138,6 +143,7 @@ def _train_ensemble(
     on_progress: Callable[[Progress], None] | None,
     on_epoch: Callable[[EpochRecord], None] | None,
     sources: tuple[str, str],
+    compute: Compute | None,
 ) -> Manifest:
     """Each member into ``out/members/<type>`` on the training pairs, then the stack on the
     members' validation scores (as their saved directories compute them)."""
@@ -157,8 +163,10 @@ def _train_ensemble(
             val_source=sources[1],
             checkpoint_dir=out / CHECKPOINT_DIR,
             evidence=False,
+            compute=compute,
         )
-        scores.append(load_model_dir(member_out).predict(val))
+        where = compute or Compute()
+        scores.append(load_model_dir(member_out, device=where.device, precision=where.precision).predict(val))
     stack = fit_stack(config.member_types, scores, val.labels)
     probabilities = combine(stack, scores)
     threshold = choose_threshold(val.labels, probabilities)

@@ -15,6 +15,10 @@ never imports the grain's) at most every ``REPORT_SECONDS`` and after every epoc
 also go to MLflow, which gets the checkpoint and the model directory. The job carries the trace
 context of the turn that started the worker: the run is a span of that trace, each epoch a span
 under it.
+
+Device: the worker computes where ``settings.device`` and the GPUs it declared say
+(``model.devices.resolve_compute``): with ``auto``, the GPU Ray assigned to it when the request
+declared GPUs (``num_gpus``), else the CPU; ``settings.precision`` sets the precision.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from repurpose.contracts.training import EpochRecord, TrainingConfig, drugban_co
 from repurpose.contracts.training_runs import RunProgress, RunRequest
 from repurpose.data.dataset_access import load_split_pairs
 from repurpose.grains import GrainClient, KindRef
+from repurpose.model.devices import resolve_compute
 from repurpose.model.published import publish_model_dir
 from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
@@ -148,6 +153,7 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
     report = report or _GrainReporter(job)
     traces = tracing.tracer(settings)
     torch.set_num_threads(max(1, int(job.request.num_cpus or settings.training_num_cpus)))
+    compute = resolve_compute(settings.device, settings.precision, gpus=job.request.num_gpus)
     split = load_split_pairs(artifacts, job.request.dataset_id, job.request.split_id)
 
     workdir = Path(tempfile.mkdtemp(prefix=f"repurpose-run-{job.run_id[:12]}-"))
@@ -170,6 +176,8 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
                 "code_version": job.code_version,
                 "train_pairs": len(split["train"]),
                 "val_pairs": len(split["val"]),
+                "device": str(compute.device),
+                "precision": compute.precision,
             }
         )
         drugban = drugban_config(job.config)
@@ -203,6 +211,7 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
                 on_epoch=on_epoch,
                 train_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (train)",
                 val_source=f"dataset {job.request.dataset_id[:12]} split {job.request.split_id} (val)",
+                compute=compute,
             )
             tracker.log_metrics({f"final_val_{k}": float(v) for k, v in manifest.val_metrics.model_dump().items()})
             if local_checkpoint.exists():
