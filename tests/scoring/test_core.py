@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,24 @@ def test_a_warm_profile_reads_its_targets_from_the_replicas_slab_in_any_order(tm
     assert max(abs(a - b) for a, b in zip(warm.scores, exact, strict=True)) <= 1e-6
     core.forget("b")  # the model's slab goes with it
     assert core._slabs == {}
+
+
+def test_a_profile_whose_slab_cannot_be_written_scores_the_same_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    targets = [(f"t{i}", random_protein(140 + 25 * i, seed=200 + i)) for i in range(5)]
+    trained = load_model_dir(BUNDLED)
+    assert trained.drugban is not None
+    resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    request = ProfileRequest(model=resolved, smiles=DRUG_LIKE_SMILES, targets=targets)
+    core = ScoringCore(Settings(home=tmp_path / "home"))
+    core.hold(resolved, trained)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))  # the slab's folder does not exist
+    with caplog.at_level(logging.WARNING, logger="repurpose.scoring.core"):
+        profiled = core.profile_now(request)
+    assert "profile slab unusable" in caplog.text
+    assert profiled.targets_computed == 5
+    fast = FastScorer(trained.drugban)
+    exact = fast.profile_graph(fast.compounds.get(DRUG_LIKE_SMILES), [fast.target_tensors(s) for _, s in targets])
+    assert max(abs(a - b) for a, b in zip(profiled.scores, exact, strict=True)) <= 1e-6
+    assert core.profile_now(request).targets_computed == 0  # the second time from memory or the store

@@ -78,7 +78,7 @@ from repurpose.model.devices import resolve_compute
 from repurpose.model.directory import TrainedModel
 from repurpose.model.ensemble import combine
 from repurpose.model.explanations import explain_pair
-from repurpose.model.fast_scoring import CompoundCache, FastScorer, TargetTensors
+from repurpose.model.fast_scoring import CompoundCache, FastScorer, ProfiledCompound, TargetTensors
 from repurpose.model.fingerprint_cache import FingerprintCache
 from repurpose.model.published import load_published_model
 from repurpose.model.similarity import KnnIndex
@@ -403,14 +403,42 @@ class ScoringCore:
             return loaded.trained.predict(table), 0
         fast = loaded.fast
         compound = fast.profile_compound(graph)
-        slab = self._slab(loaded)
-        slots, computed = self._profile_slots(loaded, slab, request.targets)
         weights = fast.profile_weights(compound)
+        try:
+            slab = self._slab(loaded)
+            slots, computed = self._profile_slots(loaded, slab, request.targets)
+        except OSError as error:  # the slab's disk is full or unwritable: score from memory, slower
+            logger.warning("profile slab unusable (%s): scoring this profile without it", error)
+            return self._profile_scores_unslabbed(loaded, request.targets, compound, weights)
         scores = np.empty(len(slots))
         for start, stop in _stretches(slots, PROFILE_STRETCH):
             first = slots[start]
             scores[start:stop] = fast.profile_rows(compound, slab.rows(first, first + stop - start), weights)
             slab.release(first, first + stop - start)  # the pages stay cached, outside this process
+        return scores, computed
+
+    def _profile_scores_unslabbed(
+        self,
+        loaded: LoadedModel,
+        targets: Sequence[tuple[str, str]],
+        compound: ProfiledCompound,
+        weights: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[np.ndarray, int]:
+        """A profile without the slab: each target's row laid out in memory and scored in stretches;
+        and how many targets' tensors had to be computed (in neither the memory cache nor the store)."""
+        fast = loaded.fast
+        assert fast is not None
+        computed = sum(
+            self.targets.peek((loaded.cache_key, key)) is None and not self.tensor_store.has(loaded.cache_key, sequence)
+            for key, sequence in targets
+        )
+        rows = torch.empty(PROFILE_STRETCH, fast.blocks.size + fast.width, dtype=fast.dtype)
+        scores = np.empty(len(targets))
+        for start in range(0, len(targets), PROFILE_STRETCH):
+            stretch = targets[start : start + PROFILE_STRETCH]
+            for i, tensors in enumerate(self._profile_tensors(loaded, stretch)):
+                fast.profile_row(tensors, out=rows[i])
+            scores[start : start + len(stretch)] = fast.profile_rows(compound, rows[: len(stretch)], weights)
         return scores, computed
 
     def explain_now(self, model: ResolvedModel, smiles: str, sequence: str, top: int = 10) -> Explanation:
