@@ -1,7 +1,9 @@
-"""What importing the package does to the process: OpenMP threads wait passively unless told otherwise."""
+"""What importing the package does to the process: OpenMP threads wait passively unless told otherwise;
+the grain host and the actor modules load without the ML stack."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,3 +22,29 @@ def test_import_sets_a_passive_openmp_wait_policy_by_default(given: str | None, 
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
 
     assert out.stdout.split() == [expected, "True"]
+
+
+ML_STACK = ("torch", "sklearn", "xgboost", "mlflow", "scipy", "pandas", "rdkit")
+
+
+def test_the_grain_host_and_the_actor_modules_import_without_the_ml_stack() -> None:
+    # Every test's grain host imports the module of each grain kind it meets: the grains' own turns
+    # need none of the ML stack, which their Ray tasks and the training worker import where they
+    # run. The screening job is the exception: its runner (screening.attempt) featurises with RDKit.
+    # A fresh interpreter: this one has imported everything already.
+    code = (
+        "import importlib, json, pkgutil, sys\n"
+        "import repurpose.actors as actors, repurpose.grains.host\n"
+        "names = [f'repurpose.actors.{found.name}' for found in pkgutil.iter_modules(actors.__path__)]\n"
+        "loaded = {}\n"
+        "for name in sorted(names, key=lambda name: (name.endswith('.screening_job'), name)):  # RDKit's last\n"
+        "    importlib.import_module(name)\n"
+        f"    loaded[name] = [m for m in {ML_STACK!r} if m in sys.modules]\n"
+        "print(json.dumps(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded = json.loads(done.stdout)
+    assert "repurpose.actors.model_registry" in loaded  # the modules were found
+    before_screening = {name: heavy for name, heavy in loaded.items() if name != "repurpose.actors.screening_job"}
+    assert all(heavy == [] for heavy in before_screening.values()), before_screening
+    assert loaded["repurpose.actors.screening_job"] == ["rdkit"]

@@ -35,7 +35,7 @@ from repurpose.contracts.datasets import (
 )
 from repurpose.contracts.ids import DATASET_ID_PATTERN
 from repurpose.contracts.splits import split_id_for
-from repurpose.data.dataset_access import check_dataset_id, compute_split, report_path, rows_path
+from repurpose.data.dataset_paths import check_dataset_id, report_path, rows_path
 from repurpose.errors import DatasetNotFound, InvalidInput
 from repurpose.grains import Grain, grain
 from repurpose.runtime.artifacts import ArtifactStore
@@ -189,6 +189,8 @@ def _summary_of(dataset_id: str, state: DatasetState) -> DatasetSummary:
 @ray.remote(num_cpus=1)
 @reports_start
 def _split_task(artifact_url: str, dataset_id: str, split_id: str) -> SplitSummary:
+    from repurpose.data.dataset_access import compute_split  # pandas and RDKit: in the task, not the grain host
+
     return compute_split(ArtifactStore(artifact_url), dataset_id, split_id)
 
 

@@ -69,7 +69,7 @@ from repurpose.contracts.models import (
 )
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
-from repurpose.data.dataset_access import check_dataset_id
+from repurpose.data.dataset_paths import check_dataset_id
 from repurpose.errors import (
     ArtifactNotFound,
     InvalidInput,
@@ -79,8 +79,7 @@ from repurpose.errors import (
 from repurpose.evaluation.model_evaluation import TrainingRows, evaluate_task
 from repurpose.grains import Grain, GrainClient, grain
 from repurpose.model.card import registry_card
-from repurpose.model.directory import CARD, MANIFEST
-from repurpose.model.published import MODEL_DIRS_PREFIX, PUBLISHED_PATH, publish_model_dir, read_manifest
+from repurpose.model.paths import CARD, MANIFEST, MODEL_DIRS_PREFIX, PUBLISHED_PATH
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import await_task, task_domain_error
 from repurpose.scoring.target_store import schedule_target_tensors
@@ -506,6 +505,8 @@ def register_model_dir(client: GrainClient, name: str, local_dir: Path, lineage:
 
 
 def _publish(client: GrainClient, local_dir: Path) -> tuple[str, Manifest]:
+    from repurpose.model.published import publish_model_dir, read_manifest  # the ML stack: only where one publishes
+
     artifact_path = publish_model_dir(ArtifactStore.from_settings(client.settings), local_dir)
     return artifact_path, read_manifest(Path(local_dir))
 

@@ -50,11 +50,10 @@ from repurpose.contracts.datasets import DatasetSummary, DescriptorProfile
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.contracts.models import ModelVersionDetail, check_model_name
 from repurpose.contracts.monitoring import DEFAULT_WINDOW, MonitorReport, ReferenceSource, check_window
-from repurpose.data.dataset_access import check_dataset_id, load_rows
+from repurpose.data.dataset_paths import check_dataset_id
 from repurpose.data.descriptors import PROFILE_FEATURES
 from repurpose.errors import DatasetNotFound, InvalidInput, ScreenNotFound
 from repurpose.grains import Grain, grain
-from repurpose.monitoring.drift import monitor_report
 from repurpose.monitoring.reference import Reference, build_reference
 from repurpose.monitoring.sketch import TrafficSketch
 from repurpose.monitoring.windows import MAX_JOBS, Windows
@@ -144,6 +143,8 @@ class Monitor(Grain[MonitorState]):
 
     async def report(self, window: str = DEFAULT_WINDOW) -> MonitorReport:
         """A window (``pairs``, ``hour``, ``day`` or ``job:<id>``) against the reference."""
+        from repurpose.monitoring.drift import monitor_report  # SciPy: loaded by the first report, not the host
+
         window = check_window(window)
         reference = await self._reference()
         sketch = self.state.windows.sketch_of(window, now=time.time())
@@ -295,6 +296,8 @@ def _reference_task(
     source: ReferenceSource,
     model_version: int | None,
 ) -> Reference:
+    from repurpose.data.dataset_access import load_rows  # pandas and RDKit: in the task, not the grain host
+
     rows = load_rows(ArtifactStore(artifact_url), dataset_id)
     return build_reference(
         rows, profile, dataset_id=dataset_id, dataset_name=dataset_name, source=source, model_version=model_version

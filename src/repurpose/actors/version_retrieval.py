@@ -13,6 +13,7 @@ library against every target takes a while), so the version's other calls do not
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import ray
@@ -21,12 +22,16 @@ from repurpose.bundled_paths import bundled_data_dir
 from repurpose.contracts.retrieval import MAX_HELDOUT_BYTES, RetrievalResult
 from repurpose.contracts.screening import LibrarySummary
 from repurpose.errors import InvalidInput, InvalidTable
-from repurpose.evaluation.retrieval import DecoyLibrary, HeldOutSet, drugbank_decoys, read_heldout, readable_decoys
-from repurpose.model.published import load_published_model
 from repurpose.plain_text import check_plain_text
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import reports_start
 from repurpose.settings import Settings
+
+if TYPE_CHECKING:
+    from repurpose.evaluation.retrieval import DecoyLibrary, HeldOutSet
+
+# The retrieval evaluation and the model (pandas, RDKit, scikit-learn, PyTorch) are imported inside
+# the task: the services that check an upload and submit the task import this module.
 
 DEFAULT_DECOY_LIBRARY = Path("library") / "compounds.csv"
 
@@ -55,7 +60,8 @@ def check_heldout_upload(data: bytes, filename: str | None) -> None:
 def retrieval_task(
     settings: Settings, artifact_path: str, heldout: bytes, filename: str | None, library: LibrarySummary | None
 ) -> RetrievalResult:
-    from repurpose.evaluation.retrieval import evaluate_retrieval
+    from repurpose.evaluation.retrieval import evaluate_retrieval, read_heldout
+    from repurpose.model.published import load_published_model
 
     held = read_heldout(heldout, name=Path(filename).name if filename else None)
     decoys = _decoys(settings, library)
@@ -65,6 +71,8 @@ def retrieval_task(
 
 
 def _decoys(settings: Settings, library: LibrarySummary | None) -> DecoyLibrary:
+    from repurpose.evaluation.retrieval import drugbank_decoys, readable_decoys
+
     if library is not None:
         with ArtifactStore.from_settings(settings).open_read(library.compounds_path) as f:
             table = pq.read_table(f, columns=["compound_id", "smiles"])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 
 import numpy as np
 import pandas as pd
@@ -26,41 +25,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from repurpose.contracts.datasets import SplitPartSummary, SplitSummary
-from repurpose.contracts.ids import DATASET_ID_PATTERN
 from repurpose.contracts.splits import PART_NAMES, parse_split_id
+from repurpose.data.dataset_paths import check_dataset_id as check_dataset_id  # re-exported: the paths' old
+from repurpose.data.dataset_paths import report_path as report_path  # home, where callers still import them
+from repurpose.data.dataset_paths import rows_path, split_path
 from repurpose.data.datasets import rows_from_parquet
 from repurpose.data.pairs import PairSet, pairs_digest
 from repurpose.data.splits import SplitPart, split_rows
-from repurpose.errors import ArtifactNotFound, DatasetNotFound, InvalidInput, InvalidTable
+from repurpose.errors import ArtifactNotFound, DatasetNotFound, InvalidTable
 from repurpose.runtime.artifacts import ArtifactStore
 
-DATASETS_PREFIX = "datasets"
-
 _PART_SCHEMA = pa.schema([pa.field("part", pa.int8(), nullable=False)])
-
-
-def check_dataset_id(dataset_id: str) -> str:
-    """``dataset_id`` if it is a dataset id (64 lower-case hex digits), else InvalidInput."""
-    if not isinstance(dataset_id, str) or not re.match(DATASET_ID_PATTERN, dataset_id):
-        raise InvalidInput(f"{dataset_id!r:.80} is not a dataset id: those are 64 hex digits (a sha256)")
-    return dataset_id
-
-
-def dataset_prefix(dataset_id: str) -> str:
-    return f"{DATASETS_PREFIX}/{check_dataset_id(dataset_id)}"
-
-
-def rows_path(dataset_id: str) -> str:
-    return f"{dataset_prefix(dataset_id)}/rows.parquet"
-
-
-def report_path(dataset_id: str) -> str:
-    return f"{dataset_prefix(dataset_id)}/report.json"
-
-
-def split_path(dataset_id: str, split_id: str) -> str:
-    parse_split_id(split_id)
-    return f"{dataset_prefix(dataset_id)}/splits/{split_id}.parquet"
 
 
 def load_rows(artifacts: ArtifactStore, dataset_id: str) -> pd.DataFrame:

@@ -24,16 +24,20 @@ quantiles in ``QUANTILE_LEVELS`` and a histogram on fixed edges for PSI:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
-from rdkit import Chem, rdBase
-from rdkit.Chem import Descriptors, rdMolDescriptors
 
 from repurpose.contracts.datasets import DescriptorProfile, FeatureProfile, Histogram, Quantile
-from repurpose.data.drug_graph import parse_smiles
 from repurpose.errors import InvalidInput, InvalidSmiles, InvalidTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rdkit import Chem
+
+# RDKit and pandas are imported where descriptors are computed: the feature names and the binning
+# rule serve grains and sketches (actors.monitor) that compute none.
 
 COMPOUND_DESCRIPTORS = (
     "molecular_weight",
@@ -62,12 +66,18 @@ class CompoundDescriptors(BaseModel):
 
 def describe_compound(smiles: str) -> CompoundDescriptors:
     """The descriptors of one compound; InvalidSmiles if RDKit cannot read it."""
+    from repurpose.data.drug_graph import parse_smiles
+
     return CompoundDescriptors.model_validate({"smiles": smiles, **compound_descriptors(parse_smiles(smiles))})
 
 
 def describe_compounds(smiles: Sequence[str]) -> pd.DataFrame:
     """One row of ``COMPOUND_DESCRIPTORS`` per input SMILES, in input order; repeats are computed
     once. InvalidSmiles names the first bad compound by its position (from 1)."""
+    import pandas as pd
+
+    from repurpose.data.drug_graph import parse_smiles
+
     seen: dict[str, dict[str, float]] = {}
     records: list[dict[str, float]] = []
     for position, text in enumerate(smiles, start=1):
@@ -82,6 +92,8 @@ def describe_compounds(smiles: Sequence[str]) -> pd.DataFrame:
 
 def descriptor_profile(rows: pd.DataFrame) -> DescriptorProfile:
     """The profile of a dataset version's rows (columns smiles and protein)."""
+    from rdkit import rdBase
+
     missing = [c for c in ("smiles", "protein") if c not in rows.columns]
     if missing:
         raise InvalidTable(f"rows to profile lack the column(s) {', '.join(missing)}")
@@ -136,6 +148,8 @@ def bin_counts(values: np.ndarray | Sequence[float], edges: Sequence[float]) -> 
 
 def compound_descriptors(mol: Chem.Mol) -> dict[str, float]:
     """``COMPOUND_DESCRIPTORS`` of a parsed molecule (for a caller that reads the molecule for more)."""
+    from rdkit.Chem import Descriptors, rdMolDescriptors
+
     return {
         "molecular_weight": float(Descriptors.MolWt(mol)),  # type: ignore[attr-defined]  # set at import time
         "logp": float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0]),  # what Crippen.MolLogP returns

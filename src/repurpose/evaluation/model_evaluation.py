@@ -9,21 +9,22 @@ loads the published model and measures it at its threshold. The task declares no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from pydantic import BaseModel
 
 from repurpose.contracts.models import EvaluationPart
-from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
-from repurpose.data.pairs import PairSet
 from repurpose.errors import InvalidInput, NotFound
-from repurpose.evaluation.classification_metrics import binary_metrics
-from repurpose.model.devices import resolve_compute
-from repurpose.model.published import load_published_model
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.runtime.tasks import reports_start
 from repurpose.settings import Settings
+
+if TYPE_CHECKING:
+    from repurpose.data.pairs import PairSet
+
+# The rows, metrics and model modules (pandas, RDKit, scikit-learn, PyTorch) are imported inside the
+# task: the registry grain that submits it imports this module and needs none of them.
 
 
 class TrainingRows(BaseModel):
@@ -44,6 +45,8 @@ def training_overlap(evaluated: PairSet, training: PairSet) -> int:
 def _checked_overlap(artifacts: ArtifactStore, pairs: PairSet, rows: str, training: TrainingRows) -> int | None:
     """The evaluated rows that were training rows (None: the lineage does not say which rows);
     InvalidInput if there are any and the caller did not allow them."""
+    from repurpose.data.dataset_access import load_split_pairs
+
     if training.dataset_id is None or training.split_id is None:
         return None
     try:
@@ -72,6 +75,11 @@ def evaluate_task(
     part: EvaluationPart,
     training: TrainingRows,
 ) -> Any:
+    from repurpose.data.dataset_access import load_dataset_pairs, load_split_pairs
+    from repurpose.evaluation.classification_metrics import binary_metrics
+    from repurpose.model.devices import resolve_compute
+    from repurpose.model.published import load_published_model
+
     artifacts = ArtifactStore.from_settings(settings)
     if split_id is None:
         pairs = load_dataset_pairs(artifacts, dataset_id)

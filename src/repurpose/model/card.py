@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.training import EpochRecord
-from repurpose.model.drugban import DrugBAN, count_parameters
 
 if TYPE_CHECKING:
     from repurpose.contracts.models import ModelVersionDetail
     from repurpose.contracts.retrieval import RetrievalResult, RetrievalSummary
+    from repurpose.model.drugban import DrugBAN
 
 _ARCHITECTURES = {
     "drugban": "DrugBAN (Bai et al., Nature Machine Intelligence 2023)",
@@ -112,6 +112,8 @@ def render_model_card(
             "",
         ]
     if drugban is not None:
+        from repurpose.model.drugban import count_parameters  # PyTorch: the registry's card needs none
+
         lines.append(f"- parameters: {count_parameters(drugban):,}")
     lines += [
         f"- created {manifest.created_at} with repurpose {manifest.repurpose_version}",

@@ -42,11 +42,10 @@ from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilitie
 from repurpose.model.ensemble import combine
 from repurpose.model.evidence import TrainingEvidence, read_training_evidence
 from repurpose.model.pair_batch import featurize_pairs
+from repurpose.model.paths import CARD, MANIFEST
 from repurpose.model.similarity import BINDERS_FILE, KnnIndex, NearestBinder, read_binders, write_binders
 from repurpose.settings import Precision
 
-MANIFEST = "manifest.json"
-CARD = "MODEL_CARD.md"
 HISTORY = "history.json"
 DRUGBAN_CONFIG = "config.json"
 WEIGHT_FILES: dict[str, str] = {

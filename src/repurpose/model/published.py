@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -25,13 +24,10 @@ from pydantic import ValidationError
 from repurpose.contracts.manifest import Manifest
 from repurpose.errors import ArtifactNotFound, InvalidInput, ModelDirectoryError
 from repurpose.model.devices import CPU
-from repurpose.model.directory import MANIFEST, TrainedModel, load_model_dir, model_files
+from repurpose.model.directory import TrainedModel, load_model_dir, model_files
+from repurpose.model.paths import MANIFEST, MODEL_DIRS_PREFIX, PUBLISHED_PATH
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Precision, Settings
-
-MODEL_DIRS_PREFIX = "model-dirs"
-PUBLISHED_PATH = re.compile(rf"^{MODEL_DIRS_PREFIX}/(?P<sha>[0-9a-f]{{64}})$")
-"""A published directory's path in the artifact store."""
 
 
 def publish_model_dir(artifacts: ArtifactStore, local_dir: Path) -> str:

@@ -10,9 +10,9 @@ dataset) and computes their descriptors, once, when the monitor takes its refere
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
 
 from repurpose.contracts.datasets import DescriptorProfile, FeatureProfile
@@ -20,6 +20,9 @@ from repurpose.contracts.monitoring import ReferenceInfo, ReferenceSource
 from repurpose.data.descriptors import PROFILE_FEATURES, describe_compounds
 from repurpose.errors import InvalidInput
 from repurpose.monitoring.reservoir import DECIMALS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REFERENCE_SAMPLE_ROWS = 1_000
 REFERENCE_SEED = 42

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from repurpose.data.descriptors import COMPOUND_DESCRIPTORS, PROFILE_FEATURES, bin_counts
 from repurpose.errors import InvalidInput
 from repurpose.monitoring.reservoir import Reservoir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESERVOIR_SIZE = 1_000
 SCORE = "score"

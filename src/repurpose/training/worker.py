@@ -32,26 +32,25 @@ import time
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
-import torch
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
 
 from repurpose.contracts.manifest import Manifest
 from repurpose.contracts.training import EpochRecord, TrainingConfig, drugban_config
 from repurpose.contracts.training_runs import RunProgress, RunRequest
-from repurpose.data.dataset_access import load_split_pairs
 from repurpose.grains import GrainClient, KindRef
-from repurpose.model.devices import resolve_compute
-from repurpose.model.published import publish_model_dir
 from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.settings import Settings
-from repurpose.training.loop import CHECKPOINT_FILE, Progress
-from repurpose.training.pipeline import CHECKPOINT_DIR, train_on_pairs
-from repurpose.training.tracking import RunTracker
+
+if TYPE_CHECKING:
+    from repurpose.training.loop import Progress
+
+# PyTorch, the rows and the training pipeline are imported where a worker trains: the TrainingRun
+# grain imports this module (the job, the outcome, the worker's class) and trains nothing.
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +92,8 @@ class WorkerOutcome(BaseModel):
 
 
 def checkpoint_path(run_id: str) -> str:
+    from repurpose.training.loop import CHECKPOINT_FILE
+
     return f"{RUNS_PREFIX}/{run_id}/{CHECKPOINT_FILE}"
 
 
@@ -148,6 +149,15 @@ def execute_training(job: TrainingJob, report: Any | None = None) -> WorkerOutco
     ``report(progress, epoch_record, mlflow_run_id)`` is called with progress; by default it
     calls the run's grain.
     """
+    import torch
+
+    from repurpose.data.dataset_access import load_split_pairs
+    from repurpose.model.devices import resolve_compute
+    from repurpose.model.published import publish_model_dir
+    from repurpose.training.loop import CHECKPOINT_FILE
+    from repurpose.training.pipeline import CHECKPOINT_DIR, train_on_pairs
+    from repurpose.training.tracking import RunTracker
+
     settings = job.settings
     artifacts = ArtifactStore.from_settings(settings)
     report = report or _GrainReporter(job)
