@@ -50,9 +50,8 @@ from repurpose.errors import InvalidInput
 from repurpose.model.devices import Compute, resolve_device, widened
 from repurpose.model.directory import load_model_dir
 from repurpose.model.drugban import DrugBAN, predict_probabilities
-from repurpose.model.fast_scoring import CompoundCache, FastScorer
 from repurpose.model.pair_batch import featurize_pairs, padded_drug_inputs
-from repurpose.settings import Precision
+from screening import fast_scores  # (b) of benchmarks/screening.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "drugban-human"
@@ -62,7 +61,6 @@ TRAIN = ROOT / "data" / "human" / "random" / "train.csv"
 VAL = ROOT / "data" / "human" / "random" / "val.csv"
 TARGET_GENE = "P00533"  # EGFR, as benchmarks/screening.py
 REFERENCE_BATCH = 64
-FAST_CHUNK = 1024
 NO_CUDA_STATUS = 3
 
 
@@ -118,18 +116,6 @@ def reference_scores(model: DrugBAN, smiles: list[str], sequence: str) -> np.nda
                 features.to(device), adjacency.to(device), codes.expand(len(graphs), -1)
             )
             out.append(torch.sigmoid(logits).double().cpu().numpy())
-    return np.concatenate(out)
-
-
-def fast_scores(model: DrugBAN, smiles: list[str], sequence: str, precision: Precision = "fp32") -> np.ndarray:
-    """The fast path on the model's device, no compound cache (screening.py's (b))."""
-    scorer = FastScorer(model, CompoundCache(0), precision)
-    target = scorer.target_tensors(sequence)
-    out = []
-    for start in range(0, len(smiles), FAST_CHUNK):
-        scores, failures = scorer.score(target, smiles[start : start + FAST_CHUNK])
-        assert not failures
-        out.append(scores)
     return np.concatenate(out)
 
 

@@ -67,7 +67,7 @@ from repurpose.monitoring.sketch import TrafficSketch
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.core import ScoringCore
 from repurpose.screening.attempt import PIECE_SIZE
-from repurpose.settings import Settings
+from repurpose.settings import Precision, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "drugban-human"
@@ -128,8 +128,9 @@ def fast_flops_per_pair(model: Any, smiles: list[str]) -> float:
     return flops / len(smiles)
 
 
-def fast_scores(model: Any, smiles: list[str], sequence: str) -> np.ndarray:
-    scorer = FastScorer(model, CompoundCache(0))  # no cache: featurise every compound, as (a) does
+def fast_scores(model: Any, smiles: list[str], sequence: str, precision: Precision = "fp32") -> np.ndarray:
+    """(b): the fast path on the model's device (gpu.py uses it too)."""
+    scorer = FastScorer(model, CompoundCache(0), precision)  # no cache: featurise every compound, as (a) does
     target = scorer.target_tensors(sequence)
     out = []
     for start in range(0, len(smiles), FAST_CHUNK):
