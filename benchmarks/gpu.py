@@ -39,7 +39,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ``import repurpose`` s
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
@@ -47,10 +46,11 @@ from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.pairs import read_pairs
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.errors import InvalidInput
-from repurpose.model.devices import Compute, resolve_device, widened
+from repurpose.model.devices import Compute, resolve_device
 from repurpose.model.directory import load_model_dir
 from repurpose.model.drugban import DrugBAN, predict_probabilities
 from repurpose.model.pair_batch import featurize_pairs, padded_drug_inputs
+from repurpose.training.loop import train_step
 from screening import fast_scores  # (b) of benchmarks/screening.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,14 +85,7 @@ def training_pairs_per_second(compute: Compute, batches: int, batch_size: int) -
     order = np.random.default_rng(0).permutation(len(inputs))
 
     def step(index: np.ndarray) -> None:
-        batch = inputs.batch(index).to(compute.device)
-        assert batch.labels is not None
-        with compute.autocast():
-            logits = model(batch)
-        loss = F.binary_cross_entropy_with_logits(widened(logits), batch.labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, inputs.batch(index), compute)
 
     step(order[:batch_size])  # warm-up: allocator, kernels, autotuning
     pairs, seconds = 0, 0.0

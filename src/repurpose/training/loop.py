@@ -31,7 +31,7 @@ from repurpose.errors import CheckpointError
 from repurpose.evaluation.classification_metrics import binary_metrics
 from repurpose.model.devices import Compute, widened
 from repurpose.model.drugban import DrugBAN, DrugBANConfig, predict_probabilities
-from repurpose.model.pair_batch import featurize_pairs
+from repurpose.model.pair_batch import PairBatch, featurize_pairs
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +114,10 @@ def train_drugban(
             batches.pop()
         total_loss = 0.0
         for i, index in enumerate(batches, start=1):
-            batch = train_inputs.batch(index).to(device)
-            assert batch.labels is not None
-            with compute.autocast():
-                logits = model(batch)
-            loss = F.binary_cross_entropy_with_logits(widened(logits), batch.labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(index)
+            loss = train_step(model, optimizer, train_inputs.batch(index), compute)
+            total_loss += loss * len(index)
             if on_progress is not None:
-                on_progress(Progress(epoch, config.epochs, i, len(batches), loss.item()))
+                on_progress(Progress(epoch, config.epochs, i, len(batches), loss))
         probabilities = predict_probabilities(model, val_inputs, precision=compute.precision)
         scores = binary_metrics(val.labels, probabilities, 0.5)
         record = EpochRecord(
@@ -198,3 +191,17 @@ def _load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
             "use another --out directory or the same settings to resume"
         )
     return saved
+
+
+def train_step(model: DrugBAN, optimizer: torch.optim.Optimizer, batch: PairBatch, compute: Compute) -> float:
+    """One optimisation step on a labelled batch (moved to the compute's device): the forward under
+    its autocast, BCE on the float32 logits, backward, the optimizer's step; the batch's mean loss."""
+    batch = batch.to(compute.device)
+    assert batch.labels is not None
+    with compute.autocast():
+        logits = model(batch)
+    loss = F.binary_cross_entropy_with_logits(widened(logits), batch.labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
