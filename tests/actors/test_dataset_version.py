@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from repurpose.actors.dataset_version import DatasetVersion, list_datasets, resolve_dataset
 from repurpose.contracts.datasets import DatasetDetail, SplitSummary
 from repurpose.contracts.splits import SPLIT_KINDS
-from repurpose.data.dataset_access import load_rows, load_split_indices, load_split_pairs, report_path, rows_path
+from repurpose.data.dataset_access import load_rows, load_split_indices, load_split_pairs
+from repurpose.data.dataset_paths import report_path, rows_path
 from repurpose.data.splits import murcko_scaffold
 from repurpose.errors import ClusterBusy, DatasetNotFound, InvalidInput, InvalidTable
 from repurpose.grains import GrainClient

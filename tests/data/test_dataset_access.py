@@ -9,14 +9,13 @@ import pytest
 
 from repurpose.contracts.splits import parse_split_id, split_id_for
 from repurpose.data.dataset_access import (
-    check_dataset_id,
     compute_split,
     load_dataset_pairs,
     load_rows,
     load_split_indices,
     load_split_pairs,
-    rows_path,
 )
+from repurpose.data.dataset_paths import check_dataset_id, rows_path
 from repurpose.data.datasets import build_dataset, rows_to_parquet
 from repurpose.data.pairs import read_pairs
 from repurpose.errors import DatasetNotFound, InvalidInput, InvalidTable

@@ -26,8 +26,6 @@ import pyarrow.parquet as pq
 
 from repurpose.contracts.datasets import SplitPartSummary, SplitSummary
 from repurpose.contracts.splits import PART_NAMES, parse_split_id
-from repurpose.data.dataset_paths import check_dataset_id as check_dataset_id  # re-exported: the paths' old
-from repurpose.data.dataset_paths import report_path as report_path  # home, where callers still import them
 from repurpose.data.dataset_paths import rows_path, split_path
 from repurpose.data.datasets import rows_from_parquet
 from repurpose.data.pairs import PairSet, pairs_digest

@@ -33,7 +33,7 @@ from repurpose.contracts.datasets import (
     SplitSummary,
     ValidationReport,
 )
-from repurpose.data.dataset_access import rows_path
+from repurpose.data.dataset_paths import rows_path
 from repurpose.data.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
 from repurpose.data.descriptors import descriptor_profile
 from repurpose.data.upload_limits import UploadLimits, check_parquet_shape, open_parquet
