@@ -115,6 +115,8 @@ def test_two_clusters_side_by_side_keep_their_state_across_down_and_up(tmp_path:
                 assert stat.S_IMODE((first.home / name).stat().st_mode) == 0o600, name
             again = first.ok("up", *ports)  # a second `up` on a running cluster: where the key is
             assert f"admin key     in {first.home.resolve() / 'admin_key'}" in again
+            # the same code and settings: the scorer and the gateway keep their replicas (and caches)
+            assert again.count("(running, unchanged)") == 2, again
 
             # --- status ---
             shown = first.ok("status")

@@ -59,6 +59,7 @@ from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
 from repurpose.data.drug_graph import parse_smiles
 from repurpose.data.protein_encoding import PROTEIN_CODES
 from repurpose.data.upload_limits import (
+    PARQUET_MAGIC,
     UploadLimits,
     check_columns,
     check_parquet_shape,
@@ -73,7 +74,6 @@ SOURCE_COLUMNS = ("SMILES", "Protein", "Y")
 ROW_COLUMNS = ("smiles", "protein", "y")
 DEFAULT_MAX_LISTED = 1000  # entries per report list: a report must stay small enough to store and show
 
-PARQUET_MAGIC = b"PAR1"
 _AMINO_ACIDS = "".join(PROTEIN_CODES)
 _PROTEIN_LETTERS = re.compile(f"[{_AMINO_ACIDS}{_AMINO_ACIDS.lower()}]+")
 _PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -26,6 +26,7 @@ from repurpose.errors import InvalidTable, TableTooLarge
 if TYPE_CHECKING:
     from repurpose.settings import Settings
 
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first (and last) four bytes
 DEFAULT_MAX_ROWS = 1_000_000
 DEFAULT_MAX_COLUMNS = 1_000
 # The most bytes the SMILES and Protein values of a table may decode to: 1,000,000 pairs of a

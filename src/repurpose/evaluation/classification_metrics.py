@@ -8,19 +8,22 @@ maximum along the precision–recall curve, as DrugBAN does (but DrugBAN does it
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from repurpose.contracts.classification import BinaryMetrics
 
 
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The probability cut that maximises F1 on these (validation) pairs."""
+    from sklearn.metrics import precision_recall_curve  # scikit-learn and SciPy: a second of import
+
     precision, recall, thresholds = precision_recall_curve(labels, probabilities)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[int(np.argmax(f1))])
 
 
 def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> BinaryMetrics:
+    from sklearn.metrics import average_precision_score, roc_auc_score  # a second of import: only when used
+
     labels = np.asarray(labels).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities >= threshold

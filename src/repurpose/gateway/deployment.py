@@ -20,7 +20,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from repurpose.grains import GrainClient
-from repurpose.runtime.serving import ensure_serve
+from repurpose.runtime.serving import ensure_serve, run_unless_current
 from repurpose.services.in_process import InProcessClient
 from repurpose.settings import Settings
 
@@ -85,9 +85,10 @@ def start_gateway(client: GrainClient) -> list[str]:
     """A step of ``up`` (``cluster.up``): deploy (or update) the gateway; make the first admin key on a
     cluster with none."""
     settings = client.settings
-    deploy_gateway(settings)
+    ran = run_unless_current(build_gateway(settings), name=settings.gateway_app, route_prefix="/", settings=settings)
     url = f"http://{settings.gateway_host}:{settings.gateway_port}"
-    lines = [f"gateway       Serve application {settings.gateway_app!r}, OpenAPI at {url}/docs"]
+    state = "" if ran else " (running, unchanged)"
+    lines = [f"gateway       Serve application {settings.gateway_app!r}, OpenAPI at {url}/docs{state}"]
     if not settings.gateway_auth:
         lines.append("gateway auth  OFF (--no-auth): every request acts as an admin; for local development only")
         return lines

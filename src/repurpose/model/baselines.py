@@ -10,13 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from itertools import pairwise, product
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
-from sklearn.ensemble import RandomForestClassifier
-from xgboost import XGBClassifier
 
 from repurpose.contracts.training import ForestTraining, XGBTraining
 from repurpose.data.drug_graph import parse_smiles
@@ -29,7 +27,11 @@ _AA_INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
 _DIPEPTIDE_INDEX = {a + b: i for i, (a, b) in enumerate(product(AMINO_ACIDS, repeat=2))}
 FEATURES = MORGAN_BITS + len(AMINO_ACIDS) + len(_DIPEPTIDE_INDEX)
 
-Estimator: TypeAlias = RandomForestClassifier | XGBClassifier
+if TYPE_CHECKING:  # scikit-learn and XGBoost cost seconds of import: only a baseline's fit loads them
+    from sklearn.ensemble import RandomForestClassifier
+    from xgboost import XGBClassifier
+
+Estimator: TypeAlias = "RandomForestClassifier | XGBClassifier"
 
 
 def morgan_fingerprint(smiles: str) -> np.ndarray:
@@ -67,6 +69,9 @@ def pair_features(smiles: Sequence[str], proteins: Sequence[str]) -> np.ndarray:
 def fit_baseline(config: ForestTraining | XGBTraining, train: PairSet, val: PairSet) -> Estimator:
     """Fit a Random Forest or XGBoost with ``config``'s parameters (the ones its manifest
     records); XGBoost stops early on validation log-loss."""
+    from sklearn.ensemble import RandomForestClassifier
+    from xgboost import XGBClassifier
+
     assert train.labels is not None and val.labels is not None
     x_train = pair_features(train.smiles, train.proteins)
     if isinstance(config, ForestTraining):

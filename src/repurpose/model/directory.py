@@ -30,7 +30,6 @@ import joblib
 import numpy as np
 import torch
 from pydantic import ValidationError
-from xgboost import XGBClassifier
 
 from repurpose.contracts.manifest import FORMAT_VERSION, EnsembleStack, Manifest
 from repurpose.contracts.training import EpochRecord
@@ -182,7 +181,8 @@ def save_model_dir(
     elif manifest.model_type == "knn":
         assert knn is not None
         write_binders(out / WEIGHT_FILES["knn"], knn.binders)
-    elif isinstance(estimator, XGBClassifier):
+    elif manifest.model_type == "xgb":
+        assert estimator is not None
         estimator.save_model(out / WEIGHT_FILES["xgb"])
     else:
         joblib.dump(estimator, out / WEIGHT_FILES["rf"], compress=3)  # ~4x smaller for a forest, loads as fast
@@ -239,6 +239,8 @@ def load_model_dir(
             index = KnnIndex(read_binders(weights), manifest.knn.aggregate, manifest.knn.k)
             return TrainedModel(directory, manifest, knn=index)
         if manifest.model_type == "xgb":
+            from xgboost import XGBClassifier  # seconds of import: only for an XGBoost model
+
             booster = XGBClassifier()
             booster.load_model(weights)
             return TrainedModel(directory, manifest, estimator=booster)

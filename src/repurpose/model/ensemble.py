@@ -23,9 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from repurpose.contracts.manifest import EnsembleStack, Feature, StackMember, member_feature, member_path
 from repurpose.contracts.training import MemberType
@@ -37,6 +34,8 @@ def combine(stack: EnsembleStack, scores: Sequence[np.ndarray]) -> np.ndarray:
     """Probabilities from each member's scores of the same pairs (NaN where any member's is)."""
     if len(scores) != len(stack.members):
         raise ValueError(f"{len(scores)} members' scores for a stack of {len(stack.members)}")
+    from scipy.special import expit  # imported by the calls that use it: a model load need not pay for SciPy
+
     logits = np.full(len(scores[0]), stack.intercept, dtype=np.float64)
     for member, values in zip(stack.members, scores, strict=True):
         logits += member.weight * feature_values(member.feature, values)
@@ -55,6 +54,9 @@ def fit_stack(member_types: Sequence[MemberType], scores: Sequence[np.ndarray], 
     """A logistic regression (L2, C = 1) on the members' standardised features of the validation
     pairs; the standardisation is folded into the weights, which apply to the raw features (a
     Tanimoto in [0, 1] and a logit over tens are penalised alike)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
     features = [member_feature(t) for t in member_types]
     x = np.column_stack([feature_values(f, s) for f, s in zip(features, scores, strict=True)])
     mean, scale = x.mean(axis=0), x.std(axis=0)

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
-from sklearn.metrics import roc_auc_score
 
 from repurpose.contracts.manifest import Aggregate, KnnSettings
 from repurpose.data.drug_graph import parse_smiles
@@ -213,6 +212,8 @@ def fit_knn(
 ) -> tuple[KnnIndex, KnnSettings, np.ndarray]:
     """The binders of ``train``, with the candidate aggregate that ranks ``val`` best (AUROC;
     ties: the first tried); returns the index, its settings and its validation scores."""
+    from sklearn.metrics import roc_auc_score  # a fit's only: loading an index does not import scikit-learn
+
     assert train.labels is not None and val.labels is not None
     binders = group_binders(train.smiles, train.proteins, train.labels)
     tried: dict[str, float] = {}

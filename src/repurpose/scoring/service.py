@@ -56,7 +56,7 @@ from repurpose.contracts.targets import normalize_protein
 from repurpose.errors import InvalidInput, RepurposeError
 from repurpose.grains import GrainClient
 from repurpose.runtime import tracing
-from repurpose.runtime.serving import ensure_serve
+from repurpose.runtime.serving import ensure_serve, run_unless_current
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient, resolve_model
 from repurpose.scoring.core import LoadedModel, ScoringCore
@@ -214,10 +214,12 @@ def deploy_scorer(settings: Settings) -> DeploymentHandle:
 
 
 def start_scorer(client: GrainClient) -> list[str]:
-    """A step of ``up`` (``cluster.up``): deploy (or update) the scorer application."""
+    """A step of ``up`` (``cluster.up``): deploy (or update) the scorer application; one that runs
+    already, deployed by this code with these settings, keeps its replicas (and their caches)."""
     settings = client.settings
-    deploy_scorer(settings)
-    return [f"scorer        Serve application {settings.scorer_app!r}, {settings.scorer_replicas} replica(s)"]
+    ran = run_unless_current(build_scorer(settings), name=settings.scorer_app, route_prefix=None, settings=settings)
+    state = "" if ran else " (running, unchanged)"
+    return [f"scorer        Serve application {settings.scorer_app!r}, {settings.scorer_replicas} replica(s){state}"]
 
 
 def stop_scorer(settings: Settings) -> None:

@@ -34,9 +34,7 @@ from repurpose.contracts.datasets import (
     ValidationReport,
 )
 from repurpose.data.dataset_paths import rows_path
-from repurpose.data.datasets import PARQUET_MAGIC, build_dataset, rows_to_parquet
-from repurpose.data.descriptors import descriptor_profile
-from repurpose.data.upload_limits import UploadLimits, check_parquet_shape, open_parquet
+from repurpose.data.upload_limits import PARQUET_MAGIC, UploadLimits, check_parquet_shape, open_parquet
 from repurpose.errors import InvalidInput, blame
 from repurpose.plain_text import check_plain_text
 from repurpose.runtime.artifacts import ArtifactStore
@@ -106,6 +104,10 @@ def _build_task(
     data: bytes, filename: str | None, name: str | None, artifact_url: str, limits: UploadLimits
 ) -> tuple[ValidationReport, DescriptorProfile]:
     """Validate and profile the table, store its rows; the report and the profile go back."""
+    # pandas and RDKit in the task's worker only: the CLI and the gateway never load them for this
+    from repurpose.data.datasets import build_dataset, rows_to_parquet
+    from repurpose.data.descriptors import descriptor_profile
+
     build = build_dataset(data, filename=filename, name=name, limits=limits)
     profile = descriptor_profile(build.rows)
     artifacts = ArtifactStore(artifact_url)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from repurpose.actors.alerts import Alerts
 from repurpose.actors.model_registry import ModelRegistry
@@ -27,13 +27,15 @@ from repurpose.contracts.alerts import AlertObservation
 from repurpose.contracts.feedback import BATCH_ID_PATTERN, FeedbackReceipt, LiveQuality, ModelQuality, Outcome
 from repurpose.contracts.models import ModelVersionDetail, ModelVersionSummary, check_model_name, parse_version_ref
 from repurpose.contracts.scoring import MAX_PREDICT_PAIRS
-from repurpose.data.feedback import FeedbackTable, feedback_from_outcomes, read_feedback_table
 from repurpose.data.upload_limits import UploadLimits
 from repurpose.errors import InvalidInput, NotFound, blame
 from repurpose.monitoring.quality import live_quality
 from repurpose.services import scoring
 from repurpose.services.context import Context
 from repurpose.store import StoredOutcome, VersionOutcomes, batch_recorded, load_outcomes, record_outcomes
+
+if TYPE_CHECKING:  # reading a table takes pandas and RDKit: imported by the calls that read one
+    from repurpose.data.feedback import FeedbackTable
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ async def record_feedback(
     batch_id: str | None = None,
 ) -> FeedbackReceipt:
     """Outcomes given as a list (``{"smiles", "target" or "sequence", "label"}``)."""
+    from repurpose.data.feedback import feedback_from_outcomes
+
     with blame("pairs"):
         table = feedback_from_outcomes([Outcome.model_validate(p) for p in pairs])
     return await _record(ctx, table, model, version, batch_id, "pairs")
@@ -62,6 +66,8 @@ async def record_feedback_file(
     batch_id: str | None = None,
 ) -> FeedbackReceipt:
     """Outcomes in a CSV or Parquet file (columns SMILES, Protein or Target, Y)."""
+    from repurpose.data.feedback import read_feedback_table
+
     limits = UploadLimits.from_settings(ctx.settings)
     with blame("file"):
         table = await asyncio.to_thread(

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.manifest import Manifest, member_path
@@ -181,6 +180,8 @@ def knn_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     protein (or a protein with no binder) never interacts. If no validation pair scores above 0
     there is no such cut to measure (every metric at it would be undefined, NaN), so the plain
     F1 maximum stands."""
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     above = thresholds > 0
