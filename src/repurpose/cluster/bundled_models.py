@@ -65,7 +65,7 @@ from repurpose.contracts.models import (
 from repurpose.contracts.retrieval import RetrievalResult
 from repurpose.errors import InvalidInput, ModelNotFound, RepurposeError
 from repurpose.grains import GrainClient
-from repurpose.model.directory import MANIFEST
+from repurpose.model.paths import MANIFEST
 from repurpose.settings import Settings
 
 RETRIEVAL_FILE: Final = "retrieval.json"

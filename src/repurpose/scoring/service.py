@@ -34,8 +34,8 @@ import asyncio
 import logging
 from collections import Counter
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-import torch
 from opentelemetry.trace import Span, SpanContext
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -59,9 +59,11 @@ from repurpose.runtime import tracing
 from repurpose.runtime.serving import ensure_serve, run_unless_current
 from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.client import ScorerClient, resolve_model
-from repurpose.scoring.core import LoadedModel, ScoringCore
 from repurpose.scoring.monitor_sink import GrainMonitorSink
 from repurpose.settings import Settings
+
+if TYPE_CHECKING:  # the replica's own (torch and the model code): `up`, which only deploys it, loads neither
+    from repurpose.scoring.core import LoadedModel, ScoringCore
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,10 @@ def build_scorer(settings: Settings) -> serve.Application:
     )
     class Scorer:
         def __init__(self, settings: Settings) -> None:
+            import torch
+
+            from repurpose.scoring.core import ScoringCore
+
             torch.set_num_threads(max(1, int(settings.scorer_num_cpus)))
             self.core = ScoringCore(settings, GrainMonitorSink(GrainClient(settings)))
             self.tracer = tracing.tracer(settings)
