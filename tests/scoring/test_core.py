@@ -210,3 +210,23 @@ def test_a_profile_whose_slab_cannot_be_written_scores_the_same_without_it(
     exact = fast.profile_graph(fast.compounds.get(DRUG_LIKE_SMILES), [fast.target_tensors(s) for _, s in targets])
     assert max(abs(a - b) for a, b in zip(profiled.scores, exact, strict=True)) <= 1e-6
     assert core.profile_now(request).targets_computed == 0  # the second time from memory or the store
+
+
+def test_a_prediction_stores_a_registered_targets_tensors_but_not_an_unregistered_sequences(tmp_path: Path) -> None:
+    """Live traffic names arbitrary sequences: their tensors (1.2 MB each) stay in the replica's memory;
+    a registered target's go to the store, where the next replica reads them."""
+    settings = Settings(home=tmp_path)
+    trained = load_model_dir(BUNDLED)
+    resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    core = ScoringCore(settings)
+    loaded = core.hold(resolved, trained)
+    registered, unregistered = random_protein(300, seed=1), random_protein(300, seed=2)
+    pairs = [
+        PairToScore(smiles=DRUG_LIKE_SMILES, sequence=registered, target_key="REGISTERED"),
+        PairToScore(smiles=DRUG_LIKE_SMILES, sequence=unregistered),
+    ]
+    scores = asyncio.run(core.predict(resolved, pairs))
+    assert core.tensor_store.has(loaded.cache_key, registered)
+    assert not core.tensor_store.has(loaded.cache_key, unregistered)
+    assert len(core.targets) == 2  # both kept in memory
+    assert scores == asyncio.run(core.predict(resolved, pairs))  # the second time from memory: the same

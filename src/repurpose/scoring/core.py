@@ -368,7 +368,9 @@ class ScoringCore:
         for i, pair in enumerate(pairs):
             by_target.setdefault(pair.target_key or _sequence_key(pair.sequence), []).append(i)
         for key, index in by_target.items():
-            target = self._target(loaded, key, pairs[index[0]].sequence)
+            # an unregistered sequence's tensors (1.2 MB) stay in memory: live traffic must not fill the store
+            registered = pairs[index[0]].target_key is not None
+            target = self._target(loaded, key, pairs[index[0]].sequence, store=registered)
             graphs = [self.compounds.get(pairs[i].smiles) for i in index]
             probabilities[index] = loaded.fast.score_graphs(target, graphs)
         return probabilities
@@ -522,12 +524,14 @@ class ScoringCore:
             for (key, sequence), found in zip(targets, _read_ahead(readers, memory_or_store, targets), strict=True):
                 yield found if found is not None else self._target_fresh(loaded, key, sequence)[0]
 
-    def _target(self, loaded: LoadedModel, key: str, sequence: str) -> TargetTensors:
-        return self._target_fresh(loaded, key, sequence)[0]
+    def _target(self, loaded: LoadedModel, key: str, sequence: str, *, store: bool = True) -> TargetTensors:
+        return self._target_fresh(loaded, key, sequence, store=store)[0]
 
-    def _target_fresh(self, loaded: LoadedModel, key: str, sequence: str) -> tuple[TargetTensors, bool]:
+    def _target_fresh(
+        self, loaded: LoadedModel, key: str, sequence: str, *, store: bool = True
+    ) -> tuple[TargetTensors, bool]:
         """The target's tensors for this model, and whether they were not in memory (read from the
-        artifact store, or computed now and stored there)."""
+        artifact store, or computed now and, with ``store``, stored there)."""
         fast = loaded.fast
         assert fast is not None
 
@@ -538,6 +542,8 @@ class ScoringCore:
             if stored is not None:
                 return stored
             tensors = fast.target_tensors(sequence)
+            if not store:
+                return tensors
             try:
                 self.tensor_store.save(loaded.cache_key, sequence, tensors)
             except OSError as error:  # a store we cannot write to costs the next replica a computation, no more
