@@ -48,3 +48,22 @@ def test_the_grain_host_and_the_actor_modules_import_without_the_ml_stack() -> N
     before_screening = {name: heavy for name, heavy in loaded.items() if name != "repurpose.actors.screening_job"}
     assert all(heavy == [] for heavy in before_screening.values()), before_screening
     assert loaded["repurpose.actors.screening_job"] == ["rdkit"]
+
+
+def test_a_local_command_and_up_import_no_ml_stack_until_a_call_needs_it() -> None:
+    # Each CLI call on a cluster (`--home`) is a process of its own: what its modules import at the
+    # top, every command pays (5.4 s a command when the services loaded scikit-learn, pandas and
+    # RDKit for everyone; `up` loaded PyTorch to deploy a scorer it never runs itself).
+    code = (
+        "import json, sys\n"
+        "import repurpose.cli, repurpose.cli.connect, repurpose.services.in_process, repurpose.cluster.lifecycle\n"
+        f"command = [m for m in {ML_STACK!r} if m in sys.modules]\n"
+        "import repurpose.cluster.up\n"
+        f"up = [m for m in {ML_STACK!r} if m in sys.modules]\n"
+        "print(json.dumps([command, up]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    command, up = json.loads(done.stdout)
+    assert set(command) <= {"rdkit"}, command  # RDKit alone is cheap (50 ms): the services check SMILES
+    # `up` registers the bundled datasets (their tables: pandas, and RDKit for the rows) in-process
+    assert set(up) <= {"pandas", "rdkit"}, up
