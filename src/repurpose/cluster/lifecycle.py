@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 from repurpose.cluster import head_processes
 from repurpose.errors import ClusterError, ClusterNotRunning
 from repurpose.grains import GrainClient, HostStats
-from repurpose.runtime.private_files import PRIVATE_FILE_MODE, make_home_private, private_dir
+from repurpose.runtime.private_files import make_home_private, private_dir, write_private_atomically
 from repurpose.settings import Settings
 from repurpose.store import upgrade
 
@@ -168,7 +168,7 @@ def start_cluster(
         settings=settings,
         auth_token_path=token,
     )
-    _write_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
+    write_private_atomically(cluster_file(settings.home), info.model_dump_json(indent=2))
     return run_start_steps(client, info, start)
 
 
@@ -182,7 +182,7 @@ def run_start_steps(
         reported.extend(step(client))
     if client.settings != info.settings:
         info = info.model_copy(update={"settings": client.settings})
-        _write_atomically(cluster_file(info.settings.home), info.model_dump_json(indent=2))
+        write_private_atomically(cluster_file(info.settings.home), info.model_dump_json(indent=2))
     return info, reported
 
 
@@ -367,10 +367,3 @@ def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text)
-    temporary.chmod(PRIVATE_FILE_MODE)  # it names the store (a database URL may hold a password)
-    temporary.replace(path)

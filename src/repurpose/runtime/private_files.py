@@ -37,6 +37,14 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def write_private_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (a reader sees the old file or the new one), owner-only."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.chmod(PRIVATE_FILE_MODE)
+    temporary.replace(path)
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases, in-memory and ``file:`` URIs)."""
     parsed = make_url(url)

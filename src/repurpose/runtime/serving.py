@@ -24,9 +24,12 @@ from pathlib import Path
 from ray import serve
 
 from repurpose.errors import ClusterError
+from repurpose.runtime.private_files import write_private_atomically
 from repurpose.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+SERVE_APPS_FILE = "serve_apps.json"  # in the home: what `up` deployed last (``run_unless_current``)
 
 
 def ensure_serve(settings: Settings) -> None:
@@ -76,13 +79,8 @@ def run_unless_current(app: serve.Application, *, name: str, route_prefix: str |
     if deployed is not None:
         records[name] = {"fingerprint": fingerprint, "deployed_at": deployed.last_deployed_time_s}
         records_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = records_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(records, indent=2))
-        temporary.replace(records_file)
+        write_private_atomically(records_file, json.dumps(records, indent=2))
     return True
-
-
-SERVE_APPS_FILE = "serve_apps.json"
 
 
 def _read_records(path: Path) -> dict[str, dict[str, object]]:
