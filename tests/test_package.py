@@ -67,3 +67,27 @@ def test_a_local_command_and_up_import_no_ml_stack_until_a_call_needs_it() -> No
     assert set(command) <= {"rdkit"}, command  # RDKit alone is cheap (50 ms): the services check SMILES
     # `up` registers the bundled datasets (their tables: pandas, and RDKit for the rows) in-process
     assert set(up) <= {"pandas", "rdkit"}, up
+
+
+def test_importing_the_cli_builds_no_contract_validator() -> None:
+    # Every CLI call imports every contract; each builds its validator on first use, not at import
+    # (building them all took about 70 ms of `repurpose --help`).
+    code = (
+        "import json\n"
+        "import repurpose.cli\n"
+        "from repurpose.contracts.base import Contract\n"
+        "from repurpose.contracts.operations import Readiness\n"
+        "def subclasses(cls):\n"
+        "    for sub in cls.__subclasses__():\n"
+        "        yield sub\n"
+        "        yield from subclasses(sub)\n"
+        "contracts = list(subclasses(Contract))\n"
+        "built = [c.__name__ for c in contracts if c.__pydantic_complete__]\n"
+        "ready = Readiness.model_validate({'ready': True, 'checks': [{'name': 'store', 'ok': True, 'detail': 'up'}]})\n"
+        "print(json.dumps([len(contracts), built, ready.checks[0].ok, Readiness.__pydantic_complete__]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    count, built, validated, complete = json.loads(done.stdout)
+    assert count > 50  # the contracts were found
+    assert built == []
+    assert validated is True and complete is True  # built on first use

@@ -24,8 +24,9 @@ import socket
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.ids import MODEL_NAME_PATTERN
 from repurpose.errors import InvalidInput
 
@@ -83,7 +84,7 @@ def webhook_host_is_private(url: str) -> bool:
     return not address.is_global or address.is_multicast
 
 
-class AlertRuleSpec(BaseModel):
+class AlertRuleSpec(Contract):
     """A rule as it is written: in the setting ``alert_rules`` or the body of ``POST /v1/alerts/rules``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -125,7 +126,7 @@ class AlertRule(AlertRuleSpec):
     created_at: dt.datetime | None = Field(default=None, description="None: from config.")
 
 
-class AlertObservation(BaseModel):
+class AlertObservation(Contract):
     """A figure a rule may judge: a window's drift or out-of-domain share, or a version's AUROC drop."""
 
     metric: AlertMetric
@@ -141,7 +142,7 @@ class AlertObservation(BaseModel):
         return self
 
 
-class AlertState(BaseModel):
+class AlertState(Contract):
     """Where a rule stands for a model: firing since ``fired_at``, or resolved at ``resolved_at``."""
 
     rule: str
@@ -158,7 +159,7 @@ class AlertState(BaseModel):
     retrain_run: str | None = Field(default=None, description="The training run its last firing started.")
 
 
-class AlertEvent(BaseModel):
+class AlertEvent(Contract):
     """A state change: what every delivery (log, webhook) carries."""
 
     rule: str
@@ -174,7 +175,7 @@ class AlertEvent(BaseModel):
     retrain_error: str | None = Field(default=None, description="Why the retraining it asked for did not start.")
 
 
-class AlertsOverview(BaseModel):
+class AlertsOverview(Contract):
     """Every state (firing first), and the latest events of every model, newest first."""
 
     states: list[AlertState]

@@ -8,10 +8,10 @@ positive) is NaN.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from repurpose.contracts.base import Contract
 
 
-class BinaryMetrics(BaseModel):
+class BinaryMetrics(Contract):
     auroc: float
     auprc: float
     accuracy: float

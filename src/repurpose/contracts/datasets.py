@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.splits import SplitFractions, SplitKind
 from repurpose.contracts.targets import MAX_PROTEIN_LENGTH
 
@@ -24,13 +25,13 @@ NORMALISATION = "repurpose-rows-v1"
 # --- the validation report -----------------------------------------------------------------------
 
 
-class RejectedRow(BaseModel):
+class RejectedRow(Contract):
     row: int = Field(description="Data row number, from 1.")
     columns: list[str] = Field(description="The source columns at fault.")
     reason: str = Field(description="Every problem of the row, '; '-separated.")
 
 
-class DuplicateGroup(BaseModel):
+class DuplicateGroup(Contract):
     """Rows that normalise to the same pair and label; stored once."""
 
     smiles: str
@@ -40,7 +41,7 @@ class DuplicateGroup(BaseModel):
     rows: list[int]
 
 
-class ConflictGroup(BaseModel):
+class ConflictGroup(Contract):
     """Rows of one pair with both labels; none of them is stored."""
 
     smiles: str
@@ -49,7 +50,7 @@ class ConflictGroup(BaseModel):
     negative_rows: list[int]
 
 
-class RowCounts(BaseModel):
+class RowCounts(Contract):
     read: int = Field(description="Data rows in the file.")
     valid: int = Field(description="Rows that passed validation (read - rejected).")
     rejected: int
@@ -60,20 +61,20 @@ class RowCounts(BaseModel):
     proteins: int = Field(description="Distinct proteins among the stored rows.")
 
 
-class ClassBalance(BaseModel):
+class ClassBalance(Contract):
     positives: int
     negatives: int
     positive_fraction: float
 
 
-class LengthStats(BaseModel):
+class LengthStats(Contract):
     min: int
     median: float
     mean: float
     max: int
 
 
-class ValidationReport(BaseModel):
+class ValidationReport(Contract):
     """What registering a table found. Lists hold at most ``max_listed`` entries each (counts
     are always exact); ``lists_complete`` says whether anything was left out."""
 
@@ -101,12 +102,12 @@ class ValidationReport(BaseModel):
 # --- the descriptor profile (see ``repurpose.data.descriptors``) -------------------------------------
 
 
-class Quantile(BaseModel):
+class Quantile(Contract):
     level: float
     value: float
 
 
-class Histogram(BaseModel):
+class Histogram(Contract):
     """Counts on right-closed bins with open outer ends; see ``repurpose.data.descriptors``."""
 
     edges: list[float]
@@ -117,7 +118,7 @@ class Histogram(BaseModel):
         return [c / total if total else 0.0 for c in self.counts]
 
 
-class FeatureProfile(BaseModel):
+class FeatureProfile(Contract):
     n: int
     mean: float
     std: float
@@ -125,7 +126,7 @@ class FeatureProfile(BaseModel):
     histogram: Histogram
 
 
-class DescriptorProfile(BaseModel):
+class DescriptorProfile(Contract):
     """The reference distribution of a dataset version, per feature in ``data.descriptors.PROFILE_FEATURES``."""
 
     weighting: Literal["row"] = "row"
@@ -138,14 +139,14 @@ class DescriptorProfile(BaseModel):
 # --- versions and splits -------------------------------------------------------------------------
 
 
-class SplitPartSummary(BaseModel):
+class SplitPartSummary(Contract):
     size: int
     fraction: float = Field(description="size / rows: the actual fraction.")
     groups: int = Field(description="Distinct compounds / proteins / scaffolds in the part (rows for random).")
     positives: int
 
 
-class SplitSummary(BaseModel):
+class SplitSummary(Contract):
     """A stored split of a dataset version; its row indices are an artifact at ``path``."""
 
     split_id: str = Field(description="kind-seed (e.g. cold-drug-1), with -train-val-test when not 0.8/0.1/0.1.")
@@ -159,7 +160,7 @@ class SplitSummary(BaseModel):
     created_at: dt.datetime
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummary(Contract):
     """One dataset version in a few numbers (what `datasets list` shows)."""
 
     dataset_id: str = Field(description="sha256 of the normalised, sorted rows.")

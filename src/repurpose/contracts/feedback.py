@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from repurpose.contracts.base import Contract
 
 MAX_FEEDBACK_PAIRS = 100_000
 """Outcomes one request may carry (a file is refused beyond, as too large)."""
@@ -23,7 +25,7 @@ BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 RELIABILITY_BINS = 10
 
 
-class Outcome(BaseModel):
+class Outcome(Contract):
     """One measured pair: a compound, its protein (a registered target id or a sequence), the label."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,7 +36,7 @@ class Outcome(BaseModel):
     label: Literal[0, 1] = Field(description="The measured outcome: 1 interacts, 0 does not.")
 
 
-class ReliabilityBin(BaseModel):
+class ReliabilityBin(Contract):
     """Outcomes whose score fell in ``[lower, upper)`` (the last bin includes 1.0)."""
 
     lower: float
@@ -44,7 +46,7 @@ class ReliabilityBin(BaseModel):
     observed_rate: float | None = Field(description="The bin's share of positive outcomes (None: an empty bin).")
 
 
-class LiveQuality(BaseModel):
+class LiveQuality(Contract):
     """A model version's quality on the outcomes measured after it scored them."""
 
     model: str
@@ -60,14 +62,14 @@ class LiveQuality(BaseModel):
     last_at: dt.datetime | None = None
 
 
-class ModelQuality(BaseModel):
+class ModelQuality(Contract):
     """Every version of a model name that has outcomes, oldest first."""
 
     model: str
     versions: list[LiveQuality]
 
 
-class FeedbackReceipt(BaseModel):
+class FeedbackReceipt(Contract):
     """What a feedback batch did."""
 
     model: str

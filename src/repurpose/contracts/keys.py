@@ -11,8 +11,9 @@ import datetime as dt
 import re
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.ids import API_KEY_ID_PATTERN, API_KEY_PATTERN
 from repurpose.errors import InvalidInput
 
@@ -22,7 +23,7 @@ Role = Literal["admin", "scientist", "reader"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 
-class ApiKeySummary(BaseModel):
+class ApiKeySummary(Contract):
     """A key as lists show it: never its secret."""
 
     key_id: str
@@ -36,7 +37,7 @@ class ApiKeySummary(BaseModel):
         return self.revoked_at is None
 
 
-class IssuedKey(BaseModel):
+class IssuedKey(Contract):
     """A key just made: the only time its full text exists outside the caller."""
 
     key: str = Field(description="rp_<id>_<secret>: keep it secret, it is not shown again.")

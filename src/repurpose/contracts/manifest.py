@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from repurpose import __version__
+from repurpose.contracts.base import Contract
 from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.training import MemberType, ModelType, TrainingConfig
 
@@ -26,7 +27,7 @@ Feature = Literal["logit", "score"]
 """What enters an ensemble's stack of a member: its score's logit, or the score itself (knn)."""
 
 
-class KnnSettings(BaseModel):
+class KnnSettings(Contract):
     """How a knn model scores (recorded in its manifest) and what it was chosen from."""
 
     aggregate: Aggregate
@@ -47,7 +48,7 @@ def member_feature(model_type: MemberType) -> Feature:
     return "score" if model_type == "knn" else "logit"
 
 
-class StackMember(BaseModel):
+class StackMember(Contract):
     model_type: MemberType
     path: str = Field(
         pattern=rf"^{MEMBERS_DIR}/(drugban|rf|xgb|knn)$", description="Its model directory, inside the ensemble's."
@@ -63,7 +64,7 @@ class StackMember(BaseModel):
         return self
 
 
-class EnsembleStack(BaseModel):
+class EnsembleStack(Contract):
     """The members and their weights (recorded in the ensemble's manifest)."""
 
     members: list[StackMember] = Field(min_length=2)
@@ -74,7 +75,7 @@ class EnsembleStack(BaseModel):
         return [m.model_type for m in self.members]
 
 
-class Manifest(BaseModel):
+class Manifest(Contract):
     format_version: int = FORMAT_VERSION
     model_type: ModelType
     threshold: float

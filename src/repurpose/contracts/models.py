@@ -17,8 +17,9 @@ import math
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer
+from pydantic import BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.ids import MODEL_NAME_PATTERN
 from repurpose.contracts.manifest import Manifest
@@ -108,7 +109,7 @@ StoredManifest = Annotated[
 """A model directory's ``Manifest`` whose NaN metrics travel through JSON as null."""
 
 
-class ModelLineage(BaseModel):
+class ModelLineage(Contract):
     """Where a version comes from: enough to retrain it."""
 
     source: str = Field(
@@ -121,13 +122,13 @@ class ModelLineage(BaseModel):
     training: TrainingConfig
 
 
-class StageChange(BaseModel):
+class StageChange(Contract):
     stage: ModelStage
     at: dt.datetime
     reason: str | None = None
 
 
-class ModelEvaluation(BaseModel):
+class ModelEvaluation(Contract):
     """The version's metrics, at its stored threshold, on a registered dataset version (or a part of a split)."""
 
     dataset_id: str
@@ -144,7 +145,7 @@ class ModelEvaluation(BaseModel):
     )
 
 
-class ModelVersionSummary(BaseModel):
+class ModelVersionSummary(Contract):
     """One version in a few fields (what `models show NAME` lists)."""
 
     name: str
@@ -171,7 +172,7 @@ class ModelVersionDetail(ModelVersionSummary):
     manifest: StoredManifest
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(Contract):
     """One registered model name (what `models list` shows)."""
 
     name: str
@@ -180,6 +181,6 @@ class ModelSummary(BaseModel):
     latest: int = Field(description="The highest version number.")
 
 
-class ModelOverview(BaseModel):
+class ModelOverview(Contract):
     summary: ModelSummary
     versions: list[ModelVersionSummary] = Field(description="Every version, oldest first.")

@@ -16,8 +16,9 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.datasets import Quantile
 from repurpose.contracts.ids import SCREEN_ID_PATTERN
 from repurpose.errors import InvalidInput
@@ -40,7 +41,7 @@ def check_window(window: str) -> str:
     return window
 
 
-class ReferenceInfo(BaseModel):
+class ReferenceInfo(Contract):
     """Where a monitor's reference comes from."""
 
     dataset_id: str
@@ -54,7 +55,7 @@ class ReferenceInfo(BaseModel):
     created_at: dt.datetime
 
 
-class ValueSummary(BaseModel):
+class ValueSummary(Contract):
     """A distribution in a few figures: count, mean and quantiles (the window's from its sample)."""
 
     n: int
@@ -65,7 +66,7 @@ class ValueSummary(BaseModel):
         return next((q.value for q in self.quantiles if q.level == level), None)
 
 
-class Bins(BaseModel):
+class Bins(Contract):
     """Counts on right-closed bins with open outer ends (``len(edges) + 1`` counts)."""
 
     edges: list[float]
@@ -73,7 +74,7 @@ class Bins(BaseModel):
     current: list[int]
 
 
-class FeatureDrift(BaseModel):
+class FeatureDrift(Contract):
     feature: str
     reference: ValueSummary
     current: ValueSummary
@@ -85,7 +86,7 @@ class FeatureDrift(BaseModel):
     bins: Bins
 
 
-class ScoreDrift(BaseModel):
+class ScoreDrift(Contract):
     """The window's scores against the baseline: the first scores the monitor saw after its reset
     (no score exists for the reference rows: the model never scored its training data here)."""
 
@@ -98,7 +99,7 @@ class ScoreDrift(BaseModel):
     bins: Bins
 
 
-class MonitorReport(BaseModel):
+class MonitorReport(Contract):
     """A model's live traffic in one window, against its reference."""
 
     model: str

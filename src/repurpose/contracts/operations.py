@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from repurpose.contracts.base import Contract
 
 
-class Liveness(BaseModel):
+class Liveness(Contract):
     status: Literal["alive"] = "alive"
 
 
-class ReadinessCheck(BaseModel):
+class ReadinessCheck(Contract):
     name: Literal["store", "ray", "model"]
     ok: bool
     detail: str
 
 
-class Readiness(BaseModel):
+class Readiness(Contract):
     ready: bool
     checks: list[ReadinessCheck]

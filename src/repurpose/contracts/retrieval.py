@@ -6,13 +6,15 @@ shown in its card, compared by the retrieval promotion gate.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from repurpose.contracts.base import Contract
 
 MAX_HELDOUT_BYTES = 64 * 2**20
 """The largest held-out set a retrieval evaluation reads."""
 
 
-class TargetRetrieval(BaseModel):
+class TargetRetrieval(Contract):
     """How one target's actives rank among the library."""
 
     target: str
@@ -24,7 +26,7 @@ class TargetRetrieval(BaseModel):
     bedroc: float
 
 
-class RetrievalSummary(BaseModel):
+class RetrievalSummary(Contract):
     """Per-target figures and their unweighted means (each target counts once)."""
 
     targets: list[TargetRetrieval]
@@ -34,7 +36,7 @@ class RetrievalSummary(BaseModel):
     mean_bedroc: float
 
 
-class RetrievalResult(BaseModel):
+class RetrievalResult(Contract):
     """A model's retrieval figures on one held-out set and decoy library (stored with a version)."""
 
     heldout: str = Field(description="The held-out set's name (its file name).")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from repurpose.contracts.base import Contract
 
 MAX_CHUNK = 10_000
 MAX_PREDICT_PAIRS = 1_000
@@ -27,7 +29,7 @@ pairs are below 0.3; a compound no closer than that to anything the model learnt
 from its training data as two unrelated drugs are, and its score is an extrapolation."""
 
 
-class ResolvedModel(BaseModel):
+class ResolvedModel(Contract):
     """A model reference resolved by the registry: what the scorer loads."""
 
     name: str
@@ -47,7 +49,7 @@ class ResolvedModel(BaseModel):
         return f"{self.name}@{self.version}"
 
 
-class CompoundError(BaseModel):
+class CompoundError(Contract):
     """A compound the scorer could not featurise: its position in the request and why."""
 
     index: int
@@ -55,7 +57,7 @@ class CompoundError(BaseModel):
     reason: str
 
 
-class ChunkScores(BaseModel):
+class ChunkScores(Contract):
     scores: list[float | None] = Field(description="Per compound, in order; None where featurisation failed.")
     failures: list[CompoundError] = Field(default_factory=list)
     seconds: float = Field(description="Scoring time in the scorer (featurisation included unless graphs came).")
@@ -82,13 +84,13 @@ class ScorerStats:
     replica: str = ""  # the Serve replica that answered
 
 
-class PairToScore(BaseModel):
+class PairToScore(Contract):
     smiles: str
     sequence: str
     target_key: str | None = Field(default=None, description="Set when the protein is a registered target.")
 
 
-class PairScore(BaseModel):
+class PairScore(Contract):
     probability: float
     interacts: bool = Field(description="probability >= the model's threshold.")
 
@@ -96,7 +98,7 @@ class PairScore(BaseModel):
 # --- evidence --------------------------------------------------------------------------------------
 
 
-class BinderEvidence(BaseModel):
+class BinderEvidence(Contract):
     """What the model's training data says about a compound scored against a target. Fingerprints
     are ECFP4 (Morgan radius 2, 2048 bits); every field is None where the model directory keeps
     no training data (one written before evidence was recorded)."""
@@ -135,7 +137,7 @@ class HitEvidence(BinderEvidence):
     )
 
 
-class EvidenceRequest(BaseModel):
+class EvidenceRequest(Contract):
     """Compounds (a screen's best hits) against one target: their ``BinderEvidence`` (bulk lane)."""
 
     model: ResolvedModel
@@ -143,13 +145,13 @@ class EvidenceRequest(BaseModel):
     smiles: list[str] = Field(max_length=MAX_CHUNK)
 
 
-class EvidenceAnswer(BaseModel):
+class EvidenceAnswer(Contract):
     evidence: list[BinderEvidence] | None = Field(
         description="Per compound, in order; None: the model keeps no training data."
     )
 
 
-class ProfileRequest(BaseModel):
+class ProfileRequest(Contract):
     """One compound against many targets (the repurposing question)."""
 
     model: ResolvedModel
@@ -157,7 +159,7 @@ class ProfileRequest(BaseModel):
     targets: list[tuple[str, str]] = Field(description="(target key, sequence) pairs.")
 
 
-class ProfileScores(BaseModel):
+class ProfileScores(Contract):
     scores: list[float] = Field(description="Per target, in the request's order.")
     seconds: float
     targets_computed: int = Field(
@@ -176,7 +178,7 @@ class ProfileHit(HitEvidence):
     interacts: bool = Field(description="probability >= the model's threshold.")
 
 
-class CompoundProfile(BaseModel):
+class CompoundProfile(Contract):
     """One compound against every registered target, ranked: the repurposing question."""
 
     smiles: str
@@ -191,20 +193,20 @@ class CompoundProfile(BaseModel):
 # --- explanations and predictions ----------------------------------------------------------------
 
 
-class AtomWeight(BaseModel):
+class AtomWeight(Contract):
     index: int = Field(description="RDKit atom index (0-based, heavy atoms in SMILES order).")
     symbol: str
     weight: float = Field(description="Share of the real atoms' total attention, 0 to 1.")
 
 
-class ResidueWindow(BaseModel):
+class ResidueWindow(Contract):
     start: int = Field(description="First residue of the window (1-based).")
     end: int = Field(description="Last residue (inclusive).")
     residues: str
     weight: float = Field(description="Share of the positions' total attention, 0 to 1.")
 
 
-class Explanation(BaseModel):
+class Explanation(Contract):
     probability: float = Field(description="The reference forward's probability for the pair.")
     atoms: list[AtomWeight] = Field(description="Heaviest first.")
     residues: list[ResidueWindow] = Field(description="Heaviest first.")
@@ -219,7 +221,7 @@ class ExplanationOut(Explanation):
     compound_id: str | None = Field(default=None, description="Its library compound id, when it was named by one.")
 
 
-class Prediction(BaseModel):
+class Prediction(Contract):
     model: str = Field(description="The model version that scored: name@version.")
     threshold: float = Field(description="Its decision threshold: interacts = probability >= threshold.")
     scores: list[PairScore] = Field(description="One per pair, in the request's order.")

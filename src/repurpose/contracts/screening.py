@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, ValidationError, field_validator
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.ids import LIBRARY_ID_PATTERN
 from repurpose.contracts.scoring import MAX_CHUNK, HitEvidence, ResolvedModel
 from repurpose.errors import InvalidInput
@@ -53,12 +54,12 @@ COMPLETE_HEADER = "X-Results-Complete"
 # --- libraries -----------------------------------------------------------------------------------
 
 
-class LibraryCompound(BaseModel):
+class LibraryCompound(Contract):
     compound_id: str
     smiles: str = Field(description="As given: SMILES are checked when a screen featurises them.")
 
 
-class LibrarySummary(BaseModel):
+class LibrarySummary(Contract):
     """One registered library in a few fields (what `libraries list` shows)."""
 
     library_id: str = Field(description="sha256 of the normalised rows (sorted by compound id).")
@@ -83,7 +84,7 @@ class LibraryRegistration(LibraryDetail):
 # --- screens -------------------------------------------------------------------------------------
 
 
-class ScreenRequest(BaseModel):
+class ScreenRequest(Contract):
     """What a screen is asked to do."""
 
     model_config = ConfigDict(strict=True)  # a JSON "5" is not the number 5
@@ -142,7 +143,7 @@ def validated_request(request: ScreenRequest | dict[str, Any]) -> ScreenRequest:
         raise InvalidInput(f"invalid screen request: {where}: {message}") from None
 
 
-class ScreenProgress(BaseModel):
+class ScreenProgress(Contract):
     pairs_done: int = Field(description="(compound, target) pairs in finished chunks, failed ones included.")
     pairs_total: int
     chunks_done: int
@@ -167,12 +168,12 @@ class RankedHit(HitEvidence):
     score: float = Field(description="The model's interaction probability, 0 to 1.")
 
 
-class TargetHits(BaseModel):
+class TargetHits(Contract):
     target_id: str
     hits: list[RankedHit] = Field(description="Best first.")
 
 
-class ScreenFailure(BaseModel):
+class ScreenFailure(Contract):
     """A library row the scorer could not featurise: skipped for every target."""
 
     compound_id: str
@@ -180,7 +181,7 @@ class ScreenFailure(BaseModel):
     reason: str
 
 
-class ScreenAttempt(BaseModel):
+class ScreenAttempt(Contract):
     """One worker's life: what it skipped (recorded by earlier attempts) and what it recorded."""
 
     attempt: int
@@ -191,7 +192,7 @@ class ScreenAttempt(BaseModel):
     outcome: str | None = Field(default=None, description="How it ended: finished, died (why), stopped, failed.")
 
 
-class ScreenSummary(BaseModel):
+class ScreenSummary(Contract):
     """One screening job in a few fields (what `screens list` shows)."""
 
     job_id: str
@@ -238,7 +239,7 @@ class ScreenResultRow(HitEvidence):
     score: float
 
 
-class ScreenResults(BaseModel):
+class ScreenResults(Contract):
     """A page of results: the best ``top`` per target (or of one target)."""
 
     job_id: str

@@ -16,8 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Final, Literal, NamedTuple, cast, get_args
 
-from pydantic import BaseModel
-
+from repurpose.contracts.base import Contract
 from repurpose.errors import InvalidInput
 
 SplitKind = Literal["random", "cold-drug", "cold-target", "scaffold"]
@@ -37,7 +36,7 @@ _SPLIT_ID = re.compile(
 )
 
 
-class SplitFractions(BaseModel):
+class SplitFractions(Contract):
     train: float
     val: float
     test: float

@@ -11,8 +11,9 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.ids import (
     MAX_TARGET_ID_LENGTH,
     SEQUENCE_TARGET_ID_PATTERN,
@@ -49,7 +50,7 @@ def check_target_id(target_id: str) -> TargetIdKind:
     )
 
 
-class HistoryHit(BaseModel):
+class HistoryHit(Contract):
     """One of a screening's best hits as the target's history keeps it (``ScreeningRecord``)."""
 
     smiles: str
@@ -57,7 +58,7 @@ class HistoryHit(BaseModel):
     compound_id: str | None = Field(default=None, description="The library's id of the compound, if it has one.")
 
 
-class ScreeningRecord(BaseModel):
+class ScreeningRecord(Contract):
     """One screening of a library against a target, as its history keeps it."""
 
     job_id: str = Field(min_length=1, max_length=200)
@@ -75,7 +76,7 @@ class ScreeningRecord(BaseModel):
         return self.model_name if self.model_version is None else f"{self.model_name}@{self.model_version}"
 
 
-class TargetSummary(BaseModel):
+class TargetSummary(Contract):
     target_id: str
     id_kind: TargetIdKind
     name: str | None

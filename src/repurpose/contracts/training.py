@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from repurpose.contracts.base import Contract
 from repurpose.errors import InvalidInput
 
 ModelType = Literal["drugban", "rf", "xgb", "knn", "ensemble"]
@@ -38,7 +39,7 @@ DEFAULT_SEED = 42
 AGGREGATE_PATTERN = r"^(max|top([2-9]|[1-9][0-9]+))$"
 
 
-class EpochRecord(BaseModel):
+class EpochRecord(Contract):
     # one epoch of a DrugBAN training: its curves (history.json, a run's history)
     epoch: int  # 1-based
     train_loss: float
@@ -47,7 +48,7 @@ class EpochRecord(BaseModel):
     seconds: float
 
 
-class _Config(BaseModel):
+class _Config(Contract):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")

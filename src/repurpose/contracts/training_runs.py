@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -17,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from repurpose.contracts.base import Contract
 from repurpose.contracts.classification import BinaryMetrics
 from repurpose.contracts.ids import DATASET_ID_PATTERN, MODEL_NAME_PATTERN, SPLIT_ID_PATTERN
 from repurpose.contracts.splits import DEFAULT_SPLIT_ID, parse_split_id
@@ -46,7 +46,7 @@ TYPE_SETTINGS = ("members", "epochs", "batch_size", "lr", "seed", "num_gpus")
 _LEGACY_DEFAULTS: dict[str, Any] = {**DRUGBAN_DEFAULTS, "seed": DEFAULT_SEED, "num_gpus": 0}
 
 
-class RunRequest(BaseModel):
+class RunRequest(Contract):
     """What to train: a registered dataset version's split, a model type and its settings.
 
     Everything but the resources and the model name goes into the run's signature.
@@ -158,7 +158,7 @@ StoredRunRequest = Annotated[RunRequest, WrapValidator(_stored_request)]
 """A request read back (from the store, or in an answer): checked, but kept as it was if older rules let it in."""
 
 
-class RunProgress(BaseModel):
+class RunProgress(Contract):
     """Where a running run is; reported by its worker after batches and epochs."""
 
     epoch: int = Field(description="The epoch being trained (1-based); epochs when done.")
@@ -172,12 +172,12 @@ class RunProgress(BaseModel):
     updated_at: dt.datetime
 
 
-class RunModelRef(BaseModel):
+class RunModelRef(Contract):
     name: str
     version: int
 
 
-class RunDetail(BaseModel):
+class RunDetail(Contract):
     run_id: str = Field(description="The run's signature: sha256 of dataset, split, model type, config, code.")
     status: RunStatus
     request: StoredRunRequest
@@ -199,7 +199,7 @@ class RunDetail(BaseModel):
     created: bool = Field(default=False, description="In a start's answer: True if this call started the run.")
 
 
-class RunSummary(BaseModel):
+class RunSummary(Contract):
     run_id: str
     status: RunStatus
     model_type: ModelType
