@@ -209,6 +209,12 @@ class Settings(BaseSettings):
     scorer_max_ongoing_requests: int = Field(default=512, ge=1, description="Requests a replica accepts at once.")
     scorer_max_models: int = Field(default=3, ge=1, le=64, description="Model versions a replica keeps loaded.")
     scorer_compound_cache: int = Field(default=50_000, ge=0, description="Featurised compounds a replica keeps.")
+    scorer_compound_state_mib: int = Field(
+        default=128,
+        ge=0,
+        description="Memory per loaded DrugBAN for its compounds' GCN atom states (about 15 KB a compound; "
+        "0: none kept), so a compound predicted again skips the GCN.",
+    )
     scorer_target_cache_mib: int = Field(
         default=384,
         ge=16,

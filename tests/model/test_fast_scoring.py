@@ -11,6 +11,7 @@ import torch
 
 from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.protein_encoding import encode_protein
+from repurpose.model.compound_states import CompoundStateCache
 from repurpose.model.directory import load_model_dir
 from repurpose.model.drugban import DrugBAN, DrugBANConfig
 from repurpose.model.fast_scoring import CompoundCache, FastScorer, GramLayout, TargetTensors
@@ -104,6 +105,44 @@ def test_bad_compounds_are_reported_and_skipped() -> None:
     assert np.isnan(scores[[1, 2]]).all() and np.isfinite(scores[[0, 3]]).all()
     alone, _ = scorer.score(target, ["CCO", "CCN"])
     np.testing.assert_allclose(scores[[0, 3]], alone, atol=1e-7)  # neighbours never change a score
+
+
+def test_kept_gcn_states_give_the_reference_forward_in_float64() -> None:
+    """A compound's GCN states kept from an earlier call score as a fresh run does: in a batch of
+    kept and new compounds (atom states shared between them multiplied once), against the reference."""
+    model = random_model(6, torch.float64)
+    kept = FastScorer(model, states=CompoundStateCache(2**20))
+    graphs = [kept.compounds.get(s) for s in MOLECULES]
+    target = kept.target_tensors(PROTEINS[1])
+    first = kept.score_graphs(target, graphs[::2], reuse_states=True)  # half of them, kept
+    mixed = kept.score_graphs(target, graphs, reuse_states=True)
+    again = kept.score_graphs(target, graphs[::-1], reuse_states=True)[::-1]
+    reference = reference_probabilities(model, MOLECULES, [PROTEINS[1]] * len(MOLECULES))
+
+    np.testing.assert_allclose(mixed, reference, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(first, mixed[::2], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(again, mixed, rtol=0, atol=1e-12)
+    assert kept.states is not None
+    assert (kept.states.hits, kept.states.misses, len(kept.states)) == (3 + 6, 3 + 3, 6)
+
+
+def test_the_kept_gcn_states_stay_within_their_budget_and_drop_the_oldest() -> None:
+    model = random_model(7)
+    scorer = FastScorer(model, states=CompoundStateCache(2**20))
+    target = scorer.target_tensors(PROTEINS[0])
+    graphs = [scorer.compounds.get(s) for s in ("CCO", "CCN", DRUG_LIKE_SMILES)]
+    sizes = [entry.nbytes for entry in scorer._compound_states(graphs)]
+    assert sizes[2] > 5 * sizes[0]  # a drug-like compound holds many distinct atom states
+    scorer.states = CompoundStateCache(budget_bytes=sizes[0] + sizes[1] + 10)
+    plain = scorer.score_graphs(target, graphs)
+    scores = scorer.score_graphs(target, graphs, reuse_states=True)  # the largest does not fit: not kept
+    assert len(scorer.states) == 2 and scorer.states.bytes <= scorer.states.budget_bytes
+    np.testing.assert_allclose(scores, plain, atol=1e-6)
+    scorer.score_graphs(target, [graphs[0]], reuse_states=True)  # CCO is now the most recent
+    scorer.score_graphs(target, [scorer.compounds.get("CCC")], reuse_states=True)  # kept: CCN, the oldest, goes
+    kept = scorer.states.get_many(["CCO", "CCN", "CCC"])
+    assert [entry is not None for entry in kept] == [True, False, True]
+    assert scorer.states.bytes <= scorer.states.budget_bytes
 
 
 def test_compound_cache_is_lru() -> None:

@@ -230,3 +230,24 @@ def test_a_prediction_stores_a_registered_targets_tensors_but_not_an_unregistere
     assert not core.tensor_store.has(loaded.cache_key, unregistered)
     assert len(core.targets) == 2  # both kept in memory
     assert scores == asyncio.run(core.predict(resolved, pairs))  # the second time from memory: the same
+
+
+def test_a_compound_predicted_again_skips_the_gcn_but_a_screens_chunk_keeps_nothing(tmp_path: Path) -> None:
+    core = ScoringCore(Settings(home=tmp_path, scorer_compound_state_mib=16))
+    trained = load_model_dir(BUNDLED)
+    resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    core.hold(resolved, trained)
+    protein = random_protein(400, seed=3)
+    chunk = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]
+    screened = core.score_chunk_now(ChunkRequest(model=resolved, target_key="T", sequence=protein, smiles=chunk))
+    assert core.stats().compound_state_misses == 0  # a screen streams its library: nothing kept
+
+    pairs = [PairToScore(smiles=s, sequence=protein) for s in [DRUG_LIKE_SMILES, *chunk]]
+    first = core.predict_now(resolved, pairs)
+    again = core.predict_now(resolved, pairs[::-1])[::-1]
+    stats = core.stats()
+
+    assert (stats.compound_state_misses, stats.compound_state_hits) == (4, 4)
+    assert 0 < stats.compound_state_bytes <= 16 * 2**20
+    assert [s.probability for s in again] == pytest.approx([s.probability for s in first], abs=1e-6)
+    assert [s.probability for s in first[1:]] == pytest.approx(screened.scores, abs=1e-6)

@@ -59,6 +59,8 @@ _COUNTERS: dict[str, tuple[str, Callable[[ScorerStats], float]]] = {
     "pairs_scored": ("Pairs the scorer replica scored.", lambda s: s.pairs_scored),
     "compound_cache_hits": ("Featurised compounds found in the cache.", lambda s: s.compound_hits),
     "compound_cache_misses": ("Compounds featurised anew.", lambda s: s.compound_misses),
+    "compound_state_hits": ("Predicted compounds whose GCN states were kept.", lambda s: s.compound_state_hits),
+    "compound_state_misses": ("Predicted compounds run through the GCN anew.", lambda s: s.compound_state_misses),
     "target_cache_hits": ("Target tensors found in the cache.", lambda s: s.target_hits),
     "target_cache_misses": ("Target tensors computed anew.", lambda s: s.target_misses),
     "predict_batches": ("Dynamic batches of single predictions.", lambda s: s.predict_batches),
@@ -68,6 +70,7 @@ _GAUGES: dict[str, tuple[str, Callable[[ScorerStats], float]]] = {
     "cached_compounds": ("Featurised compounds in the cache.", lambda s: s.compounds),
     "cached_targets": ("Targets whose tensors are cached.", lambda s: s.targets),
     "target_cache_bytes": ("Bytes of cached target tensors.", lambda s: s.target_bytes),
+    "compound_state_bytes": ("Bytes of kept compound GCN states.", lambda s: s.compound_state_bytes),
     "models_loaded": ("Model versions loaded.", lambda s: len(s.models)),
     "rss_bytes": ("Resident memory of the scorer replica.", lambda s: s.rss_bytes),
 }

@@ -54,6 +54,7 @@ from rdkit import Chem
 from repurpose.data.drug_graph import MAX_DRUG_NODES, DrugGraph, featurize_drug, graph_of, parse_smiles
 from repurpose.data.protein_encoding import encode_protein
 from repurpose.errors import RepurposeError
+from repurpose.model.compound_states import CompoundStateCache, CompoundStates
 from repurpose.model.devices import CPU, Compute, widened
 from repurpose.model.drugban import DrugBAN, GCNLayer, model_device
 from repurpose.model.gram_blocks import GramBlocks, gram_blocks
@@ -125,13 +126,12 @@ class CompoundFailure:
 
 
 @dataclass(frozen=True)
-class DrugRows:
-    """A batch's drug side: ``v`` holds one projected row per distinct atom state; atom j of the
-    batch has state ``inverse[j]`` and belongs to compound ``owner[j]``."""
+class BatchRows:
+    """A batch's drug side: ``v`` holds one projected row per distinct atom state, ``counts`` (a
+    sparse (B, S) matrix) how many atoms of compound b have state s."""
 
     v: torch.Tensor  # (S, 768)
-    inverse: torch.Tensor  # (N,)
-    owner: torch.Tensor  # (N,)
+    counts: torch.Tensor  # (B, S), sparse CSR, in v's dtype
     n_atoms: torch.Tensor  # (B,)
 
 
@@ -201,12 +201,20 @@ class FastScorer:
     """Scores compounds against targets with a DrugBAN model in eval mode, exactly, on the
     model's device (``precision``: see the module docs)."""
 
-    def __init__(self, model: DrugBAN, compounds: CompoundCache | None = None, precision: Precision = "fp32") -> None:
+    def __init__(
+        self,
+        model: DrugBAN,
+        compounds: CompoundCache | None = None,
+        precision: Precision = "fp32",
+        states: CompoundStateCache | None = None,
+    ) -> None:
         self.model = model.eval()
         self.dtype = next(model.parameters()).dtype  # float32 as trained; float64 in exactness tests
+        self._state_dtype = torch.empty(0, dtype=self.dtype).numpy().dtype  # a cached GCN state's bytes
         self.compute = Compute(model_device(model), precision)
         self.device = self.compute.device
         self.compounds = compounds if compounds is not None else CompoundCache()
+        self.states = states  # compounds' GCN states across calls (``score_graphs(..., reuse_states=True)``)
         fusion = model.fusion
         self.width = model.config.ban_pooled * model.config.ban_k  # D = 768
         self.layout = GramLayout(self.width, self.device)
@@ -260,40 +268,97 @@ class FastScorer:
             h = layer.bn(layer.combine(adjacency @ h, h))
         return h
 
-    @torch.inference_mode()
-    def _drug_rows(self, graphs: Sequence[DrugGraph]) -> DrugRows:
-        """The batch's projected atom rows, each distinct GCN state once (see ``DrugRows``)."""
+    def _distinct_states(
+        self, graphs: Sequence[DrugGraph]
+    ) -> tuple[torch.Tensor, list[bytes], torch.Tensor, PairBatch]:
+        """The batch's GCN atom states, each distinct one once: (S, C) states, their bytes, and
+        each atom's state index (N,). Atoms in the same 3-bond environment end the GCN in
+        bit-identical states (a phenyl's CH, a methyl on an amide…): each is projected and
+        multiplied once."""
         batch = self._batch(graphs)
         atoms = self.atom_states(batch)
-        # Atoms in the same 3-bond environment end the GCN in bit-identical states (a phenyl's
-        # CH, a methyl on an amide…): project and multiply each distinct state once.
         first: dict[bytes, int] = {}
-        states = atoms.cpu().numpy()
-        inverse = torch.tensor([first.setdefault(row.tobytes(), len(first)) for row in states], dtype=torch.long)
-        distinct = torch.zeros(len(first), dtype=torch.long).index_copy_(0, inverse, torch.arange(len(inverse)))
-        with self.compute.autocast():  # bf16: the projection in bfloat16, its rows widened back to float32
-            v = widened(self.model.fusion.project_drug(atoms.index_select(0, distinct.to(self.device))))
-        owner = torch.repeat_interleave(torch.arange(batch.size), batch.n_atoms)
-        return DrugRows(
-            v=v, inverse=inverse.to(self.device), owner=owner.to(self.device), n_atoms=batch.n_atoms.to(self.device)
+        inverse = torch.tensor(
+            [first.setdefault(row.tobytes(), len(first)) for row in atoms.cpu().numpy()], dtype=torch.long
         )
+        distinct = torch.zeros(len(first), dtype=torch.long).index_copy_(0, inverse, torch.arange(len(inverse)))
+        return atoms.index_select(0, distinct.to(self.device)), list(first), inverse, batch
+
+    def _project(self, states: torch.Tensor) -> torch.Tensor:
+        with self.compute.autocast():  # bf16: the projection in bfloat16, its rows widened back to float32
+            return widened(self.model.fusion.project_drug(states))
+
+    @torch.inference_mode()
+    def _drug_rows(self, graphs: Sequence[DrugGraph]) -> BatchRows:
+        """The batch's projected atom rows, each distinct GCN state once (see ``BatchRows``)."""
+        states, _, inverse, batch = self._distinct_states(graphs)
+        v = self._project(states)
+        owner = torch.repeat_interleave(torch.arange(batch.size), batch.n_atoms)
+        counts = _sparse_counts(owner, inverse, torch.ones(len(inverse)), (batch.size, v.shape[0]), v)
+        return BatchRows(v=v, counts=counts, n_atoms=batch.n_atoms.to(self.device))
+
+    @torch.inference_mode()
+    def _reused_rows(self, graphs: Sequence[DrugGraph]) -> BatchRows:
+        """``_drug_rows`` with each compound's GCN states from ``self.states`` where it holds them
+        (the others computed and filed there): the same states, so the same rows and scores."""
+        assert self.states is not None
+        found = self.states.get_many([g.smiles for g in graphs])
+        missing = [i for i, entry in enumerate(found) if entry is None]
+        for i, made in zip(missing, self._compound_states([graphs[i] for i in missing]), strict=True):
+            found[i] = made
+            self.states.put(graphs[i].smiles, made)
+        entries = [entry for entry in found if entry is not None]
+        assert len(entries) == len(graphs)
+        first: dict[bytes, int] = {}
+        owner: list[int] = []
+        state: list[int] = []
+        for b, entry in enumerate(entries):
+            state.extend(first.setdefault(key, len(first)) for key in entry.states)
+            owner.extend([b] * len(entry.states))
+        distinct = np.frombuffer(b"".join(first), dtype=self._state_dtype).reshape(len(first), -1)
+        v = self._project(torch.from_numpy(distinct.copy()).to(self.device))
+        count = torch.from_numpy(np.concatenate([entry.counts for entry in entries]))
+        counts = _sparse_counts(torch.tensor(owner), torch.tensor(state), count, (len(graphs), v.shape[0]), v)
+        n_atoms = torch.tensor([entry.n_atoms for entry in entries], device=self.device)
+        return BatchRows(v=v, counts=counts, n_atoms=n_atoms)
+
+    def _compound_states(self, graphs: Sequence[DrugGraph]) -> list[CompoundStates]:
+        """Each compound's ``CompoundStates``, its GCN run for the whole batch at once."""
+        if not graphs:
+            return []
+        atoms = self.atom_states(self._batch(graphs)).cpu().numpy()
+        out: list[CompoundStates] = []
+        start = 0
+        for graph in graphs:
+            seen: dict[bytes, int] = {}
+            for row in atoms[start : start + graph.n_atoms]:
+                key = row.tobytes()
+                seen[key] = seen.get(key, 0) + 1
+            start += graph.n_atoms
+            out.append(CompoundStates(states=tuple(seen), counts=np.fromiter(seen.values(), np.int64, len(seen))))
+        return out
 
     # --- scores --------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score_graphs(self, target: TargetTensors, graphs: Sequence[DrugGraph]) -> np.ndarray:
-        """Interaction probabilities of ``graphs`` against one target, (B,) float64."""
+    def score_graphs(
+        self, target: TargetTensors, graphs: Sequence[DrugGraph], *, reuse_states: bool = False
+    ) -> np.ndarray:
+        """Interaction probabilities of ``graphs`` against one target, (B,) float64. With
+        ``reuse_states`` (and a ``states`` cache) each compound's GCN runs once across calls: live
+        predictions repeat compounds, while a screen streams a library through once."""
         if not graphs:
             return np.zeros(0)
-        rows = self._drug_rows(graphs)
+        reuse = reuse_states and self.states is not None
+        rows = self._reused_rows(graphs) if reuse else self._drug_rows(graphs)
         target = self._on_device(target)
         v = rows.v
         with self.compute.autocast():
             product = (v * self._heads) @ self.layout.unpack(target.gram)
         per_state = v * widened(product)  # V_i ⊙ (M V_i), per distinct state
-        # Each compound's sums over its atoms as one sparse product: (B, S) atom counts per state.
-        # Gathering a row per atom first wrote two (N, 768) tensors (92 MB for 1,000 compounds).
-        counts = _state_counts(rows, len(graphs), v.dtype)
+        # Each compound's sums over its atoms as one sparse product with its atom counts per state:
+        # gathering a row per atom first wrote two (N, 768) tensors (92 MB for 1,000 compounds).
+        counts = rows.counts
         fused = counts @ per_state
         n_virtual = (MAX_DRUG_NODES - rows.n_atoms).to(v.dtype)[:, None]
         fused += n_virtual * target.virtual_term
@@ -322,7 +387,7 @@ class FastScorer:
     def profile_compound(self, graph: DrugGraph) -> ProfiledCompound:
         """A compound's side of a profile, computed once for any number of targets."""
         rows = self._drug_rows([graph])
-        counts = torch.bincount(rows.inverse, minlength=rows.v.shape[0]).to(rows.v.dtype)  # atoms per state
+        counts = rows.counts.to_dense()[0]  # atoms per state
         n_virtual = float(MAX_DRUG_NODES - int(rows.n_atoms[0]))
         u = self._virtual
         v = rows.v
@@ -390,12 +455,14 @@ class FastScorer:
         return torch.sigmoid(widened(logits)).double().cpu().numpy()
 
 
-def _state_counts(rows: DrugRows, compounds: int, dtype: torch.dtype) -> torch.Tensor:
-    """A sparse (B, S) matrix: how many atoms of compound b are in distinct state s."""
-    ones = torch.ones(len(rows.inverse), dtype=dtype, device=rows.v.device)
-    indices = torch.stack([rows.owner, rows.inverse])
-    shape = (compounds, rows.v.shape[0])
-    return torch.sparse_coo_tensor(indices, ones, shape, check_invariants=False).coalesce().to_sparse_csr()
+def _sparse_counts(
+    owner: torch.Tensor, state: torch.Tensor, count: torch.Tensor, shape: tuple[int, int], like: torch.Tensor
+) -> torch.Tensor:
+    """A sparse (B, S) CSR matrix in ``like``'s dtype and device: ``count`` atoms of compound
+    ``owner`` in state ``state`` (repeated (owner, state) pairs add up)."""
+    indices = torch.stack([owner, state]).to(like.device)
+    values = count.to(like.device, like.dtype)
+    return torch.sparse_coo_tensor(indices, values, shape, check_invariants=False).coalesce().to_sparse_csr()
 
 
 def _aggregation_matrix(batch: PairBatch, dtype: torch.dtype) -> torch.Tensor:

@@ -11,7 +11,9 @@ tests and benchmarks run it in-process.
   by each of its members' own paths, their scores combined by its stack (exact per pair).
 - Caches: featurised compounds (LRU by SMILES, shared by every model: featurisation does not
   depend on the model) and per-(target, model) tensors under a byte budget
-  (``scorer_target_cache_mib``), so a screen computes its target's side once. Beyond the budget
+  (``scorer_target_cache_mib``), so a screen computes its target's side once; per loaded DrugBAN,
+  predicted compounds' GCN atom states (``scorer_compound_state_mib``, ``model.compound_states``),
+  so a compound predicted again skips the GCN (screens stream through: they keep none). Beyond the budget
   they come from the artifact store (``scoring.target_store``: computed in the background when a
   target or a model version is registered; a target missing there is computed here and stored).
   A profile against thousands of targets reads each target from there once: the replica appends
@@ -74,6 +76,7 @@ from repurpose.contracts.targets import normalize_protein
 from repurpose.data.drug_graph import DrugGraph
 from repurpose.data.pairs import pairs_from_columns
 from repurpose.errors import InvalidInput, RepurposeError
+from repurpose.model.compound_states import CompoundStateCache
 from repurpose.model.devices import resolve_compute
 from repurpose.model.directory import TrainedModel
 from repurpose.model.ensemble import combine
@@ -223,7 +226,16 @@ class ScoringCore:
 
     def _loaded(self, resolved: ResolvedModel, trained: TrainedModel, cache_key: str) -> LoadedModel:
         drugban = trained.drugban
-        fast = FastScorer(drugban, self.compounds, self.compute.precision) if drugban is not None else None
+        fast = (
+            FastScorer(
+                drugban,
+                self.compounds,
+                self.compute.precision,
+                states=CompoundStateCache(self.settings.scorer_compound_state_mib * 2**20),
+            )
+            if drugban is not None
+            else None
+        )
         members = (
             [
                 self._loaded(resolved, member, f"{cache_key}/{entry.path}")
@@ -372,7 +384,7 @@ class ScoringCore:
             registered = pairs[index[0]].target_key is not None
             target = self._target(loaded, key, pairs[index[0]].sequence, store=registered)
             graphs = [self.compounds.get(pairs[i].smiles) for i in index]
-            probabilities[index] = loaded.fast.score_graphs(target, graphs)
+            probabilities[index] = loaded.fast.score_graphs(target, graphs, reuse_states=True)
         return probabilities
 
     def profile_now(self, request: ProfileRequest) -> ProfileScores:
@@ -581,6 +593,10 @@ class ScoringCore:
         return scores, failures
 
     def stats(self) -> ScorerStats:
+        with self._model_lock:
+            state_caches = [
+                m.fast.states for m in self._fast_models() if m.fast is not None and m.fast.states is not None
+            ]
         return ScorerStats(
             compounds=len(self.compounds),
             compound_hits=self.compounds.hits,
@@ -592,7 +608,19 @@ class ScoringCore:
             models=list(self._models),
             pairs_scored=self.pairs_scored,
             rss_bytes=_rss_bytes(),
+            compound_state_bytes=sum(cache.bytes for cache in state_caches),
+            compound_state_hits=sum(cache.hits for cache in state_caches),
+            compound_state_misses=sum(cache.misses for cache in state_caches),
         )
+
+    def _fast_models(self) -> Iterator[LoadedModel]:
+        """Every loaded DrugBAN: the models and the ensembles' members (under ``_model_lock``)."""
+        pending = list(self._models.values())
+        while pending:
+            loaded = pending.pop()
+            pending.extend(loaded.members)
+            if loaded.fast is not None:
+                yield loaded
 
 
 def _read_ahead(pool: ThreadPoolExecutor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
