@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repurpose.contracts.targets import MAX_PROTEIN_LENGTH, normalize_protein
+from repurpose.contracts.targets import AMINO_ACIDS, MAX_PROTEIN_LENGTH, normalize_protein
 from repurpose.data.protein_encoding import ALPHABET_SIZE, encode_protein
 from repurpose.errors import InvalidInput, InvalidProtein
 from tests.helpers import random_protein
@@ -77,3 +77,14 @@ def test_normalize_non_ascii_letter_not_upper_cased_into_a_code() -> None:
 def test_normalize_empty_sequence_refused(sequence: str) -> None:
     with pytest.raises(InvalidProtein, match="empty protein sequence"):
         encode_protein(sequence)
+
+
+def test_normalize_accepts_exactly_the_alphabet_in_either_case() -> None:
+    # the whole-string check and the per-letter one that names a bad character agree on every character
+    for character in map(chr, range(0x3000)):
+        accepted = character.isascii() and character.upper() in AMINO_ACIDS
+        try:
+            assert normalize_protein(f"M{character}K") == f"M{character.upper()}K"
+            assert accepted, repr(character)
+        except InvalidProtein:
+            assert not accepted or character.isspace(), repr(character)

@@ -33,6 +33,7 @@ MAX_SEQUENCE_LENGTH = 50_000
 """A target's longest sequence; titin, the longest human protein, has 34,350 residues."""
 AMINO_ACIDS = frozenset("ABCDEFGHIKLMNOPQRSTUVWXYZ")
 """The one-letter codes a sequence may hold: A-Z except J (DrugBAN's alphabet)."""
+_AMINO_ACID_TEXT = re.compile("[A-IK-Za-ik-z]+")  # AMINO_ACIDS in either case, ASCII only
 
 
 def check_target_id(target_id: str) -> TargetIdKind:
@@ -110,6 +111,8 @@ def normalize_protein(sequence: str) -> str:
     if not isinstance(sequence, str) or not sequence.strip():
         raise InvalidProtein("empty protein sequence: a target needs its amino-acid sequence")
     text = sequence.strip()
+    if _AMINO_ACID_TEXT.fullmatch(text):  # the common case, in C: a request may name hundreds of proteins
+        return text.upper()
     for position, character in enumerate(text, start=1):
         # checked before upper-casing: str.upper maps e.g. 'ß' to 'SS' and 'ı' to 'I'
         if not character.isascii() or character.upper() not in AMINO_ACIDS:
