@@ -91,3 +91,21 @@ def test_importing_the_cli_builds_no_contract_validator() -> None:
     assert count > 50  # the contracts were found
     assert built == []
     assert validated is True and complete is True  # built on first use
+
+
+def test_a_contract_first_used_by_many_threads_at_once_validates_in_every_one() -> None:
+    # A deferred validator is built on first use; replicas' lanes and FastAPI's threads may all
+    # get there at once (pydantic builds under a lock: a race would use a parent's validator).
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "import threading\n"
+        "from repurpose.contracts.alerts import AlertRule\n"
+        "start = threading.Barrier(16)\n"
+        "def make(i):\n"
+        "    start.wait()\n"
+        "    return AlertRule(name=f'r{i}', metric='drift_share', threshold=0.5, source='api').source\n"
+        "with ThreadPoolExecutor(16) as pool:\n"
+        "    print(sorted(set(pool.map(make, range(16)))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "['api']"
