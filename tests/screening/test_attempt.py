@@ -1,10 +1,28 @@
-"""One screening attempt's bookkeeping, without Ray: which hits get evidence, and the report."""
+"""One screening attempt without Ray: which hits get evidence, the report, and the order of its work."""
 
 from __future__ import annotations
 
-from repurpose.contracts.scoring import BinderEvidence, ChunkScores
+import asyncio
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError, PairToScore, ResolvedModel
+from repurpose.data.drug_graph import DrugGraph
 from repurpose.data.drug_likeness import drug_like_issue
-from repurpose.screening.attempt import RunningTop, best_rows, chunk_report
+from repurpose.grains import KindRef
+from repurpose.model.directory import load_model_dir
+from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.core import ScoringCore
+from repurpose.screening import attempt as attempt_module
+from repurpose.screening.attempt import RunningTop, best_rows, chunk_report, execute_screening, featurise_chunk
+from repurpose.screening.tasks import ChunkReport, ScreeningTask
+from repurpose.settings import Settings
+from tests.helpers import BUNDLED_DIR, DRUG_LIKE_SMILES, random_protein
 
 
 def test_only_hits_entering_the_attempts_best_get_evidence() -> None:
@@ -45,3 +63,65 @@ def test_a_chunk_report_carries_the_flags_and_the_evidence_it_was_given() -> Non
     ]
     assert everything.hits[0].nearest_binder_smiles == "CCN" and everything.hits[1].nearest_binder_smiles is None
     assert [(h.rank, h.compound_id) for h in drug_like.hits] == [(1, "HALOPERIDOL")]
+
+
+def test_a_screen_of_two_targets_featurises_and_runs_the_gcn_once_per_compound(tmp_path: Path) -> None:
+    """Chunk by chunk against each target in turn: RDKit and the GCN run once per compound, and each
+    target's scores are what the scorer gives that target alone."""
+    settings = Settings(home=tmp_path, scorer_compound_state_mib=16)
+    core = ScoringCore(settings)
+    model = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
+    core.hold(model, load_model_dir(BUNDLED_DIR))
+    smiles = [DRUG_LIKE_SMILES, "CCO", "C1CC", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC", "OC(=O)CCC(=O)O"]
+    ids = [f"C{i}" for i in range(len(smiles))]
+    artifacts = ArtifactStore.from_settings(settings)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"compound_id": ids, "smiles": smiles}), buffer)
+    artifacts.put_bytes("libraries/test.parquet", buffer.getvalue())
+    sequences = {"T1": random_protein(300, seed=1), "T2": random_protein(500, seed=2)}
+    task = ScreeningTask(
+        job_kind=KindRef("screening_job", "repurpose.actors.screening_job"),
+        job_id="job",
+        attempt=1,
+        compounds_path="libraries/test.parquet",
+        compounds=len(smiles),
+        targets=["T1", "T2"],
+        sequences=sequences,
+        model=model,
+        chunk_size=3,
+        kept_top=10,
+        settings=settings,
+    )
+    reports: list[ChunkReport] = []
+
+    async def report(chunk: ChunkReport) -> bool:
+        reports.append(chunk)
+        return True
+
+    featurised: list[str] = []
+
+    def counted(piece: Sequence[str]) -> tuple[list[DrugGraph | None], list[CompoundError]]:
+        featurised.extend(piece)
+        return featurise_chunk(piece)
+
+    with pytest.MonkeyPatch.context() as patch:  # to count RDKit's calls, not to replace them
+        patch.setattr(attempt_module, "featurise_chunk", counted)
+        outcome = asyncio.run(execute_screening(task, core, report))
+
+    stats = core.stats()
+    assert outcome.rows == 2 * (len(smiles) - 1) and not outcome.stopped  # C1CC: no molecule, no row
+    assert sorted(featurised) == sorted(smiles)  # once each, for both targets
+    assert [(r.chunk, r.target_id) for r in reports] == [
+        (0, "T1"),
+        (0, "T2"),
+        (1, "T1"),
+        (1, "T2"),
+        (2, "T1"),
+        (2, "T2"),
+    ]
+    assert (stats.compound_state_misses, stats.compound_state_hits) == (6, 6)  # C1CC is no molecule
+    for target, sequence in sequences.items():
+        alone = core.predict_now(model, [PairToScore(smiles=s, sequence=sequence) for s in smiles if s != "C1CC"])
+        hits = {h.compound_id: h.score for r in reports if r.target_id == target for h in r.hits}
+        expected = dict(zip([i for i, s in zip(ids, smiles, strict=True) if s != "C1CC"], alone, strict=True))
+        assert hits == pytest.approx({i: p.probability for i, p in expected.items()}, abs=1e-6)

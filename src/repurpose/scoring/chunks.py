@@ -33,6 +33,11 @@ class ChunkRequest(BaseModel):
     job_id: str | None = Field(
         default=None, description="The screening job the chunk is part of: its pairs are monitored under it."
     )
+    reuse_states: bool = Field(
+        default=False,
+        description="Keep the compounds' GCN states for the same chunk against the job's next target "
+        "(a screen of several targets: the GCN runs once per compound, not once per target).",
+    )
 
     @model_validator(mode="after")
     def _graphs_match(self) -> ChunkRequest:

@@ -331,7 +331,9 @@ class ScoringCore:
             graphs_given: list[DrugGraph | None] = request.graphs
             kept = [i for i, g in enumerate(graphs_given) if g is not None]
             scores = np.full(len(graphs_given), np.nan)
-            scores[kept] = loaded.fast.score_graphs(target, [g for g in graphs_given if g is not None])
+            scores[kept] = loaded.fast.score_graphs(
+                target, [g for g in graphs_given if g is not None], reuse_states=request.reuse_states
+            )
             return scores, []  # the caller knows why the others failed
         if loaded.fast is not None:
             target = self._target(loaded, request.target_key, request.sequence)

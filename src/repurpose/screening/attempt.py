@@ -1,14 +1,16 @@
 """One attempt of a screening job: stream the library through the scorer, chunk by chunk.
 
-The screening runner (``screening.runner``) runs each attempt as an asyncio task. Per target and
-chunk of ``chunk_size`` compounds (in the library's id order; chunks the grain recorded before
-the attempt started are skipped):
+The screening runner (``screening.runner``) runs each attempt as an asyncio task. Chunk by
+chunk of ``chunk_size`` compounds (in the library's id order), each against every target in
+turn (the (target, chunk)s the grain recorded before the attempt started are skipped):
 
 1. featurisation (``featurize_drug``, RDKit, in the runner's one featurising thread), in pieces
    of ``PIECE_SIZE`` compounds and up to ``FEATURISED_AHEAD`` chunks ahead of the scorer, so
    RDKit never runs in series with the model: the scorer gets ``DrugGraph``s
    (``ChunkRequest.graphs``) and only runs the model. Compounds RDKit refuses are reported by
-   the runner (index, reason) with a None score. Baseline models get SMILES only;
+   the runner (index, reason) with a None score. Baseline models get SMILES only. A chunk is
+   featurised once for all the targets, and with several targets the scorer keeps its compounds'
+   GCN states from one target to the next (``ChunkRequest.reuse_states``);
 2. ``ScorerClient.score_chunk`` per piece, sent as soon as the piece is featurised (so the
    scorer starts on a chunk while the rest of it is featurised), for ``IN_FLIGHT`` chunks at
    once, so the scorer's bulk lane always has work queued while the runner writes and reports a
@@ -73,6 +75,8 @@ MAX_REASON_LENGTH = 300
 MAX_SMILES_SHOWN = 300
 
 Reporter = Callable[[ChunkReport], Awaitable[bool]]
+_Featurised = tuple[list[DrugGraph | None] | None, list[CompoundError], list[str | None]]
+"""A piece's graphs (None: the model reads SMILES), RDKit's refusals, and the drug-like issues."""
 
 
 @dataclass
@@ -168,9 +172,11 @@ class _Attempt:
         self.loop = asyncio.get_running_loop()
         self.tracer = tracing.tracer(task.settings)
         skip = {target: set(chunks) for target, chunks in task.skip.items()}
-        self.plan = [(t, n) for t in task.targets for n in range(task.chunks) if n not in skip.get(t, set())]
+        # chunk by chunk, each against every target: a chunk is featurised once (``featurising_of``),
+        # and the scorer runs its GCN once (``ChunkRequest.reuse_states``), whatever the targets
+        self.plan = [(t, n) for n in range(task.chunks) for t in task.targets if n not in skip.get(t, set())]
+        self.featurising_of: dict[int, list[asyncio.Future[_Featurised]]] = {}  # a chunk's pieces, by chunk
         self.featurise = task.model.reads_graphs  # DrugBAN (alone or in an ensemble) reads graphs; the others SMILES
-        self.issues_of: dict[int, list[str | None]] = {}  # by a piece's first row: once per compound, not per target
         self.running = {target: RunningTop(task.kept_top) for target in task.targets}
         self.evidence_kept = True  # False once the scorer says the model keeps no training data
         self.preparing: list[list[asyncio.Future[_Prepared]]] = []  # per planned chunk, its pieces
@@ -207,16 +213,27 @@ class _Attempt:
         return self.loop.create_task(_score(self.scorer, empty))
 
     def _prepare_ahead(self, upto: int) -> None:
-        """Queue the pieces of the planned chunks up to ``upto`` in the featurising thread."""
+        """Queue the pieces of the planned chunks up to ``upto`` (featurised in the featurising thread)."""
         while len(self.preparing) < min(upto, len(self.plan)):
             target, n = self.plan[len(self.preparing)]
             lo, hi = self._bounds(n)
+            starts = range(lo, hi, PIECE_SIZE)
+            pieces = zip(starts, self._featurising(n, starts, hi), strict=True)
             self.preparing.append(
-                [
-                    self.loop.run_in_executor(self.featurising, self._prepare, target, a, min(a + PIECE_SIZE, hi))
-                    for a in range(lo, hi, PIECE_SIZE)
-                ]
+                [self.loop.create_task(self._prepared(target, a, min(a + PIECE_SIZE, hi), f)) for a, f in pieces]
             )
+
+    def _featurising(self, n: int, starts: range, hi: int) -> list[asyncio.Future[_Featurised]]:
+        """Chunk ``n``'s pieces being featurised: started once for every target; the chunks before
+        the previous one are let go."""
+        pieces = self.featurising_of.get(n)
+        if pieces is None:
+            pieces = self.featurising_of[n] = [
+                self.loop.run_in_executor(self.featurising, self._featurise, a, min(a + PIECE_SIZE, hi)) for a in starts
+            ]
+            for old in [chunk for chunk in self.featurising_of if chunk < n - 1]:
+                del self.featurising_of[old]
+        return pieces
 
     async def _first_done(self, in_flight: set[asyncio.Task[bool]]) -> bool:
         """Wait for the first chunk(s) to finish; whether to go on. Raises theirs."""
@@ -230,7 +247,9 @@ class _Attempt:
         """Cancel what is still running when the attempt ends (finished, stopped or failed)."""
         for pending in in_flight:
             pending.cancel()
-        for future in [f for pieces in self.preparing for f in pieces]:
+        futures: list[asyncio.Future[Any]] = [f for pieces in self.featurising_of.values() for f in pieces]
+        futures.extend(f for pieces in self.preparing for f in pieces)
+        for future in futures:
             future.cancel()  # a piece being featurised finishes in its thread, unused
             if future.done() and not future.cancelled():
                 future.exception()  # retrieved: an error there was raised by its chunk, or is moot
@@ -243,21 +262,26 @@ class _Attempt:
         size = self.task.chunk_size
         return n * size, min((n + 1) * size, self.task.compounds)
 
-    def _prepare(self, target: str, lo: int, hi: int) -> _Prepared:
-        """A piece ready for the scorer (in the featurising thread)."""
+    def _featurise(self, lo: int, hi: int) -> _Featurised:
+        """A piece's graphs and RDKit's refusals (for DrugBAN), and why each compound is not drug-like
+        (in the featurising thread)."""
         smiles = self.smiles[lo:hi]
         graphs, failures = featurise_chunk(smiles) if self.featurise else (None, [])
+        return graphs, failures, [drug_like_issue(s) for s in smiles]
+
+    async def _prepared(self, target: str, lo: int, hi: int, featurising: asyncio.Future[_Featurised]) -> _Prepared:
+        """A piece ready for the scorer, against ``target``."""
+        graphs, failures, issues = await asyncio.shield(featurising)  # shared by the targets: not cancelled with one
         request = ChunkRequest(
             model=self.task.model,
             target_key=target,
             sequence=self.task.sequences[target],
-            smiles=smiles,
+            smiles=self.smiles[lo:hi],
             graphs=graphs,
             job_id=self.task.job_id,  # its pairs are monitored under the job
+            reuse_states=len(self.task.targets) > 1,
         )
-        if lo not in self.issues_of:
-            self.issues_of[lo] = [drug_like_issue(s) for s in smiles]
-        return _Prepared(request, failures, self.issues_of[lo])
+        return _Prepared(request, failures, issues)
 
     async def _chunk(self, target: str, n: int, pieces: list[asyncio.Future[_Prepared]]) -> bool:
         """Score, store and report one chunk (a span of the attempt's trace); whether to go on."""
