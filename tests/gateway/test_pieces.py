@@ -182,18 +182,22 @@ def test_scorer_figures_are_one_family_per_name_with_a_series_per_replica() -> N
     registry = CollectorRegistry()
     registry.register(collector)
     for replica, batches in (("a", {1: 3, 5: 1}), ("b", {2: 2})):
-        stats = ScorerStats(1, 2, 3, 4, 5, 6, 7, ["m"], 8, 9, sum(batches.values()), max(batches), batches, replica)
+        stats = ScorerStats(
+            1, 2, 3, 4, 5, 6, 7, ["m"], 8, 9, sum(batches.values()), max(batches), batches, replica, 10, 11, 12
+        )
         collector.record(stats)
 
     text = generate_latest(registry).decode()
     types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
-    assert len(types) == len(set(types)) == 13  # a strict parser's rule: one TYPE line per name
+    assert len(types) == len(set(types)) == 16  # a strict parser's rule: one TYPE line per name
     families = families_of(registry)
     batch_sizes = families["repurpose_scorer_predict_batch_size"]
     counts = {s.labels["replica"]: s.value for s in batch_sizes.samples if s.name.endswith("_count")}
     sums = {s.labels["replica"]: s.value for s in batch_sizes.samples if s.name.endswith("_sum")}
     assert counts == {"a": 4, "b": 2} and sums == {"a": 8, "b": 4}
     assert {s.labels["replica"] for s in families["repurpose_scorer_pairs_scored"].samples} == {"a", "b"}
+    kept = {s.labels["replica"]: s.value for s in families["repurpose_scorer_compound_state_bytes"].samples}
+    assert kept == {"a": 10, "b": 10}
 
     clock.now += SCORER_STATS_MAX_AGE_SECONDS + 1  # neither read again: both left out
     collector.record(ScorerStats(0, 0, 0, 0, 0, 0, 0, [], 0, 0, replica="c"))

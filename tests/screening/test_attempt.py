@@ -111,14 +111,10 @@ def test_a_screen_of_two_targets_featurises_and_runs_the_gcn_once_per_compound(t
     stats = core.stats()
     assert outcome.rows == 2 * (len(smiles) - 1) and not outcome.stopped  # C1CC: no molecule, no row
     assert sorted(featurised) == sorted(smiles)  # once each, for both targets
-    assert [(r.chunk, r.target_id) for r in reports] == [
-        (0, "T1"),
-        (0, "T2"),
-        (1, "T1"),
-        (1, "T2"),
-        (2, "T1"),
-        (2, "T2"),
-    ]
+    order = [(r.chunk, r.target_id) for r in reports]
+    assert sorted(order) == [(0, "T1"), (0, "T2"), (1, "T1"), (1, "T2"), (2, "T1"), (2, "T2")]
+    # chunk by chunk: the first three reports (of the first four chunks sent, two in flight) hold T2's
+    assert "T2" in {target for _, target in order[:3]}
     assert (stats.compound_state_misses, stats.compound_state_hits) == (6, 6)  # C1CC is no molecule
     for target, sequence in sequences.items():
         alone = core.predict_now(model, [PairToScore(smiles=s, sequence=sequence) for s in smiles if s != "C1CC"])

@@ -78,13 +78,13 @@ class ScorerStats:
     models: list[str]
     pairs_scored: int
     rss_bytes: int
-    compound_state_bytes: int = 0  # the loaded DrugBANs' kept GCN states
-    compound_state_hits: int = 0
-    compound_state_misses: int = 0
     predict_batches: int = 0  # filled in by the Serve deployment
     largest_predict_batch: int = 0
     predict_batch_sizes: dict[int, int] = field(default_factory=dict)  # dynamic batch size -> batches formed
     replica: str = ""  # the Serve replica that answered
+    compound_state_bytes: int = 0  # the loaded DrugBANs' kept GCN states (``model.compound_states``)
+    compound_state_hits: int = 0
+    compound_state_misses: int = 0
 
 
 class PairToScore(Contract):
