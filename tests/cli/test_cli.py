@@ -97,6 +97,26 @@ def test_predict_json_gives_probability_and_verdict(runner: CliRunner, tiny_mode
     assert answer["interacts"] == (answer["probability"] >= answer["threshold"])
 
 
+def test_predict_several_compounds_in_one_call_scores_each_as_alone(runner: CliRunner, tiny_model_dir: Path) -> None:
+    compounds = [DRUG_LIKE_SMILES, "CCO", "c1ccccc1O"]
+    args = ["predict", "--model", str(tiny_model_dir), "--protein", "MKVL"]
+    several = [a for s in compounds for a in ("--smiles", s)]
+
+    answer = runner.invoke(app, [*args, *several, "--json"])
+    shown = runner.invoke(app, [*args, *several])
+    bad = runner.invoke(app, [*args, "--smiles", "CCO", "--smiles", "C1CC"])
+
+    assert answer.exit_code == 0, answer.stderr
+    rows = json.loads(answer.stdout)
+    model = load_model_dir(tiny_model_dir)
+    assert [row["smiles"] for row in rows] == compounds
+    for row, smiles in zip(rows, compounds, strict=True):
+        assert row["probability"] == pytest.approx(predict_pair(model, smiles, "MKVL"), abs=1e-6)
+        assert row["interacts"] == (row["probability"] >= row["threshold"]) and "in_domain" in row
+    assert shown.exit_code == 0 and all(f"{row['probability']:.4f}" in shown.stdout for row in rows)
+    assert bad.exit_code == 2 and error_line(bad.stderr).startswith("error: --smiles #2: ")
+
+
 def test_evaluate_json_prints_one_object_with_metric_keys(runner: CliRunner, tiny_model_dir: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--data", str(SAMPLE_TEST), "--json"])
 

@@ -293,6 +293,26 @@ def test_predict_takes_a_registered_model_and_a_registered_target(
     assert text.exit_code == 0, text.stderr
     verdict = "interacts" if by_name["interacts"] else "does not interact"
     assert text.stdout == f"{by_name['probability']:.4f}  ({verdict} at threshold {by_name['threshold']:.4f})\n"
+    several = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            BUNDLED_MODEL,
+            "--smiles",
+            "CCO",
+            "--smiles",
+            gefitinib,
+            "--target",
+            t1,
+            "--json",
+            *home,
+        ],
+    )
+    assert several.exit_code == 0, several.stderr
+    rows = json.loads(several.stdout)  # one request to the scorer: each compound scored as alone
+    assert [row["smiles"] for row in rows] == ["CCO", gefitinib]
+    assert rows[1]["probability"] == pytest.approx(by_name["probability"], abs=1e-6)
 
     cases = [
         (["--model", BUNDLED_MODEL, "--target", "Q99999"], "no target 'Q99999' is registered"),
