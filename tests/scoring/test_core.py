@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from repurpose.contracts.scoring import EvidenceRequest, PairToScore, ProfileRequest, ResolvedModel
+from repurpose.data.drug_graph import featurize_drug
 from repurpose.data.pairs import pairs_from_columns, read_pairs
 from repurpose.model.directory import load_model_dir
 from repurpose.model.evidence import TRAINING_COMPOUNDS_FILE
@@ -232,15 +233,17 @@ def test_a_prediction_stores_a_registered_targets_tensors_but_not_an_unregistere
     assert scores == asyncio.run(core.predict(resolved, pairs))  # the second time from memory: the same
 
 
-def test_a_compound_predicted_again_skips_the_gcn_but_a_screens_chunk_keeps_nothing(tmp_path: Path) -> None:
+def test_a_compound_predicted_again_skips_the_gcn_but_a_one_target_chunk_keeps_nothing(tmp_path: Path) -> None:
     core = ScoringCore(Settings(home=tmp_path, scorer_compound_state_mib=16))
     trained = load_model_dir(BUNDLED)
     resolved = ResolvedModel(name="drugban-human", version=1, model_type="drugban", artifact_path="b", threshold=0.5)
     core.hold(resolved, trained)
     protein = random_protein(400, seed=3)
     chunk = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]
-    screened = core.score_chunk_now(ChunkRequest(model=resolved, target_key="T", sequence=protein, smiles=chunk))
-    assert core.stats().compound_state_misses == 0  # a screen streams its library: nothing kept
+    graphs = [featurize_drug(s) for s in chunk]  # as the screening runner sends them
+    request = ChunkRequest(model=resolved, target_key="T", sequence=protein, smiles=chunk, graphs=graphs)
+    screened = core.score_chunk_now(request)
+    assert core.stats().compound_state_misses == 0  # one target: the chunk's states are not kept
 
     pairs = [PairToScore(smiles=s, sequence=protein) for s in [DRUG_LIKE_SMILES, *chunk]]
     first = core.predict_now(resolved, pairs)
@@ -251,3 +254,5 @@ def test_a_compound_predicted_again_skips_the_gcn_but_a_screens_chunk_keeps_noth
     assert 0 < stats.compound_state_bytes <= 16 * 2**20
     assert [s.probability for s in again] == pytest.approx([s.probability for s in first], abs=1e-6)
     assert [s.probability for s in first[1:]] == pytest.approx(screened.scores, abs=1e-6)
+    core.forget(resolved.artifact_path)  # its counts stay in the figures (counters never go down)
+    assert (core.stats().compound_state_misses, core.stats().compound_state_hits) == (4, 4)

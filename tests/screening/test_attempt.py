@@ -11,12 +11,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repurpose.contracts.scoring import BinderEvidence, ChunkScores, CompoundError, PairToScore, ResolvedModel
+from repurpose.contracts.scoring import (
+    BinderEvidence,
+    ChunkScores,
+    CompoundError,
+    EvidenceAnswer,
+    EvidenceRequest,
+    PairToScore,
+    ResolvedModel,
+)
 from repurpose.data.drug_graph import DrugGraph
 from repurpose.data.drug_likeness import drug_like_issue
 from repurpose.grains import KindRef
 from repurpose.model.directory import load_model_dir
 from repurpose.runtime.artifacts import ArtifactStore
+from repurpose.scoring.chunks import ChunkRequest
 from repurpose.scoring.core import ScoringCore
 from repurpose.screening import attempt as attempt_module
 from repurpose.screening.attempt import RunningTop, best_rows, chunk_report, execute_screening, featurise_chunk
@@ -104,20 +113,38 @@ def test_a_screen_of_two_targets_featurises_and_runs_the_gcn_once_per_compound(t
         featurised.extend(piece)
         return featurise_chunk(piece)
 
+    asked: list[tuple[str, str, bool]] = []  # (target, first compound, reuse_states) as the scorer was asked
+
+    class Recorded:  # the real core, its requests written down
+        async def score_chunk(self, request: ChunkRequest) -> ChunkScores:
+            if request.smiles:
+                asked.append((request.target_key, request.smiles[0], request.reuse_states))
+            return await core.score_chunk(request)
+
+        async def evidence(self, request: EvidenceRequest) -> EvidenceAnswer:
+            return await core.evidence(request)
+
     with pytest.MonkeyPatch.context() as patch:  # to count RDKit's calls, not to replace them
         patch.setattr(attempt_module, "featurise_chunk", counted)
-        outcome = asyncio.run(execute_screening(task, core, report))
+        outcome = asyncio.run(execute_screening(task, Recorded(), report))
 
     stats = core.stats()
     assert outcome.rows == 2 * (len(smiles) - 1) and not outcome.stopped  # C1CC: no molecule, no row
     assert sorted(featurised) == sorted(smiles)  # once each, for both targets
-    order = [(r.chunk, r.target_id) for r in reports]
-    assert sorted(order) == [(0, "T1"), (0, "T2"), (1, "T1"), (1, "T2"), (2, "T1"), (2, "T2")]
-    # chunk by chunk: the first three reports (of the first four chunks sent, two in flight) hold T2's
-    assert "T2" in {target for _, target in order[:3]}
+    assert sorted((r.chunk, r.target_id) for r in reports) == [(c, t) for c in range(3) for t in ("T1", "T2")]
+    firsts = [smiles[0], smiles[0], smiles[3], smiles[3], smiles[6], smiles[6]]
+    # chunk by chunk, each against both targets, the scorer keeping its states from one to the next
+    assert asked == [(t, first, True) for first, t in zip(firsts, ["T1", "T2"] * 3, strict=True)]
     assert (stats.compound_state_misses, stats.compound_state_hits) == (6, 6)  # C1CC is no molecule
+    fresh = ScoringCore(settings.with_overrides(scorer_compound_state_mib=0))  # nothing kept: scored anew
+    fresh.hold(model, load_model_dir(BUNDLED_DIR))
     for target, sequence in sequences.items():
-        alone = core.predict_now(model, [PairToScore(smiles=s, sequence=sequence) for s in smiles if s != "C1CC"])
+        alone = fresh.predict_now(model, [PairToScore(smiles=s, sequence=sequence) for s in smiles if s != "C1CC"])
         hits = {h.compound_id: h.score for r in reports if r.target_id == target for h in r.hits}
         expected = dict(zip([i for i, s in zip(ids, smiles, strict=True) if s != "C1CC"], alone, strict=True))
         assert hits == pytest.approx({i: p.probability for i, p in expected.items()}, abs=1e-6)
+
+    asked.clear()  # a scorer with no room for a chunk's states is not asked to keep them
+    no_room = task.model_copy(update={"job_id": "job-2", "settings": fresh.settings})
+    assert not asyncio.run(execute_screening(no_room, Recorded(), report)).stopped
+    assert len(asked) == 6 and not any(reuse for _, _, reuse in asked)

@@ -162,7 +162,7 @@ def _predict_with_directory(directory: Path, smiles: list[str], sequence: str) -
             parse_smiles(text)
         except RepurposeError as error:
             raise fail(f"{_where(index, len(smiles))}{error.message}") from None
-    probabilities = loaded.predict(pairs_from_columns(smiles, [sequence] * len(smiles), source="input"))
+    probabilities = run_or_exit(loaded.predict, pairs_from_columns(smiles, [sequence] * len(smiles), source="input"))
     evidence = [run_or_exit(pair_evidence, loaded.evidence, text, sequence) for text in smiles]
     scores = [PairScore(probability=float(p), interacts=bool(p >= loaded.threshold)) for p in probabilities]
     return Prediction(model=str(directory), threshold=loaded.threshold, scores=scores), evidence

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_ENTRY_OVERHEAD = 200  # bytes per entry beside its states (objects, the dictionary's slot)
+_ENTRY_OVERHEAD = 300  # bytes per entry beside its states and name (objects, the dictionary's slot)
 _STATE_OVERHEAD = 41  # a bytes object's header and its slot in the tuple
 
 
@@ -43,7 +43,7 @@ class CompoundStateCache:
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
-        self._entries: OrderedDict[str, CompoundStates] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[CompoundStates, int]] = OrderedDict()  # and its size
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -54,7 +54,7 @@ class CompoundStateCache:
 
     def get_many(self, names: Sequence[str]) -> list[CompoundStates | None]:
         with self._lock:
-            found = [self._entries.get(name) for name in names]
+            found = [kept[0] if (kept := self._entries.get(name)) is not None else None for name in names]
             for name, entry in zip(names, found, strict=True):
                 if entry is not None:
                     self._entries.move_to_end(name)
@@ -64,15 +64,15 @@ class CompoundStateCache:
             return found
 
     def put(self, name: str, entry: CompoundStates) -> None:
-        size = entry.nbytes
+        size = entry.nbytes + len(name)
         if size > self.budget_bytes:
             return
         with self._lock:
             old = self._entries.pop(name, None)
             if old is not None:
-                self.bytes -= old.nbytes
-            self._entries[name] = entry
+                self.bytes -= old[1]
+            self._entries[name] = (entry, size)
             self.bytes += size
             while self.bytes > self.budget_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                self.bytes -= dropped.nbytes
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped

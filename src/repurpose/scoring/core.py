@@ -13,7 +13,8 @@ tests and benchmarks run it in-process.
   depend on the model) and per-(target, model) tensors under a byte budget
   (``scorer_target_cache_mib``), so a screen computes its target's side once; per loaded DrugBAN,
   predicted compounds' GCN atom states (``scorer_compound_state_mib``, ``model.compound_states``),
-  so a compound predicted again skips the GCN (screens stream through: they keep none). Beyond the budget
+  so a compound predicted again skips the GCN (a screen keeps a chunk's only while it goes to its next
+  target: ``ChunkRequest.reuse_states``). Beyond the budget
   they come from the artifact store (``scoring.target_store``: computed in the background when a
   target or a model version is registered; a target missing there is computed here and stored).
   A profile against thousands of targets reads each target from there once: the replica appends
@@ -196,6 +197,8 @@ class ScoringCore:
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
         self._bulk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk")
         self.pairs_scored = 0
+        self._retired_state_hits = 0  # kept-state counts of models dropped since (the figures only grow)
+        self._retired_state_misses = 0
 
     # --- models --------------------------------------------------------------------------------
 
@@ -213,14 +216,18 @@ class ScoringCore:
         with self._model_lock:
             self._models[resolved.artifact_path] = loaded
             while len(self._models) > self.settings.scorer_max_models:
-                dropped, _ = self._models.popitem(last=False)
+                dropped, gone = self._models.popitem(last=False)
                 self._close_slabs(dropped)
+                self._retire(gone)
         return loaded
 
     def hold(self, resolved: ResolvedModel, trained: TrainedModel) -> LoadedModel:
         """Hold a model read elsewhere (a model directory in this process: benchmarks, tests) as ``resolved``."""
         loaded = self._loaded(resolved, trained, resolved.artifact_path)
         with self._model_lock:
+            replaced = self._models.get(resolved.artifact_path)
+            if replaced is not None:
+                self._retire(replaced)
             self._models[resolved.artifact_path] = loaded
         return loaded
 
@@ -231,7 +238,9 @@ class ScoringCore:
                 drugban,
                 self.compounds,
                 self.compute.precision,
-                states=CompoundStateCache(self.settings.scorer_compound_state_mib * 2**20),
+                states=CompoundStateCache(self.settings.scorer_compound_state_mib * 2**20)
+                if self.settings.scorer_compound_state_mib > 0
+                else None,
             )
             if drugban is not None
             else None
@@ -249,8 +258,16 @@ class ScoringCore:
     def forget(self, artifact_path: str) -> None:
         """Drop a model (Serve's multiplexing evicted it); its target tensors age out of the cache."""
         with self._model_lock:
-            self._models.pop(artifact_path, None)
+            gone = self._models.pop(artifact_path, None)
             self._close_slabs(artifact_path)
+            if gone is not None:
+                self._retire(gone)
+
+    def _retire(self, loaded: LoadedModel) -> None:
+        """Keep a dropped model's kept-state counts (under ``_model_lock``): the figures are counters."""
+        for cache in _state_caches([loaded]):
+            self._retired_state_hits += cache.hits
+            self._retired_state_misses += cache.misses
 
     def _close_slabs(self, artifact_path: str) -> None:
         """Let go of the profile slabs of a model and its members (under ``_model_lock``): each file
@@ -596,9 +613,8 @@ class ScoringCore:
 
     def stats(self) -> ScorerStats:
         with self._model_lock:
-            state_caches = [
-                m.fast.states for m in self._fast_models() if m.fast is not None and m.fast.states is not None
-            ]
+            state_caches = list(_state_caches(self._models.values()))
+            retired_hits, retired_misses = self._retired_state_hits, self._retired_state_misses
         return ScorerStats(
             compounds=len(self.compounds),
             compound_hits=self.compounds.hits,
@@ -611,18 +627,19 @@ class ScoringCore:
             pairs_scored=self.pairs_scored,
             rss_bytes=_rss_bytes(),
             compound_state_bytes=sum(cache.bytes for cache in state_caches),
-            compound_state_hits=sum(cache.hits for cache in state_caches),
-            compound_state_misses=sum(cache.misses for cache in state_caches),
+            compound_state_hits=retired_hits + sum(cache.hits for cache in state_caches),
+            compound_state_misses=retired_misses + sum(cache.misses for cache in state_caches),
         )
 
-    def _fast_models(self) -> Iterator[LoadedModel]:
-        """Every loaded DrugBAN: the models and the ensembles' members (under ``_model_lock``)."""
-        pending = list(self._models.values())
-        while pending:
-            loaded = pending.pop()
-            pending.extend(loaded.members)
-            if loaded.fast is not None:
-                yield loaded
+
+def _state_caches(models: Iterable[LoadedModel]) -> Iterator[CompoundStateCache]:
+    """The kept-state caches of ``models``' DrugBANs, the ensembles' members' included."""
+    pending = list(models)
+    while pending:
+        loaded = pending.pop()
+        pending.extend(loaded.members)
+        if loaded.fast is not None and loaded.fast.states is not None:
+            yield loaded.fast.states
 
 
 def _read_ahead(pool: ThreadPoolExecutor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ IN_FLIGHT = 2
 FEATURISED_AHEAD = IN_FLIGHT + 1
 """Chunks featurised (or featurising) beyond those sent, per attempt."""
 PIECE_SIZE = 256
+STATE_BYTES_PER_COMPOUND = 16_000
+"""About what a scorer keeps of a drug-like compound's GCN states (``model.compound_states``)."""
 """Compounds per scorer request: a chunk's first piece goes out while the rest is featurised."""
 CHUNK_TRIES = 3
 RETRY_PAUSE_SECONDS = 1.0
@@ -176,6 +179,10 @@ class _Attempt:
         # and the scorer runs its GCN once (``ChunkRequest.reuse_states``), whatever the targets
         self.plan = [(t, n) for n in range(task.chunks) for t in task.targets if n not in skip.get(t, set())]
         self.featurising_of: dict[int, list[asyncio.Future[_Featurised]]] = {}  # a chunk's pieces, by chunk
+        # the scorer keeps a chunk's GCN states for the next target only if the chunks in flight fit its budget
+        kept_bytes = task.chunk_size * STATE_BYTES_PER_COMPOUND * (FEATURISED_AHEAD + 1)
+        self.keep_states = kept_bytes <= task.settings.scorer_compound_state_mib * 2**20
+        self.targets_of = Counter(n for _, n in self.plan)  # targets planned per chunk
         self.featurise = task.model.reads_graphs  # DrugBAN (alone or in an ensemble) reads graphs; the others SMILES
         self.running = {target: RunningTop(task.kept_top) for target in task.targets}
         self.evidence_kept = True  # False once the scorer says the model keeps no training data
@@ -215,12 +222,14 @@ class _Attempt:
     def _prepare_ahead(self, upto: int) -> None:
         """Queue the pieces of the planned chunks up to ``upto`` (featurised in the featurising thread)."""
         while len(self.preparing) < min(upto, len(self.plan)):
-            target, n = self.plan[len(self.preparing)]
+            k = len(self.preparing)
+            target, n = self.plan[k]
             lo, hi = self._bounds(n)
             starts = range(lo, hi, PIECE_SIZE)
             pieces = zip(starts, self._featurising(n, starts, hi), strict=True)
+            reuse = self.keep_states and self.targets_of[n] > 1  # the chunk goes to another target too
             self.preparing.append(
-                [self.loop.create_task(self._prepared(target, a, min(a + PIECE_SIZE, hi), f)) for a, f in pieces]
+                [self.loop.create_task(self._prepared(target, a, min(a + PIECE_SIZE, hi), f, reuse)) for a, f in pieces]
             )
 
     def _featurising(self, n: int, starts: range, hi: int) -> list[asyncio.Future[_Featurised]]:
@@ -231,7 +240,8 @@ class _Attempt:
             pieces = self.featurising_of[n] = [
                 self.loop.run_in_executor(self.featurising, self._featurise, a, min(a + PIECE_SIZE, hi)) for a in starts
             ]
-            for old in [chunk for chunk in self.featurising_of if chunk < n - 1]:
+            # let go of older chunks once featurised (one still running is cancelled by ``_abandon``)
+            for old in [c for c, f in self.featurising_of.items() if c < n - 1 and all(p.done() for p in f)]:
                 del self.featurising_of[old]
         return pieces
 
@@ -269,8 +279,11 @@ class _Attempt:
         graphs, failures = featurise_chunk(smiles) if self.featurise else (None, [])
         return graphs, failures, [drug_like_issue(s) for s in smiles]
 
-    async def _prepared(self, target: str, lo: int, hi: int, featurising: asyncio.Future[_Featurised]) -> _Prepared:
-        """A piece ready for the scorer, against ``target``."""
+    async def _prepared(
+        self, target: str, lo: int, hi: int, featurising: asyncio.Future[_Featurised], reuse_states: bool
+    ) -> _Prepared:
+        """A piece ready for the scorer, against ``target`` (``reuse_states``: the chunk goes to other
+        targets too, so the scorer keeps its compounds' GCN states from one to the next)."""
         graphs, failures, issues = await asyncio.shield(featurising)  # shared by the targets: not cancelled with one
         request = ChunkRequest(
             model=self.task.model,
@@ -279,7 +292,7 @@ class _Attempt:
             smiles=self.smiles[lo:hi],
             graphs=graphs,
             job_id=self.task.job_id,  # its pairs are monitored under the job
-            reuse_states=len(self.task.targets) > 1,
+            reuse_states=reuse_states,
         )
         return _Prepared(request, failures, issues)
 
