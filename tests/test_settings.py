@@ -162,3 +162,10 @@ def test_alert_webhooks_inside_the_network_need_allow_private(monkeypatch: pytes
     monkeypatch.setenv("REPURPOSE_ALERT_WEBHOOKS_ALLOW_PRIVATE", "true")
     allowed = Settings(home=tmp_path, alert_webhooks=["http://127.0.0.1:9/hook"], alert_rules=[inside])
     assert allowed.alert_webhooks_allow_private and allowed.alert_webhooks == ["http://127.0.0.1:9/hook"]
+
+
+@pytest.mark.parametrize("field", ["ray_gcs_port", "ray_dashboard_port"])
+def test_a_head_port_among_rays_worker_ports_is_refused_by_name(field: str) -> None:
+    with pytest.raises(ValidationError, match=f"{field} 16390 lies in Ray's worker port range"):
+        Settings(**{field: 16390})
+    assert getattr(Settings(**{field: 20_000}), field) == 20_000

@@ -25,6 +25,8 @@ from repurpose.contracts.alerts import AlertRuleSpec, check_webhook_url, webhook
 from repurpose.contracts.ids import MODEL_NAME_PATTERN
 
 REDIS_PORT = 6379
+RAY_WORKER_PORTS = (10_002, 19_999)
+"""The ports `ray start` gives its workers by default (--min-worker-port, --max-worker-port)."""
 """Taken by Redis on the machines we run on; Ray's GCS must never bind it."""
 
 _SUPPORTED_DATABASES = ("sqlite", "postgresql")
@@ -407,6 +409,18 @@ class Settings(BaseSettings):
     def _not_redis(cls, port: int) -> int:
         if port == REDIS_PORT:
             raise ValueError(f"ray_gcs_port must not be {REDIS_PORT}: Redis listens there")
+        return port
+
+    @field_validator("ray_gcs_port", "ray_dashboard_port", mode="after")
+    @classmethod
+    def _outside_ray_worker_ports(cls, port: int, info: ValidationInfo) -> int:
+        # `ray start` refuses a head whose own ports lie among its workers' (after 4 tries, 40 s, in
+        # words that do not name the cause)
+        low, high = RAY_WORKER_PORTS
+        if low <= port <= high:
+            raise ValueError(
+                f"{info.field_name} {port} lies in Ray's worker port range ({low} to {high}): choose a port outside it"
+            )
         return port
 
     @field_validator("ray_namespace", "grain_pool", "scorer_app", "gateway_app", mode="after")

@@ -305,3 +305,22 @@ def test_knn_trains_evaluates_and_predicts_through_the_cli(runner: CliRunner, tm
     assert predicted.exit_code == 0, predicted.stderr
     answer = json.loads(predicted.stdout)
     assert answer["probability"] == 1.0 and answer["interacts"] is True  # a training binder of that protein
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--ray-port", "16390"], "ray_gcs_port: ray_gcs_port 16390 lies in Ray's worker port range (10002 to 19999)"),
+        (["--dashboard-port", "18265"], "ray_dashboard_port: ray_dashboard_port 18265 lies in Ray's worker port range"),
+        (["--ray-port", "6379"], "ray_gcs_port: ray_gcs_port must not be 6379: Redis listens there"),
+    ],
+)
+def test_up_refuses_a_head_port_ray_cannot_take_in_one_line(
+    runner: CliRunner, tmp_path: Path, option: list[str], message: str
+) -> None:
+    # before anything starts: `ray start` itself fails only after 4 tries, naming no cause
+    result = runner.invoke(app, ["up", "--home", str(tmp_path / "home"), *option])
+
+    assert result.exit_code == 2
+    assert error_line(result.stderr).startswith(f"error: {message}")
+    assert not (tmp_path / "home" / "cluster.json").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -63,6 +64,10 @@ def up(
             ray_dashboard_port=dashboard_port,
             gateway_auth=False if no_auth else None,
         )
+    except ValidationError as error:  # its text ends with a link, not with the reason
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
     except ValueError as error:
         raise fail(str(error).splitlines()[-1] if str(error) else "invalid settings") from None
     # soft_wrap: a path or URL stays on one line (copyable) however narrow the terminal
