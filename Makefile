@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/train_epoch.py
 	$(BIN)/python benchmarks/grain_activations.py
 	$(BIN)/python benchmarks/screening.py
+	$(BIN)/python benchmarks/multi_target.py
 	$(BIN)/python benchmarks/gateway.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/cold_target.py
