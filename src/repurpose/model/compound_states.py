@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+STATE_BYTES_PER_COMPOUND = 16_000
+"""About what an entry of a drug-like compound takes (its ``nbytes``): for sizing a budget."""
 _ENTRY_OVERHEAD = 300  # bytes per entry beside its states and name (objects, the dictionary's slot)
 _STATE_OVERHEAD = 41  # a bytes object's header and its slot in the tuple
 

@@ -268,11 +268,9 @@ class FastScorer:
             h = layer.bn(layer.combine(adjacency @ h, h))
         return h
 
-    def _distinct_states(
-        self, graphs: Sequence[DrugGraph]
-    ) -> tuple[torch.Tensor, list[bytes], torch.Tensor, PairBatch]:
-        """The batch's GCN atom states, each distinct one once: (S, C) states, their bytes, and
-        each atom's state index (N,). Atoms in the same 3-bond environment end the GCN in
+    def _distinct_states(self, graphs: Sequence[DrugGraph]) -> tuple[torch.Tensor, torch.Tensor, PairBatch]:
+        """The batch's GCN atom states, each distinct one once: (S, C) states and each atom's
+        state index (N,). Atoms in the same 3-bond environment end the GCN in
         bit-identical states (a phenyl's CH, a methyl on an amide…): each is projected and
         multiplied once."""
         batch = self._batch(graphs)
@@ -282,7 +280,7 @@ class FastScorer:
             [first.setdefault(row.tobytes(), len(first)) for row in atoms.cpu().numpy()], dtype=torch.long
         )
         distinct = torch.zeros(len(first), dtype=torch.long).index_copy_(0, inverse, torch.arange(len(inverse)))
-        return atoms.index_select(0, distinct.to(self.device)), list(first), inverse, batch
+        return atoms.index_select(0, distinct.to(self.device)), inverse, batch
 
     def _project(self, states: torch.Tensor) -> torch.Tensor:
         with self.compute.autocast():  # bf16: the projection in bfloat16, its rows widened back to float32
@@ -291,7 +289,7 @@ class FastScorer:
     @torch.inference_mode()
     def _drug_rows(self, graphs: Sequence[DrugGraph]) -> BatchRows:
         """The batch's projected atom rows, each distinct GCN state once (see ``BatchRows``)."""
-        states, _, inverse, batch = self._distinct_states(graphs)
+        states, inverse, batch = self._distinct_states(graphs)
         v = self._project(states)
         owner = torch.repeat_interleave(torch.arange(batch.size), batch.n_atoms)
         counts = _sparse_counts(owner, inverse, torch.ones(len(inverse)), (batch.size, v.shape[0]), v)
@@ -346,7 +344,7 @@ class FastScorer:
     ) -> np.ndarray:
         """Interaction probabilities of ``graphs`` against one target, (B,) float64. With
         ``reuse_states`` (and a ``states`` cache) each compound's GCN runs once across calls: live
-        predictions repeat compounds, while a screen streams a library through once."""
+        predictions repeat compounds, and a screen sends each chunk to each of its targets."""
         if not graphs:
             return np.zeros(0)
         reuse = reuse_states and self.states is not None

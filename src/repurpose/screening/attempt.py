@@ -55,6 +55,7 @@ from repurpose.data.drug_graph import DrugGraph, featurize_drug
 from repurpose.data.drug_likeness import drug_like_issue
 from repurpose.errors import ClusterError, RepurposeError
 from repurpose.grains import GrainClient
+from repurpose.model.compound_states import STATE_BYTES_PER_COMPOUND
 from repurpose.runtime import tracing
 from repurpose.runtime.artifacts import ArtifactStore
 from repurpose.scoring.chunks import ChunkRequest
@@ -69,8 +70,6 @@ IN_FLIGHT = 2
 FEATURISED_AHEAD = IN_FLIGHT + 1
 """Chunks featurised (or featurising) beyond those sent, per attempt."""
 PIECE_SIZE = 256
-STATE_BYTES_PER_COMPOUND = 16_000
-"""About what a scorer keeps of a drug-like compound's GCN states (``model.compound_states``)."""
 """Compounds per scorer request: a chunk's first piece goes out while the rest is featurised."""
 CHUNK_TRIES = 3
 RETRY_PAUSE_SECONDS = 1.0
